@@ -1,0 +1,1 @@
+//! BOOTP/DHCP/PXE: wire format, server logic (sans-IO), leases, and the mio service.

@@ -1,0 +1,238 @@
+//! The typed configuration every service reads. Built by `config::load` from a
+//! pybootd-style INI file; nothing here parses text.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which services `bootd` runs (from `-p` / `-t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Services {
+    Both,
+    BootpOnly,
+    TftpOnly,
+}
+
+impl Services {
+    pub fn bootp(self) -> bool {
+        self != Services::TftpOnly
+    }
+    pub fn tftp(self) -> bool {
+        self != Services::BootpOnly
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file the configuration was read from (for messages).
+    pub path: PathBuf,
+    pub logger: LoggerConfig,
+    pub bootp: BootpConfig,
+    pub boot_files: BootFiles,
+    pub static_dhcp: Vec<StaticLease>,
+    pub buggy_clients: Vec<MacRule>,
+    pub mac_acl: Vec<MacRule>,
+    pub uuid_acl: Vec<UuidRule>,
+    pub http: HttpAuthConfig,
+    pub tftp: TftpConfig,
+    pub filters: Vec<FilterRule>,
+    pub httpd: Option<HttpdConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTarget {
+    Stderr,
+    Stdout,
+    File,
+    Syslog,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoggerConfig {
+    pub target: LogTarget,
+    pub level: log::LevelFilter,
+    /// Path for `type = file`.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Mac,
+    Uuid,
+    Http,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DnsSetting {
+    /// No option 6.
+    None,
+    /// The `nameserver` lines of /etc/resolv.conf, or the server itself.
+    Auto,
+    List(Vec<Ipv4Addr>),
+}
+
+#[derive(Debug, Clone)]
+pub struct BootpConfig {
+    pub access: Option<Access>,
+    /// Fallback for network detection when `pool_start` matches no interface.
+    pub address: Ipv4Addr,
+    pub port: u16,
+    pub allow_simple_dhcp: bool,
+    pub servername: String,
+    pub domain: String,
+    pub dns: DnsSetting,
+    /// Option 3; `None` means "the server's own address".
+    pub gateway: Option<Ipv4Addr>,
+    /// `set_gateway = off` suppresses option 3 (pybootd issue #5).
+    pub send_gateway: bool,
+    /// Option 1 override; default is the interface mask.
+    pub netmask: Option<Ipv4Addr>,
+    pub lease_time: u32,
+    pub notify: Vec<SocketAddr>,
+    /// Required when the BOOTP service runs (and for TFTP address detection).
+    pub pool_start: Option<Ipv4Addr>,
+    pub pool_count: u32,
+    /// Where confirmed MAC→address bindings are kept across restarts.
+    pub lease_file: PathBuf,
+}
+
+/// Boot file per client architecture (RFC 4578 option 93 / option 60 `Arch:`).
+#[derive(Debug, Clone, Default)]
+pub struct BootFiles {
+    pub default: Option<String>,
+    /// (architecture code, file), in file order.
+    pub by_arch: Vec<(u16, String)>,
+}
+
+impl BootFiles {
+    /// The file for `arch`, or `None` when the architecture has no entry.
+    pub fn for_arch(&self, arch: u16) -> Option<&str> {
+        self.by_arch
+            .iter()
+            .find(|(a, _)| *a == arch)
+            .map(|(_, f)| f.as_str())
+    }
+}
+
+/// A 48-bit MAC address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl MacAddr {
+    pub fn as_u64(self) -> u64 {
+        self.0.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+    }
+}
+
+impl std::fmt::Display for MacAddr {
+    /// `AA-BB-CC-DD-EE-FF`: the form the seeds use in HTTP queries and notifications.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = self.0;
+        write!(
+            f,
+            "{:02X}-{:02X}-{:02X}-{:02X}-{:02X}-{:02X}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaticLease {
+    pub mac: MacAddr,
+    pub ip: Ipv4Addr,
+    /// Line in the configuration file, for messages.
+    pub line: usize,
+}
+
+/// A `[mac]` / `[buggy_clients]` entry: `value & mask == mac & mask` matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MacRule {
+    /// The key as written, for log lines.
+    pub text: String,
+    pub value: u64,
+    pub mask: u64,
+    pub allow: bool,
+    pub line: usize,
+}
+
+impl MacRule {
+    pub fn is_exact(&self) -> bool {
+        self.mask == 0xFFFF_FFFF_FFFF
+    }
+    pub fn matches(&self, mac: MacAddr) -> bool {
+        mac.as_u64() & self.mask == self.value & self.mask
+    }
+}
+
+/// A `[uuid]` entry: 128-bit value and mask.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UuidRule {
+    pub text: String,
+    pub value: u128,
+    pub mask: u128,
+    pub allow: bool,
+    pub line: usize,
+}
+
+impl UuidRule {
+    pub fn is_exact(&self) -> bool {
+        self.mask == u128::MAX
+    }
+    pub fn matches(&self, uuid: u128) -> bool {
+        uuid & self.mask == self.value & self.mask
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpAuthConfig {
+    /// `http://host[:port][/prefix]`, scheme added when the file omits it.
+    pub location: Option<String>,
+    pub pxe_path: Option<String>,
+    pub dhcp_path: Option<String>,
+    pub timeout: Duration,
+    pub always_check: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TftpRoot {
+    Dir(PathBuf),
+    /// URL prefix without a trailing slash.
+    Url(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct TftpConfig {
+    /// Listen address; `None` means "the address the BOOTP side detected".
+    pub address: Option<Ipv4Addr>,
+    pub port: u16,
+    /// Largest block size granted to a client that asks (RFC 2348); `None`: the interface MTU decides.
+    pub max_blocksize: Option<u16>,
+    /// Largest window granted (RFC 7440), 1–64.
+    pub max_windowsize: u16,
+    /// Retransmission timeout unless the client negotiates one.
+    pub timeout: Duration,
+    /// Retransmissions of one packet before the transfer is abandoned.
+    pub retries: u32,
+    pub max_transfers: usize,
+    pub root: TftpRoot,
+    /// Connect/header deadline for an `http://` root.
+    pub http_timeout: Duration,
+}
+
+/// One `[filters]` entry, kept in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterRule {
+    pub pattern: String,
+    pub value: String,
+    pub line: usize,
+}
+
+/// pybootd 1.8's `[httpd]` section: read and checked, but bootd has no HTTP file server yet.
+#[derive(Debug, Clone)]
+pub struct HttpdConfig {
+    pub address: Option<Ipv4Addr>,
+    pub port: u16,
+    pub root: Option<PathBuf>,
+    pub check_ip: bool,
+}

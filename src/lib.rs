@@ -1,0 +1,8 @@
+//! bootd: a network-boot daemon (BOOTP/DHCP/PXE and TFTP), successor of pybootd.
+//!
+//! Each protocol is split into a sans-IO core (parse/emit and state machines that
+//! take `now`) and a thin mio shell running on its own thread. See `design.md`.
+
+pub mod bootp;
+pub mod config;
+pub mod tftp;

@@ -1,0 +1,1 @@
+//! TFTP: wire format, transfer state machine (sans-IO), timer wheel, sources, filters, and the mio service.
