@@ -1,0 +1,516 @@
+//! Loader tests: both dialects, the seeds' samples, every default, error shapes.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+
+fn load_text(text: &str) -> Result<Loaded, ConfigError> {
+    load_str(Path::new("bootd.ini"), text, Path::new("/etc/bootd"))
+}
+
+fn ok(text: &str) -> Loaded {
+    match load_text(text) {
+        Ok(l) => l,
+        Err(e) => panic!("config should load:\n{e}"),
+    }
+}
+
+fn err(text: &str) -> String {
+    match load_text(text) {
+        Ok(_) => panic!("config should be refused:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// The Debian netinstall sample of pybootd 1.5.0's documentation.
+const SEED_PYPI_DEBIAN: &str = "[logger]
+; show requests on the standard error output of the daemon
+type = stderr
+; show informative and error messages only (disable verbose mode)
+level = info
+
+[bootp]
+; do not force a full PXE boot-up cycle to accept the client
+allow_simple_dhcp = enable
+; First BOOTP/DHCP address to generate
+pool_start = 192.168.1.100
+; Google DNS
+dns = 8.8.8.8
+; boot-up executable the client should request through TFTP
+boot_file = pxelinux.0
+
+[tftp]
+; URL to install a Debian 6.0 Intel/AMD 64-bit network installation
+root = http://http.us.debian.org/debian/dists/squeeze/main/installer-amd64/current/images/netboot
+
+[filters]
+; serve a simple configuration file to the linux PXE helper
+pxelinux.cfg/* = pybootd/etc/pxe.cfg
+";
+
+/// The GitHub README's sample, which repeats `boot_file`.
+const SEED_GITHUB_DEBIAN: &str = "  [logger]
+  type = stderr
+  level = info
+  
+  [bootp]
+  allow_simple_dhcp = enable
+  pool_start = 192.168.10.100
+  dns = 8.8.8.8
+  boot_file = pxelinux.0
+  lease_time = 86400
+  boot_file = pxelinux.0
+  
+  [tftp]
+  root = http://http.us.debian.org/debian/dists/squeeze/main/installer-amd64/current/images/netboot
+";
+
+/// A pybootd 1.8-dialect file in the shape of its shipped sample.
+const PYBOOTD_18: &str = "[logger]
+type = stderr
+level = debug
+
+[bootpd]
+address = 0.0.0.0
+pool_start = 192.168.25.100
+pool_count = 5
+domain = localdomain
+server_name = debug
+dns = 8.8.8.8;1.1.1.1
+lease_time = 86400
+access = mac
+allow_simple_dhcp = enable
+set_gateway = true
+notify = 127.0.0.1:12345;127.0.0.1:12346
+
+[bootfile]
+default = pxelinux.0
+00000 = pxelinux.0
+00002 = shim.efi
+00006 = shim.efi
+00007 = shimx64.efi
+00008 = shimx64.efi
+00009 = shimx64.efi
+
+[buggy_clients]
+1C-69-7A/24 = yes
+
+[static_dhcp]
+00-0A-86-A2-2F-3E = 192.168.25.10
+
+[mac]
+AA-BB-CC-DD-EE-FF = enable
+00-1E-4F/24 = enable
+00-1E-4F-C4-95-EE = disable
+
+[uuid]
+12345678-abcd-ef00-1111-abcdefabcdef = enable
+
+[http]
+location = 127.0.0.1:13400
+pxe = boot
+dhcp = linux
+timeout = 2
+always_check = yes
+
+[tftpd]
+address = 0.0.0.0
+port = 69
+blocksize = 512
+timeout = 2.0
+root = ./images
+
+[filters]
+egg.info = [{filename}]
+pxelinux.cfg/* = pybootd/etc/pxe.cfg
+";
+
+#[test]
+fn seed_pypi_debian_sample_loads() {
+    let l = ok(SEED_PYPI_DEBIAN);
+    let c = &l.config;
+    assert!(c.bootp.allow_simple_dhcp);
+    assert_eq!(c.bootp.pool_start, Some(Ipv4Addr::new(192, 168, 1, 100)));
+    assert_eq!(
+        c.bootp.dns,
+        DnsSetting::List(vec![Ipv4Addr::new(8, 8, 8, 8)])
+    );
+    assert_eq!(c.boot_files.default.as_deref(), Some("pxelinux.0"));
+    assert_eq!(
+        c.tftp.root,
+        TftpRoot::Url(
+            "http://http.us.debian.org/debian/dists/squeeze/main/installer-amd64/current/images/netboot"
+                .into()
+        )
+    );
+    assert_eq!(
+        c.filters,
+        vec![FilterRule {
+            pattern: "pxelinux.cfg/*".into(),
+            value: "pybootd/etc/pxe.cfg".into(),
+            line: 23
+        }]
+    );
+    assert_eq!(c.logger.target, LogTarget::Stderr);
+    assert_eq!(c.logger.level, log::LevelFilter::Info);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+}
+
+#[test]
+fn seed_github_sample_loads_and_warns_about_the_repeated_boot_file() {
+    let l = ok(SEED_GITHUB_DEBIAN);
+    assert_eq!(l.config.boot_files.default.as_deref(), Some("pxelinux.0"));
+    assert_eq!(l.config.bootp.lease_time, 86400);
+    assert_eq!(
+        l.warnings,
+        vec![
+            "bootd.ini:11: [bootp] boot_file repeats line 9 with the same value; the repetition is harmless but can be removed"
+        ]
+    );
+}
+
+#[test]
+fn pybootd_18_dialect_loads() {
+    let l = ok(PYBOOTD_18);
+    let c = &l.config;
+    assert_eq!(c.bootp.access, Some(Access::Mac));
+    assert_eq!(c.bootp.pool_count, 5);
+    assert_eq!(c.bootp.domain, "localdomain");
+    assert_eq!(c.bootp.notify.len(), 2);
+    assert_eq!(c.boot_files.default.as_deref(), Some("pxelinux.0"));
+    assert_eq!(c.boot_files.for_arch(7), Some("shimx64.efi"));
+    assert_eq!(c.boot_files.for_arch(0), Some("pxelinux.0"));
+    assert_eq!(c.boot_files.for_arch(11), None);
+    assert_eq!(c.buggy_clients.len(), 1);
+    assert!(c.buggy_clients[0].matches(MacAddr([0x1c, 0x69, 0x7a, 1, 2, 3])));
+    assert_eq!(c.static_dhcp[0].ip, Ipv4Addr::new(192, 168, 25, 10));
+    assert_eq!(c.mac_acl.len(), 3);
+    assert!(c.mac_acl[2].is_exact() && !c.mac_acl[2].allow);
+    assert_eq!(c.uuid_acl.len(), 1);
+    assert_eq!(c.http.location.as_deref(), Some("http://127.0.0.1:13400"));
+    assert_eq!(c.http.pxe_path.as_deref(), Some("/boot"));
+    assert_eq!(c.http.dhcp_path.as_deref(), Some("/linux"));
+    assert_eq!(c.http.timeout, Duration::from_secs(2));
+    assert!(c.http.always_check);
+    assert_eq!(c.tftp.address, Some(Ipv4Addr::UNSPECIFIED));
+    assert_eq!(c.tftp.max_blocksize, Some(512));
+    assert_eq!(c.tftp.timeout, Duration::from_secs(2));
+    assert_eq!(
+        c.tftp.root,
+        TftpRoot::Dir(PathBuf::from("/etc/bootd/images"))
+    );
+    assert_eq!(c.filters[0].pattern, "egg.info");
+    assert_eq!(c.filters[1].pattern, "pxelinux.cfg/*");
+    // The shipped sample's misspelt `server_name` must not vanish silently.
+    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+    assert!(
+        l.warnings[0].starts_with("bootd.ini:10: unknown option [bootp] server_name is ignored (did you mean `servername`?)"),
+        "{}",
+        l.warnings[0]
+    );
+}
+
+#[test]
+fn every_default() {
+    let l = ok("[bootp]\npool_start = 10.0.0.100\n");
+    let c = &l.config;
+    assert_eq!(c.logger.target, LogTarget::Stderr);
+    assert_eq!(c.logger.level, log::LevelFilter::Info);
+    assert_eq!(c.logger.file, None);
+    let b = &c.bootp;
+    assert_eq!(b.access, None);
+    assert_eq!(b.address, Ipv4Addr::UNSPECIFIED);
+    assert_eq!(b.port, 67);
+    assert!(!b.allow_simple_dhcp);
+    assert!(!b.servername.is_empty());
+    assert_eq!(b.domain, "");
+    assert_eq!(b.dns, DnsSetting::None);
+    assert_eq!(b.gateway, None);
+    assert!(b.send_gateway);
+    assert_eq!(b.netmask, None);
+    assert_eq!(b.lease_time, 86400);
+    assert!(b.notify.is_empty());
+    assert_eq!(b.pool_count, 10);
+    assert_eq!(b.lease_file, PathBuf::from("/var/lib/bootd/leases"));
+    assert_eq!(c.boot_files.default, None);
+    assert!(c.static_dhcp.is_empty() && c.mac_acl.is_empty() && c.uuid_acl.is_empty());
+    assert!(c.buggy_clients.is_empty() && c.filters.is_empty());
+    assert_eq!(c.http.location, None);
+    assert_eq!(c.http.timeout, Duration::from_secs(5));
+    assert!(!c.http.always_check);
+    let t = &c.tftp;
+    assert_eq!(t.address, None);
+    assert_eq!(t.port, 69);
+    assert_eq!(t.max_blocksize, None);
+    assert_eq!(t.max_windowsize, 64);
+    assert_eq!(t.timeout, Duration::from_secs(1));
+    assert_eq!(t.retries, 5);
+    assert_eq!(t.max_transfers, 1000);
+    assert_eq!(t.root, TftpRoot::Dir(PathBuf::from("/srv/tftp")));
+    assert_eq!(t.http_timeout, Duration::from_secs(10));
+    assert!(c.httpd.is_none());
+    // Every option of the known sections is listed once, defaulted or not.
+    let listed = |section: &str| l.settings.iter().filter(|s| s.section == section).count();
+    assert_eq!(listed("logger"), 3);
+    assert_eq!(listed("bootp"), 17);
+    assert_eq!(listed("tftp"), 9);
+    assert_eq!(listed("http"), 5);
+    let pool_start = l
+        .settings
+        .iter()
+        .find(|s| s.option == "pool_start")
+        .unwrap();
+    assert_eq!(pool_start.origin, Origin::Line(2));
+    let port = l.settings.iter().find(|s| s.option == "port").unwrap();
+    assert_eq!(port.origin, Origin::Default);
+}
+
+#[test]
+fn every_option_parses() {
+    let l = ok("[logger]
+type = file
+level = warning
+file = log/bootd.log
+[bootp]
+access = uuid
+address = 10.0.0.1
+port = 6767
+allow_simple_dhcp = yes
+servername = boot1
+domain = example.org
+dns = auto
+gateway = 10.0.0.254
+set_gateway = off
+netmask = 255.255.0.0
+lease_time = 3600
+notify = 127.0.0.1:9
+timeout = 3
+pool_start = 10.0.0.100
+pool_count = 50
+lease_file = /tmp/leases
+[uuid]
+12345678-abcd-ef00-1111-abcdefabcdef = enable
+[tftp]
+address = 10.0.0.1
+port = 6969
+blocksize = 1468
+windowsize = 16
+timeout = 0.5
+retries = 8
+max_transfers = 200
+root = /srv/boot
+http_timeout = 4
+[httpd]
+port = 8080
+root = /srv/www
+check_ip = no
+");
+    let c = &l.config;
+    assert_eq!(c.logger.target, LogTarget::File);
+    assert_eq!(c.logger.level, log::LevelFilter::Warn);
+    assert_eq!(
+        c.logger.file,
+        Some(PathBuf::from("/etc/bootd/log/bootd.log"))
+    );
+    let b = &c.bootp;
+    assert_eq!(b.access, Some(Access::Uuid));
+    assert_eq!(b.address, Ipv4Addr::new(10, 0, 0, 1));
+    assert_eq!(b.port, 6767);
+    assert!(b.allow_simple_dhcp);
+    assert_eq!(b.servername, "boot1");
+    assert_eq!(b.domain, "example.org");
+    assert_eq!(b.dns, DnsSetting::Auto);
+    assert_eq!(b.gateway, Some(Ipv4Addr::new(10, 0, 0, 254)));
+    assert!(!b.send_gateway);
+    assert_eq!(b.netmask, Some(Ipv4Addr::new(255, 255, 0, 0)));
+    assert_eq!(b.lease_time, 3600);
+    assert_eq!(b.notify, vec!["127.0.0.1:9".parse().unwrap()]);
+    assert_eq!(
+        c.http.timeout,
+        Duration::from_secs(3),
+        "[bootp] timeout as the seeds document it"
+    );
+    assert_eq!(b.pool_count, 50);
+    assert_eq!(b.lease_file, PathBuf::from("/tmp/leases"));
+    let t = &c.tftp;
+    assert_eq!(t.address, Some(Ipv4Addr::new(10, 0, 0, 1)));
+    assert_eq!(t.port, 6969);
+    assert_eq!(t.max_blocksize, Some(1468));
+    assert_eq!(t.max_windowsize, 16);
+    assert_eq!(t.timeout, Duration::from_millis(500));
+    assert_eq!(t.retries, 8);
+    assert_eq!(t.max_transfers, 200);
+    assert_eq!(t.root, TftpRoot::Dir(PathBuf::from("/srv/boot")));
+    assert_eq!(t.http_timeout, Duration::from_secs(4));
+    let h = c.httpd.as_ref().unwrap();
+    assert_eq!(h.port, 8080);
+    assert!(!h.check_ip);
+    assert!(l.warnings.iter().any(|w| w.contains("[httpd] is read but")));
+}
+
+#[test]
+fn http_timeout_in_http_section_wins() {
+    let l = ok("[bootp]\ntimeout = 3\n[http]\ntimeout = 1.5\n");
+    assert_eq!(l.config.http.timeout, Duration::from_millis(1500));
+}
+
+#[test]
+fn error_names_file_line_section_option_value_and_what_is_accepted() {
+    assert_eq!(
+        err("[bootp]\n\npool_start = 10.0.0.300\n"),
+        "bootd.ini:3: [bootp] pool_start = 10.0.0.300: not an IPv4 address (expected four numbers 0-255 such as 192.168.1.100)"
+    );
+    let e = err("[bootpd]\nallow_simple_dhcp = maybe\n");
+    assert!(
+        e.starts_with("bootd.ini:2: [bootp] allow_simple_dhcp = maybe: not a boolean; use one of on true enable"),
+        "{e}"
+    );
+    assert_eq!(
+        err("[tftp]\nport = 70000\n"),
+        "bootd.ini:2: [tftp] port = 70000: not a UDP port (expected a number from 1 to 65535)"
+    );
+    assert_eq!(
+        err("[tftp]\nwindowsize = 65\n"),
+        "bootd.ini:2: [tftp] windowsize = 65: not a whole number from 1 to 64"
+    );
+    assert_eq!(
+        err("[logger]\nlevel = loud\n"),
+        "bootd.ini:2: [logger] level = loud: unknown level; use critical, error, warning, info or debug"
+    );
+    assert!(
+        err("[mac]\nzz-11/4 = enable\n")
+            .starts_with("bootd.ini:2: [mac] zz-11/4 = enable: not a MAC pattern")
+    );
+    assert!(err("[bootfile]\nuefi = x.efi\n").contains("architecture number"));
+    assert!(err("[bootp]\nnotify = 127.0.0.1\n").contains("no port"));
+    assert!(err("[tftp]\nroot = ftp://x/y\n").contains("http://"));
+}
+
+#[test]
+fn several_errors_are_all_reported() {
+    let e = err("[bootp]\nport = x\npool_start = y\n");
+    assert_eq!(e.lines().count(), 2, "{e}");
+    assert!(e.lines().next().unwrap().starts_with("bootd.ini:2:"));
+    assert!(e.lines().nth(1).unwrap().starts_with("bootd.ini:3:"));
+}
+
+#[test]
+fn conflicting_repetition_is_an_error_naming_both_lines() {
+    assert_eq!(
+        err("[bootp]\npool_start = 10.0.0.1\npool_start = 10.0.0.2\n"),
+        "bootd.ini:3: [bootp] pool_start = 10.0.0.2 conflicts with line 2 (pool_start = 10.0.0.1); keep one of them"
+    );
+    // Across the 1.5 and 1.8 names of one section, and across case.
+    let e = err("[bootp]\nPort = 67\n[bootpd]\nport = 68\n");
+    assert!(
+        e.starts_with("bootd.ini:4: [bootp] port = 68 conflicts with line 2"),
+        "{e}"
+    );
+}
+
+#[test]
+fn repeated_sections_are_merged_with_a_warning() {
+    let l = ok("[bootp]\npool_start = 10.0.0.1\n[tftp]\nport = 69\n[bootp]\npool_count = 3\n");
+    assert_eq!(l.config.bootp.pool_count, 3);
+    assert_eq!(
+        l.warnings,
+        vec![
+            "bootd.ini:5: section [bootp] appears 2 times ([bootp] on line 1, [bootp] on line 5); their options are read as one section"
+        ]
+    );
+}
+
+#[test]
+fn legacy_and_new_boot_file_must_agree() {
+    let l = ok("[bootp]\nboot_file = pxelinux.0\n[bootfile]\ndefault = pxelinux.0\n");
+    assert_eq!(l.config.boot_files.default.as_deref(), Some("pxelinux.0"));
+    let e = err("[bootp]\nboot_file = a.0\n[bootfile]\ndefault = b.0\n");
+    assert!(
+        e.starts_with(
+            "bootd.ini:2: [bootp] boot_file = a.0 conflicts with [bootfile] default = b.0"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_sections_and_options_warn() {
+    let l = ok("[bootp]\npool_strat = 10.0.0.1\n[tftpx]\na = b\n");
+    assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
+    assert!(l.warnings[0].starts_with("bootd.ini:2: unknown option [bootp] pool_strat is ignored"));
+    assert!(l.warnings[1].starts_with("bootd.ini:3: unknown section [tftpx] is ignored"));
+}
+
+#[test]
+fn access_needs_its_section() {
+    assert_eq!(
+        err("[bootp]\naccess = mac\n"),
+        "bootd.ini:2: [bootp] access = mac needs a [mac] section listing who may boot"
+    );
+    let e = err("[bootp]\naccess = http\n[http]\nlocation = h:1\n");
+    assert!(
+        e.contains("needs [http] pxe") && e.contains("needs [http] dhcp"),
+        "{e}"
+    );
+    assert!(err("[bootp]\naccess = foo\n").contains("unknown access mode"));
+}
+
+#[test]
+fn logger_file_needs_a_path() {
+    assert_eq!(
+        err("[logger]\ntype = file\n"),
+        "bootd.ini: [logger] type = file needs [logger] file = /path/to/bootd.log"
+    );
+}
+
+#[test]
+fn static_dhcp_duplicates_are_refused() {
+    let e = err("[static_dhcp]\nAA-BB-CC-DD-EE-FF = 10.0.0.5\naa:bb:cc:dd:ee:ff = 10.0.0.6\n");
+    assert!(
+        e.contains("AA-BB-CC-DD-EE-FF is already reserved on line 2"),
+        "{e}"
+    );
+    let e = err("[static_dhcp]\nAA-BB-CC-DD-EE-FF = 10.0.0.5\n00-11-22-33-44-55 = 10.0.0.5\n");
+    assert!(
+        e.contains("10.0.0.5 is already reserved for AA-BB-CC-DD-EE-FF on line 2"),
+        "{e}"
+    );
+}
+
+#[test]
+fn syntax_errors_carry_the_line() {
+    assert_eq!(
+        err("[bootp]\npool_start 10.0.0.1\n"),
+        "bootd.ini:2: `pool_start 10.0.0.1` is not of the form `option = value`"
+    );
+}
+
+#[test]
+fn pool_must_not_wrap() {
+    assert!(err("[bootp]\npool_start = 255.255.255.250\npool_count = 10\n").contains("runs past"));
+}
+
+#[test]
+fn effective_settings_say_where_each_value_came_from() {
+    let l = ok("[bootp]\npool_start = 10.0.0.100\n");
+    let text = effective_settings("bootd.ini", &l.settings);
+    assert!(text.contains("pool_start = 10.0.0.100"), "{text}");
+    let line = text.lines().find(|l| l.starts_with("pool_start")).unwrap();
+    assert!(line.ends_with("; bootd.ini:2"), "{line}");
+    let line = text.lines().find(|l| l.starts_with("pool_count")).unwrap();
+    assert!(line.ends_with("; default"), "{line}");
+    assert!(text.contains("[tftp]\n"));
+}
+
+#[test]
+fn missing_file_is_reported() {
+    let e = load(Path::new("/nonexistent/bootd.ini"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("/nonexistent/bootd.ini: cannot read the configuration file"),
+        "{e}"
+    );
+}
