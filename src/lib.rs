@@ -4,5 +4,15 @@
 //! take `now`) and a thin mio shell running on its own thread. See `design.md`.
 
 pub mod bootp;
+pub mod cli;
 pub mod config;
+pub mod daemon;
+pub mod event;
+pub mod logging;
+pub mod net;
+pub mod notify;
+pub mod service_loop;
+pub mod sockets;
+pub mod supervisor;
+pub mod syslog;
 pub mod tftp;

@@ -1,1 +1,2 @@
 //! BOOTP/DHCP/PXE: wire format, server logic (sans-IO), leases, and the mio service.
+pub mod service;

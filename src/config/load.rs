@@ -179,6 +179,9 @@ fn hint_for(section: &str, option: &str) -> Option<&'static str> {
     }
 }
 
+/// (canonical name, every header as (name as written, line), entries of all of them).
+type SectionGroup = (String, Vec<(String, usize)>, Vec<Entry>);
+
 struct Reader<'a> {
     file: &'a str,
     /// canonical section → its entries, one per key (repetitions resolved).
@@ -207,7 +210,7 @@ impl<'a> Reader<'a> {
     /// Groups sections by canonical name and resolves repeated keys: the same value
     /// twice is a warning, two different values an error; both name both lines.
     fn merge(&mut self, doc: &Document) {
-        let mut groups: Vec<(String, Vec<(String, usize)>, Vec<Entry>)> = Vec::new();
+        let mut groups: Vec<SectionGroup> = Vec::new();
         for section in &doc.sections {
             let canonical = canonical_section(&section.name);
             let headers = section

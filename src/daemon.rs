@@ -1,0 +1,195 @@
+//! Start-up: check what the configuration needs from this host, open the
+//! sockets, start each service on its own thread, and supervise them.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use mio::{Poll, Waker};
+
+use crate::bootp::service::BootpService;
+use crate::config::{Config, Services, TftpRoot};
+use crate::event::{EventBus, Mailbox};
+use crate::net::{self, NetConfig};
+use crate::notify;
+use crate::service_loop::WAKER;
+use crate::sockets;
+use crate::supervisor::{Ending, Supervisor};
+use crate::tftp::service::TftpService;
+
+/// Room in each inbox; beyond it events are dropped (and logged), never waited for.
+const INBOX_CAPACITY: usize = 4096;
+
+/// What start-up found out about this host.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub services: Services,
+    /// The served network (BOOTP, or TFTP address detection).
+    pub net: Option<NetConfig>,
+    /// Where TFTP listens from the start; `None`: wait for the BOOTP side's addresses.
+    pub tftp_address: Option<Ipv4Addr>,
+    pub warnings: Vec<String>,
+}
+
+/// Checks what `config` needs from this host for `services` (no socket is opened).
+pub fn prepare(config: &Config, services: Services) -> Result<Plan, String> {
+    let file = config.path.display();
+    let mut warnings = Vec::new();
+    let net = match config.bootp.pool_start {
+        Some(pool_start) if services.bootp() || config.tftp.address.is_none() => {
+            Some(net::detect(pool_start, config.bootp.address).map_err(|e| e.to_string())?)
+        }
+        Some(_) => None,
+        None if services.bootp() => {
+            return Err(format!(
+                "{file}: [bootp] pool_start is not set: bootd needs the first address to hand out, and serves the network that contains it"
+            ));
+        }
+        None => None,
+    };
+    if let Some(net) = &net
+        && services.bootp()
+    {
+        check_pool(config, net, &mut warnings);
+        if config.boot_files.default.is_none() && config.boot_files.by_arch.is_empty() {
+            warnings.push(format!(
+                "{file}: no boot file is configured ([bootfile] default, or [bootp] boot_file): PXE clients will get an address but nothing to boot"
+            ));
+        }
+    }
+    let mut tftp_address = None;
+    if services.tftp() {
+        tftp_address = match (config.tftp.address, &net) {
+            (Some(address), _) => Some(address),
+            (None, Some(net)) if !services.bootp() => Some(net.server),
+            (None, Some(_)) => None,
+            (None, None) => {
+                return Err(format!(
+                    "{file}: TFTP needs an address to listen on: set [tftp] address, or [bootp] pool_start so that bootd can find the served interface"
+                ));
+            }
+        };
+        if let TftpRoot::Dir(root) = &config.tftp.root
+            && !root.is_dir()
+        {
+            return Err(format!(
+                "{file}: [tftp] root = {}: no such directory; create it or point root at the directory holding the boot files",
+                root.display()
+            ));
+        }
+    }
+    Ok(Plan {
+        services,
+        net,
+        tftp_address,
+        warnings,
+    })
+}
+
+fn check_pool(config: &Config, net: &NetConfig, warnings: &mut Vec<String>) {
+    let file = config.path.display();
+    let bootp = &config.bootp;
+    if let Some(start) = bootp.pool_start
+        && bootp.pool_count > 0
+    {
+        let last = Ipv4Addr::from(u32::from(start).saturating_add(bootp.pool_count - 1));
+        if !net.contains(last) || last == net.broadcast {
+            warnings.push(format!(
+                "{file}: [bootp] pool {start} + {} addresses runs past the network {}/{} of {}; addresses outside it will not be handed out",
+                bootp.pool_count,
+                net.network(),
+                net.prefix_len,
+                net.device
+            ));
+        }
+    }
+    for lease in &config.static_dhcp {
+        if !net.contains(lease.ip) {
+            warnings.push(format!(
+                "{file}:{}: [static_dhcp] {} = {} is outside the served network {}/{}",
+                lease.line,
+                lease.mac,
+                lease.ip,
+                net.network(),
+                net.prefix_len
+            ));
+        }
+    }
+}
+
+/// Opens the sockets, starts the services and supervises them until a stop signal
+/// or a failure. Socket errors are returned before any thread starts.
+pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
+    // The BOOTP port is the one most likely taken (another DHCP server): open it
+    // before any thread starts.
+    let bootp_socket = match (&plan.net, plan.services.bootp()) {
+        (Some(net), true) => Some(
+            sockets::bootp_socket(&net.device, config.bootp.port).map_err(|e| {
+                sockets::explain_bind_error(
+                    &format!("BOOTP/DHCP on port {} of {}", config.bootp.port, net.device),
+                    &e,
+                )
+            })?,
+        ),
+        _ => None,
+    };
+    let mut supervisor =
+        Supervisor::new().map_err(|e| format!("cannot install the signal handlers: {e}"))?;
+    let mut bus = EventBus::default();
+
+    if plan.services.tftp() {
+        let poll = new_poll()?;
+        let waker = new_waker(&poll)?;
+        let (mailbox, inbox) = Mailbox::new(INBOX_CAPACITY, Some(waker));
+        bus.subscribe("tftp", mailbox.clone());
+        let service = TftpService {
+            config: config.tftp.clone(),
+            address: plan.tftp_address,
+            poll,
+            inbox,
+        };
+        supervisor
+            .spawn("tftp", mailbox, move || service.run())
+            .map_err(|e| format!("cannot start the TFTP thread: {e}"))?;
+    }
+
+    if let (Some(socket), Some(net)) = (bootp_socket, plan.net.clone()) {
+        if !config.bootp.notify.is_empty() {
+            let (mailbox, inbox) = Mailbox::new(INBOX_CAPACITY, None);
+            bus.subscribe("notify", mailbox.clone());
+            let targets = config.bootp.notify.clone();
+            supervisor
+                .spawn("notify", mailbox, move || notify::run(targets, inbox))
+                .map_err(|e| format!("cannot start the notifier thread: {e}"))?;
+        }
+        let poll = new_poll()?;
+        let waker = new_waker(&poll)?;
+        let (mailbox, inbox) = Mailbox::new(INBOX_CAPACITY, Some(waker));
+        let service = BootpService {
+            net,
+            socket,
+            poll,
+            inbox,
+            events: bus.clone(),
+        };
+        supervisor
+            .spawn("bootp", mailbox, move || service.run())
+            .map_err(|e| format!("cannot start the BOOTP thread: {e}"))?;
+    }
+
+    #[cfg(feature = "systemd")]
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    let ending = supervisor.run();
+    #[cfg(feature = "systemd")]
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    Ok(ending)
+}
+
+fn new_poll() -> Result<Poll, String> {
+    Poll::new().map_err(|e| format!("cannot create an event loop: {e}"))
+}
+
+fn new_waker(poll: &Poll) -> Result<Arc<Waker>, String> {
+    Waker::new(poll.registry(), WAKER)
+        .map(Arc::new)
+        .map_err(|e| format!("cannot create an event-loop waker: {e}"))
+}
