@@ -1,0 +1,281 @@
+//! Test harness: network namespaces joined by veth pairs (10.x addresses inside
+//! them only), and the real `bootd` binary running in one of them.
+//!
+//! Everything created here is removed on drop, also when a test fails.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Network tests need root (namespaces, ports below 1024). CI runs as root.
+pub fn require_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("skipped: this test needs root (network namespaces); CI runs it as root");
+    }
+    root
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A short name unique to this process and call, fit for an interface (≤ 15 chars).
+pub fn unique(tag: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    format!("bd{}{}{}", std::process::id() % 100_000, tag, n)
+}
+
+pub fn sh(args: &[&str]) {
+    let status = Command::new(args[0])
+        .args(&args[1..])
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
+    assert!(status.success(), "{args:?} failed: {status}");
+}
+
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(tag: &str) -> Netns {
+        let name = unique(tag);
+        sh(&["ip", "netns", "add", &name]);
+        sh(&["ip", "-n", &name, "link", "set", "lo", "up"]);
+        Netns { name }
+    }
+
+    /// A command that runs inside this namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) {
+        let mut full = vec!["ip", "netns", "exec", &self.name];
+        full.extend_from_slice(args);
+        sh(&full);
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// A server namespace and a client namespace joined by one veth pair.
+pub struct Pair {
+    pub server: Netns,
+    pub client: Netns,
+    pub server_if: String,
+    pub client_if: String,
+}
+
+impl Pair {
+    /// `server_cidr` such as "10.91.0.1/24" goes on the server end; the client end
+    /// has no address (like a PXE ROM) unless `client_cidr` is given.
+    pub fn new(server_cidr: &str, client_cidr: Option<&str>) -> Pair {
+        let server = Netns::new("s");
+        let client = Netns::new("c");
+        let server_if = unique("v");
+        let client_if = unique("w");
+        sh(&[
+            "ip",
+            "link",
+            "add",
+            &server_if,
+            "netns",
+            &server.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &client_if,
+            "netns",
+            &client.name,
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            &server.name,
+            "addr",
+            "add",
+            server_cidr,
+            "brd",
+            "+",
+            "dev",
+            &server_if,
+        ]);
+        sh(&["ip", "-n", &server.name, "link", "set", &server_if, "up"]);
+        if let Some(cidr) = client_cidr {
+            sh(&[
+                "ip",
+                "-n",
+                &client.name,
+                "addr",
+                "add",
+                cidr,
+                "brd",
+                "+",
+                "dev",
+                &client_if,
+            ]);
+        }
+        sh(&["ip", "-n", &client.name, "link", "set", &client_if, "up"]);
+        Pair {
+            server,
+            client,
+            server_if,
+            client_if,
+        }
+    }
+}
+
+/// A scratch directory removed on drop.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        let path = std::env::temp_dir().join(unique("t"));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir { path }
+    }
+
+    pub fn write(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.path.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+pub fn bootd_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_bootd")
+}
+
+/// The real daemon, its stderr collected line by line.
+pub struct Bootd {
+    child: Option<Child>,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Bootd {
+    /// Starts `bootd -c config args…` inside `ns`.
+    pub fn start(ns: &Netns, config: &Path, args: &[&str]) -> Bootd {
+        let mut command = ns.command(bootd_binary());
+        command
+            .arg("-c")
+            .arg(config)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("cannot start bootd");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let sink = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Bootd {
+            child: Some(child),
+            lines,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// Waits until a log line contains `needle`; panics with the log after `timeout`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains(needle))
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "bootd never logged `{needle}` within {timeout:?}; log:\n{}",
+            self.log()
+        );
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    /// Sends `signal` to the daemon (the `ip netns exec` wrapper execs it, so the
+    /// child's PID is bootd's).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on the PID of a child we started and have not reaped.
+        unsafe {
+            libc::kill(self.pid(), signal);
+        }
+    }
+
+    /// Waits for exit up to `timeout`; returns the status and how long it took.
+    pub fn wait(&mut self, timeout: Duration) -> Option<(ExitStatus, Duration)> {
+        let started = Instant::now();
+        let child = self.child.as_mut()?;
+        while started.elapsed() < timeout {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                // Let the reader thread take the last lines.
+                std::thread::sleep(Duration::from_millis(50));
+                return Some((status, started.elapsed()));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        None
+    }
+
+    /// SIGTERM, then the exit status and the time it took to stop.
+    pub fn stop(&mut self) -> (ExitStatus, Duration) {
+        self.signal(libc::SIGTERM);
+        match self.wait(Duration::from_secs(5)) {
+            Some(result) => result,
+            None => panic!(
+                "bootd did not stop within 5 s of SIGTERM; log:\n{}",
+                self.log()
+            ),
+        }
+    }
+}
+
+impl Drop for Bootd {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
