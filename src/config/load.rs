@@ -94,7 +94,7 @@ pub fn load_str(path: &Path, text: &str, base: &Path) -> Result<Loaded, ConfigEr
 }
 
 /// The options each section takes; sections not listed take free-form keys.
-const SCHEMA: &[(&str, &[&str])] = &[
+pub(crate) const SCHEMA: &[(&str, &[&str])] = &[
     ("logger", &["type", "level", "file"]),
     (
         "bootp",

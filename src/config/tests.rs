@@ -514,3 +514,22 @@ fn missing_file_is_reported() {
         "{e}"
     );
 }
+
+#[test]
+fn the_bundled_sample_loads_cleanly_and_documents_every_option() {
+    let text = include_str!("../../conf/bootd.ini");
+    let l = ok(text);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    for (section, options) in super::load::SCHEMA {
+        if *section == "httpd" {
+            continue; // pybootd 1.8's file server: read for compatibility, not served.
+        }
+        for option in *options {
+            let documented = text.lines().any(|line| {
+                let line = line.trim_start_matches([';', ' ']);
+                line.starts_with(&format!("{option} ="))
+            });
+            assert!(documented, "conf/bootd.ini does not document [{section}] {option}");
+        }
+    }
+}
