@@ -1,1 +1,3 @@
 //! TFTP: wire format, transfer state machine (sans-IO), timer wheel, sources, filters, and the mio service.
+
+pub mod wire;
