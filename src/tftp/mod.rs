@@ -1,3 +1,4 @@
 //! TFTP: wire format, transfer state machine (sans-IO), timer wheel, sources, filters, and the mio service.
 
+pub mod transfer;
 pub mod wire;
