@@ -1,4 +1,5 @@
 //! TFTP: wire format, transfer state machine (sans-IO), timer wheel, sources, filters, and the mio service.
 
+pub mod timer;
 pub mod transfer;
 pub mod wire;
