@@ -1206,6 +1206,20 @@ mod tests {
     }
 
     #[test]
+    fn empty_file_is_one_empty_block_after_the_oack() {
+        let now = Instant::now();
+        let req = request(Mode::Octet, &[("tsize", "0")]);
+        let mut t = Transfer::start(&req, &limits(), Some(0), now);
+        t.feed_eof();
+        // opcode 6 | "tsize" NUL "0" NUL
+        assert_eq!(drain(&mut t, now), vec![b"\x00\x06tsize\x000\x00".to_vec()]);
+        t.on_packet(&ack(0), now);
+        assert_eq!(drain(&mut t, now), vec![vec![0x00, 0x03, 0x00, 0x01]]);
+        assert_eq!(t.on_packet(&ack(1), now), Received::Completed);
+        assert_eq!(t.stats().bytes, 0);
+    }
+
+    #[test]
     fn client_error_ends_the_transfer_at_once() {
         let now = Instant::now();
         let mut t = Transfer::start(
