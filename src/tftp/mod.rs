@@ -1,2 +1,8 @@
 //! TFTP: wire format, transfer state machine (sans-IO), timer wheel, sources, filters, and the mio service.
+
+pub mod filters;
+pub mod path;
 pub mod service;
+pub mod timer;
+pub mod transfer;
+pub mod wire;
