@@ -46,22 +46,48 @@ fn on_then_off_leaves_the_router_as_it_was() {
     let wan_if = unique("x");
     let wan_peer = unique("y");
     sh(&[
-        "ip", "link", "add", &wan_if, "netns", &lan.server.name, "type", "veth", "peer", "name",
-        &wan_peer, "netns", &lan.client.name,
+        "ip",
+        "link",
+        "add",
+        &wan_if,
+        "netns",
+        &lan.server.name,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &wan_peer,
+        "netns",
+        &lan.client.name,
     ]);
     sh(&["ip", "-n", &lan.server.name, "link", "set", &wan_if, "up"]);
     let dir = TempDir::new();
     let state = dir.path.join("state");
     let router = &lan.server;
     let before_rules = read_in(router, &["nft", "list", "ruleset"]);
-    assert_eq!(read_in(router, &["cat", "/proc/sys/net/ipv4/ip_forward"]).trim(), "0");
+    assert_eq!(
+        read_in(router, &["cat", "/proc/sys/net/ipv4/ip_forward"]).trim(),
+        "0"
+    );
 
     let (code, out) = run_in(router, &state, &["-i", &wan_if, "-j", &lan.server_if, "on"]);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(read_in(router, &["cat", "/proc/sys/net/ipv4/ip_forward"]).trim(), "1");
+    assert_eq!(
+        read_in(router, &["cat", "/proc/sys/net/ipv4/ip_forward"]).trim(),
+        "1"
+    );
     let rules = read_in(router, &["nft", "list", "table", "ip", "bootd_forward"]);
-    assert!(rules.contains(&format!("oifname \"{wan_if}\" masquerade")), "{rules}");
-    assert!(rules.contains(&format!("iifname \"{}\" oifname \"{wan_if}\" accept", lan.server_if)), "{rules}");
+    assert!(
+        rules.contains(&format!("oifname \"{wan_if}\" masquerade")),
+        "{rules}"
+    );
+    assert!(
+        rules.contains(&format!(
+            "iifname \"{}\" oifname \"{wan_if}\" accept",
+            lan.server_if
+        )),
+        "{rules}"
+    );
 
     // A second `on` refuses instead of stacking rules.
     let (code, out) = run_in(router, &state, &["-i", &wan_if, "-j", &lan.server_if, "on"]);
@@ -70,7 +96,10 @@ fn on_then_off_leaves_the_router_as_it_was() {
 
     let (code, out) = run_in(router, &state, &["off"]);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(read_in(router, &["cat", "/proc/sys/net/ipv4/ip_forward"]).trim(), "0");
+    assert_eq!(
+        read_in(router, &["cat", "/proc/sys/net/ipv4/ip_forward"]).trim(),
+        "0"
+    );
     assert_eq!(read_in(router, &["nft", "list", "ruleset"]), before_rules);
     assert!(!state.exists());
 
@@ -89,7 +118,10 @@ fn refuses_bad_arguments() {
     let state = dir.path.join("state");
     let (code, out) = run_in(&ns, &state, &["-j", "nosuchif0", "-i", "lo", "on"]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("no network interface named 'nosuchif0'"), "{out}");
+    assert!(
+        out.contains("no network interface named 'nosuchif0'"),
+        "{out}"
+    );
     let (code, out) = run_in(&ns, &state, &["sideways"]);
     assert_eq!(code, 2, "{out}");
     let (code, out) = run_in(&ns, &state, &["on"]);

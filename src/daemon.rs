@@ -139,13 +139,15 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
     if plan.services.tftp() {
         let poll = new_poll()?;
         let waker = new_waker(&poll)?;
-        let (mailbox, inbox) = Mailbox::new(INBOX_CAPACITY, Some(waker));
+        let (mailbox, inbox) = Mailbox::new(INBOX_CAPACITY, Some(Arc::clone(&waker)));
         bus.subscribe("tftp", mailbox.clone());
         let service = TftpService {
             config: config.tftp.clone(),
             address: plan.tftp_address,
             poll,
+            waker,
             inbox,
+            filter_rules: config.filters.clone(),
         };
         supervisor
             .spawn("tftp", mailbox, move || service.run())

@@ -884,6 +884,10 @@ impl<'a> Reader<'a> {
                 line: entry.line,
             });
         }
+        // The TFTP side compiles the rules; a rule it cannot use is a configuration error.
+        if let Err(e) = crate::tftp::filters::Filters::new(&rules) {
+            self.errors.push(format!("{}:{}: [filters] {}", self.file, e.line, e.message));
+        }
         rules
     }
 

@@ -529,7 +529,17 @@ fn the_bundled_sample_loads_cleanly_and_documents_every_option() {
                 let line = line.trim_start_matches([';', ' ']);
                 line.starts_with(&format!("{option} ="))
             });
-            assert!(documented, "conf/bootd.ini does not document [{section}] {option}");
+            assert!(
+                documented,
+                "conf/bootd.ini does not document [{section}] {option}"
+            );
         }
     }
+}
+
+#[test]
+fn unusable_filter_rules_are_configuration_errors() {
+    let e = err("[filters]\npxelinux.cfg/* = {mac}.cfg\n");
+    assert!(e.starts_with("bootd.ini:2: [filters]"), "{e}");
+    assert!(e.contains("{mac}"), "{e}");
 }

@@ -3,6 +3,7 @@
 pub mod filters;
 pub mod path;
 pub mod service;
+pub mod source;
 pub mod timer;
 pub mod transfer;
 pub mod wire;

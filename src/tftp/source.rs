@@ -1,0 +1,422 @@
+//! Where a transfer's bytes come from: a file under the root directory, or an HTTP
+//! URL under the root prefix, streamed by a reader thread into a bounded channel so
+//! the TFTP loop never blocks on the network.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::path::{self, Refusal};
+use super::wire::ErrorCode;
+
+/// Why a name cannot be served: the TFTP error to send and the reason to log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenError {
+    pub code: ErrorCode,
+    /// Sent to the client: short, no server paths.
+    pub client_message: &'static str,
+    /// Logged: the full reason.
+    pub reason: String,
+}
+
+impl OpenError {
+    fn refused(reason: impl Into<String>) -> OpenError {
+        OpenError {
+            code: ErrorCode::AccessViolation,
+            client_message: "access violation",
+            reason: reason.into(),
+        }
+    }
+
+    fn not_found(reason: impl Into<String>) -> OpenError {
+        OpenError {
+            code: ErrorCode::FileNotFound,
+            client_message: "file not found",
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<Refusal> for OpenError {
+    fn from(r: Refusal) -> OpenError {
+        OpenError::refused(format!("refused name: {r}"))
+    }
+}
+
+/// An open local file and what the log line reports about it.
+#[derive(Debug)]
+pub struct LocalFile {
+    pub file: File,
+    pub size: u64,
+    pub path: PathBuf,
+}
+
+/// Opens `name` under `root_canonical` (the root after `canonicalize`). The name is
+/// checked lexically first, then the real path after symlinks are followed must still
+/// lie under the root.
+pub fn open_local(root_canonical: &Path, name: &str) -> Result<LocalFile, OpenError> {
+    let candidate = path::resolve(root_canonical, name)?;
+    let real = match candidate.canonicalize() {
+        Ok(p) => p,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(OpenError::not_found(format!(
+                "{}: no such file",
+                candidate.display()
+            )));
+        }
+        Err(e) => return Err(OpenError::refused(format!("{}: {e}", candidate.display()))),
+    };
+    path::check_within(root_canonical, &real).map_err(|_| {
+        OpenError::refused(format!(
+            "{} leads to {}, outside the root",
+            candidate.display(),
+            real.display()
+        ))
+    })?;
+    let file = File::open(&real).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => OpenError::not_found(format!("{}: {e}", real.display())),
+        _ => OpenError::refused(format!("{}: {e}", real.display())),
+    })?;
+    let metadata = file
+        .metadata()
+        .map_err(|e| OpenError::refused(format!("{}: {e}", real.display())))?;
+    if !metadata.is_file() {
+        return Err(OpenError::not_found(format!(
+            "{}: not a regular file",
+            real.display()
+        )));
+    }
+    Ok(LocalFile {
+        file,
+        size: metadata.len(),
+        path: real,
+    })
+}
+
+/// Reads up to `wanted` bytes into `buf` (cleared first); fewer only at end of file.
+pub fn read_up_to(file: &mut File, wanted: usize, buf: &mut Vec<u8>) -> io::Result<usize> {
+    buf.clear();
+    buf.resize(wanted, 0);
+    let mut filled = 0;
+    while filled < wanted {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(filled);
+    Ok(filled)
+}
+
+/// What the HTTP reader thread reports, in order: `Start`, `Data`…, then `End` or `Failed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpChunk {
+    /// The response headers arrived with a 2xx status.
+    Start {
+        length: Option<u64>,
+    },
+    Data(Vec<u8>),
+    End,
+    /// Connection failure, non-2xx status, or a broken body.
+    Failed {
+        status: Option<u16>,
+        reason: String,
+    },
+}
+
+/// Bytes per chunk handed from the reader to the TFTP loop.
+const CHUNK: usize = 64 * 1024;
+/// Chunks buffered per transfer: the reader waits (backpressure) beyond this.
+const CHUNKS_IN_FLIGHT: usize = 8;
+/// A ceiling on one HTTP exchange, so a thread stuck on a dead server ends one day;
+/// the TFTP side gives up much sooner (`[tftp] http_timeout` without progress).
+const HTTP_CEILING: Duration = Duration::from_secs(6 * 3600);
+
+/// Counts live reader threads so a dead mirror in a boot storm cannot pile them up.
+#[derive(Clone, Default)]
+pub struct ReaderCount(Arc<AtomicUsize>);
+
+impl ReaderCount {
+    pub fn live(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+struct ReaderGuard(ReaderCount);
+
+impl Drop for ReaderGuard {
+    fn drop(&mut self) {
+        (self.0).0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Starts a reader thread streaming `url`; `wake` is called after every message.
+pub fn spawn_http_reader(
+    url: String,
+    count: &ReaderCount,
+    wake: impl Fn() + Send + 'static,
+) -> io::Result<Receiver<HttpChunk>> {
+    let (sender, receiver) = crossbeam_channel::bounded(CHUNKS_IN_FLIGHT);
+    count.0.fetch_add(1, Ordering::Relaxed);
+    let guard = ReaderGuard(count.clone());
+    let spawned = std::thread::Builder::new()
+        .name("tftp-http".into())
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let _guard = guard;
+            stream(&url, &sender, &wake);
+        });
+    match spawned {
+        Ok(_) => Ok(receiver),
+        Err(e) => Err(e),
+    }
+}
+
+fn stream(url: &str, sender: &Sender<HttpChunk>, wake: &dyn Fn()) {
+    let send = |chunk: HttpChunk| -> bool {
+        let delivered = sender.send(chunk).is_ok();
+        wake();
+        delivered
+    };
+    let response = match minreq::get(url)
+        .with_timeout(HTTP_CEILING.as_secs())
+        .send_lazy()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            send(HttpChunk::Failed {
+                status: None,
+                reason: format!("GET {url}: {e}"),
+            });
+            return;
+        }
+    };
+    let status = response.status_code;
+    if !(200..300).contains(&status) {
+        send(HttpChunk::Failed {
+            status: Some(status),
+            reason: format!("GET {url}: HTTP {status} {}", response.reason_phrase),
+        });
+        return;
+    }
+    let length = response
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<u64>().ok());
+    if !send(HttpChunk::Start { length }) {
+        return;
+    }
+    let mut response = response;
+    let mut received: u64 = 0;
+    loop {
+        let mut chunk = vec![0u8; CHUNK];
+        let mut filled = 0;
+        while filled < CHUNK {
+            match response.read(&mut chunk[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    send(HttpChunk::Failed {
+                        status: None,
+                        reason: format!("GET {url}: body broken after {received} bytes: {e}"),
+                    });
+                    return;
+                }
+            }
+        }
+        received += filled as u64;
+        if filled > 0 {
+            chunk.truncate(filled);
+            // A closed channel means the transfer is over: stop reading.
+            if !send(HttpChunk::Data(chunk)) {
+                return;
+            }
+        }
+        if filled < CHUNK {
+            if let Some(expected) = length
+                && received < expected
+            {
+                send(HttpChunk::Failed {
+                    status: None,
+                    reason: format!("GET {url}: body ended after {received} of {expected} bytes"),
+                });
+                return;
+            }
+            send(HttpChunk::End);
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    fn scratch() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "bootd-source-{}-{}",
+            std::process::id(),
+            std::thread::current()
+                .name()
+                .unwrap_or("t")
+                .replace("::", "-")
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("root/sub")).unwrap();
+        std::fs::write(dir.join("root/sub/file.bin"), b"payload").unwrap();
+        std::fs::write(dir.join("secret"), b"secret").unwrap();
+        std::os::unix::fs::symlink(dir.join("secret"), dir.join("root/escape")).unwrap();
+        std::os::unix::fs::symlink("sub/file.bin", dir.join("root/inside")).unwrap();
+        dir
+    }
+
+    #[test]
+    fn local_files_inside_the_root_open_and_symlinks_out_are_refused() {
+        let dir = scratch();
+        let root = dir.join("root").canonicalize().unwrap();
+        let f = open_local(&root, "sub/file.bin").unwrap();
+        assert_eq!(f.size, 7);
+        let f = open_local(&root, "./inside").unwrap();
+        assert_eq!(f.size, 7);
+        let e = open_local(&root, "escape").unwrap_err();
+        assert_eq!(e.code, ErrorCode::AccessViolation);
+        assert!(e.reason.contains("outside the root"), "{}", e.reason);
+        let e = open_local(&root, "../secret").unwrap_err();
+        assert_eq!(e.code, ErrorCode::AccessViolation);
+        let e = open_local(&root, "missing").unwrap_err();
+        assert_eq!(e.code, ErrorCode::FileNotFound);
+        let e = open_local(&root, "sub").unwrap_err();
+        assert_eq!(e.code, ErrorCode::FileNotFound);
+        assert!(e.reason.contains("not a regular file"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn read_up_to_fills_or_ends() {
+        let dir = scratch();
+        let mut f = File::open(dir.join("root/sub/file.bin")).unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(read_up_to(&mut f, 4, &mut buf).unwrap(), 4);
+        assert_eq!(buf, b"payl");
+        assert_eq!(read_up_to(&mut f, 10, &mut buf).unwrap(), 3);
+        assert_eq!(buf, b"oad");
+        assert_eq!(read_up_to(&mut f, 10, &mut buf).unwrap(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A one-shot HTTP server on loopback answering `response` to the first request.
+    fn serve_once(response: Vec<u8>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = listener.accept() {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(&response);
+            }
+        });
+        format!("http://{addr}/f")
+    }
+
+    fn collect(receiver: Receiver<HttpChunk>) -> Vec<HttpChunk> {
+        let mut out = Vec::new();
+        while let Ok(c) = receiver.recv_timeout(Duration::from_secs(5)) {
+            let done = matches!(c, HttpChunk::End | HttpChunk::Failed { .. });
+            out.push(c);
+            if done {
+                break;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn http_body_is_streamed_with_its_length() {
+        let body = vec![7u8; 200_000];
+        let mut response =
+            b"HTTP/1.1 200 OK\r\nContent-Length: 200000\r\nConnection: close\r\n\r\n".to_vec();
+        response.extend_from_slice(&body);
+        let count = ReaderCount::default();
+        let chunks = collect(spawn_http_reader(serve_once(response), &count, || {}).unwrap());
+        assert_eq!(
+            chunks[0],
+            HttpChunk::Start {
+                length: Some(200_000)
+            }
+        );
+        let data: Vec<u8> = chunks
+            .iter()
+            .filter_map(|c| match c {
+                HttpChunk::Data(d) => Some(d.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(data, body);
+        assert_eq!(chunks.last(), Some(&HttpChunk::End));
+    }
+
+    #[test]
+    fn http_404_and_short_bodies_fail() {
+        let count = ReaderCount::default();
+        let chunks = collect(
+            spawn_http_reader(
+                serve_once(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec()),
+                &count,
+                || {},
+            )
+            .unwrap(),
+        );
+        assert!(
+            matches!(
+                chunks[0],
+                HttpChunk::Failed {
+                    status: Some(404),
+                    ..
+                }
+            ),
+            "{chunks:?}"
+        );
+        let chunks = collect(
+            spawn_http_reader(
+                serve_once(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabc"
+                        .to_vec(),
+                ),
+                &count,
+                || {},
+            )
+            .unwrap(),
+        );
+        match chunks.last() {
+            Some(HttpChunk::Failed { reason, .. }) => {
+                assert!(reason.contains("3 of 10"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn connection_refused_fails() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let count = ReaderCount::default();
+        let chunks = collect(spawn_http_reader(format!("http://{addr}/x"), &count, || {}).unwrap());
+        assert!(
+            matches!(chunks[0], HttpChunk::Failed { status: None, .. }),
+            "{chunks:?}"
+        );
+    }
+}
