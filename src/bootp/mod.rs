@@ -1,1 +1,3 @@
 //! BOOTP/DHCP/PXE: wire format, server logic (sans-IO), leases, and the mio service.
+
+pub mod wire;

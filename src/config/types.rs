@@ -121,7 +121,9 @@ pub struct MacAddr(pub [u8; 6]);
 
 impl MacAddr {
     pub fn as_u64(self) -> u64 {
-        self.0.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+        self.0
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
     }
 }
 
