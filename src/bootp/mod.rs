@@ -1,3 +1,4 @@
 //! BOOTP/DHCP/PXE: wire format, server logic (sans-IO), leases, and the mio service.
 
+pub mod pxe;
 pub mod wire;
