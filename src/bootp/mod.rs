@@ -1,4 +1,5 @@
 //! BOOTP/DHCP/PXE: wire format, server logic (sans-IO), leases, and the mio service.
 
+pub mod leases;
 pub mod pxe;
 pub mod wire;
