@@ -2,4 +2,5 @@
 
 pub mod leases;
 pub mod pxe;
+pub mod server;
 pub mod wire;
