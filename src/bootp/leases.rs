@@ -302,7 +302,8 @@ impl LeaseTable {
         let start = pool_start.map_or(0, u32::from);
         // The pool must not wrap past 255.255.255.255.
         let count = if pool_start.is_some() {
-            pool_count.min(u32::MAX - start + 1)
+            let room = u64::from(u32::MAX) - u64::from(start) + 1;
+            u32::try_from(u64::from(pool_count).min(room)).unwrap_or(u32::MAX)
         } else {
             0
         };
@@ -784,6 +785,18 @@ mod tests {
         );
         // pool_count 0: static-only server.
         assert!(table(0).offer(mac(1), None, now).is_err());
+    }
+
+    #[test]
+    fn pool_never_wraps_past_the_last_address() {
+        let now = Instant::now();
+        let mut t = LeaseTable::new(Some(Ipv4Addr::new(255, 255, 255, 254)), 10, &[]);
+        assert_eq!(t.pool_count(), 2);
+        assert!(t.offer(mac(1), None, now).is_ok());
+        assert!(t.offer(mac(2), None, now).is_ok());
+        assert!(t.offer(mac(3), None, now).is_err());
+        let t = LeaseTable::new(Some(Ipv4Addr::UNSPECIFIED), u32::MAX, &[]);
+        assert_eq!(t.pool_count(), u32::MAX);
     }
 
     #[test]
