@@ -594,6 +594,8 @@ impl<'a> Reader<'a> {
             }
             if entry.key.eq_ignore_ascii_case("default") {
                 files.default = Some(file.clone());
+            } else if entry.key.eq_ignore_ascii_case("ipxe") {
+                files.ipxe = Some(file.clone());
             } else {
                 match entry.key.trim().parse::<u16>() {
                     Ok(arch) => files.by_arch.push((arch, file.clone())),
@@ -601,7 +603,7 @@ impl<'a> Reader<'a> {
                         self.error(
                             "bootfile",
                             &entry,
-                            "the key must be `default` or a client architecture number (such as 00000 for BIOS, 00007 for x64 UEFI)",
+                            "the key must be `default`, `ipxe` or a client architecture number (such as 00000 for BIOS, 00007 for x64 UEFI)",
                         );
                         continue;
                     }
@@ -886,7 +888,8 @@ impl<'a> Reader<'a> {
         }
         // The TFTP side compiles the rules; a rule it cannot use is a configuration error.
         if let Err(e) = crate::tftp::filters::Filters::new(&rules) {
-            self.errors.push(format!("{}:{}: [filters] {}", self.file, e.line, e.message));
+            self.errors
+                .push(format!("{}:{}: [filters] {}", self.file, e.line, e.message));
         }
         rules
     }

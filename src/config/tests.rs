@@ -543,3 +543,13 @@ fn unusable_filter_rules_are_configuration_errors() {
     assert!(e.starts_with("bootd.ini:2: [filters]"), "{e}");
     assert!(e.contains("{mac}"), "{e}");
 }
+
+#[test]
+fn bootfile_ipxe_entry() {
+    let l = ok("[bootfile]\ndefault = undionly.kpxe\nipxe = boot.ipxe\n");
+    assert_eq!(l.config.boot_files.ipxe.as_deref(), Some("boot.ipxe"));
+    assert_eq!(
+        l.config.boot_files.default.as_deref(),
+        Some("undionly.kpxe")
+    );
+}

@@ -1,0 +1,1047 @@
+//! Address assignment: the dynamic pool, `[static_dhcp]` reservations, and sticky
+//! MAC→address bindings, plus the lease file that keeps bindings across restarts.
+//!
+//! pybootd's promise is kept and strengthened: a MAC keeps its address, now also
+//! across restarts. Confirmed bindings never expire (`lease_time` is what clients
+//! are told, not a deadline here); only RELEASE and DECLINE end them. A released
+//! address goes back to the pool, but the MAC is remembered and gets the same
+//! address again as long as no one else took it; new clients get never-used
+//! addresses first so that this usually holds.
+//!
+//! An OFFER only reserves an address tentatively, in memory, for [`OFFER_HOLD`];
+//! the ACK confirms it and yields a [`LeaseRecord`] that the I/O shell appends to
+//! the lease file, flushed, before the ACK leaves.
+//!
+//! The lease file is a line-based journal, one record per line, later lines
+//! overriding earlier ones for the same MAC:
+//!
+//! ```text
+//! # bootd leases
+//! 52-54-00-12-34-56 192.168.25.100 1718000000 bound pxe uuid=01020304-0506-0708-090a-0b0c0d0e0f10
+//! 52-54-00-12-34-57 192.168.25.101 1718000042 released
+//! ```
+//!
+//! Fields: MAC, address, Unix time of the event, state (`bound`, `released`,
+//! `declined`), then optional attributes: `pxe` (the MAC has PXE-booted through
+//! bootd, so its OS is served even with `allow_simple_dhcp` off) and `uuid=`.
+//! Everything here is pure except [`LeaseJournal`], the small file wrapper.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::config::{MacAddr, StaticLease};
+
+use super::pxe::format_uuid;
+
+/// How long an OFFER keeps its address reserved without an ACK.
+pub const OFFER_HOLD: Duration = Duration::from_secs(60);
+/// How long a declined address stays out of use (dnsmasq uses the same 10 minutes).
+pub const DECLINE_QUARANTINE: Duration = Duration::from_secs(600);
+
+/// The state a lease-file line records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordState {
+    Bound,
+    Released,
+    Declined,
+}
+
+impl RecordState {
+    fn as_str(self) -> &'static str {
+        match self {
+            RecordState::Bound => "bound",
+            RecordState::Released => "released",
+            RecordState::Declined => "declined",
+        }
+    }
+}
+
+/// One line of the lease file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRecord {
+    pub mac: MacAddr,
+    pub ip: Ipv4Addr,
+    /// Unix time of the event (seconds), from the shell's clock.
+    pub epoch: u64,
+    pub state: RecordState,
+    /// The MAC has PXE-booted through bootd.
+    pub pxe: bool,
+    pub uuid: Option<u128>,
+}
+
+/// The line to append for `record`, with its newline.
+pub fn format_binding(record: &LeaseRecord) -> String {
+    let mut line = format!(
+        "{} {} {} {}",
+        record.mac,
+        record.ip,
+        record.epoch,
+        record.state.as_str()
+    );
+    if record.pxe {
+        line.push_str(" pxe");
+    }
+    if let Some(uuid) = record.uuid {
+        line.push_str(" uuid=");
+        line.push_str(&format_uuid(uuid));
+    }
+    line.push('\n');
+    line
+}
+
+/// Why a lease-file line was skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseLineError {
+    MissingFields { found: usize },
+    BadMac(String),
+    BadAddress(String),
+    BadTime(String),
+    BadState(String),
+    BadAttribute(String),
+}
+
+impl fmt::Display for LeaseLineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LeaseLineError::MissingFields { found } => write!(
+                f,
+                "expected `MAC ADDRESS TIME STATE`, found {found} field(s) (truncated line?)"
+            ),
+            LeaseLineError::BadMac(t) => write!(f, "`{t}` is not a MAC address"),
+            LeaseLineError::BadAddress(t) => write!(f, "`{t}` is not an IPv4 address"),
+            LeaseLineError::BadTime(t) => write!(f, "`{t}` is not a Unix time"),
+            LeaseLineError::BadState(t) => {
+                write!(f, "`{t}` is not bound, released or declined")
+            }
+            LeaseLineError::BadAttribute(t) => write!(f, "unknown attribute `{t}`"),
+        }
+    }
+}
+
+/// `AA-BB-CC-DD-EE-FF` or `aa:bb:cc:dd:ee:ff`.
+pub fn parse_mac(text: &str) -> Option<MacAddr> {
+    let mut mac = [0u8; 6];
+    let mut parts = text.split(['-', ':']);
+    for byte in &mut mac {
+        let part = parts.next()?;
+        if part.len() != 2 {
+            return None;
+        }
+        *byte = u8::from_str_radix(part, 16).ok()?;
+    }
+    parts.next().is_none().then_some(MacAddr(mac))
+}
+
+fn parse_uuid(text: &str) -> Option<u128> {
+    let digits: String = text.chars().filter(|c| *c != '-').collect();
+    if digits.len() != 32 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u128::from_str_radix(&digits, 16).ok()
+}
+
+fn parse_line(line: &str) -> Result<LeaseRecord, LeaseLineError> {
+    let fields: Vec<&str> = line.split_ascii_whitespace().collect();
+    let [mac, ip, epoch, state, attributes @ ..] = fields.as_slice() else {
+        return Err(LeaseLineError::MissingFields {
+            found: fields.len(),
+        });
+    };
+    let mut record = LeaseRecord {
+        mac: parse_mac(mac).ok_or_else(|| LeaseLineError::BadMac(mac.to_string()))?,
+        ip: ip
+            .parse()
+            .map_err(|_| LeaseLineError::BadAddress(ip.to_string()))?,
+        epoch: epoch
+            .parse()
+            .map_err(|_| LeaseLineError::BadTime(epoch.to_string()))?,
+        state: match *state {
+            "bound" => RecordState::Bound,
+            "released" => RecordState::Released,
+            "declined" => RecordState::Declined,
+            other => return Err(LeaseLineError::BadState(other.to_string())),
+        },
+        pxe: false,
+        uuid: None,
+    };
+    for attribute in attributes {
+        if *attribute == "pxe" {
+            record.pxe = true;
+        } else if let Some(uuid) = attribute.strip_prefix("uuid=").and_then(parse_uuid) {
+            record.uuid = Some(uuid);
+        } else {
+            return Err(LeaseLineError::BadAttribute(attribute.to_string()));
+        }
+    }
+    Ok(record)
+}
+
+/// Reads a lease file: the records of every good line, in order, and the
+/// (1-based line number, error) of every bad one. Blank lines and `#` comments
+/// are skipped. A bad line never hides the lines after it.
+pub fn parse_lease_file(text: &str) -> (Vec<LeaseRecord>, Vec<(usize, LeaseLineError)>) {
+    let mut records = Vec::new();
+    let mut errors = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match parse_line(line) {
+            Ok(record) => records.push(record),
+            Err(error) => errors.push((index + 1, error)),
+        }
+    }
+    (records, errors)
+}
+
+/// Why no address could be given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseError {
+    /// Every pool address is bound, offered, reserved or quarantined.
+    PoolExhausted { pool_count: u32 },
+}
+
+impl fmt::Display for LeaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LeaseError::PoolExhausted { pool_count } => write!(
+                f,
+                "no free address: all {pool_count} pool addresses are taken (raise pool_count, or add a [static_dhcp] entry)"
+            ),
+        }
+    }
+}
+
+/// The answer to a DHCPREQUEST's address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestVerdict {
+    /// The address is the client's: ACK it (then [`LeaseTable::confirm`]).
+    Grant(Ipv4Addr),
+    /// NAK: the client asked for an address it cannot have.
+    Refuse(RefuseReason),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefuseReason {
+    /// The client holds (or has been offered) another address.
+    HoldsAnother {
+        requested: Ipv4Addr,
+        held: Ipv4Addr,
+    },
+    /// The address is someone else's, reserved, quarantined, or not ours to give.
+    Unavailable {
+        requested: Ipv4Addr,
+    },
+    PoolExhausted {
+        pool_count: u32,
+    },
+}
+
+impl fmt::Display for RefuseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RefuseReason::HoldsAnother { requested, held } => {
+                write!(f, "asked for {requested} but its address is {held}")
+            }
+            RefuseReason::Unavailable { requested } => write!(
+                f,
+                "asked for {requested}, which is not free in this server's pool"
+            ),
+            RefuseReason::PoolExhausted { pool_count } => {
+                write!(f, "no free address among {pool_count}")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Binding {
+    ip: Ipv4Addr,
+    /// False once released: the address is free, the MAC only remembered.
+    bound: bool,
+    pxe: bool,
+    uuid: Option<u128>,
+    epoch: u64,
+    /// The current state reached the lease file.
+    persisted: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Offer {
+    ip: Ipv4Addr,
+    until: Instant,
+}
+
+/// All address state of one server. Pure: times come in as arguments.
+#[derive(Debug, Clone, Default)]
+pub struct LeaseTable {
+    pool_start: u32,
+    pool_count: u32,
+    statics: HashMap<MacAddr, Ipv4Addr>,
+    static_ips: HashSet<Ipv4Addr>,
+    bindings: HashMap<MacAddr, Binding>,
+    /// Address → MAC whose binding is `bound` on it.
+    holders: HashMap<Ipv4Addr, MacAddr>,
+    /// Address → MAC that released it and would like it back.
+    remembered: HashMap<Ipv4Addr, MacAddr>,
+    offers: HashMap<MacAddr, Offer>,
+    offered: HashMap<Ipv4Addr, MacAddr>,
+    quarantine: HashMap<Ipv4Addr, Instant>,
+}
+
+impl LeaseTable {
+    /// A table for `pool_count` addresses from `pool_start` (none without a start),
+    /// with `[static_dhcp]` reservations.
+    pub fn new(pool_start: Option<Ipv4Addr>, pool_count: u32, statics: &[StaticLease]) -> Self {
+        let start = pool_start.map_or(0, u32::from);
+        // The pool must not wrap past 255.255.255.255.
+        let count = if pool_start.is_some() {
+            let room = u64::from(u32::MAX) - u64::from(start) + 1;
+            u32::try_from(u64::from(pool_count).min(room)).unwrap_or(u32::MAX)
+        } else {
+            0
+        };
+        LeaseTable {
+            pool_start: start,
+            pool_count: count,
+            statics: statics.iter().map(|s| (s.mac, s.ip)).collect(),
+            static_ips: statics.iter().map(|s| s.ip).collect(),
+            ..LeaseTable::default()
+        }
+    }
+
+    /// Applies lease-file records in order (later lines win).
+    pub fn load(&mut self, records: impl IntoIterator<Item = LeaseRecord>) {
+        for record in records {
+            self.unbind(record.mac);
+            match record.state {
+                RecordState::Bound | RecordState::Released => {
+                    let bound = record.state == RecordState::Bound;
+                    // A later record may give the address to another MAC.
+                    if bound
+                        && let Some(previous) = self.holders.remove(&record.ip)
+                        && let Some(b) = self.bindings.get_mut(&previous)
+                    {
+                        b.bound = false;
+                    }
+                    self.insert_binding(
+                        record.mac,
+                        Binding {
+                            ip: record.ip,
+                            bound,
+                            pxe: record.pxe,
+                            uuid: record.uuid,
+                            epoch: record.epoch,
+                            persisted: true,
+                        },
+                    );
+                }
+                RecordState::Declined => {}
+            }
+        }
+    }
+
+    /// One record per known MAC: what compaction writes.
+    pub fn records(&self) -> Vec<LeaseRecord> {
+        let mut records: Vec<LeaseRecord> = self
+            .bindings
+            .iter()
+            .map(|(mac, b)| LeaseRecord {
+                mac: *mac,
+                ip: b.ip,
+                epoch: b.epoch,
+                state: if b.bound {
+                    RecordState::Bound
+                } else {
+                    RecordState::Released
+                },
+                pxe: b.pxe,
+                uuid: b.uuid,
+            })
+            .collect();
+        records.sort_by_key(|r| (u32::from(r.ip), r.mac));
+        records
+    }
+
+    pub fn pool_count(&self) -> u32 {
+        self.pool_count
+    }
+
+    /// Number of MACs with a confirmed, unreleased binding.
+    pub fn bound_count(&self) -> usize {
+        self.holders.len()
+    }
+
+    pub fn in_pool(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip).wrapping_sub(self.pool_start) < self.pool_count
+    }
+
+    /// The address `mac` holds right now: its reservation, its confirmed
+    /// binding, or an unexpired offer.
+    pub fn current_address(&self, mac: MacAddr, now: Instant) -> Option<Ipv4Addr> {
+        if let Some(ip) = self.statics.get(&mac) {
+            return Some(*ip);
+        }
+        if let Some(b) = self.bindings.get(&mac).filter(|b| b.bound) {
+            return Some(b.ip);
+        }
+        self.offers
+            .get(&mac)
+            .filter(|o| o.until > now)
+            .map(|o| o.ip)
+    }
+
+    /// True when the MAC has PXE-booted through bootd (kept in the lease file).
+    pub fn has_pxe_booted(&self, mac: MacAddr) -> bool {
+        self.bindings.get(&mac).is_some_and(|b| b.pxe)
+    }
+
+    /// The UUID last seen for `mac` in a PXE request, if recorded.
+    pub fn uuid_of(&self, mac: MacAddr) -> Option<u128> {
+        self.bindings.get(&mac).and_then(|b| b.uuid)
+    }
+
+    /// True when `ip` could be handed to `mac` now. `strict` also refuses
+    /// addresses another MAC released and would like back.
+    fn available_to(&self, ip: Ipv4Addr, mac: MacAddr, now: Instant, strict: bool) -> bool {
+        let ours = self.in_pool(ip) || self.statics.get(&mac) == Some(&ip);
+        let reserved_for_other =
+            self.static_ips.contains(&ip) && self.statics.get(&mac) != Some(&ip);
+        let held_by_other = self.holders.get(&ip).is_some_and(|m| *m != mac);
+        let offered_to_other = self.offered.get(&ip).is_some_and(|m| {
+            *m != mac
+                && self
+                    .offers
+                    .get(m)
+                    .is_some_and(|o| o.until > now && o.ip == ip)
+        });
+        let quarantined = self.quarantine.get(&ip).is_some_and(|until| *until > now);
+        let wanted_back = strict && self.remembered.get(&ip).is_some_and(|m| *m != mac);
+        ours && !reserved_for_other
+            && !held_by_other
+            && !offered_to_other
+            && !quarantined
+            && !wanted_back
+    }
+
+    fn pool_addresses(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        (0..self.pool_count).map(|i| Ipv4Addr::from(self.pool_start.wrapping_add(i)))
+    }
+
+    /// Reserves an address for `mac` (DISCOVER): its reservation or binding, else
+    /// the address it released if still free, else its requested address (option
+    /// 50) if free, else the first never-used pool address, else the first free
+    /// address another MAC released.
+    pub fn offer(
+        &mut self,
+        mac: MacAddr,
+        requested: Option<Ipv4Addr>,
+        now: Instant,
+    ) -> Result<Ipv4Addr, LeaseError> {
+        if let Some(ip) = self.current_address(mac, now) {
+            if self.offers.get(&mac).is_some_and(|o| o.ip == ip) {
+                self.hold(mac, ip, now);
+            }
+            return Ok(ip);
+        }
+        let ip = self
+            .bindings
+            .get(&mac)
+            .map(|b| b.ip)
+            .filter(|ip| self.available_to(*ip, mac, now, true))
+            .or_else(|| requested.filter(|ip| self.available_to(*ip, mac, now, true)))
+            .or_else(|| {
+                self.pool_addresses()
+                    .find(|ip| self.available_to(*ip, mac, now, true))
+            })
+            .or_else(|| {
+                self.pool_addresses()
+                    .find(|ip| self.available_to(*ip, mac, now, false))
+            })
+            .ok_or(LeaseError::PoolExhausted {
+                pool_count: self.pool_count,
+            })?;
+        self.hold(mac, ip, now);
+        Ok(ip)
+    }
+
+    fn hold(&mut self, mac: MacAddr, ip: Ipv4Addr, now: Instant) {
+        self.cancel_offer(mac);
+        self.offers.insert(
+            mac,
+            Offer {
+                ip,
+                until: now + OFFER_HOLD,
+            },
+        );
+        self.offered.insert(ip, mac);
+    }
+
+    /// Forgets a tentative offer (the client chose another server).
+    pub fn cancel_offer(&mut self, mac: MacAddr) {
+        if let Some(offer) = self.offers.remove(&mac)
+            && self.offered.get(&offer.ip) == Some(&mac)
+        {
+            self.offered.remove(&offer.ip);
+        }
+    }
+
+    /// Decides a DHCPREQUEST (`requested` = option 50 or ciaddr).
+    pub fn request(
+        &mut self,
+        mac: MacAddr,
+        requested: Option<Ipv4Addr>,
+        now: Instant,
+    ) -> RequestVerdict {
+        match (self.current_address(mac, now), requested) {
+            (Some(held), Some(requested)) if held != requested => {
+                RequestVerdict::Refuse(RefuseReason::HoldsAnother { requested, held })
+            }
+            (Some(held), _) => RequestVerdict::Grant(held),
+            (None, Some(requested)) => {
+                // A client we have no current record of (its offer expired, or it
+                // reboots with an address it remembers): grant it when free.
+                if self.available_to(requested, mac, now, true) {
+                    RequestVerdict::Grant(requested)
+                } else {
+                    RequestVerdict::Refuse(RefuseReason::Unavailable { requested })
+                }
+            }
+            (None, None) => match self.offer(mac, None, now) {
+                Ok(ip) => RequestVerdict::Grant(ip),
+                Err(LeaseError::PoolExhausted { pool_count }) => {
+                    RequestVerdict::Refuse(RefuseReason::PoolExhausted { pool_count })
+                }
+            },
+        }
+    }
+
+    /// Confirms `mac` on `ip` (ACK, or a BOOTP reply). Returns the record to
+    /// append to the lease file when the file does not already say this.
+    pub fn confirm(
+        &mut self,
+        mac: MacAddr,
+        ip: Ipv4Addr,
+        epoch: u64,
+        pxe: bool,
+        uuid: Option<u128>,
+    ) -> Option<LeaseRecord> {
+        self.cancel_offer(mac);
+        let previous = self.bindings.get(&mac).cloned();
+        let pxe = pxe || previous.as_ref().is_some_and(|b| b.pxe);
+        let uuid = uuid.or(previous.as_ref().and_then(|b| b.uuid));
+        let unchanged = previous.as_ref().is_some_and(|b| {
+            b.bound && b.persisted && b.ip == ip && b.pxe == pxe && b.uuid == uuid
+        });
+        if unchanged {
+            return None;
+        }
+        self.unbind(mac);
+        if let Some(other) = self.holders.remove(&ip)
+            && let Some(b) = self.bindings.get_mut(&other)
+        {
+            b.bound = false;
+        }
+        self.insert_binding(
+            mac,
+            Binding {
+                ip,
+                bound: true,
+                pxe,
+                uuid,
+                epoch,
+                persisted: true,
+            },
+        );
+        Some(LeaseRecord {
+            mac,
+            ip,
+            epoch,
+            state: RecordState::Bound,
+            pxe,
+            uuid,
+        })
+    }
+
+    /// The shell could not write the record of `mac`: the next ACK retries.
+    pub fn mark_unpersisted(&mut self, mac: MacAddr) {
+        if let Some(b) = self.bindings.get_mut(&mac) {
+            b.persisted = false;
+        }
+    }
+
+    /// DHCPRELEASE: frees `ip` if `mac` holds it; the MAC stays remembered.
+    pub fn release(&mut self, mac: MacAddr, ip: Ipv4Addr, epoch: u64) -> Option<LeaseRecord> {
+        self.cancel_offer(mac);
+        let binding = self
+            .bindings
+            .get_mut(&mac)
+            .filter(|b| b.bound && b.ip == ip)?;
+        binding.bound = false;
+        binding.epoch = epoch;
+        let record = LeaseRecord {
+            mac,
+            ip,
+            epoch,
+            state: RecordState::Released,
+            pxe: binding.pxe,
+            uuid: binding.uuid,
+        };
+        self.holders.remove(&ip);
+        self.remembered.insert(ip, mac);
+        Some(record)
+    }
+
+    /// DHCPDECLINE: the client found `ip` in use. If `mac` held or was offered it,
+    /// the address is quarantined for [`DECLINE_QUARANTINE`] and the binding
+    /// dropped, so the next DISCOVER gets another address. Returns the record to
+    /// persist, or `None` when the decline did not concern this client's address.
+    pub fn decline(
+        &mut self,
+        mac: MacAddr,
+        ip: Ipv4Addr,
+        now: Instant,
+        epoch: u64,
+    ) -> Option<LeaseRecord> {
+        if self.current_address(mac, now) != Some(ip) {
+            return None;
+        }
+        self.cancel_offer(mac);
+        self.quarantine.insert(ip, now + DECLINE_QUARANTINE);
+        let pxe = self.has_pxe_booted(mac);
+        let uuid = self.uuid_of(mac);
+        self.unbind(mac);
+        Some(LeaseRecord {
+            mac,
+            ip,
+            epoch,
+            state: RecordState::Declined,
+            pxe,
+            uuid,
+        })
+    }
+
+    /// True when `ip` is quarantined at `now`.
+    pub fn is_quarantined(&self, ip: Ipv4Addr, now: Instant) -> bool {
+        self.quarantine.get(&ip).is_some_and(|until| *until > now)
+    }
+
+    fn unbind(&mut self, mac: MacAddr) {
+        if let Some(old) = self.bindings.remove(&mac) {
+            if self.holders.get(&old.ip) == Some(&mac) {
+                self.holders.remove(&old.ip);
+            }
+            if self.remembered.get(&old.ip) == Some(&mac) {
+                self.remembered.remove(&old.ip);
+            }
+        }
+    }
+
+    fn insert_binding(&mut self, mac: MacAddr, binding: Binding) {
+        if binding.bound {
+            self.holders.insert(binding.ip, mac);
+        } else {
+            self.remembered.insert(binding.ip, mac);
+        }
+        self.bindings.insert(mac, binding);
+    }
+}
+
+/// The lease file on disk: append-only journal plus compaction. The only I/O in
+/// this module.
+#[derive(Debug)]
+pub struct LeaseJournal {
+    path: PathBuf,
+    file: File,
+}
+
+impl LeaseJournal {
+    /// Opens (creating) the journal and returns it with the text it held. A
+    /// last line cut short by a crash is closed with a newline, so the next
+    /// record starts on a line of its own.
+    pub fn open(path: &Path) -> io::Result<(LeaseJournal, String)> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+            file.write_all(b"\n")?;
+            file.sync_data()?;
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        Ok((
+            LeaseJournal {
+                path: path.to_path_buf(),
+                file,
+            },
+            text,
+        ))
+    }
+
+    /// Appends one record and waits until it is on disk.
+    pub fn append(&mut self, record: &LeaseRecord) -> io::Result<()> {
+        self.file.write_all(format_binding(record).as_bytes())?;
+        self.file.sync_data()
+    }
+
+    /// Rewrites the file with one line per record (atomically: temporary file,
+    /// fsync, rename) and continues appending to the new file.
+    pub fn compact(&mut self, records: &[LeaseRecord]) -> io::Result<()> {
+        let mut temporary_name = self.path.clone().into_os_string();
+        temporary_name.push(".tmp");
+        let temporary = PathBuf::from(temporary_name);
+        {
+            let mut out = File::create(&temporary)?;
+            out.write_all(b"# bootd leases: MAC ADDRESS UNIX-TIME STATE [pxe] [uuid=UUID]\n")?;
+            for record in records {
+                out.write_all(format_binding(record).as_bytes())?;
+            }
+            out.sync_all()?;
+        }
+        std::fs::rename(&temporary, &self.path)?;
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Ok(dir) = File::open(dir)
+        {
+            // Makes the rename itself durable; not fatal where directories cannot be synced.
+            let _ = dir.sync_all();
+        }
+        self.file = OpenOptions::new().append(true).open(&self.path)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mac(last: u8) -> MacAddr {
+        MacAddr([0x52, 0x54, 0, 0, 0, last])
+    }
+
+    fn ip(last: u8) -> Ipv4Addr {
+        Ipv4Addr::new(192, 168, 25, last)
+    }
+
+    fn table(count: u32) -> LeaseTable {
+        LeaseTable::new(Some(ip(100)), count, &[])
+    }
+
+    #[test]
+    fn first_clients_get_pool_in_order_and_keep_it() {
+        let now = Instant::now();
+        let mut t = table(10);
+        assert_eq!(t.offer(mac(1), None, now), Ok(ip(100)));
+        assert_eq!(t.offer(mac(2), None, now), Ok(ip(101)));
+        assert_eq!(t.offer(mac(1), None, now), Ok(ip(100)));
+    }
+
+    #[test]
+    fn static_addresses_are_never_given_to_others() {
+        let now = Instant::now();
+        let statics = [StaticLease {
+            mac: mac(9),
+            ip: ip(100),
+            line: 3,
+        }];
+        let mut t = LeaseTable::new(Some(ip(100)), 3, &statics);
+        assert_eq!(t.offer(mac(1), None, now), Ok(ip(101)));
+        assert_eq!(t.offer(mac(9), None, now), Ok(ip(100)));
+        // Even when asked for explicitly.
+        assert_eq!(
+            t.request(mac(2), Some(ip(100)), now),
+            RequestVerdict::Refuse(RefuseReason::Unavailable { requested: ip(100) })
+        );
+        // A static address outside the pool is still the reserved MAC's.
+        let statics = [StaticLease {
+            mac: mac(9),
+            ip: ip(5),
+            line: 3,
+        }];
+        let mut t = LeaseTable::new(Some(ip(100)), 3, &statics);
+        assert_eq!(
+            t.request(mac(9), Some(ip(5)), now),
+            RequestVerdict::Grant(ip(5))
+        );
+    }
+
+    #[test]
+    fn exhaustion_is_typed() {
+        let now = Instant::now();
+        let mut t = table(2);
+        t.offer(mac(1), None, now).unwrap();
+        t.offer(mac(2), None, now).unwrap();
+        assert_eq!(
+            t.offer(mac(3), None, now),
+            Err(LeaseError::PoolExhausted { pool_count: 2 })
+        );
+        // pool_count 0: static-only server.
+        assert!(table(0).offer(mac(1), None, now).is_err());
+    }
+
+    #[test]
+    fn pool_never_wraps_past_the_last_address() {
+        let now = Instant::now();
+        let mut t = LeaseTable::new(Some(Ipv4Addr::new(255, 255, 255, 254)), 10, &[]);
+        assert_eq!(t.pool_count(), 2);
+        assert!(t.offer(mac(1), None, now).is_ok());
+        assert!(t.offer(mac(2), None, now).is_ok());
+        assert!(t.offer(mac(3), None, now).is_err());
+        let t = LeaseTable::new(Some(Ipv4Addr::UNSPECIFIED), u32::MAX, &[]);
+        assert_eq!(t.pool_count(), u32::MAX);
+    }
+
+    #[test]
+    fn unconfirmed_offers_expire() {
+        let now = Instant::now();
+        let mut t = table(1);
+        t.offer(mac(1), None, now).unwrap();
+        assert!(
+            t.offer(mac(2), None, now + Duration::from_secs(30))
+                .is_err()
+        );
+        assert_eq!(t.offer(mac(2), None, now + OFFER_HOLD), Ok(ip(100)));
+    }
+
+    #[test]
+    fn confirmed_bindings_never_expire() {
+        let now = Instant::now();
+        let mut t = table(1);
+        let a = t.offer(mac(1), None, now).unwrap();
+        assert!(t.confirm(mac(1), a, 1000, false, None).is_some());
+        let much_later = now + Duration::from_secs(10 * 365 * 86400);
+        assert!(t.offer(mac(2), None, much_later).is_err());
+        assert_eq!(t.offer(mac(1), None, much_later), Ok(a));
+    }
+
+    #[test]
+    fn confirm_reports_only_changes() {
+        let now = Instant::now();
+        let mut t = table(4);
+        let a = t.offer(mac(1), None, now).unwrap();
+        assert!(t.confirm(mac(1), a, 1, false, None).is_some());
+        assert!(
+            t.confirm(mac(1), a, 2, false, None).is_none(),
+            "renewal: nothing new"
+        );
+        assert!(t.confirm(mac(1), a, 3, true, Some(7)).is_some(), "now PXE");
+        t.mark_unpersisted(mac(1));
+        assert!(
+            t.confirm(mac(1), a, 4, true, Some(7)).is_some(),
+            "write failed: retry"
+        );
+    }
+
+    #[test]
+    fn request_rules() {
+        let now = Instant::now();
+        let mut t = table(4);
+        let a = t.offer(mac(1), None, now).unwrap();
+        assert_eq!(t.request(mac(1), Some(a), now), RequestVerdict::Grant(a));
+        assert_eq!(
+            t.request(mac(1), Some(ip(103)), now),
+            RequestVerdict::Refuse(RefuseReason::HoldsAnother {
+                requested: ip(103),
+                held: a
+            })
+        );
+        // Unknown client asking for a free pool address: granted.
+        assert_eq!(
+            t.request(mac(2), Some(ip(102)), now),
+            RequestVerdict::Grant(ip(102))
+        );
+        // Unknown client asking for someone's address, or one outside the pool.
+        assert!(matches!(
+            t.request(mac(3), Some(a), now),
+            RequestVerdict::Refuse(_)
+        ));
+        assert!(matches!(
+            t.request(mac(3), Some(Ipv4Addr::new(10, 0, 0, 1)), now),
+            RequestVerdict::Refuse(_)
+        ));
+        // No address named at all: allocate.
+        assert!(matches!(
+            t.request(mac(4), None, now),
+            RequestVerdict::Grant(_)
+        ));
+    }
+
+    #[test]
+    fn release_frees_but_the_mac_gets_its_address_back() {
+        let now = Instant::now();
+        let mut t = table(3);
+        let a = t.offer(mac(1), None, now).unwrap();
+        t.confirm(mac(1), a, 1, false, None);
+        let record = t.release(mac(1), a, 2).unwrap();
+        assert_eq!(record.state, RecordState::Released);
+        // A new client gets a never-used address first...
+        assert_eq!(t.offer(mac(2), None, now), Ok(ip(101)));
+        // ...so the releasing MAC finds its address again.
+        assert_eq!(t.offer(mac(1), None, now), Ok(a));
+        // Releasing an address it does not hold does nothing.
+        assert_eq!(t.release(mac(1), ip(102), 3), None);
+    }
+
+    #[test]
+    fn released_addresses_are_reused_when_nothing_else_is_left() {
+        let now = Instant::now();
+        let mut t = table(1);
+        let a = t.offer(mac(1), None, now).unwrap();
+        t.confirm(mac(1), a, 1, false, None);
+        t.release(mac(1), a, 2);
+        assert_eq!(t.offer(mac(2), None, now), Ok(a));
+        t.confirm(mac(2), a, 3, false, None);
+        // mac(1)'s preference is taken: the pool is exhausted for it.
+        assert!(t.offer(mac(1), None, now).is_err());
+    }
+
+    #[test]
+    fn decline_quarantines_and_moves_the_client() {
+        let now = Instant::now();
+        let mut t = table(3);
+        let a = t.offer(mac(1), None, now).unwrap();
+        t.confirm(mac(1), a, 1, false, None);
+        assert_eq!(t.decline(mac(2), a, now, 2), None, "not mac(2)'s address");
+        let record = t.decline(mac(1), a, now, 2).unwrap();
+        assert_eq!(record.state, RecordState::Declined);
+        assert!(t.is_quarantined(a, now));
+        let b = t.offer(mac(1), None, now).unwrap();
+        assert_ne!(a, b);
+        // After the quarantine the address is usable again.
+        let later = now + DECLINE_QUARANTINE;
+        assert!(!t.is_quarantined(a, later));
+        assert_eq!(t.offer(mac(3), None, later), Ok(a));
+    }
+
+    #[test]
+    fn lease_file_round_trip() {
+        let records = vec![
+            LeaseRecord {
+                mac: mac(1),
+                ip: ip(100),
+                epoch: 1718000000,
+                state: RecordState::Bound,
+                pxe: true,
+                uuid: Some(0x0102030405060708090a0b0c0d0e0f10),
+            },
+            LeaseRecord {
+                mac: mac(2),
+                ip: ip(101),
+                epoch: 1718000042,
+                state: RecordState::Released,
+                pxe: false,
+                uuid: None,
+            },
+        ];
+        let text: String = records.iter().map(format_binding).collect();
+        assert_eq!(
+            text,
+            "52-54-00-00-00-01 192.168.25.100 1718000000 bound pxe uuid=01020304-0506-0708-090a-0b0c0d0e0f10\n\
+             52-54-00-00-00-02 192.168.25.101 1718000042 released\n"
+        );
+        let (parsed, errors) = parse_lease_file(&text);
+        assert_eq!(parsed, records);
+        assert!(errors.is_empty());
+    }
+
+    #[test]
+    fn corrupt_and_truncated_lines_are_reported_and_skipped() {
+        let text = "# bootd leases\n\
+                    52-54-00-00-00-01 192.168.25.100 1 bound\n\
+                    52-54-00-00-00-02 192.168.25.999 2 bound\n\
+                    zz-54-00-00-00-03 192.168.25.102 3 bound\n\
+                    52-54-00-00-00-04 192.168.25.103 x bound\n\
+                    52-54-00-00-00-05 192.168.25.104 5 lost\n\
+                    52-54-00-00-00-06 192.168.25.105 6 bound color=red\n\
+                    \n\
+                    52-54-00-00-00-07 192.168.25.106 7 bound\n\
+                    52-54-00-00-00-08 192.16";
+        let (records, errors) = parse_lease_file(text);
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1].mac, mac(7));
+        let lines: Vec<usize> = errors.iter().map(|(line, _)| *line).collect();
+        assert_eq!(lines, vec![3, 4, 5, 6, 7, 10]);
+        assert_eq!(errors[5].1, LeaseLineError::MissingFields { found: 2 });
+        assert_eq!(
+            errors[0].1.to_string(),
+            "`192.168.25.999` is not an IPv4 address"
+        );
+    }
+
+    #[test]
+    fn load_replays_the_journal() {
+        let now = Instant::now();
+        let text = "52-54-00-00-00-01 192.168.25.100 1 bound pxe\n\
+                    52-54-00-00-00-02 192.168.25.101 2 bound\n\
+                    52-54-00-00-00-02 192.168.25.101 3 released\n\
+                    52-54-00-00-00-03 192.168.25.102 4 bound\n\
+                    52-54-00-00-00-03 192.168.25.102 5 declined\n";
+        let (records, _) = parse_lease_file(text);
+        let mut t = table(5);
+        t.load(records);
+        assert_eq!(t.current_address(mac(1), now), Some(ip(100)));
+        assert!(t.has_pxe_booted(mac(1)));
+        assert_eq!(t.current_address(mac(2), now), None);
+        assert_eq!(
+            t.offer(mac(2), None, now),
+            Ok(ip(101)),
+            "sticky after release"
+        );
+        assert_eq!(t.current_address(mac(3), now), None);
+        assert_eq!(t.bound_count(), 1);
+        // A new MAC does not get a bound address.
+        assert_eq!(t.offer(mac(9), None, now), Ok(ip(102)));
+    }
+
+    #[test]
+    fn compaction_keeps_one_line_per_mac() {
+        let mut t = table(5);
+        let now = Instant::now();
+        let a = t.offer(mac(1), None, now).unwrap();
+        t.confirm(mac(1), a, 1, false, None);
+        t.confirm(mac(1), a, 2, true, None);
+        let records = t.records();
+        assert_eq!(records.len(), 1);
+        assert!(records[0].pxe);
+    }
+
+    #[test]
+    fn journal_appends_survive_reopen_and_compaction() {
+        let dir = std::env::temp_dir().join(format!("bootd-leases-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("leases");
+        let _ = std::fs::remove_file(&path);
+        // A crash left a half-written line.
+        std::fs::write(&path, "52-54-00-00-00-01 192.168.25.100 1 bound\n52-54-00").unwrap();
+        let (mut journal, text) = LeaseJournal::open(&path).unwrap();
+        let (records, errors) = parse_lease_file(&text);
+        assert_eq!((records.len(), errors.len()), (1, 1));
+        let record = LeaseRecord {
+            mac: mac(2),
+            ip: ip(101),
+            epoch: 2,
+            state: RecordState::Bound,
+            pxe: false,
+            uuid: None,
+        };
+        journal.append(&record).unwrap();
+        drop(journal);
+        let (mut journal, text) = LeaseJournal::open(&path).unwrap();
+        let (records, errors) = parse_lease_file(&text);
+        assert_eq!(records.len(), 2, "the new record is on its own line");
+        assert_eq!(errors.len(), 1);
+        journal.compact(&records).unwrap();
+        journal.append(&record).unwrap();
+        let (records, errors) = parse_lease_file(&std::fs::read_to_string(&path).unwrap());
+        assert_eq!((records.len(), errors.len()), (3, 0));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

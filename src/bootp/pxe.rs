@@ -1,0 +1,358 @@
+//! PXE specifics of a DHCP exchange: who is a PXE client, which architecture it
+//! runs, which boot file it gets, and the PXE options of the reply (43, 60, 97).
+//!
+//! Facts from RFC 4578 (with erratum 4624: 7 is x64 UEFI, 9 is EBC), the IANA
+//! "Processor Architecture Types" registry, and PXE 2.1.
+
+use crate::config::BootFiles;
+
+use super::wire::{Options, tag};
+
+/// Option 60 prefix of PXE ROMs, also the value servers send back.
+pub const PXE_CLIENT_CLASS: &[u8] = b"PXEClient";
+/// Option 60 prefix of UEFI HTTP boot clients.
+pub const HTTP_CLIENT_CLASS: &[u8] = b"HTTPClient";
+
+/// PXE 2.1 option 43 sub-option: discovery control.
+pub const SUBOPT_DISCOVERY_CONTROL: u8 = 6;
+/// PXE 2.1 option 43 sub-option: end of the encapsulated options.
+pub const SUBOPT_END: u8 = 255;
+/// Discovery control bit 3: boot the file named in the reply, skip boot server
+/// discovery (PXE 2.1 §2.4.5).
+pub const DISCOVERY_BOOT_FILE_ONLY: u8 = 0x08;
+
+/// True for a PXE client: option 97 present (any length) or option 60 starting
+/// with `PXEClient`. pybootd required option 97 of exactly 17 bytes, but some ROMs
+/// omit 97 altogether (landscape.md §3 quirk 3), so either sign is enough.
+pub fn is_pxe_client(options: &Options) -> bool {
+    options.client_machine_id().is_some()
+        || options
+            .vendor_class()
+            .is_some_and(|class| class.starts_with(PXE_CLIENT_CLASS))
+}
+
+/// True when the client already runs iPXE: user class (77) `iPXE`, or iPXE's own
+/// option 175. Handing such a client the iPXE loader again makes it loop.
+pub fn is_ipxe(options: &Options) -> bool {
+    options.contains(tag::IPXE_ENCAPSULATED)
+        || options.user_classes().iter().any(|class| *class == b"iPXE")
+}
+
+/// The client architecture: the first entry of option 93, else the `Arch:NNNNN`
+/// field (decimal) of a `PXEClient:` or `HTTPClient:` option 60.
+pub fn client_architecture(options: &Options) -> Option<u16> {
+    if let Some(arch) = options.client_architectures().first() {
+        return Some(*arch);
+    }
+    arch_from_vendor_class(options.vendor_class()?)
+}
+
+/// `PXEClient:Arch:00007:UNDI:003016` → 7. Case-insensitive on the words, as
+/// pybootd was; anything malformed → `None`.
+pub fn arch_from_vendor_class(class: &[u8]) -> Option<u16> {
+    let text = std::str::from_utf8(class).ok()?;
+    let mut fields = text.split(':');
+    let kind = fields.next()?;
+    if !kind.eq_ignore_ascii_case("PXEClient") && !kind.eq_ignore_ascii_case("HTTPClient") {
+        return None;
+    }
+    if !fields.next()?.eq_ignore_ascii_case("Arch") {
+        return None;
+    }
+    let digits = fields.next()?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// A short name for an architecture code, for log lines.
+pub fn arch_name(arch: u16) -> &'static str {
+    match arch {
+        0 => "x86 BIOS",
+        1 => "NEC/PC98",
+        2 => "Itanium",
+        3 => "DEC Alpha",
+        4 => "Arc x86",
+        5 => "Intel Lean Client",
+        6 => "x86 UEFI",
+        // RFC 4578 swapped 7 and 9; erratum 4624 and IANA have them this way.
+        7 => "x64 UEFI",
+        8 => "Xscale UEFI",
+        9 => "EBC",
+        0x0a => "ARM32 UEFI",
+        0x0b => "ARM64 UEFI",
+        0x0c => "PowerPC Open Firmware",
+        0x0d => "PowerPC ePAPR",
+        0x0e => "POWER OPAL v3",
+        0x0f => "x86 UEFI HTTP",
+        0x10 => "x64 UEFI HTTP",
+        0x11 => "EBC HTTP",
+        0x12 => "ARM32 UEFI HTTP",
+        0x13 => "ARM64 UEFI HTTP",
+        0x14 => "x86 BIOS HTTP",
+        0x15 => "ARM32 uboot",
+        0x16 => "ARM64 uboot",
+        0x17 => "ARM uboot HTTP",
+        0x18 => "RISC-V 32 UEFI",
+        0x19 => "RISC-V 32 UEFI HTTP",
+        0x1a => "RISC-V 64 UEFI",
+        0x1b => "RISC-V 64 UEFI HTTP",
+        0x1c => "RISC-V 128 UEFI",
+        0x1d => "RISC-V 128 UEFI HTTP",
+        0x1e => "s390 Basic",
+        0x1f => "s390 Extended",
+        0x20 => "MIPS32 UEFI",
+        0x21 => "MIPS64 UEFI",
+        0x22 => "Sunway 32 UEFI",
+        0x23 => "Sunway 64 UEFI",
+        0x24 => "LoongArch32 UEFI",
+        0x25 => "LoongArch32 UEFI HTTP",
+        0x26 => "LoongArch64 UEFI",
+        0x27 => "LoongArch64 UEFI HTTP",
+        0x29 => "ARM rpiboot",
+        _ => "unknown architecture",
+    }
+}
+
+/// Which boot file a client gets, and how it was chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootFileChoice {
+    /// The `[bootfile]` entry for the client's architecture.
+    ForArch { arch: u16, file: String },
+    /// The `default` entry because the client's architecture has none: worth a
+    /// warning, since a UEFI machine handed a BIOS loader will not boot.
+    DefaultForUnlistedArch { arch: u16, file: String },
+    /// The `default` entry for a client that announced no architecture.
+    Default { file: String },
+    /// The client runs iPXE and `[bootfile] ipxe` names what it gets instead.
+    ForIpxe { file: String },
+    /// No entry applies and there is no `default`.
+    None { arch: Option<u16> },
+}
+
+impl BootFileChoice {
+    pub fn file(&self) -> Option<&str> {
+        match self {
+            BootFileChoice::ForArch { file, .. }
+            | BootFileChoice::DefaultForUnlistedArch { file, .. }
+            | BootFileChoice::Default { file }
+            | BootFileChoice::ForIpxe { file } => Some(file),
+            BootFileChoice::None { .. } => None,
+        }
+    }
+}
+
+/// Picks the boot file: iPXE clients first (when configured), then the entry for
+/// the architecture, then `default` (pybootd 1.8 dropped clients of unlisted
+/// architectures instead, §9 item 12).
+pub fn choose_boot_file(boot_files: &BootFiles, arch: Option<u16>, ipxe: bool) -> BootFileChoice {
+    if ipxe && let Some(file) = &boot_files.ipxe {
+        return BootFileChoice::ForIpxe { file: file.clone() };
+    }
+    if let Some(arch) = arch
+        && let Some(file) = boot_files.for_arch(arch)
+    {
+        return BootFileChoice::ForArch {
+            arch,
+            file: file.to_owned(),
+        };
+    }
+    match (&boot_files.default, arch) {
+        (Some(file), Some(arch)) => BootFileChoice::DefaultForUnlistedArch {
+            arch,
+            file: file.clone(),
+        },
+        (Some(file), None) => BootFileChoice::Default { file: file.clone() },
+        (None, arch) => BootFileChoice::None { arch },
+    }
+}
+
+/// Option 43 for a PXE client: discovery control = 0x08, then the encapsulated END.
+///
+/// Why 0x08 and nothing else: bit 3 tells the ROM to boot the file named in this
+/// reply and skip boot-server discovery, which is exactly bootd's model (TFTP on
+/// the same host, no port 4011 service). pybootd sent 0x0A (bit 1, "no multicast
+/// discovery", is moot once discovery is skipped) plus sub-options 8/9/10, a
+/// one-entry boot server list and a menu with a prompt: a menu invites the ROM
+/// to show a prompt and then discover, a discovery bootd does not answer, and
+/// EDK2's PXE code boots the offered file directly when no menu is present. Fewer
+/// sub-options also leave more room under small option-57 limits.
+pub fn vendor_options_boot_file_only() -> Vec<u8> {
+    vec![
+        SUBOPT_DISCOVERY_CONTROL,
+        1,
+        DISCOVERY_BOOT_FILE_ONLY,
+        SUBOPT_END,
+    ]
+}
+
+/// Option 97: type 0 followed by a 16-byte GUID → the GUID as a big-endian u128
+/// (bytes in wire order, the way pybootd and the access lists print them).
+pub fn client_uuid(options: &Options) -> Option<u128> {
+    match options.client_machine_id()? {
+        [0, guid @ ..] => {
+            let bytes: [u8; 16] = guid.try_into().ok()?;
+            Some(u128::from_be_bytes(bytes))
+        }
+        _ => None,
+    }
+}
+
+/// Canonical lower-case text form, `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
+pub fn format_uuid(uuid: u128) -> String {
+    let hex = format!("{uuid:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(pairs: &[(u8, &[u8])]) -> Options {
+        let mut o = Options::new();
+        for (t, v) in pairs {
+            o.set(*t, v.to_vec());
+        }
+        o
+    }
+
+    #[test]
+    fn pxe_detection_needs_97_or_pxeclient_class() {
+        assert!(is_pxe_client(&options(&[(
+            60,
+            b"PXEClient:Arch:00000:UNDI:002001"
+        )])));
+        assert!(is_pxe_client(&options(&[(60, b"PXEClient")])));
+        // 97 of any length counts: only its presence is a sign.
+        assert!(is_pxe_client(&options(&[(97, &[0; 17])])));
+        assert!(is_pxe_client(&options(&[(97, &[0; 16])])));
+        assert!(!is_pxe_client(&options(&[(60, b"MSFT 5.0")])));
+        assert!(!is_pxe_client(&options(&[(60, b"pxeclient")])));
+        assert!(!is_pxe_client(&Options::new()));
+    }
+
+    #[test]
+    fn ipxe_detection() {
+        assert!(is_ipxe(&options(&[(77, b"iPXE")])));
+        assert!(is_ipxe(&options(&[(77, &[4, b'i', b'P', b'X', b'E'])])));
+        assert!(is_ipxe(&options(&[(175, &[1, 1, 1])])));
+        assert!(!is_ipxe(&options(&[(77, b"gPXE")])));
+        assert!(!is_ipxe(&Options::new()));
+    }
+
+    #[test]
+    fn arch_from_option_93_first_then_60() {
+        let both = options(&[(93, &[0, 7]), (60, b"PXEClient:Arch:00000:UNDI:002001")]);
+        assert_eq!(client_architecture(&both), Some(7));
+        let only_60 = options(&[(60, b"PXEClient:Arch:00009:UNDI:003016")]);
+        assert_eq!(client_architecture(&only_60), Some(9));
+        let http = options(&[(60, b"HTTPClient:Arch:00016:UNDI:003001")]);
+        assert_eq!(client_architecture(&http), Some(16));
+        // An odd-length 93 has no complete entry: fall back to 60.
+        let odd = options(&[(93, &[0]), (60, b"PXEClient:Arch:00006")]);
+        assert_eq!(client_architecture(&odd), Some(6));
+        assert_eq!(client_architecture(&options(&[(60, b"MSFT 5.0")])), None);
+    }
+
+    #[test]
+    fn malformed_arch_fields() {
+        assert_eq!(arch_from_vendor_class(b"pxeclient:arch:00007"), Some(7));
+        assert_eq!(arch_from_vendor_class(b"PXEClient:Arch:"), None);
+        assert_eq!(arch_from_vendor_class(b"PXEClient:Arch:+7"), None);
+        assert_eq!(arch_from_vendor_class(b"PXEClient:Arch:99999"), None);
+        assert_eq!(arch_from_vendor_class(b"PXEClient:Foo:00007"), None);
+        assert_eq!(arch_from_vendor_class(b"PXEClient"), None);
+        assert_eq!(arch_from_vendor_class(&[0xff, 0xfe]), None);
+    }
+
+    #[test]
+    fn arch_names_follow_the_erratum() {
+        assert_eq!(arch_name(7), "x64 UEFI");
+        assert_eq!(arch_name(9), "EBC");
+        assert_eq!(arch_name(0x0b), "ARM64 UEFI");
+        assert_eq!(arch_name(0x10), "x64 UEFI HTTP");
+        assert_eq!(arch_name(0xffff), "unknown architecture");
+    }
+
+    fn boot_files() -> BootFiles {
+        BootFiles {
+            default: Some("pxelinux.0".into()),
+            by_arch: vec![(7, "shimx64.efi".into()), (0, "pxelinux.0".into())],
+            ipxe: None,
+        }
+    }
+
+    #[test]
+    fn boot_file_choice() {
+        let files = boot_files();
+        assert_eq!(
+            choose_boot_file(&files, Some(7), false),
+            BootFileChoice::ForArch {
+                arch: 7,
+                file: "shimx64.efi".into()
+            }
+        );
+        assert_eq!(
+            choose_boot_file(&files, Some(11), false),
+            BootFileChoice::DefaultForUnlistedArch {
+                arch: 11,
+                file: "pxelinux.0".into()
+            }
+        );
+        assert_eq!(
+            choose_boot_file(&files, None, false),
+            BootFileChoice::Default {
+                file: "pxelinux.0".into()
+            }
+        );
+        let no_default = BootFiles {
+            default: None,
+            ..files.clone()
+        };
+        assert_eq!(
+            choose_boot_file(&no_default, Some(11), false),
+            BootFileChoice::None { arch: Some(11) }
+        );
+        let with_ipxe = BootFiles {
+            ipxe: Some("boot.ipxe".into()),
+            ..files
+        };
+        assert_eq!(
+            choose_boot_file(&with_ipxe, Some(7), true).file(),
+            Some("boot.ipxe")
+        );
+        assert_eq!(
+            choose_boot_file(&with_ipxe, Some(7), false).file(),
+            Some("shimx64.efi")
+        );
+    }
+
+    #[test]
+    fn option_43_is_discovery_control_8_then_end() {
+        assert_eq!(vendor_options_boot_file_only(), vec![6, 1, 8, 255]);
+    }
+
+    #[test]
+    fn uuid_from_option_97() {
+        let mut v = vec![0u8];
+        v.extend(1..=16u8);
+        let o = options(&[(97, &v)]);
+        assert_eq!(client_uuid(&o), Some(0x0102030405060708090a0b0c0d0e0f10));
+        assert_eq!(
+            format_uuid(0x0102030405060708090a0b0c0d0e0f10),
+            "01020304-0506-0708-090a-0b0c0d0e0f10"
+        );
+        // Wrong type byte or length: no UUID (but still a PXE sign).
+        v[0] = 1;
+        assert_eq!(client_uuid(&options(&[(97, &v)])), None);
+        assert_eq!(client_uuid(&options(&[(97, &[0; 16])])), None);
+    }
+}

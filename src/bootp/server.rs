@@ -1,0 +1,1059 @@
+//! The BOOTP/DHCP/PXE server logic, sans-IO: one parsed request, the interface it
+//! arrived on, the configuration, the lease state and `now` in; a reply with its
+//! destination, or a drop with its reason, plus the lease event and the lease-file
+//! record the I/O shell must act on, out.
+//!
+//! What the shell does with an [`Outcome`], in this order:
+//! 1. `persist`: append it to the lease file and fsync; on failure call
+//!    [`LeaseTable::mark_unpersisted`], log, and send nothing (the client retries).
+//! 2. `action`: send the reply bytes to the destination; log drops at debug
+//!    (pool exhaustion and refusals at info/warn, once per client).
+//! 3. `event`: put it on the channel for the notifier and TFTP threads.
+//! 4. `notices`: log them.
+//!
+//! Access control (issue 5) plugs in through [`AccessPolicy`]: the handler asks
+//! it once per DISCOVER/REQUEST/INFORM/BOOTP request, after the phase gate and
+//! before any address is reserved. A policy that must wait for an HTTP worker
+//! answers [`AccessVerdict::Pending`]; the handler then returns
+//! [`Action::Pending`] with no state changed, the shell keeps the request, and
+//! when the worker's answer arrives it calls [`handle`] again with the same
+//! request, the policy now answering from its cache. Retransmissions while
+//! pending also reach the policy, which must not start a second query.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Instant;
+
+use crate::config::{BootFiles, BootpConfig, Config, DnsSetting, MacAddr, MacRule};
+
+use super::leases::{LeaseError, LeaseRecord, LeaseTable, RefuseReason, RequestVerdict};
+use super::pxe::{self, BootFileChoice};
+use super::wire::{
+    self, CLIENT_PORT, FLAG_BROADCAST, HTYPE_ETHERNET, Message, MessageType, OP_BOOTREPLY,
+    OP_BOOTREQUEST, Options, ParseError, SERVER_PORT, tag,
+};
+
+/// The interface a request came in on, as the shell detected it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interface {
+    /// This server's address on that interface: siaddr, option 54, default router.
+    pub server_ip: Ipv4Addr,
+    pub netmask: Ipv4Addr,
+    pub broadcast: Ipv4Addr,
+}
+
+/// The configuration parts the logic reads.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerConfig<'a> {
+    pub bootp: &'a BootpConfig,
+    pub boot_files: &'a BootFiles,
+    pub buggy_clients: &'a [MacRule],
+    /// Option 6, already resolved (see [`resolve_dns`]; reading resolv.conf is I/O).
+    pub dns_servers: &'a [Ipv4Addr],
+}
+
+impl<'a> ServerConfig<'a> {
+    pub fn new(config: &'a Config, dns_servers: &'a [Ipv4Addr]) -> Self {
+        ServerConfig {
+            bootp: &config.bootp,
+            boot_files: &config.boot_files,
+            buggy_clients: &config.buggy_clients,
+            dns_servers,
+        }
+    }
+}
+
+/// The addresses for option 6: the configured list, or for `auto` the
+/// `nameserver` lines of resolv.conf (IPv4 only), or the server itself when it
+/// lists none.
+pub fn resolve_dns(
+    setting: &DnsSetting,
+    resolv_conf: Option<&str>,
+    server_ip: Ipv4Addr,
+) -> Vec<Ipv4Addr> {
+    match setting {
+        DnsSetting::None => Vec::new(),
+        DnsSetting::List(list) => list.clone(),
+        DnsSetting::Auto => {
+            let found: Vec<Ipv4Addr> = resolv_conf
+                .unwrap_or("")
+                .lines()
+                .filter_map(|line| {
+                    let mut words = line.split_ascii_whitespace();
+                    (words.next() == Some("nameserver"))
+                        .then(|| words.next()?.parse().ok())
+                        .flatten()
+                })
+                .collect();
+            if found.is_empty() {
+                vec![server_ip]
+            } else {
+                found
+            }
+        }
+    }
+}
+
+/// pybootd's per-MAC phases (pybootd-behaviour.md §3.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Never PXE-booted through bootd.
+    Idle,
+    /// Its PXE ROM talks to us.
+    Pxe,
+    /// Its operating system asks for its address after a PXE boot.
+    OsDhcp,
+}
+
+/// The next phase after a request. Unlike pybootd, a PXE REQUEST from an idle
+/// client (bootd restarted between DISCOVER and REQUEST) moves it to PXE too.
+pub fn next_phase(current: Phase, pxe: bool, kind: Option<MessageType>) -> Phase {
+    let boot_step = matches!(
+        kind,
+        None | Some(MessageType::Discover) | Some(MessageType::Request)
+    );
+    match current {
+        _ if pxe && boot_step => Phase::Pxe,
+        Phase::Pxe if !pxe && kind == Some(MessageType::Request) => Phase::OsDhcp,
+        other => other,
+    }
+}
+
+/// All mutable state of the BOOTP service.
+#[derive(Debug, Clone, Default)]
+pub struct ServerState {
+    pub leases: LeaseTable,
+    phases: HashMap<MacAddr, Phase>,
+    /// UUID of each MAC's PXE phase, inherited by its OS requests.
+    uuids: HashMap<MacAddr, u128>,
+}
+
+impl ServerState {
+    pub fn new(leases: LeaseTable) -> Self {
+        ServerState {
+            leases,
+            ..ServerState::default()
+        }
+    }
+
+    /// The MAC's phase; a MAC the lease file says PXE-booted counts as in its OS
+    /// phase after a restart.
+    pub fn phase(&self, mac: MacAddr) -> Phase {
+        self.phases.get(&mac).copied().unwrap_or_else(|| {
+            if self.leases.has_pxe_booted(mac) {
+                Phase::OsDhcp
+            } else {
+                Phase::Idle
+            }
+        })
+    }
+
+    /// The UUID known for a MAC (from this run or the lease file).
+    pub fn known_uuid(&self, mac: MacAddr) -> Option<u128> {
+        self.uuids
+            .get(&mac)
+            .copied()
+            .or_else(|| self.leases.uuid_of(mac))
+    }
+}
+
+/// What an access policy is asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessQuery {
+    pub mac: MacAddr,
+    /// From option 97, or inherited from the MAC's PXE phase.
+    pub uuid: Option<u128>,
+    pub pxe: bool,
+    pub phase: Phase,
+    pub next_phase: Phase,
+    /// The address the MAC holds, if any.
+    pub address: Option<Ipv4Addr>,
+    pub message_type: Option<MessageType>,
+}
+
+/// Extra data an allowing policy may attach (HTTP `Client:` / `File:` lines).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessGrant {
+    /// Option 12 for this client.
+    pub host_name: Option<String>,
+    /// Boot file overriding `[bootfile]` for this client.
+    pub boot_file: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessVerdict {
+    Allow(AccessGrant),
+    /// Refused; the reason names the rule (entry and line, HTTP status...).
+    Deny(String),
+    /// The decision is being made elsewhere; ask again later.
+    Pending,
+}
+
+/// Decides who may boot (issue 5). Implementations: mac/uuid lists, HTTP delegation.
+pub trait AccessPolicy {
+    fn check(&mut self, query: &AccessQuery) -> AccessVerdict;
+}
+
+/// No `access` option: everyone is served.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AllowAll;
+
+impl AccessPolicy for AllowAll {
+    fn check(&mut self, _query: &AccessQuery) -> AccessVerdict {
+        AccessVerdict::Allow(AccessGrant::default())
+    }
+}
+
+/// One request as the shell received it.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub message: &'a Message,
+    /// UDP source of the datagram.
+    pub source: SocketAddrV4,
+    pub interface: Interface,
+}
+
+/// Everything the shell must do about one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub action: Action,
+    /// Append to the lease file, flushed, before the reply is sent.
+    pub persist: Option<LeaseRecord>,
+    pub event: Option<LeaseEvent>,
+    pub notices: Vec<Notice>,
+}
+
+impl Outcome {
+    fn drop(reason: DropReason) -> Self {
+        Outcome {
+            action: Action::Drop(reason),
+            persist: None,
+            event: None,
+            notices: Vec::new(),
+        }
+    }
+
+    /// The reply, if there is one.
+    pub fn reply(&self) -> Option<&Reply> {
+        match &self.action {
+            Action::Reply(reply) => Some(reply),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Reply(Reply),
+    /// Handled, nothing to send (RELEASE, DECLINE).
+    Silent,
+    /// Ignored, for this reason.
+    Drop(DropReason),
+    /// Waiting for the access policy; call [`handle`] again when it has decided.
+    Pending,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub message: Message,
+    /// The encoded message, padded to 300 bytes and within the client's limit.
+    pub bytes: Vec<u8>,
+    pub destination: SocketAddrV4,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// ACK (or BOOTP reply) to a PXE client.
+    Boot,
+    /// ACK (or BOOTP reply) to an operating system.
+    Lease,
+    Release,
+}
+
+/// Crosses threads: to the notifier and to the TFTP service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseEvent {
+    pub kind: EventKind,
+    pub mac: MacAddr,
+    pub uuid: Option<u128>,
+    pub ip: Ipv4Addr,
+    pub boot_file: Option<String>,
+    /// The server address the client was told (serve TFTP there).
+    pub server_ip: Ipv4Addr,
+}
+
+/// Things worth a log line that do not change the action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// `[bootfile]` has no entry for the architecture: `default` was sent.
+    DefaultBootFile {
+        mac: MacAddr,
+        arch: u16,
+        file: String,
+    },
+    /// A NAK was sent.
+    Nak { mac: MacAddr, reason: RefuseReason },
+    /// The client found its address in use; it is quarantined.
+    Declined { mac: MacAddr, ip: Ipv4Addr },
+    /// Options left out to respect the client's maximum message size.
+    OptionsOmitted { mac: MacAddr, tags: Vec<u8> },
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Notice::DefaultBootFile { mac, arch, file } => write!(
+                f,
+                "{mac}: no [bootfile] entry for architecture {arch} ({}), sending default `{file}`",
+                pxe::arch_name(*arch)
+            ),
+            Notice::Nak { mac, reason } => write!(f, "{mac}: DHCPNAK, {reason}"),
+            Notice::Declined { mac, ip } => write!(
+                f,
+                "{mac}: declined {ip} (address in use on the network?); kept out of use for {} s",
+                super::leases::DECLINE_QUARANTINE.as_secs()
+            ),
+            Notice::OptionsOmitted { mac, tags } => write!(
+                f,
+                "{mac}: options {tags:?} left out to fit the client's maximum message size"
+            ),
+        }
+    }
+}
+
+/// Why a request got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DropReason {
+    Malformed(ParseError),
+    /// `op` is not BOOTREQUEST (a reply from another server, or noise).
+    NotARequest {
+        op: u8,
+    },
+    NotEthernet {
+        htype: u8,
+        hlen: u8,
+    },
+    /// A message type servers do not receive (OFFER, ACK, NAK, unknown).
+    UnexpectedType {
+        mac: MacAddr,
+        kind: MessageType,
+    },
+    /// Option 54 names another server: the client chose it.
+    ForAnotherServer {
+        mac: MacAddr,
+        server_id: Ipv4Addr,
+    },
+    /// `allow_simple_dhcp` is off and this MAC has not PXE-booted through bootd.
+    SimpleClientNotAllowed {
+        mac: MacAddr,
+    },
+    Refused {
+        mac: MacAddr,
+        reason: String,
+    },
+    PoolExhausted {
+        mac: MacAddr,
+        pool_count: u32,
+    },
+    /// A PXE client for which `[bootfile]` has neither an entry nor `default`.
+    NoBootFile {
+        mac: MacAddr,
+        arch: Option<u16>,
+    },
+    /// RELEASE or DECLINE for an address the MAC does not hold.
+    NotHolder {
+        mac: MacAddr,
+        kind: MessageType,
+        ip: Option<Ipv4Addr>,
+    },
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DropReason::Malformed(error) => write!(f, "malformed BOOTP message: {error}"),
+            DropReason::NotARequest { op } => write!(f, "op {op} is not a BOOTREQUEST"),
+            DropReason::NotEthernet { htype, hlen } => write!(
+                f,
+                "hardware type {htype} / length {hlen} is not Ethernet (1/6)"
+            ),
+            DropReason::UnexpectedType { mac, kind } => {
+                write!(f, "{mac}: {kind} is not for a server")
+            }
+            DropReason::ForAnotherServer { mac, server_id } => {
+                write!(f, "{mac}: message for server {server_id}, not us")
+            }
+            DropReason::SimpleClientNotAllowed { mac } => write!(
+                f,
+                "{mac}: not PXE-booted through bootd and allow_simple_dhcp is off (idle phase)"
+            ),
+            DropReason::Refused { mac, reason } => write!(f, "{mac}: refused: {reason}"),
+            DropReason::PoolExhausted { mac, pool_count } => write!(
+                f,
+                "{mac}: no address left: all {pool_count} pool addresses are bound or offered"
+            ),
+            DropReason::NoBootFile {
+                mac,
+                arch: Some(arch),
+            } => write!(
+                f,
+                "{mac}: PXE client of architecture {arch} ({}) but [bootfile] has no entry for it and no default",
+                pxe::arch_name(*arch)
+            ),
+            DropReason::NoBootFile { mac, arch: None } => {
+                write!(f, "{mac}: PXE client but [bootfile] has no default")
+            }
+            DropReason::NotHolder { mac, kind, ip } => match ip {
+                Some(ip) => write!(f, "{mac}: {kind} for {ip}, which it does not hold"),
+                None => write!(f, "{mac}: {kind} without an address"),
+            },
+        }
+    }
+}
+
+/// Parses a datagram and handles it; parse errors become drops.
+// The arguments are exactly [`handle`]'s, with the bytes in place of the request.
+#[allow(clippy::too_many_arguments)]
+pub fn handle_datagram(
+    config: &ServerConfig<'_>,
+    state: &mut ServerState,
+    bytes: &[u8],
+    source: SocketAddrV4,
+    interface: Interface,
+    access: &mut dyn AccessPolicy,
+    now: Instant,
+    epoch: u64,
+) -> Outcome {
+    match Message::parse(bytes) {
+        Ok(message) => {
+            let request = Request {
+                message: &message,
+                source,
+                interface,
+            };
+            handle(config, state, &request, access, now, epoch)
+        }
+        Err(error) => Outcome::drop(DropReason::Malformed(error)),
+    }
+}
+
+/// What kind of answer is being built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReplyKind {
+    Offer,
+    Ack,
+    InformAck,
+    Bootp,
+}
+
+/// Per-request facts gathered once.
+struct Client<'a> {
+    mac: MacAddr,
+    pxe: bool,
+    uuid: Option<u128>,
+    message: &'a Message,
+}
+
+/// Handles one request. `now` drives offer holds and quarantines; `epoch` (Unix
+/// seconds) only stamps lease-file records.
+pub fn handle(
+    config: &ServerConfig<'_>,
+    state: &mut ServerState,
+    request: &Request<'_>,
+    access: &mut dyn AccessPolicy,
+    now: Instant,
+    epoch: u64,
+) -> Outcome {
+    let message = request.message;
+    if message.op != OP_BOOTREQUEST {
+        return Outcome::drop(DropReason::NotARequest { op: message.op });
+    }
+    if message.htype != HTYPE_ETHERNET || message.hlen != 6 {
+        return Outcome::drop(DropReason::NotEthernet {
+            htype: message.htype,
+            hlen: message.hlen,
+        });
+    }
+    let mac = message.client_mac();
+    let kind = message.message_type();
+    if let Some(other @ (MessageType::Offer | MessageType::Ack | MessageType::Nak)) = kind {
+        return Outcome::drop(DropReason::UnexpectedType { mac, kind: other });
+    }
+    if let Some(other @ MessageType::Other(_)) = kind {
+        return Outcome::drop(DropReason::UnexpectedType { mac, kind: other });
+    }
+    let server_ip = request.interface.server_ip;
+    if matches!(
+        kind,
+        Some(MessageType::Request | MessageType::Decline | MessageType::Release)
+    ) && let Some(server_id) = message.options.server_id()
+        && server_id != server_ip
+    {
+        // The client picked another server's offer: ours is free again.
+        state.leases.cancel_offer(mac);
+        return Outcome::drop(DropReason::ForAnotherServer { mac, server_id });
+    }
+
+    let pxe = pxe::is_pxe_client(&message.options);
+    let request_uuid = pxe::client_uuid(&message.options);
+    let uuid = request_uuid.or_else(|| state.known_uuid(mac));
+    let phase = state.phase(mac);
+    let next = next_phase(phase, pxe, kind);
+    if next == Phase::Idle && !config.bootp.allow_simple_dhcp {
+        return Outcome::drop(DropReason::SimpleClientNotAllowed { mac });
+    }
+    let client = Client {
+        mac,
+        pxe,
+        uuid,
+        message,
+    };
+
+    let outcome = match kind {
+        Some(MessageType::Release) => release(state, &client, request, epoch),
+        Some(MessageType::Decline) => decline(state, &client, now, epoch),
+        _ => {
+            // access control hooks here: mac/uuid lists and HTTP delegation decide
+            // before any address is reserved; see the module documentation.
+            let query = AccessQuery {
+                mac,
+                uuid,
+                pxe,
+                phase,
+                next_phase: next,
+                address: state.leases.current_address(mac, now),
+                message_type: kind,
+            };
+            let grant = match access.check(&query) {
+                AccessVerdict::Allow(grant) => grant,
+                AccessVerdict::Deny(reason) => {
+                    return Outcome::drop(DropReason::Refused { mac, reason });
+                }
+                AccessVerdict::Pending => {
+                    return Outcome {
+                        action: Action::Pending,
+                        persist: None,
+                        event: None,
+                        notices: Vec::new(),
+                    };
+                }
+            };
+            match kind {
+                Some(MessageType::Discover) => {
+                    discover(config, state, &client, request, &grant, now)
+                }
+                Some(MessageType::Request) => {
+                    dhcp_request(config, state, &client, request, &grant, now, epoch)
+                }
+                Some(MessageType::Inform) => inform(config, &client, request, &grant),
+                _ => bootp(config, state, &client, request, &grant, now, epoch),
+            }
+        }
+    };
+    if matches!(outcome.action, Action::Reply(_) | Action::Silent) {
+        state.phases.insert(mac, next);
+        if pxe && let Some(uuid) = request_uuid {
+            state.uuids.insert(mac, uuid);
+        }
+    }
+    outcome
+}
+
+/// The boot file for this client, or the drop when a PXE client has none.
+fn boot_file(
+    config: &ServerConfig<'_>,
+    client: &Client<'_>,
+    grant: &AccessGrant,
+    notices: &mut Vec<Notice>,
+) -> Result<Option<String>, DropReason> {
+    if let Some(file) = &grant.boot_file {
+        return Ok(Some(file.clone()));
+    }
+    let options = &client.message.options;
+    let choice = pxe::choose_boot_file(
+        config.boot_files,
+        pxe::client_architecture(options),
+        pxe::is_ipxe(options),
+    );
+    match choice {
+        BootFileChoice::None { arch } if client.pxe => Err(DropReason::NoBootFile {
+            mac: client.mac,
+            arch,
+        }),
+        BootFileChoice::DefaultForUnlistedArch { arch, ref file } => {
+            notices.push(Notice::DefaultBootFile {
+                mac: client.mac,
+                arch,
+                file: file.clone(),
+            });
+            Ok(Some(file.clone()))
+        }
+        other => Ok(other.file().map(str::to_owned)),
+    }
+}
+
+fn discover(
+    config: &ServerConfig<'_>,
+    state: &mut ServerState,
+    client: &Client<'_>,
+    request: &Request<'_>,
+    grant: &AccessGrant,
+    now: Instant,
+) -> Outcome {
+    let mut notices = Vec::new();
+    let file = match boot_file(config, client, grant, &mut notices) {
+        Ok(file) => file,
+        Err(reason) => return Outcome::drop(reason),
+    };
+    let requested = client.message.options.requested_ip();
+    let ip = match state.leases.offer(client.mac, requested, now) {
+        Ok(ip) => ip,
+        Err(LeaseError::PoolExhausted { pool_count }) => {
+            return Outcome::drop(DropReason::PoolExhausted {
+                mac: client.mac,
+                pool_count,
+            });
+        }
+    };
+    let reply = build_reply(
+        config,
+        client,
+        request,
+        ReplyKind::Offer,
+        ip,
+        file.as_deref(),
+        grant,
+        &mut notices,
+    );
+    Outcome {
+        action: Action::Reply(reply),
+        persist: None,
+        event: None,
+        notices,
+    }
+}
+
+fn dhcp_request(
+    config: &ServerConfig<'_>,
+    state: &mut ServerState,
+    client: &Client<'_>,
+    request: &Request<'_>,
+    grant: &AccessGrant,
+    now: Instant,
+    epoch: u64,
+) -> Outcome {
+    let message = client.message;
+    let requested = message
+        .options
+        .requested_ip()
+        .or_else(|| (message.ciaddr != Ipv4Addr::UNSPECIFIED).then_some(message.ciaddr));
+    let ip = match state.leases.request(client.mac, requested, now) {
+        RequestVerdict::Grant(ip) => ip,
+        RequestVerdict::Refuse(RefuseReason::PoolExhausted { pool_count }) => {
+            return Outcome::drop(DropReason::PoolExhausted {
+                mac: client.mac,
+                pool_count,
+            });
+        }
+        RequestVerdict::Refuse(reason) => return nak(config, client, request, reason),
+    };
+    let mut notices = Vec::new();
+    let file = match boot_file(config, client, grant, &mut notices) {
+        Ok(file) => file,
+        Err(reason) => return Outcome::drop(reason),
+    };
+    let persist = state
+        .leases
+        .confirm(client.mac, ip, epoch, client.pxe, client.uuid);
+    let reply = build_reply(
+        config,
+        client,
+        request,
+        ReplyKind::Ack,
+        ip,
+        file.as_deref(),
+        grant,
+        &mut notices,
+    );
+    Outcome {
+        action: Action::Reply(reply),
+        persist,
+        event: Some(event(client, request, ip, file)),
+        notices,
+    }
+}
+
+fn event(
+    client: &Client<'_>,
+    request: &Request<'_>,
+    ip: Ipv4Addr,
+    file: Option<String>,
+) -> LeaseEvent {
+    LeaseEvent {
+        kind: if client.pxe {
+            EventKind::Boot
+        } else {
+            EventKind::Lease
+        },
+        mac: client.mac,
+        uuid: client.uuid,
+        ip,
+        boot_file: file,
+        server_ip: request.interface.server_ip,
+    }
+}
+
+fn inform(
+    config: &ServerConfig<'_>,
+    client: &Client<'_>,
+    request: &Request<'_>,
+    grant: &AccessGrant,
+) -> Outcome {
+    let mut notices = Vec::new();
+    // INFORM asks for configuration only; a boot file is not an error to lack.
+    let file = boot_file(config, client, grant, &mut notices).unwrap_or(None);
+    let reply = build_reply(
+        config,
+        client,
+        request,
+        ReplyKind::InformAck,
+        Ipv4Addr::UNSPECIFIED,
+        file.as_deref(),
+        grant,
+        &mut notices,
+    );
+    Outcome {
+        action: Action::Reply(reply),
+        persist: None,
+        event: None,
+        notices,
+    }
+}
+
+fn release(
+    state: &mut ServerState,
+    client: &Client<'_>,
+    request: &Request<'_>,
+    epoch: u64,
+) -> Outcome {
+    let ip = client.message.ciaddr;
+    match state.leases.release(client.mac, ip, epoch) {
+        Some(record) => Outcome {
+            action: Action::Silent,
+            persist: Some(record),
+            event: Some(LeaseEvent {
+                kind: EventKind::Release,
+                mac: client.mac,
+                uuid: client.uuid,
+                ip,
+                boot_file: None,
+                server_ip: request.interface.server_ip,
+            }),
+            notices: Vec::new(),
+        },
+        None => Outcome::drop(DropReason::NotHolder {
+            mac: client.mac,
+            kind: MessageType::Release,
+            ip: Some(ip),
+        }),
+    }
+}
+
+fn decline(state: &mut ServerState, client: &Client<'_>, now: Instant, epoch: u64) -> Outcome {
+    let ip = client.message.options.requested_ip();
+    match ip.and_then(|ip| state.leases.decline(client.mac, ip, now, epoch)) {
+        Some(record) => Outcome {
+            action: Action::Silent,
+            notices: vec![Notice::Declined {
+                mac: client.mac,
+                ip: record.ip,
+            }],
+            persist: Some(record),
+            event: None,
+        },
+        None => Outcome::drop(DropReason::NotHolder {
+            mac: client.mac,
+            kind: MessageType::Decline,
+            ip,
+        }),
+    }
+}
+
+fn bootp(
+    config: &ServerConfig<'_>,
+    state: &mut ServerState,
+    client: &Client<'_>,
+    request: &Request<'_>,
+    grant: &AccessGrant,
+    now: Instant,
+    epoch: u64,
+) -> Outcome {
+    let mut notices = Vec::new();
+    let file = match boot_file(config, client, grant, &mut notices) {
+        Ok(file) => file,
+        Err(reason) => return Outcome::drop(reason),
+    };
+    let message = client.message;
+    // RFC 951: a client that knows its address only wants the boot parameters.
+    let (ip, persist) = if message.ciaddr != Ipv4Addr::UNSPECIFIED {
+        (message.ciaddr, None)
+    } else {
+        let ip = match state.leases.offer(client.mac, None, now) {
+            Ok(ip) => ip,
+            Err(LeaseError::PoolExhausted { pool_count }) => {
+                return Outcome::drop(DropReason::PoolExhausted {
+                    mac: client.mac,
+                    pool_count,
+                });
+            }
+        };
+        // BOOTP has no second step: the reply is the binding.
+        let persist = state
+            .leases
+            .confirm(client.mac, ip, epoch, client.pxe, client.uuid);
+        (ip, persist)
+    };
+    let yiaddr = if message.ciaddr != Ipv4Addr::UNSPECIFIED {
+        Ipv4Addr::UNSPECIFIED
+    } else {
+        ip
+    };
+    let reply = build_reply(
+        config,
+        client,
+        request,
+        ReplyKind::Bootp,
+        yiaddr,
+        file.as_deref(),
+        grant,
+        &mut notices,
+    );
+    Outcome {
+        action: Action::Reply(reply),
+        persist,
+        event: Some(event(client, request, ip, file)),
+        notices,
+    }
+}
+
+/// The reply header every answer shares: RFC 2131 table 3.
+fn reply_header(request: &Message) -> Message {
+    Message {
+        op: OP_BOOTREPLY,
+        htype: request.htype,
+        hlen: request.hlen,
+        hops: 0,
+        xid: request.xid,
+        secs: 0,
+        flags: request.flags,
+        giaddr: request.giaddr,
+        chaddr: request.chaddr,
+        ..Message::default()
+    }
+}
+
+/// The options echoed at the end of every DHCP reply: client identifier
+/// (RFC 6842) then relay agent information, last (RFC 3046 §2.2).
+fn echo_options(request: &Options, reply: &mut Options) {
+    if let Some(client_id) = request.client_id() {
+        reply.set(tag::CLIENT_ID, client_id.to_vec());
+    }
+    if let Some(relay_info) = request.relay_agent_info() {
+        reply.set(tag::RELAY_AGENT_INFO, relay_info.to_vec());
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_reply(
+    config: &ServerConfig<'_>,
+    client: &Client<'_>,
+    request: &Request<'_>,
+    kind: ReplyKind,
+    yiaddr: Ipv4Addr,
+    file: Option<&str>,
+    grant: &AccessGrant,
+    notices: &mut Vec<Notice>,
+) -> Reply {
+    let bootp = config.bootp;
+    let interface = request.interface;
+    let server_ip = interface.server_ip;
+    let asked = &client.message.options;
+    let mut message = reply_header(client.message);
+    message.ciaddr = match kind {
+        ReplyKind::Offer => Ipv4Addr::UNSPECIFIED,
+        _ => client.message.ciaddr,
+    };
+    message.yiaddr = yiaddr;
+    message.siaddr = server_ip;
+    message.sname = format!("{}.{}", bootp.servername, bootp.domain).into_bytes();
+    message.file = file.unwrap_or("").as_bytes().to_vec();
+
+    let netmask = bootp.netmask.unwrap_or(interface.netmask);
+    let broadcast = if bootp.netmask.is_some() {
+        Ipv4Addr::from(u32::from(server_ip) | !u32::from(netmask))
+    } else {
+        interface.broadcast
+    };
+    let o = &mut message.options;
+    // Essentials first, so a small option-57 limit only ever cuts extras.
+    let message_type = match kind {
+        ReplyKind::Offer => Some(MessageType::Offer),
+        ReplyKind::Ack | ReplyKind::InformAck => Some(MessageType::Ack),
+        ReplyKind::Bootp => None,
+    };
+    if let Some(message_type) = message_type {
+        o.set(tag::MESSAGE_TYPE, [message_type.to_byte()]);
+        o.set(tag::SERVER_ID, server_ip.octets());
+    }
+    if matches!(kind, ReplyKind::Offer | ReplyKind::Ack) {
+        let lease = bootp.lease_time;
+        o.set(tag::LEASE_TIME, lease.to_be_bytes());
+        // T1/T2 (RFC 2131 §4.4.5: 0.5 and 0.875 of the lease); meaningless for
+        // an infinite lease.
+        if lease != u32::MAX {
+            if asked.requests(tag::RENEWAL_TIME) {
+                o.set(tag::RENEWAL_TIME, (lease / 2).to_be_bytes());
+            }
+            if asked.requests(tag::REBINDING_TIME) {
+                let t2 = u64::from(lease) * 7 / 8;
+                o.set(
+                    tag::REBINDING_TIME,
+                    u32::try_from(t2).unwrap_or(u32::MAX).to_be_bytes(),
+                );
+            }
+        }
+    }
+    o.set(tag::SUBNET_MASK, netmask.octets());
+    if bootp.send_gateway {
+        o.set(tag::ROUTER, bootp.gateway.unwrap_or(server_ip).octets());
+    }
+    if !config.dns_servers.is_empty() {
+        // One TLV listing every server (RFC 2132 §3.8), not one TLV each.
+        let list: Vec<u8> = config.dns_servers.iter().flat_map(|a| a.octets()).collect();
+        o.set(tag::DNS_SERVERS, list);
+    }
+    if asked.requests(tag::BROADCAST_ADDRESS) {
+        o.set(tag::BROADCAST_ADDRESS, broadcast.octets());
+    }
+    if asked.requests(tag::DOMAIN_NAME) && !bootp.domain.is_empty() {
+        o.set(tag::DOMAIN_NAME, bootp.domain.as_bytes().to_vec());
+    }
+    if asked.requests(tag::HOST_NAME)
+        && let Some(name) = grant.host_name.as_deref().filter(|n| !n.is_empty())
+    {
+        o.set(tag::HOST_NAME, name.as_bytes().to_vec());
+    }
+    if asked.requests(tag::TFTP_SERVER_NAME) {
+        o.set(tag::TFTP_SERVER_NAME, server_ip.to_string().into_bytes());
+    }
+    if asked.requests(tag::BOOT_FILE_NAME)
+        && let Some(file) = file.filter(|f| !f.is_empty())
+    {
+        o.set(tag::BOOT_FILE_NAME, file.as_bytes().to_vec());
+    }
+    if client.pxe {
+        // A reply must say PXEClient for the ROM to take it as a PXE offer.
+        o.set(tag::VENDOR_CLASS, pxe::PXE_CLIENT_CLASS.to_vec());
+        if let Some(machine_id) = asked.client_machine_id() {
+            o.set(tag::CLIENT_UUID, machine_id.to_vec());
+        }
+        o.set(tag::VENDOR_SPECIFIC, pxe::vendor_options_boot_file_only());
+    }
+    if kind != ReplyKind::Bootp {
+        echo_options(asked, o);
+    }
+    finish(config, client, request, message, false, notices)
+}
+
+fn nak(
+    config: &ServerConfig<'_>,
+    client: &Client<'_>,
+    request: &Request<'_>,
+    reason: RefuseReason,
+) -> Outcome {
+    let mut message = reply_header(client.message);
+    if message.giaddr != Ipv4Addr::UNSPECIFIED {
+        // RFC 2131 §4.3.2: the relay must broadcast the NAK.
+        message.flags |= FLAG_BROADCAST;
+    }
+    let o = &mut message.options;
+    o.set(tag::MESSAGE_TYPE, [MessageType::Nak.to_byte()]);
+    o.set(tag::SERVER_ID, request.interface.server_ip.octets());
+    o.set(tag::MESSAGE, reason.to_string().into_bytes());
+    echo_options(&client.message.options, o);
+    let mut notices = vec![Notice::Nak {
+        mac: client.mac,
+        reason,
+    }];
+    let reply = finish(config, client, request, message, true, &mut notices);
+    Outcome {
+        action: Action::Reply(reply),
+        persist: None,
+        event: None,
+        notices,
+    }
+}
+
+fn finish(
+    config: &ServerConfig<'_>,
+    client: &Client<'_>,
+    request: &Request<'_>,
+    mut message: Message,
+    is_nak: bool,
+    notices: &mut Vec<Notice>,
+) -> Reply {
+    let emitted = message.emit(wire::max_reply_len(&client.message.options));
+    // `Reply::message` describes what is on the wire.
+    for omitted in &emitted.omitted {
+        message.options.remove(*omitted);
+    }
+    if !emitted.omitted.is_empty() {
+        notices.push(Notice::OptionsOmitted {
+            mac: client.mac,
+            tags: emitted.omitted,
+        });
+    }
+    let buggy = config
+        .buggy_clients
+        .iter()
+        .any(|rule| rule.allow && rule.matches(client.mac));
+    Reply {
+        destination: reply_destination(client.message, request.source, buggy, is_nak),
+        message,
+        bytes: emitted.bytes,
+    }
+}
+
+/// Where a reply goes (RFC 2131 §4.1): relayed → the relay on port 67; NAK or
+/// no client address → 255.255.255.255; client address → unicast to it.
+/// Unicast to `yiaddr` before the client has its address would need an ARP
+/// entry the socket API cannot make, so that case broadcasts whatever the flag
+/// says. `[buggy_clients]` (firmware that ignores everything else) always get
+/// the limited broadcast. Client replies go to the request's source port, which
+/// is 68 for real clients and lets tools on unprivileged ports get answers.
+pub fn reply_destination(
+    request: &Message,
+    source: SocketAddrV4,
+    buggy_client: bool,
+    is_nak: bool,
+) -> SocketAddrV4 {
+    let client_port = match source.port() {
+        0 | SERVER_PORT => CLIENT_PORT,
+        port => port,
+    };
+    if buggy_client {
+        return SocketAddrV4::new(Ipv4Addr::BROADCAST, client_port);
+    }
+    if request.giaddr != Ipv4Addr::UNSPECIFIED {
+        return SocketAddrV4::new(request.giaddr, SERVER_PORT);
+    }
+    if is_nak || request.ciaddr == Ipv4Addr::UNSPECIFIED {
+        return SocketAddrV4::new(Ipv4Addr::BROADCAST, client_port);
+    }
+    SocketAddrV4::new(request.ciaddr, client_port)
+}
+
+#[cfg(test)]
+#[path = "server_tests.rs"]
+mod tests;
