@@ -167,6 +167,7 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
         let waker = new_waker(&poll)?;
         let (mailbox, inbox) = Mailbox::new(INBOX_CAPACITY, Some(waker));
         let service = BootpService {
+            config: config.clone(),
             net,
             socket,
             poll,

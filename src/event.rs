@@ -9,29 +9,8 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use crate::config::MacAddr;
-
-/// What a lease event reports (pybootd's notification kinds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LeaseKind {
-    /// ACK to a PXE client (firmware phase).
-    Boot,
-    /// ACK to an OS DHCP client.
-    Lease,
-    /// The client released its address.
-    Release,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeaseEvent {
-    pub kind: LeaseKind,
-    pub mac: MacAddr,
-    pub uuid: Option<u128>,
-    pub ip: Ipv4Addr,
-    pub boot_file: Option<String>,
-    /// The server address the client was answered from.
-    pub server: Ipv4Addr,
-}
+/// ACKs and RELEASEs, as the BOOTP logic reports them.
+pub use crate::bootp::server::{EventKind, LeaseEvent};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {

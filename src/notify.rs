@@ -7,30 +7,18 @@ use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 
 use crossbeam_channel::Receiver;
 
-use crate::event::{Event, LeaseEvent, LeaseKind, Message};
-
-/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lower case.
-pub fn uuid_text(uuid: u128) -> String {
-    let hex = format!("{uuid:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
-}
+use crate::bootp::pxe::format_uuid;
+use crate::event::{Event, EventKind, LeaseEvent, Message};
 
 /// The datagram payload for `event` (ASCII, no trailing newline).
 pub fn datagram(event: &LeaseEvent) -> String {
     let kind = match event.kind {
-        LeaseKind::Boot => "BOOT",
-        LeaseKind::Lease => "LEASE",
-        LeaseKind::Release => "RELEASE",
+        EventKind::Boot => "BOOT",
+        EventKind::Lease => "LEASE",
+        EventKind::Release => "RELEASE",
     };
     match event.uuid {
-        Some(uuid) => format!("{kind},{},{},{}", uuid_text(uuid), event.mac, event.ip),
+        Some(uuid) => format!("{kind},{},{},{}", format_uuid(uuid), event.mac, event.ip),
         None => format!("{kind},{},{}", event.mac, event.ip),
     }
 }
@@ -67,14 +55,14 @@ mod tests {
     use crate::event::Mailbox;
     use std::time::Duration;
 
-    fn event(kind: LeaseKind, uuid: Option<u128>) -> LeaseEvent {
+    fn event(kind: EventKind, uuid: Option<u128>) -> LeaseEvent {
         LeaseEvent {
             kind,
             mac: MacAddr([0x00, 0x0a, 0x86, 0xa2, 0x2f, 0x3e]),
             uuid,
             ip: Ipv4Addr::new(10, 0, 0, 100),
             boot_file: Some("pxelinux.0".into()),
-            server: Ipv4Addr::new(10, 0, 0, 1),
+            server_ip: Ipv4Addr::new(10, 0, 0, 1),
         }
     }
 
@@ -82,15 +70,15 @@ mod tests {
     fn payloads() {
         let uuid = 0x12345678_abcd_ef00_1111_abcdefabcdef;
         assert_eq!(
-            datagram(&event(LeaseKind::Boot, Some(uuid))),
+            datagram(&event(EventKind::Boot, Some(uuid))),
             "BOOT,12345678-abcd-ef00-1111-abcdefabcdef,00-0A-86-A2-2F-3E,10.0.0.100"
         );
         assert_eq!(
-            datagram(&event(LeaseKind::Lease, None)),
+            datagram(&event(EventKind::Lease, None)),
             "LEASE,00-0A-86-A2-2F-3E,10.0.0.100"
         );
         assert_eq!(
-            datagram(&event(LeaseKind::Release, Some(uuid))),
+            datagram(&event(EventKind::Release, Some(uuid))),
             "RELEASE,12345678-abcd-ef00-1111-abcdefabcdef,00-0A-86-A2-2F-3E,10.0.0.100"
         );
     }
@@ -106,9 +94,9 @@ mod tests {
         let targets = vec![dead, listener.local_addr().unwrap()];
         let (mailbox, inbox) = Mailbox::new(8, None);
         let thread = std::thread::spawn(move || run(targets, inbox));
-        mailbox.send(Message::Event(Event::Lease(event(LeaseKind::Lease, None))));
+        mailbox.send(Message::Event(Event::Lease(event(EventKind::Lease, None))));
         mailbox.send(Message::Event(Event::Lease(event(
-            LeaseKind::Release,
+            EventKind::Release,
             None,
         ))));
         let mut buf = [0u8; 128];

@@ -159,11 +159,15 @@ pub fn choose_boot_file(boot_files: &BootFiles, arch: Option<u16>, ipxe: bool) -
         };
     }
     match (&boot_files.default, arch) {
-        (Some(file), Some(arch)) => BootFileChoice::DefaultForUnlistedArch {
-            arch,
-            file: file.clone(),
-        },
-        (Some(file), None) => BootFileChoice::Default { file: file.clone() },
+        // Worth a warning only when per-architecture entries exist: with `default`
+        // alone, every client is meant to get it.
+        (Some(file), Some(arch)) if !boot_files.by_arch.is_empty() => {
+            BootFileChoice::DefaultForUnlistedArch {
+                arch,
+                file: file.clone(),
+            }
+        }
+        (Some(file), _) => BootFileChoice::Default { file: file.clone() },
         (None, arch) => BootFileChoice::None { arch },
     }
 }
@@ -312,6 +316,17 @@ mod tests {
             BootFileChoice::Default {
                 file: "pxelinux.0".into()
             }
+        );
+        let only_default = BootFiles {
+            default: Some("pxelinux.0".into()),
+            ..BootFiles::default()
+        };
+        assert_eq!(
+            choose_boot_file(&only_default, Some(7), false),
+            BootFileChoice::Default {
+                file: "pxelinux.0".into()
+            },
+            "no per-architecture entries: default is the plan, not a fallback"
         );
         let no_default = BootFiles {
             default: None,

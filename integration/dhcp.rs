@@ -1,0 +1,373 @@
+//! The BOOTP/DHCP/PXE service against real DHCP clients (busybox udhcpc, ISC
+//! dhclient, dhcpcd) in network namespaces.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+
+const SERVER: &str = "10.94.0.1";
+
+fn config(dir: &TempDir, bootp_extra: &str, extra: &str) -> PathBuf {
+    std::fs::create_dir_all(dir.path.join("root")).unwrap();
+    dir.write(
+        "bootd.ini",
+        &format!(
+            "[logger]\nlevel = debug\n[bootp]\npool_start = 10.94.0.100\npool_count = 20\ndns = 10.94.0.53;9.9.9.9\ndomain = boot.test\nlease_time = 7200\nlease_file = leases\n{bootp_extra}\n[bootfile]\ndefault = pxelinux.0\n[tftp]\nroot = root\n{extra}"
+        ),
+    )
+}
+
+/// A hook script that dumps the client's environment when it is bound.
+fn hook(dir: &TempDir, name: &str, bound_when: &str) -> (PathBuf, PathBuf) {
+    let out = dir.path.join(format!("{name}.env"));
+    let script = dir.write(
+        &format!("{name}.sh"),
+        &format!(
+            "#!/bin/sh\ncase \"{bound_when}\" in *\"$1$reason\"*) env | sort > '{}' ;; esac\nexit 0\n",
+            out.display()
+        ),
+    );
+    let mut perms = std::fs::metadata(&script).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&script, perms).unwrap();
+    (script, out)
+}
+
+fn read_env(path: &Path) -> HashMap<String, String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
+        .collect()
+}
+
+/// busybox udhcpc: DISCOVER/REQUEST once (3 tries, 1 s apart), hook on `bound`.
+fn udhcpc(
+    pair: &Pair,
+    dir: &TempDir,
+    name: &str,
+    extra: &[&str],
+) -> Option<HashMap<String, String>> {
+    let (script, out) = hook(dir, name, "bound");
+    let status = pair
+        .client
+        .command("busybox")
+        .args([
+            "udhcpc",
+            "-i",
+            &pair.client_if,
+            "-n",
+            "-q",
+            "-f",
+            "-t",
+            "3",
+            "-T",
+            "1",
+            "-s",
+        ])
+        .arg(&script)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    status.success().then(|| read_env(&out))
+}
+
+fn set_mac(pair: &Pair, mac: &str) {
+    sh(&[
+        "ip",
+        "-n",
+        &pair.client.name,
+        "link",
+        "set",
+        "dev",
+        &pair.client_if,
+        "address",
+        mac,
+    ]);
+}
+
+fn start(pair: &Pair, conf: &Path) -> Bootd {
+    let bootd = Bootd::start(&pair.server, conf, &[]);
+    bootd.wait_for_log("serving BOOTP/DHCP", Duration::from_secs(5));
+    bootd
+}
+
+#[test]
+fn udhcpc_gets_address_router_dns_domain_and_lease_time() {
+    if !require_root() {
+        return;
+    }
+    let pair = Pair::new("10.94.0.1/24", None);
+    let dir = TempDir::new();
+    let bootd = start(&pair, &config(&dir, "allow_simple_dhcp = on", ""));
+    let env = udhcpc(&pair, &dir, "os", &["-O", "15"])
+        .unwrap_or_else(|| panic!("no lease; log:\n{}", bootd.log()));
+    assert_eq!(env["ip"], "10.94.0.100");
+    assert_eq!(env["subnet"], "255.255.255.0");
+    assert_eq!(env["router"], SERVER);
+    assert_eq!(env["dns"], "10.94.0.53 9.9.9.9");
+    assert_eq!(env["domain"], "boot.test");
+    assert_eq!(env["lease"], "7200");
+    assert_eq!(env["serverid"], SERVER);
+    assert!(
+        bootd.log().contains("DHCPACK 10.94.0.100"),
+        "{}",
+        bootd.log()
+    );
+}
+
+#[test]
+fn dhclient_gets_address_router_dns_domain_and_lease_time() {
+    if !require_root() {
+        return;
+    }
+    let pair = Pair::new("10.94.0.1/24", None);
+    let dir = TempDir::new();
+    let bootd = start(&pair, &config(&dir, "allow_simple_dhcp = on", ""));
+    let (script, out) = hook(&dir, "dhclient", "BOUND");
+    let pid_file = dir.path.join("dhclient.pid");
+    let lease_file = dir.path.join("dhclient.leases");
+    let status = pair
+        .client
+        .command("timeout")
+        .args(["20", "dhclient", "-1", "-sf"])
+        .arg(&script)
+        .arg("-lf")
+        .arg(&lease_file)
+        .arg("-pf")
+        .arg(&pid_file)
+        .arg(&pair.client_if)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    // dhclient stays in the background after binding: end it by its PID file.
+    if let Ok(pid) = std::fs::read_to_string(&pid_file)
+        && let Ok(pid) = pid.trim().parse::<i32>()
+    {
+        // SAFETY: kill(2) on the dhclient this test started.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+    assert!(status.success(), "dhclient failed; log:\n{}", bootd.log());
+    let env = read_env(&out);
+    assert_eq!(env["new_ip_address"], "10.94.0.100");
+    assert_eq!(env["new_subnet_mask"], "255.255.255.0");
+    assert_eq!(env["new_routers"], SERVER);
+    assert_eq!(env["new_domain_name_servers"], "10.94.0.53 9.9.9.9");
+    assert_eq!(env["new_domain_name"], "boot.test");
+    assert_eq!(env["new_dhcp_lease_time"], "7200");
+}
+
+#[test]
+fn dhcpcd_gets_address_router_dns_domain_and_lease_time() {
+    if !require_root() {
+        return;
+    }
+    let pair = Pair::new("10.94.0.1/24", None);
+    let dir = TempDir::new();
+    let bootd = start(&pair, &config(&dir, "allow_simple_dhcp = on", ""));
+    let (script, out) = hook(&dir, "dhcpcd", "BOUND");
+    let status = pair
+        .client
+        .command("timeout")
+        .args(["30", "dhcpcd", "-B", "-1", "-4", "-f", "/dev/null", "-c"])
+        .arg(&script)
+        .args([
+            "-o",
+            "domain_name_servers",
+            "-o",
+            "domain_name",
+            &pair.client_if,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    // dhcpcd keeps its lease under /var/lib/dhcpcd, outside the namespace.
+    let _ = std::fs::remove_file(format!("/var/lib/dhcpcd/{}.lease", pair.client_if));
+    assert!(status.success(), "dhcpcd failed; log:\n{}", bootd.log());
+    let env = read_env(&out);
+    assert_eq!(env["new_ip_address"], "10.94.0.100");
+    assert_eq!(env["new_subnet_cidr"], "24");
+    assert_eq!(env["new_routers"], SERVER);
+    assert_eq!(env["new_domain_name_servers"], "10.94.0.53 9.9.9.9");
+    assert_eq!(env["new_domain_name"], "boot.test");
+    assert_eq!(env["new_dhcp_lease_time"], "7200");
+    // T1 = 50%, T2 = 87.5% of the lease (RFC 2131 §4.4.5).
+    assert_eq!(env["new_dhcp_renewal_time"], "3600");
+    assert_eq!(env["new_dhcp_rebinding_time"], "6300");
+}
+
+const PXE_BIOS: [&str; 6] = [
+    "-V",
+    "PXEClient:Arch:00000:UNDI:002001",
+    "-x",
+    "0x5d:0000",
+    "-x",
+    "0x61:00000102030405060708090a0b0c0d0e0f",
+];
+
+#[test]
+fn a_pxe_request_gets_boot_file_siaddr_and_option_43() {
+    if !require_root() {
+        return;
+    }
+    let pair = Pair::new("10.94.0.1/24", None);
+    let dir = TempDir::new();
+    let bootd = start(&pair, &config(&dir, "", ""));
+    let env = udhcpc(&pair, &dir, "pxe", &PXE_BIOS)
+        .unwrap_or_else(|| panic!("no lease; log:\n{}", bootd.log()));
+    assert_eq!(env["ip"], "10.94.0.100");
+    assert_eq!(env["boot_file"], "pxelinux.0");
+    assert_eq!(env["siaddr"], SERVER);
+    // Discovery control 8: boot the file named in the reply, no boot-server discovery.
+    assert_eq!(env["opt43"], "060108ff");
+}
+
+#[test]
+fn the_boot_file_follows_the_client_architecture() {
+    if !require_root() {
+        return;
+    }
+    let pair = Pair::new("10.94.0.1/24", None);
+    let dir = TempDir::new();
+    let conf = config(&dir, "", "");
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        "default = pxelinux.0",
+        "default = pxelinux.0\n00007 = bootx64.efi",
+    );
+    std::fs::write(&conf, text).unwrap();
+    let bootd = start(&pair, &conf);
+    let env = udhcpc(
+        &pair,
+        &dir,
+        "uefi",
+        &["-V", "PXEClient:Arch:00007:UNDI:003016", "-x", "0x5d:0007"],
+    )
+    .unwrap_or_else(|| panic!("no lease; log:\n{}", bootd.log()));
+    assert_eq!(env["boot_file"], "bootx64.efi");
+    // An architecture with no entry gets `default`, with a warning.
+    set_mac(&pair, "02:00:00:00:00:0b");
+    let env = udhcpc(
+        &pair,
+        &dir,
+        "arm",
+        &["-V", "PXEClient:Arch:00011:UNDI:003016", "-x", "0x5d:000b"],
+    )
+    .unwrap();
+    assert_eq!(env["boot_file"], "pxelinux.0");
+    assert!(
+        bootd
+            .log()
+            .contains("no [bootfile] entry for architecture 11"),
+        "{}",
+        bootd.log()
+    );
+}
+
+#[test]
+fn without_simple_dhcp_only_machines_that_pxe_booted_are_served() {
+    if !require_root() {
+        return;
+    }
+    let pair = Pair::new("10.94.0.1/24", None);
+    let dir = TempDir::new();
+    let bootd = start(&pair, &config(&dir, "allow_simple_dhcp = off", ""));
+    assert!(
+        udhcpc(&pair, &dir, "os-first", &[]).is_none(),
+        "an unknown OS client must be ignored"
+    );
+    assert!(
+        bootd.log().contains("allow_simple_dhcp is off"),
+        "{}",
+        bootd.log()
+    );
+    let pxe = udhcpc(&pair, &dir, "pxe", &PXE_BIOS).unwrap();
+    // The same machine's OS now asks: it is served, with the same address.
+    let os = udhcpc(&pair, &dir, "os-after", &[])
+        .unwrap_or_else(|| panic!("OS phase not served; log:\n{}", bootd.log()));
+    assert_eq!(os["ip"], pxe["ip"]);
+}
+
+#[test]
+fn bindings_survive_sigkill() {
+    if !require_root() {
+        return;
+    }
+    let pair = Pair::new("10.94.0.1/24", None);
+    let dir = TempDir::new();
+    let conf = config(&dir, "allow_simple_dhcp = on", "");
+    let mut bootd = start(&pair, &conf);
+    set_mac(&pair, "02:00:00:00:00:01");
+    assert_eq!(udhcpc(&pair, &dir, "a", &[]).unwrap()["ip"], "10.94.0.100");
+    set_mac(&pair, "02:00:00:00:00:02");
+    assert_eq!(udhcpc(&pair, &dir, "b", &[]).unwrap()["ip"], "10.94.0.101");
+    bootd.signal(libc::SIGKILL);
+    bootd.wait(Duration::from_secs(5)).expect("killed");
+    let bootd = start(&pair, &conf);
+    assert!(bootd.log().contains("2 bindings"), "{}", bootd.log());
+    // The second machine asks first after the restart: it must not get .100.
+    let again = udhcpc(&pair, &dir, "b2", &[]).unwrap();
+    assert_eq!(again["ip"], "10.94.0.101", "log:\n{}", bootd.log());
+    set_mac(&pair, "02:00:00:00:00:01");
+    assert_eq!(udhcpc(&pair, &dir, "a2", &[]).unwrap()["ip"], "10.94.0.100");
+    set_mac(&pair, "02:00:00:00:00:03");
+    assert_eq!(udhcpc(&pair, &dir, "c", &[]).unwrap()["ip"], "10.94.0.102");
+}
+
+#[test]
+fn static_reservations_are_kept_for_their_machine() {
+    if !require_root() {
+        return;
+    }
+    let pair = Pair::new("10.94.0.1/24", None);
+    let dir = TempDir::new();
+    let conf = config(
+        &dir,
+        "allow_simple_dhcp = on",
+        "[static_dhcp]\n02-00-00-00-00-05 = 10.94.0.100\n",
+    );
+    let _bootd = start(&pair, &conf);
+    set_mac(&pair, "02:00:00:00:00:09");
+    // .100 is reserved: another machine gets the next address.
+    assert_eq!(
+        udhcpc(&pair, &dir, "other", &[]).unwrap()["ip"],
+        "10.94.0.101"
+    );
+    set_mac(&pair, "02:00:00:00:00:05");
+    assert_eq!(
+        udhcpc(&pair, &dir, "owner", &[]).unwrap()["ip"],
+        "10.94.0.100"
+    );
+}
+
+#[test]
+fn a_second_dhcp_server_on_the_host_is_reported() {
+    if !require_root() {
+        return;
+    }
+    let pair = Pair::new("10.94.0.1/24", None);
+    let dir = TempDir::new();
+    let conf = config(&dir, "", "");
+    let _first = start(&pair, &conf);
+    let mut second = Bootd::start(&pair.server, &conf, &["-p"]);
+    let (status, _) = second
+        .wait(Duration::from_secs(5))
+        .expect("the second exits");
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        second.log().contains("the port is already in use"),
+        "{}",
+        second.log()
+    );
+}
