@@ -54,22 +54,21 @@ fn udhcpc(
     name: &str,
     extra: &[&str],
 ) -> Option<HashMap<String, String>> {
+    udhcpc_on(&pair.client, &pair.client_if, dir, name, extra)
+}
+
+fn udhcpc_on(
+    ns: &Netns,
+    interface: &str,
+    dir: &TempDir,
+    name: &str,
+    extra: &[&str],
+) -> Option<HashMap<String, String>> {
     let (script, out) = hook(dir, name, "bound");
-    let status = pair
-        .client
+    let status = ns
         .command("busybox")
         .args([
-            "udhcpc",
-            "-i",
-            &pair.client_if,
-            "-n",
-            "-q",
-            "-f",
-            "-t",
-            "3",
-            "-T",
-            "1",
-            "-s",
+            "udhcpc", "-i", interface, "-n", "-q", "-f", "-t", "3", "-T", "1", "-s",
         ])
         .arg(&script)
         .args(extra)
@@ -369,5 +368,86 @@ fn a_second_dhcp_server_on_the_host_is_reported() {
         second.log().contains("the port is already in use"),
         "{}",
         second.log()
+    );
+}
+
+#[test]
+fn two_served_interfaces_answer_each_client_from_its_own() {
+    if !require_root() {
+        return;
+    }
+    let pair = Pair::new("10.94.0.1/24", None);
+    let second = Leg::new(&pair.server, "10.95.0.1/24");
+    let dir = TempDir::new();
+    let conf = config(&dir, "allow_simple_dhcp = on", "");
+    let text = std::fs::read_to_string(&conf)
+        .unwrap()
+        .replace(
+            "pool_start = 10.94.0.100",
+            "pool_start = 10.94.0.100; 10.95.0.100",
+        )
+        .replace("dns = 10.94.0.53;9.9.9.9", "dns = auto");
+    std::fs::write(&conf, text).unwrap();
+    let bootd = start(&pair, &conf);
+    bootd.wait_for_log(
+        &format!(
+            "serving BOOTP/DHCP on {} (10.95.0.0/24) as 10.95.0.1",
+            second.server_if
+        ),
+        Duration::from_secs(5),
+    );
+    bootd.wait_for_log("serving TFTP on 10.95.0.1:69", Duration::from_secs(5));
+    let first = udhcpc(&pair, &dir, "first", &[])
+        .unwrap_or_else(|| panic!("first network not served; log:\n{}", bootd.log()));
+    assert_eq!(first["ip"], "10.94.0.100");
+    assert_eq!(first["serverid"], "10.94.0.1");
+    assert_eq!(first["router"], "10.94.0.1");
+    assert_eq!(first["siaddr"], "10.94.0.1");
+    let other = udhcpc_on(&second.client, &second.client_if, &dir, "second", &[])
+        .unwrap_or_else(|| panic!("second network not served; log:\n{}", bootd.log()));
+    assert_eq!(other["ip"], "10.95.0.100");
+    assert_eq!(other["serverid"], "10.95.0.1");
+    assert_eq!(other["router"], "10.95.0.1");
+    assert_eq!(other["siaddr"], "10.95.0.1");
+    // Bindings of both networks share the lease file.
+    let leases = std::fs::read_to_string(dir.path.join("leases")).unwrap();
+    assert!(
+        leases.contains(" 10.94.0.100 ") && leases.contains(" 10.95.0.100 "),
+        "{leases}"
+    );
+}
+
+#[test]
+fn two_pools_on_one_interface_are_refused_at_start() {
+    if !require_root() {
+        return;
+    }
+    let pair = Pair::new("10.94.0.1/24", None);
+    sh(&[
+        "ip",
+        "-n",
+        &pair.server.name,
+        "addr",
+        "add",
+        "10.96.0.1/24",
+        "dev",
+        &pair.server_if,
+    ]);
+    let dir = TempDir::new();
+    let conf = config(&dir, "", "");
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        "pool_start = 10.94.0.100",
+        "pool_start = 10.94.0.100;10.96.0.100",
+    );
+    std::fs::write(&conf, text).unwrap();
+    let mut bootd = Bootd::start(&pair.server, &conf, &[]);
+    let (status, _) = bootd.wait(Duration::from_secs(5)).expect("exits");
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        bootd
+            .log()
+            .contains("bootd serves one network per interface"),
+        "{}",
+        bootd.log()
     );
 }

@@ -23,8 +23,8 @@ const INBOX_CAPACITY: usize = 4096;
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub services: Services,
-    /// The served network (BOOTP, or TFTP address detection).
-    pub net: Option<NetConfig>,
+    /// The served networks, one per pool (BOOTP, or TFTP address detection).
+    pub nets: Vec<NetConfig>,
     /// Where TFTP listens from the start; `None`: wait for the BOOTP side's addresses.
     pub tftp_address: Option<Ipv4Addr>,
     pub warnings: Vec<String>,
@@ -34,22 +34,27 @@ pub struct Plan {
 pub fn prepare(config: &Config, services: Services) -> Result<Plan, String> {
     let file = config.path.display();
     let mut warnings = Vec::new();
-    let net = match config.bootp.pool_start {
-        Some(pool_start) if services.bootp() || config.tftp.address.is_none() => {
-            Some(net::detect(pool_start, config.bootp.address).map_err(|e| e.to_string())?)
+    let pools = &config.bootp.pools;
+    if pools.is_empty() && services.bootp() {
+        return Err(format!(
+            "{file}: [bootp] pool_start is not set: bootd needs the first address to hand out, and serves the network that contains it"
+        ));
+    }
+    let mut nets: Vec<NetConfig> = Vec::new();
+    if services.bootp() || config.tftp.address.is_none() {
+        for pool_start in pools {
+            let net = net::detect(*pool_start, config.bootp.address).map_err(|e| e.to_string())?;
+            if let Some(index) = nets.iter().position(|n| n.device == net.device) {
+                return Err(format!(
+                    "{file}: [bootp] pool_start: the pools from {} and {pool_start} are both served by {}; bootd serves one network per interface, so give each pool the network of its own interface",
+                    pools[index], net.device
+                ));
+            }
+            nets.push(net);
         }
-        Some(_) => None,
-        None if services.bootp() => {
-            return Err(format!(
-                "{file}: [bootp] pool_start is not set: bootd needs the first address to hand out, and serves the network that contains it"
-            ));
-        }
-        None => None,
-    };
-    if let Some(net) = &net
-        && services.bootp()
-    {
-        check_pool(config, net, &mut warnings);
+    }
+    if services.bootp() {
+        check_pools(config, &nets, &mut warnings);
         if config.boot_files.default.is_none() && config.boot_files.by_arch.is_empty() {
             warnings.push(format!(
                 "{file}: no boot file is configured ([bootfile] default, or [bootp] boot_file): PXE clients will get an address but nothing to boot"
@@ -58,7 +63,7 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, String> {
     }
     let mut tftp_address = None;
     if services.tftp() {
-        tftp_address = match (config.tftp.address, &net) {
+        tftp_address = match (config.tftp.address, nets.first()) {
             (Some(address), _) => Some(address),
             (None, Some(net)) if !services.bootp() => Some(net.server),
             (None, Some(_)) => None,
@@ -79,38 +84,34 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, String> {
     }
     Ok(Plan {
         services,
-        net,
+        nets,
         tftp_address,
         warnings,
     })
 }
 
-fn check_pool(config: &Config, net: &NetConfig, warnings: &mut Vec<String>) {
+fn check_pools(config: &Config, nets: &[NetConfig], warnings: &mut Vec<String>) {
     let file = config.path.display();
     let bootp = &config.bootp;
-    if let Some(start) = bootp.pool_start
-        && bootp.pool_count > 0
-    {
-        let last = Ipv4Addr::from(u32::from(start).saturating_add(bootp.pool_count - 1));
-        if !net.contains(last) || last == net.broadcast {
-            warnings.push(format!(
-                "{file}: [bootp] pool {start} + {} addresses runs past the network {}/{} of {}; addresses outside it will not be handed out",
-                bootp.pool_count,
-                net.network(),
-                net.prefix_len,
-                net.device
-            ));
+    if bootp.pool_count > 0 {
+        for (start, net) in bootp.pools.iter().zip(nets) {
+            let last = Ipv4Addr::from(u32::from(*start).saturating_add(bootp.pool_count - 1));
+            if !net.contains(last) || last == net.broadcast {
+                warnings.push(format!(
+                    "{file}: [bootp] pool {start} + {} addresses runs past the network {}/{} of {}; addresses outside it will not be handed out",
+                    bootp.pool_count,
+                    net.network(),
+                    net.prefix_len,
+                    net.device
+                ));
+            }
         }
     }
     for lease in &config.static_dhcp {
-        if !net.contains(lease.ip) {
+        if !nets.iter().any(|n| n.contains(lease.ip)) {
             warnings.push(format!(
-                "{file}:{}: [static_dhcp] {} = {} is outside the served network {}/{}",
-                lease.line,
-                lease.mac,
-                lease.ip,
-                net.network(),
-                net.prefix_len
+                "{file}:{}: [static_dhcp] {} = {} is outside every served network; that machine will not be served",
+                lease.line, lease.mac, lease.ip
             ));
         }
     }
@@ -120,18 +121,19 @@ fn check_pool(config: &Config, net: &NetConfig, warnings: &mut Vec<String>) {
 /// or a failure. Socket errors are returned before any thread starts.
 pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
     // The BOOTP port is the one most likely taken (another DHCP server): open it
-    // before any thread starts.
-    let bootp_socket = match (&plan.net, plan.services.bootp()) {
-        (Some(net), true) => Some(
-            sockets::bootp_socket(&net.device, config.bootp.port).map_err(|e| {
+    // on every served interface before any thread starts.
+    let mut served = Vec::new();
+    if plan.services.bootp() {
+        for net in &plan.nets {
+            let socket = sockets::bootp_socket(&net.device, config.bootp.port).map_err(|e| {
                 sockets::explain_bind_error(
                     &format!("BOOTP/DHCP on port {} of {}", config.bootp.port, net.device),
                     &e,
                 )
-            })?,
-        ),
-        _ => None,
-    };
+            })?;
+            served.push((net.clone(), socket));
+        }
+    }
     let mut supervisor =
         Supervisor::new().map_err(|e| format!("cannot install the signal handlers: {e}"))?;
     let mut bus = EventBus::default();
@@ -154,7 +156,7 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
             .map_err(|e| format!("cannot start the TFTP thread: {e}"))?;
     }
 
-    if let (Some(socket), Some(net)) = (bootp_socket, plan.net.clone()) {
+    if !served.is_empty() {
         if !config.bootp.notify.is_empty() {
             let (mailbox, inbox) = Mailbox::new(INBOX_CAPACITY, None);
             bus.subscribe("notify", mailbox.clone());
@@ -168,8 +170,7 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
         let (mailbox, inbox) = Mailbox::new(INBOX_CAPACITY, Some(waker));
         let service = BootpService {
             config: config.clone(),
-            net,
-            socket,
+            served,
             poll,
             inbox,
             events: bus.clone(),

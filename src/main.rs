@@ -60,7 +60,7 @@ fn check(path: &std::path::Path, services: bootd::config::Services) -> ExitCode 
     );
     match plan {
         Ok(plan) => {
-            if let Some(net) = &plan.net {
+            for net in &plan.nets {
                 println!(
                     "; network: {} {}/{} (broadcast {}, MTU {})",
                     net.label,

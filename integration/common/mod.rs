@@ -140,6 +140,56 @@ impl Pair {
     }
 }
 
+/// Another client namespace joined to an existing server namespace by its own veth
+/// pair (a second served interface).
+pub struct Leg {
+    pub client: Netns,
+    pub server_if: String,
+    pub client_if: String,
+}
+
+impl Leg {
+    pub fn new(server: &Netns, server_cidr: &str) -> Leg {
+        let client = Netns::new("c");
+        let server_if = unique("v");
+        let client_if = unique("w");
+        sh(&[
+            "ip",
+            "link",
+            "add",
+            &server_if,
+            "netns",
+            &server.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &client_if,
+            "netns",
+            &client.name,
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            &server.name,
+            "addr",
+            "add",
+            server_cidr,
+            "brd",
+            "+",
+            "dev",
+            &server_if,
+        ]);
+        sh(&["ip", "-n", &server.name, "link", "set", &server_if, "up"]);
+        sh(&["ip", "-n", &client.name, "link", "set", &client_if, "up"]);
+        Leg {
+            client,
+            server_if,
+            client_if,
+        }
+    }
+}
+
 /// A scratch directory removed on drop.
 pub struct TempDir {
     pub path: PathBuf,

@@ -30,7 +30,7 @@ fn bootp_config() -> BootpConfig {
         netmask: None,
         lease_time: 86400,
         notify: Vec::new(),
-        pool_start: Some(Ipv4Addr::new(192, 168, 25, 100)),
+        pools: vec![Ipv4Addr::new(192, 168, 25, 100)],
         pool_count: 10,
         lease_file: PathBuf::from("/var/lib/bootd/leases"),
     }
@@ -91,7 +91,7 @@ impl Harness {
 
     fn reset_leases(&mut self) {
         self.state = ServerState::new(LeaseTable::new(
-            self.bootp.pool_start,
+            self.bootp.pools.first().copied(),
             self.bootp.pool_count,
             &self.statics,
         ));
@@ -780,7 +780,7 @@ fn interniche_request_parses() {
 #[test]
 fn item13_interniche_request_gets_ack() {
     let mut bootp = bootp_config();
-    bootp.pool_start = Some(Ipv4Addr::new(192, 168, 1, 20));
+    bootp.pools = vec![Ipv4Addr::new(192, 168, 1, 20)];
     bootp.allow_simple_dhcp = true;
     let mut h = Harness::with(bootp);
     h.interface = Interface {

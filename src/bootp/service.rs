@@ -1,5 +1,6 @@
-//! The BOOTP/DHCP service thread: a mio loop around the served interface's
-//! socket. It reads datagrams, hands them to `server::handle`, writes confirmed
+//! The BOOTP/DHCP service thread: a mio loop around one socket per served
+//! interface (each bound to its device, so a reply leaves where its request came
+//! in and names that interface's address). It reads datagrams, hands them to `server::handle`, writes confirmed
 //! bindings to the lease file before the ACK leaves, sends replies, publishes
 //! events and logs. Every protocol rule lives in `server`.
 
@@ -12,7 +13,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::Receiver;
 use mio::{Events, Interest, Poll, Token};
 
-use super::leases::{self, LeaseJournal, LeaseTable};
+use super::leases::{self, LeaseJournal, LeaseRecord, LeaseTable};
 use super::server::{
     self, Action, AllowAll, DropReason, Interface, Outcome, ServerConfig, ServerState,
 };
@@ -22,168 +23,246 @@ use crate::event::{Event, EventBus, Message};
 use crate::net::NetConfig;
 use crate::service_loop::{self, WAKER};
 
-const SOCKET: Token = Token(0);
-/// Rewrite the lease file once it holds this many more lines than bindings.
+/// Rewrite the lease file once this many lines were appended since the last rewrite.
 const COMPACT_AFTER_APPENDS: usize = 10_000;
 /// Refusals and warnings already logged (per MAC and text); forgotten past this size.
 const REFUSALS_REMEMBERED: usize = 10_000;
 
+type SaidOnce = HashSet<(crate::config::MacAddr, String)>;
+
 pub struct BootpService {
     pub config: Config,
-    pub net: NetConfig,
-    pub socket: mio::net::UdpSocket,
+    /// Each served network with its socket, bound to that network's interface.
+    pub served: Vec<(NetConfig, mio::net::UdpSocket)>,
     pub poll: Poll,
     pub inbox: Receiver<Message>,
     pub events: EventBus,
 }
 
+/// One served network: its socket, what it tells clients, and its leases.
+struct Network {
+    net: NetConfig,
+    socket: mio::net::UdpSocket,
+    interface: Interface,
+    state: ServerState,
+}
+
+/// The lease file, shared by every network.
+struct Leases {
+    journal: LeaseJournal,
+    /// Records of networks not served now: kept, so a rewrite never loses them.
+    foreign: Vec<LeaseRecord>,
+    appended: usize,
+}
+
 impl BootpService {
-    pub fn run(mut self) -> Result<(), String> {
-        self.poll
-            .registry()
-            .register(&mut self.socket, SOCKET, Interest::READABLE)
-            .map_err(|e| format!("cannot watch the BOOTP socket: {e}"))?;
-        let lease_file = self.config.bootp.lease_file.clone();
-        let (mut journal, table) = open_leases(&self.config, &lease_file)?;
-        let mut state = ServerState::new(table);
-        let resolv_conf = match self.config.bootp.dns {
+    pub fn run(self) -> Result<(), String> {
+        let BootpService {
+            config,
+            served,
+            mut poll,
+            inbox,
+            events,
+        } = self;
+        let lease_file = config.bootp.lease_file.clone();
+        let (journal, records) = open_lease_file(&lease_file)?;
+        let mut leases = Leases {
+            journal,
+            foreign: Vec::new(),
+            appended: 0,
+        };
+        let resolv_conf = match config.bootp.dns {
             DnsSetting::Auto => std::fs::read_to_string("/etc/resolv.conf").ok(),
             _ => None,
         };
-        let dns = server::resolve_dns(
-            &self.config.bootp.dns,
-            resolv_conf.as_deref(),
-            self.net.server,
-        );
-        let server_config = ServerConfig::new(&self.config, &dns);
-        let interface = Interface {
-            server_ip: self.net.server,
-            netmask: self.config.bootp.netmask.unwrap_or(self.net.netmask),
-            broadcast: self.net.broadcast,
-        };
-        self.events.publish(Event::ServerAddress(self.net.server));
-        log::info!(
-            "serving BOOTP/DHCP on {} ({}/{}) as {}: pool {} + {}, {} bindings in {}",
-            self.net.device,
-            self.net.network(),
-            self.net.prefix_len,
-            self.net.server,
-            self.config
-                .bootp
-                .pool_start
-                .map_or("-".into(), |p| p.to_string()),
-            self.config.bootp.pool_count,
-            state.leases.bound_count(),
-            lease_file.display()
-        );
+        let mut networks = Vec::new();
+        let mut dns_lists = Vec::new();
+        let mut records = records;
+        for (index, ((net, mut socket), pool_start)) in served
+            .into_iter()
+            .zip(config.bootp.pools.iter().copied())
+            .enumerate()
+        {
+            poll.registry()
+                .register(&mut socket, Token(index), Interest::READABLE)
+                .map_err(|e| format!("cannot watch the BOOTP socket of {}: {e}", net.device))?;
+            let statics: Vec<_> = config
+                .static_dhcp
+                .iter()
+                .filter(|s| net.contains(s.ip))
+                .copied()
+                .collect();
+            let (mine, others): (Vec<_>, Vec<_>) =
+                records.into_iter().partition(|r| net.contains(r.ip));
+            records = others;
+            let mut table = LeaseTable::new(Some(pool_start), config.bootp.pool_count, &statics);
+            table.load(mine);
+            dns_lists.push(server::resolve_dns(
+                &config.bootp.dns,
+                resolv_conf.as_deref(),
+                net.server,
+            ));
+            networks.push(Network {
+                interface: Interface {
+                    server_ip: net.server,
+                    netmask: config.bootp.netmask.unwrap_or(net.netmask),
+                    broadcast: net.broadcast,
+                },
+                state: ServerState::new(table),
+                net,
+                socket,
+            });
+        }
+        leases.foreign = records;
+        leases.compact(&networks, &lease_file);
+        let server_configs: Vec<ServerConfig<'_>> = dns_lists
+            .iter()
+            .map(|dns| ServerConfig::new(&config, dns))
+            .collect();
+        for (network, pool_start) in networks.iter().zip(&config.bootp.pools) {
+            events.publish(Event::ServerAddress(network.net.server));
+            log::info!(
+                "serving BOOTP/DHCP on {} ({}/{}) as {}: pool {pool_start} + {}, {} bindings in {}",
+                network.net.device,
+                network.net.network(),
+                network.net.prefix_len,
+                network.net.server,
+                config.bootp.pool_count,
+                network.state.leases.bound_count(),
+                lease_file.display()
+            );
+        }
         let mut access = AllowAll;
-        let mut said_once: HashSet<(crate::config::MacAddr, String)> = HashSet::new();
-        let mut appended = 0usize;
-        let mut events = Events::with_capacity(64);
+        let mut said_once = SaidOnce::new();
+        let mut events_buf = Events::with_capacity(64);
         let mut buf = vec![0u8; 65536];
         loop {
-            service_loop::poll(&mut self.poll, &mut events, None)
+            service_loop::poll(&mut poll, &mut events_buf, None)
                 .map_err(|e| format!("poll failed: {e}"))?;
-            for event in events.iter() {
-                if event.token() == WAKER && service_loop::drain(&self.inbox).stop {
-                    return Ok(());
-                }
-            }
-            loop {
-                let (n, peer) = match self.socket.recv_from(&mut buf) {
-                    Ok(r) => r,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => {
-                        log::debug!("BOOTP receive error: {e}");
-                        break;
+            for event in events_buf.iter() {
+                let index = match event.token() {
+                    WAKER => {
+                        if service_loop::drain(&inbox).stop {
+                            return Ok(());
+                        }
+                        continue;
                     }
+                    Token(index) => index,
                 };
-                let SocketAddr::V4(source) = peer else {
+                let Some(network) = networks.get_mut(index) else {
                     continue;
                 };
-                let now = Instant::now();
-                let outcome = server::handle_datagram(
-                    &server_config,
-                    &mut state,
-                    &buf[..n],
-                    source,
-                    interface,
-                    &mut access,
-                    now,
-                    unix_seconds(),
-                );
-                self.apply(outcome, &mut state, &mut journal, &mut said_once, source);
-                appended += 1;
-                if appended >= COMPACT_AFTER_APPENDS {
-                    appended = 0;
-                    if let Err(e) = journal.compact(&state.leases.records()) {
-                        log::warn!(
-                            "cannot rewrite the lease file {}: {e}",
-                            lease_file.display()
-                        );
-                    }
+                let server_config = &server_configs[index];
+                loop {
+                    let (n, peer) = match network.socket.recv_from(&mut buf) {
+                        Ok(r) => r,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            log::debug!("BOOTP receive error on {}: {e}", network.net.device);
+                            break;
+                        }
+                    };
+                    let SocketAddr::V4(source) = peer else {
+                        continue;
+                    };
+                    let outcome = server::handle_datagram(
+                        server_config,
+                        &mut network.state,
+                        &buf[..n],
+                        source,
+                        network.interface,
+                        &mut access,
+                        Instant::now(),
+                        unix_seconds(),
+                    );
+                    apply(
+                        outcome,
+                        network,
+                        &mut leases,
+                        &mut said_once,
+                        &events,
+                        source,
+                        &lease_file,
+                    );
+                }
+                if leases.appended >= COMPACT_AFTER_APPENDS {
+                    leases.compact(&networks, &lease_file);
                 }
             }
         }
     }
+}
 
-    fn apply(
-        &self,
-        outcome: Outcome,
-        state: &mut ServerState,
-        journal: &mut LeaseJournal,
-        said_once: &mut HashSet<(crate::config::MacAddr, String)>,
-        source: SocketAddrV4,
-    ) {
-        for notice in &outcome.notices {
-            match notice {
-                // Every retransmission repeats it: say it once per client.
-                server::Notice::DefaultBootFile { mac, .. } => {
-                    if said_once.insert((*mac, notice.to_string())) {
-                        log::warn!("{notice}");
-                    }
-                }
-                _ => log::info!("{notice}"),
-            }
+impl Leases {
+    /// Rewrites the lease file with one line per binding of every network.
+    fn compact(&mut self, networks: &[Network], path: &Path) {
+        let mut records = self.foreign.clone();
+        for network in networks {
+            records.extend(network.state.leases.records());
         }
-        // The binding reaches the disk before the client hears of it: a crash after
-        // the ACK never loses an address a machine believes it has.
-        if let Some(record) = &outcome.persist
-            && let Err(e) = journal.append(record)
-        {
-            state.leases.mark_unpersisted(record.mac);
+        if let Err(e) = self.journal.compact(&records) {
+            log::warn!("cannot rewrite the lease file {}: {e}", path.display());
+        }
+        self.appended = 0;
+    }
+}
+
+fn apply(
+    outcome: Outcome,
+    network: &mut Network,
+    leases: &mut Leases,
+    said_once: &mut SaidOnce,
+    events: &EventBus,
+    source: SocketAddrV4,
+    lease_file: &Path,
+) {
+    for notice in &outcome.notices {
+        match notice {
+            // Every retransmission repeats it: say it once per client.
+            server::Notice::DefaultBootFile { mac, .. } => {
+                if said_once.insert((*mac, notice.to_string())) {
+                    log::warn!("{notice}");
+                }
+            }
+            _ => log::info!("{notice}"),
+        }
+    }
+    // The binding reaches the disk before the client hears of it: a crash after
+    // the ACK never loses an address a machine believes it has.
+    if let Some(record) = &outcome.persist {
+        if let Err(e) = leases.journal.append(record) {
+            network.state.leases.mark_unpersisted(record.mac);
             log::error!(
                 "{}: cannot write the lease file {} ({e}); no answer sent, the client will ask again",
                 record.mac,
-                self.config.bootp.lease_file.display()
+                lease_file.display()
             );
             return;
         }
-        match outcome.action {
-            Action::Reply(reply) => {
-                let mac = reply.message.client_mac();
-                match self
-                    .socket
-                    .send_to(&reply.bytes, SocketAddr::V4(reply.destination))
-                {
-                    Ok(_) => log::info!("{}", describe_reply(&reply.message, reply.destination)),
-                    Err(e) => {
-                        log::warn!("{mac}: cannot send the reply to {}: {e}", reply.destination)
-                    }
-                }
+        leases.appended += 1;
+    }
+    match outcome.action {
+        Action::Reply(reply) => {
+            let mac = reply.message.client_mac();
+            match network
+                .socket
+                .send_to(&reply.bytes, SocketAddr::V4(reply.destination))
+            {
+                Ok(_) => log::info!("{}", describe_reply(&reply.message, reply.destination)),
+                Err(e) => log::warn!("{mac}: cannot send the reply to {}: {e}", reply.destination),
             }
-            Action::Silent | Action::Pending => {}
-            Action::Drop(reason) => log_drop(&reason, source, said_once),
         }
-        if let Some(event) = outcome.event {
-            self.events.publish(Event::Lease(event));
-        }
+        Action::Silent | Action::Pending => {}
+        Action::Drop(reason) => log_drop(&reason, source, said_once),
+    }
+    if let Some(event) = outcome.event {
+        events.publish(Event::Lease(event));
     }
 }
 
 /// Opens (creating it and its directory if needed) and reads the lease file; a bad
 /// line is reported with its number and skipped, the rest is served.
-fn open_leases(config: &Config, path: &Path) -> Result<(LeaseJournal, LeaseTable), String> {
+fn open_lease_file(path: &Path) -> Result<(LeaseJournal, Vec<LeaseRecord>), String> {
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()
         && !dir.exists()
@@ -195,23 +274,13 @@ fn open_leases(config: &Config, path: &Path) -> Result<(LeaseJournal, LeaseTable
             )
         })?;
     }
-    let (mut journal, text) = LeaseJournal::open(path)
+    let (journal, text) = LeaseJournal::open(path)
         .map_err(|e| format!("[bootp] lease_file = {}: cannot open: {e}", path.display()))?;
     let (records, errors) = leases::parse_lease_file(&text);
     for (line, error) in &errors {
         log::warn!("{}:{line}: {error}; line ignored", path.display());
     }
-    let mut table = LeaseTable::new(
-        config.bootp.pool_start,
-        config.bootp.pool_count,
-        &config.static_dhcp,
-    );
-    table.load(records);
-    // Start from a clean file: one line per binding, bad lines gone.
-    if let Err(e) = journal.compact(&table.records()) {
-        log::warn!("cannot rewrite the lease file {}: {e}", path.display());
-    }
-    Ok((journal, table))
+    Ok((journal, records))
 }
 
 fn describe_reply(message: &super::wire::Message, destination: SocketAddrV4) -> String {

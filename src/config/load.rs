@@ -532,7 +532,13 @@ impl<'a> Reader<'a> {
                     .join(";")
             }
         });
-        let pool_start = self.optional(s, "pool_start", value::ipv4, ip_text, "(unset)");
+        let pools = self.value(s, "pool_start", Vec::new(), value::ipv4_list, |l| {
+            if l.is_empty() {
+                "(unset)".into()
+            } else {
+                l.iter().map(ip_text).collect::<Vec<_>>().join(";")
+            }
+        });
         let pool_count = self.value(
             s,
             "pool_count",
@@ -540,14 +546,18 @@ impl<'a> Reader<'a> {
             |v| value::integer(v, 0, 65536).map(|n| n as u32),
             u32::to_string,
         );
-        if let (Some(start), Some(entry)) = (pool_start, self.entry(s, "pool_count")) {
-            let last = u64::from(u32::from(start)) + u64::from(pool_count);
-            if last > u64::from(u32::MAX) {
-                self.error(
-                    s,
-                    &entry,
-                    "the pool runs past 255.255.255.255; lower pool_count",
-                );
+        if let Some(entry) = self.entry(s, "pool_count") {
+            for start in &pools {
+                let last = u64::from(u32::from(*start)) + u64::from(pool_count);
+                if last > u64::from(u32::MAX) {
+                    self.error(
+                        s,
+                        &entry,
+                        format!(
+                            "the pool from {start} runs past 255.255.255.255; lower pool_count"
+                        ),
+                    );
+                }
             }
         }
         let lease_file = self.value(
@@ -570,7 +580,7 @@ impl<'a> Reader<'a> {
             netmask,
             lease_time,
             notify,
-            pool_start,
+            pools,
             pool_count,
             lease_file,
         }

@@ -132,7 +132,7 @@ fn seed_pypi_debian_sample_loads() {
     let l = ok(SEED_PYPI_DEBIAN);
     let c = &l.config;
     assert!(c.bootp.allow_simple_dhcp);
-    assert_eq!(c.bootp.pool_start, Some(Ipv4Addr::new(192, 168, 1, 100)));
+    assert_eq!(c.bootp.pools, vec![Ipv4Addr::new(192, 168, 1, 100)]);
     assert_eq!(
         c.bootp.dns,
         DnsSetting::List(vec![Ipv4Addr::new(8, 8, 8, 8)])
@@ -360,7 +360,7 @@ fn http_timeout_in_http_section_wins() {
 fn error_names_file_line_section_option_value_and_what_is_accepted() {
     assert_eq!(
         err("[bootp]\n\npool_start = 10.0.0.300\n"),
-        "bootd.ini:3: [bootp] pool_start = 10.0.0.300: not an IPv4 address (expected four numbers 0-255 such as 192.168.1.100)"
+        "bootd.ini:3: [bootp] pool_start = 10.0.0.300: `10.0.0.300` is not an IPv4 address (expected addresses such as 192.168.1.100, separated by `;`)"
     );
     let e = err("[bootpd]\nallow_simple_dhcp = maybe\n");
     assert!(

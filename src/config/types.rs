@@ -75,7 +75,7 @@ pub enum DnsSetting {
 #[derive(Debug, Clone)]
 pub struct BootpConfig {
     pub access: Option<Access>,
-    /// Fallback for network detection when `pool_start` matches no interface.
+    /// Fallback for network detection when the (first) pool matches no interface.
     pub address: Ipv4Addr,
     pub port: u16,
     pub allow_simple_dhcp: bool,
@@ -90,8 +90,11 @@ pub struct BootpConfig {
     pub netmask: Option<Ipv4Addr>,
     pub lease_time: u32,
     pub notify: Vec<SocketAddr>,
-    /// Required when the BOOTP service runs (and for TFTP address detection).
-    pub pool_start: Option<Ipv4Addr>,
+    /// `pool_start`: the first address of each pool, one pool of `pool_count`
+    /// addresses per served network (several are `;`-separated). Required when the
+    /// BOOTP service runs (and for TFTP address detection). Each pool's network is
+    /// served from the interface holding an address in it.
+    pub pools: Vec<Ipv4Addr>,
     pub pool_count: u32,
     /// Where confirmed MAC→address bindings are kept across restarts.
     pub lease_file: PathBuf,

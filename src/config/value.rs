@@ -35,6 +35,27 @@ pub fn ipv4(text: &str) -> ValueResult<Ipv4Addr> {
     })
 }
 
+/// Addresses separated by `;` (or `,`), spaces allowed; an empty list is allowed.
+pub fn ipv4_list(text: &str) -> ValueResult<Vec<Ipv4Addr>> {
+    let mut list: Vec<Ipv4Addr> = Vec::new();
+    for item in text
+        .split([';', ','])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let ip: Ipv4Addr = item.parse().map_err(|_| {
+            format!(
+                "`{item}` is not an IPv4 address (expected addresses such as 192.168.1.100, separated by `;`)"
+            )
+        })?;
+        if list.contains(&ip) {
+            return Err(format!("{ip} is listed twice"));
+        }
+        list.push(ip);
+    }
+    Ok(list)
+}
+
 pub fn port(text: &str) -> ValueResult<u16> {
     match text.trim().parse::<u16>() {
         Ok(p) if p > 0 => Ok(p),
