@@ -329,3 +329,187 @@ impl Drop for Bootd {
         }
     }
 }
+
+/// A child process killed (and reaped) on drop, its stdout and stderr collected by
+/// reader threads so that waiting on it can be bounded in time.
+pub struct Spawned {
+    child: Option<Child>,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+    pub what: String,
+}
+
+/// How a [`Spawned`] process ended: `status` is `None` when it was killed for
+/// running past its time limit.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: Option<ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+    pub what: String,
+}
+
+impl Finished {
+    pub fn success(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+
+    /// Panics with everything known unless the process exited 0 in time.
+    pub fn assert_success(&self) {
+        assert!(self.success(), "{self}");
+    }
+}
+
+impl std::fmt::Display for Finished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` {} after {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.what,
+            match self.status {
+                Some(s) => format!("exited with {s}"),
+                None => "was killed: it ran past its time limit".to_string(),
+            },
+            self.took,
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+fn collect_into(
+    source: Option<impl std::io::Read + Send + 'static>,
+    sink: &Arc<Mutex<Vec<u8>>>,
+) -> Option<std::thread::JoinHandle<()>> {
+    let mut source = source?;
+    let sink = Arc::clone(sink);
+    Some(std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = source.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    }))
+}
+
+impl Spawned {
+    /// Starts `command` with stdin closed and stdout/stderr collected.
+    pub fn start(command: &mut Command) -> Spawned {
+        let what = format!("{command:?}");
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let readers = [
+            collect_into(child.stdout.take(), &stdout),
+            collect_into(child.stderr.take(), &stderr),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        Spawned {
+            child: Some(child),
+            stdout,
+            stderr,
+            readers,
+            what,
+        }
+    }
+
+    /// What the process printed on stdout so far.
+    pub fn stdout_so_far(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until stdout holds a line containing `needle`; false after `timeout`.
+    pub fn wait_for_stdout(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.stdout_so_far().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Waits for the exit up to `timeout`, killing the process past it.
+    pub fn finish(mut self, timeout: Duration) -> Finished {
+        let started = Instant::now();
+        let mut child = self.child.take().expect("not yet waited for");
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if started.elapsed() < timeout => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+            }
+        };
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        Finished {
+            status,
+            stdout: String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned(),
+            stderr: String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned(),
+            took: started.elapsed(),
+            what: self.what.clone(),
+        }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs `command` to completion, killed after `timeout`.
+pub fn run_bounded(command: &mut Command, timeout: Duration) -> Finished {
+    Spawned::start(command).finish(timeout)
+}
+
+/// `len` bytes of a fixed-seed pseudo-random pattern (a 64-bit LCG): reproducible,
+/// incompressible enough, and cheap to make even in a debug build.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 8);
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    while out.len() < len {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        out.extend_from_slice(&(state >> 11).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// The sha256 of a file, by `sha256sum` (no hashing crate in the dev-dependencies).
+pub fn sha256_file(path: &Path) -> String {
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run sha256sum: {e}"));
+    assert!(out.status.success(), "sha256sum {} failed", path.display());
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}

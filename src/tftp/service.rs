@@ -230,7 +230,7 @@ impl Runner {
                 Ok(Packet::Wrq(request)) => {
                     log::info!(
                         "{peer}: refused upload of {}: bootd is a read-only server",
-                        request.filename
+                        printable(&request.filename)
                     );
                     refuse(
                         address,
@@ -256,14 +256,14 @@ impl Runner {
         if self.transfers.contains_key(&peer) {
             log::debug!(
                 "{peer}: repeated request for {} ignored: its transfer is running",
-                request.filename
+                printable(&request.filename)
             );
             return;
         }
         if self.transfers.len() >= self.config.max_transfers {
             log::warn!(
                 "{peer}: refused {}: {} transfers already running ([tftp] max_transfers)",
-                request.filename,
+                printable(&request.filename),
                 self.transfers.len()
             );
             refuse(
@@ -274,8 +274,9 @@ impl Runner {
             );
             return;
         }
-        let requested = request.filename.clone();
-        let served = match self.rewrite(&requested) {
+        // For the log: a name may hold control characters (refused, but logged first).
+        let requested = printable(&request.filename).into_owned();
+        let served = match self.rewrite(&request.filename) {
             Ok(name) => name,
             Err(e) => {
                 log::info!("{peer}: refused {requested}: {}", e.reason);
@@ -289,7 +290,7 @@ impl Runner {
             Err(e) => {
                 log::info!(
                     "{peer}: refused {requested}{}: {}",
-                    arrow(&requested, &served),
+                    arrow(&request.filename, &served),
                     e.reason
                 );
                 refuse(address, peer, e.code, e.client_message);
@@ -325,7 +326,7 @@ impl Runner {
             .collect();
         log::info!(
             "{peer}: read {requested}{} ({}{}{})",
-            arrow(&requested, &served),
+            arrow(&request.filename, &served),
             size.map_or("size not yet known".into(), |s| format!("{s} bytes")),
             if options.is_empty() { "" } else { ", asks " },
             options.join(" ")
@@ -696,8 +697,25 @@ fn arrow(requested: &str, served: &str) -> String {
     if requested == served {
         String::new()
     } else {
-        format!(" (as {served})")
+        format!(" (as {})", printable(served))
     }
+}
+
+/// A client-chosen name fit for a log line: control characters (a newline could forge
+/// a log line, an escape sequence rewrite the terminal) are shown escaped.
+fn printable(name: &str) -> std::borrow::Cow<'_, str> {
+    if !name.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let mut shown = String::with_capacity(name.len() + 8);
+    for c in name.chars() {
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(shown)
 }
 
 fn human_rate(bytes_per_second: f64) -> String {
@@ -712,4 +730,29 @@ fn mtu_of(address: Ipv4Addr) -> Option<u32> {
     let addresses = net::interface_addresses().ok()?;
     let label = addresses.iter().find(|a| a.ip == address)?.label.clone();
     net::read_mtu(label.split(':').next().unwrap_or(&label))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_logged_without_control_characters() {
+        assert_eq!(printable("pxelinux.cfg/default"), "pxelinux.cfg/default");
+        assert!(matches!(
+            printable("ünïcode"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            printable("x\n2026-01-01 [INFO] (tftp) forged"),
+            "x\\n2026-01-01 [INFO] (tftp) forged"
+        );
+        assert_eq!(
+            printable("\x1b[31mred\r\t\x7f"),
+            "\\u{1b}[31mred\\r\\t\\u{7f}"
+        );
+        assert_eq!(arrow("a\nb", "default"), " (as default)");
+        assert_eq!(arrow("*", "a\nb"), " (as a\\nb)");
+        assert_eq!(arrow("same", "same"), "");
+    }
 }

@@ -111,7 +111,12 @@ impl<K: Hash + Eq + Clone> TimerWheel<K> {
 
     /// How long `mio::Poll::poll` may sleep: until the earliest pending timer (zero if
     /// it is due), `None` when no timer is pending.
-    pub fn next_timeout(&self, now: Instant) -> Option<Duration> {
+    ///
+    /// Stale entries (cancelled or rescheduled) in the slots it looks at are dropped on
+    /// the way, so each is looked at once: the service calls this on every loop turn,
+    /// and a transfer reschedules on every ACK, so leaving them would make every call
+    /// rescan all the reschedulings of the last timeout period.
+    pub fn next_timeout(&mut self, now: Instant) -> Option<Duration> {
         if self.live.is_empty() {
             return None;
         }
@@ -119,10 +124,13 @@ impl<K: Hash + Eq + Clone> TimerWheel<K> {
         // The first revolution, slot by slot: the first current entry due in it wins.
         for offset in 0..slots {
             let tick = self.next_tick + offset;
-            let Some(entries) = self.slots.get(self.slot_of(tick)) else {
+            let slot = self.slot_of(tick);
+            let live = &self.live;
+            let Some(entries) = self.slots.get_mut(slot) else {
                 continue;
             };
-            if entries.iter().any(|e| e.tick == tick && self.is_current(e)) {
+            entries.retain(|e| live.get(&e.key) == Some(&e.epoch));
+            if entries.iter().any(|e| e.tick == tick) {
                 return Some(self.instant_of(tick).saturating_duration_since(now));
             }
         }
@@ -290,6 +298,20 @@ mod tests {
         assert_eq!(w.next_timeout(t0), Some(300 * MS));
         w.cancel(&2);
         assert_eq!(w.next_timeout(t0), None);
+    }
+
+    #[test]
+    fn next_timeout_drops_the_stale_entries_it_passes() {
+        let t0 = Instant::now();
+        let mut w = wheel(t0);
+        // A transfer rescheduling its timer on every ACK, 1000 ACKs within 500 ms.
+        for i in 0..1000u32 {
+            w.schedule(7, t0 + (i / 2) * MS + 300 * MS);
+            assert!(w.next_timeout(t0).is_some());
+        }
+        assert_eq!(w.next_timeout(t0), Some(800 * MS));
+        let stored: usize = w.slots.iter().map(Vec::len).sum();
+        assert_eq!(stored, 1, "stale entries kept: {stored}");
     }
 
     #[test]
