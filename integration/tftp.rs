@@ -738,14 +738,19 @@ fn hostile_names_are_refused_and_outside_files_never_leak() {
     assert!(log.contains("outside the root"), "{log}");
 
     // A NUL byte ends the name on the wire, so a NUL "inside" a name makes the rest
-    // the mode: such a request is malformed and dropped; the shorter name before a
-    // NUL with a valid mode after it is looked up inside the root like any name.
+    // the mode: such a request is malformed and refused with ERROR 4; the shorter
+    // name before a NUL with a valid mode after it is looked up inside the root like
+    // any name.
     let got = run_bounded(
         &mut env.raw("rrq", b"ok.bin\0../../secret.txt", &[]),
         Duration::from_secs(10),
     );
-    assert_eq!(got.stdout.trim(), "TIMEOUT", "{got}");
-    bootd.wait_for_log("malformed request dropped", Duration::from_secs(2));
+    assert_eq!(
+        got.stdout.trim(),
+        "ERROR 4 unknown transfer mode: use octet or netascii",
+        "{got}"
+    );
+    bootd.wait_for_log("refused a malformed request", Duration::from_secs(2));
     let out = env.out("nul-inside");
     let got = run_bounded(
         &mut env.raw(
@@ -760,7 +765,7 @@ fn hostile_names_are_refused_and_outside_files_never_leak() {
         &mut env.raw("rrq", b"\0../secret.txt", &[]),
         Duration::from_secs(10),
     );
-    assert_eq!(got.stdout.trim(), "TIMEOUT", "{got}");
+    assert_eq!(got.stdout.trim(), "ERROR 4 empty file name", "{got}");
 
     // A real client asking for a climbing name gets the same refusal.
     let out = env.out("hpa-climb");

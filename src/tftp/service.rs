@@ -240,7 +240,15 @@ impl Runner {
                     );
                 }
                 Ok(other) => log::debug!("{peer}: stray {} on the TFTP port dropped", kind(&other)),
-                Err(e) => log::debug!("{peer}: malformed request dropped: {e:?}"),
+                Err(e) if is_request(&bytes) => {
+                    // A read or write request we cannot parse (a NUL inside the name
+                    // turns the rest into the "mode"): answer, as tftp-hpa does, so
+                    // the client stops retrying; nothing is served.
+                    let message = malformed_request_message(&e);
+                    log::info!("{peer}: refused a malformed request: {message}");
+                    refuse(address, peer, ErrorCode::IllegalOperation, message);
+                }
+                Err(e) => log::debug!("{peer}: malformed packet on the TFTP port dropped: {e:?}"),
             }
         }
     }
@@ -679,6 +687,21 @@ impl Runner {
 fn refuse(address: Ipv4Addr, peer: SocketAddr, code: ErrorCode, message: &str) {
     if let Ok(socket) = StdUdpSocket::bind(SocketAddrV4::new(address, 0)) {
         let _ = socket.send_to(&wire::error_packet(code, message), peer);
+    }
+}
+
+/// True when `bytes` carries the RRQ or WRQ opcode.
+fn is_request(bytes: &[u8]) -> bool {
+    matches!(bytes.get(..2), Some([0, 1]) | Some([0, 2]))
+}
+
+/// What a client is told about a request it got wrong.
+fn malformed_request_message(error: &wire::ParseError) -> &'static str {
+    match error {
+        wire::ParseError::UnknownMode(_) => "unknown transfer mode: use octet or netascii",
+        wire::ParseError::EmptyFilename => "empty file name",
+        wire::ParseError::NotUtf8 => "file name is not UTF-8",
+        _ => "malformed request",
     }
 }
 
