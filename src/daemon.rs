@@ -167,11 +167,12 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
         }
         let poll = new_poll()?;
         let waker = new_waker(&poll)?;
-        let (mailbox, inbox) = Mailbox::new(INBOX_CAPACITY, Some(waker));
+        let (mailbox, inbox) = Mailbox::new(INBOX_CAPACITY, Some(Arc::clone(&waker)));
         let service = BootpService {
             config: config.clone(),
             served,
             poll,
+            waker,
             inbox,
             events: bus.clone(),
         };

@@ -4,21 +4,25 @@
 //! bindings to the lease file before the ACK leaves, sends replies, publishes
 //! events and logs. Every protocol rule lives in `server`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::Receiver;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 
+use super::acl::{MacList, UuidList};
+use super::auth_workers::{AuthResult, AuthWorkers};
+use super::http_auth::{Answer, HttpDecisions};
 use super::leases::{self, LeaseJournal, LeaseRecord, LeaseTable};
 use super::server::{
     self, Action, AllowAll, DropReason, Interface, Outcome, ServerConfig, ServerState,
 };
 use super::wire::{MessageType, tag};
-use crate::config::{Config, DnsSetting};
+use crate::config::{Access, Config, DnsSetting, MacAddr};
 use crate::event::{Event, EventBus, Message};
 use crate::net::NetConfig;
 use crate::service_loop::{self, WAKER};
@@ -35,6 +39,8 @@ pub struct BootpService {
     /// Each served network with its socket, bound to that network's interface.
     pub served: Vec<(NetConfig, mio::net::UdpSocket)>,
     pub poll: Poll,
+    /// Wakes the loop: the supervisor's messages, and HTTP authorisation answers.
+    pub waker: Arc<Waker>,
     pub inbox: Receiver<Message>,
     pub events: EventBus,
 }
@@ -61,6 +67,7 @@ impl BootpService {
             config,
             served,
             mut poll,
+            waker,
             inbox,
             events,
         } = self;
@@ -132,12 +139,22 @@ impl BootpService {
                 lease_file.display()
             );
         }
-        let mut access = AllowAll;
+        let mut policy = Policy::from_config(&config, &waker)?;
         let mut said_once = SaidOnce::new();
         let mut events_buf = Events::with_capacity(64);
         let mut buf = vec![0u8; 65536];
+        let mut shared = Shared {
+            networks,
+            leases,
+            said_once: &mut said_once,
+            events: &events,
+            lease_file: &lease_file,
+        };
         loop {
-            service_loop::poll(&mut poll, &mut events_buf, None)
+            let timeout = policy
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            service_loop::poll(&mut poll, &mut events_buf, timeout)
                 .map_err(|e| format!("poll failed: {e}"))?;
             for event in events_buf.iter() {
                 let index = match event.token() {
@@ -145,15 +162,12 @@ impl BootpService {
                         if service_loop::drain(&inbox).stop {
                             return Ok(());
                         }
+                        policy.take_answers(&mut shared, &server_configs);
                         continue;
                     }
                     Token(index) => index,
                 };
-                let Some(network) = networks.get_mut(index) else {
-                    continue;
-                };
-                let server_config = &server_configs[index];
-                loop {
+                while let Some(network) = shared.networks.get_mut(index) {
                     let (n, peer) = match network.socket.recv_from(&mut buf) {
                         Ok(r) => r,
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -165,32 +179,195 @@ impl BootpService {
                     let SocketAddr::V4(source) = peer else {
                         continue;
                     };
-                    let outcome = server::handle_datagram(
-                        server_config,
-                        &mut network.state,
-                        &buf[..n],
-                        source,
-                        network.interface,
-                        &mut access,
-                        Instant::now(),
-                        unix_seconds(),
-                    );
-                    apply(
-                        outcome,
-                        network,
-                        &mut leases,
-                        &mut said_once,
-                        &events,
-                        source,
-                        &lease_file,
-                    );
+                    policy.process(&mut shared, &server_configs, index, &buf[..n], source);
                 }
-                if leases.appended >= COMPACT_AFTER_APPENDS {
-                    leases.compact(&networks, &lease_file);
+                if shared.leases.appended >= COMPACT_AFTER_APPENDS {
+                    shared.leases.compact(&shared.networks, &lease_file);
                 }
             }
+            policy.expire(&mut shared, Instant::now());
         }
     }
+}
+
+/// What handling a request touches besides the access policy.
+struct Shared<'a> {
+    networks: Vec<Network>,
+    leases: Leases,
+    said_once: &'a mut SaidOnce,
+    events: &'a EventBus,
+    lease_file: &'a Path,
+}
+
+/// A request waiting for its HTTP authorisation.
+struct Parked {
+    index: usize,
+    bytes: Vec<u8>,
+    source: SocketAddrV4,
+}
+
+/// HTTP delegation: the decisions, the workers, and the requests waiting.
+struct HttpGate {
+    decisions: HttpDecisions,
+    workers: AuthWorkers,
+    answers: Receiver<AuthResult>,
+    parked: HashMap<MacAddr, Parked>,
+}
+
+/// `[bootp] access`: who may boot.
+enum Policy {
+    Everyone(AllowAll),
+    Macs(MacList),
+    Uuids(UuidList),
+    Http(Box<HttpGate>),
+}
+
+/// Worker threads asking the HTTP authorisation server at once.
+const AUTH_WORKERS: usize = 4;
+
+impl Policy {
+    fn from_config(config: &Config, waker: &Arc<Waker>) -> Result<Policy, String> {
+        Ok(match config.bootp.access {
+            None => Policy::Everyone(AllowAll),
+            Some(Access::Mac) => Policy::Macs(MacList {
+                rules: config.mac_acl.clone(),
+            }),
+            Some(Access::Uuid) => Policy::Uuids(UuidList {
+                rules: config.uuid_acl.clone(),
+            }),
+            Some(Access::Http) => {
+                let (sender, answers) = crossbeam_channel::unbounded();
+                let workers = AuthWorkers::start(
+                    AUTH_WORKERS,
+                    config.http.timeout,
+                    sender,
+                    Arc::clone(waker),
+                )
+                .map_err(|e| format!("cannot start the HTTP authorisation workers: {e}"))?;
+                Policy::Http(Box::new(HttpGate {
+                    decisions: HttpDecisions::new(&config.http, Instant::now()),
+                    workers,
+                    answers,
+                    parked: HashMap::new(),
+                }))
+            }
+        })
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        match self {
+            Policy::Http(gate) => gate.decisions.next_deadline(),
+            _ => None,
+        }
+    }
+
+    /// Handles one request; a request waiting for its HTTP answer is parked (a
+    /// retransmission replaces it) and its query handed to the workers.
+    fn process(
+        &mut self,
+        shared: &mut Shared<'_>,
+        configs: &[ServerConfig<'_>],
+        index: usize,
+        bytes: &[u8],
+        source: SocketAddrV4,
+    ) {
+        let now = Instant::now();
+        let Some(network) = shared.networks.get_mut(index) else {
+            return;
+        };
+        let access: &mut dyn server::AccessPolicy = match self {
+            Policy::Everyone(p) => p,
+            Policy::Macs(p) => p,
+            Policy::Uuids(p) => p,
+            Policy::Http(gate) => {
+                gate.decisions.set_now(now);
+                &mut gate.decisions
+            }
+        };
+        let outcome = server::handle_datagram(
+            &configs[index],
+            &mut network.state,
+            bytes,
+            source,
+            network.interface,
+            access,
+            now,
+            unix_seconds(),
+        );
+        if !matches!(outcome.action, Action::Pending) {
+            apply(outcome, index, shared, source);
+            return;
+        }
+        let Policy::Http(gate) = self else { return };
+        let Some(mac) = client_mac(bytes) else { return };
+        gate.parked.insert(
+            mac,
+            Parked {
+                index,
+                bytes: bytes.to_vec(),
+                source,
+            },
+        );
+        let mut failed = Vec::new();
+        for query in gate.decisions.take_queries() {
+            log::debug!("{}: asking {}", query.mac, query.url);
+            let id = query.id;
+            if !gate.workers.submit(query) {
+                failed.push(id);
+            }
+        }
+        let mut refused = Vec::new();
+        for id in failed {
+            let answer = Answer::Failed("too many authorisation queries waiting".into());
+            if let Some((mac, _)) = gate.decisions.answer(id, answer, now) {
+                refused.push(mac);
+            }
+        }
+        for mac in refused {
+            self.resume(shared, configs, mac);
+        }
+    }
+
+    /// Answers from the workers: each resumes its parked request.
+    fn take_answers(&mut self, shared: &mut Shared<'_>, configs: &[ServerConfig<'_>]) {
+        let Policy::Http(gate) = self else { return };
+        let now = Instant::now();
+        let mut resumed = Vec::new();
+        while let Ok(result) = gate.answers.try_recv() {
+            if let Some((mac, line)) = gate.decisions.answer(result.id, result.answer, now) {
+                log::info!("{mac}: {line}");
+                resumed.push(mac);
+            }
+        }
+        for mac in resumed {
+            self.resume(shared, configs, mac);
+        }
+    }
+
+    fn resume(&mut self, shared: &mut Shared<'_>, configs: &[ServerConfig<'_>], mac: MacAddr) {
+        let Policy::Http(gate) = self else { return };
+        if let Some(parked) = gate.parked.remove(&mac) {
+            self.process(shared, configs, parked.index, &parked.bytes, parked.source);
+        }
+    }
+
+    /// Requests whose authorisation did not come in time are dropped, with a line
+    /// saying so.
+    fn expire(&mut self, shared: &mut Shared<'_>, now: Instant) {
+        let Policy::Http(gate) = self else { return };
+        for (mac, reason) in gate.decisions.expire(now) {
+            gate.parked.remove(&mac);
+            let reason = DropReason::Refused { mac, reason };
+            let source = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68);
+            log_drop(&reason, source, shared.said_once);
+        }
+    }
+}
+
+/// chaddr's first six bytes, read without parsing the whole message.
+fn client_mac(bytes: &[u8]) -> Option<MacAddr> {
+    let chaddr: [u8; 6] = bytes.get(28..34)?.try_into().ok()?;
+    Some(MacAddr(chaddr))
 }
 
 impl Leases {
@@ -207,15 +384,17 @@ impl Leases {
     }
 }
 
-fn apply(
-    outcome: Outcome,
-    network: &mut Network,
-    leases: &mut Leases,
-    said_once: &mut SaidOnce,
-    events: &EventBus,
-    source: SocketAddrV4,
-    lease_file: &Path,
-) {
+fn apply(outcome: Outcome, index: usize, shared: &mut Shared<'_>, source: SocketAddrV4) {
+    let Shared {
+        networks,
+        leases,
+        said_once,
+        events,
+        lease_file,
+    } = shared;
+    let Some(network) = networks.get_mut(index) else {
+        return;
+    };
     for notice in &outcome.notices {
         match notice {
             // Every retransmission repeats it: say it once per client.
