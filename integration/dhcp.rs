@@ -3,11 +3,11 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::clients::*;
 use common::*;
 
 const SERVER: &str = "10.94.0.1";
@@ -20,77 +20,6 @@ fn config(dir: &TempDir, bootp_extra: &str, extra: &str) -> PathBuf {
             "[logger]\nlevel = debug\n[bootp]\npool_start = 10.94.0.100\npool_count = 20\ndns = 10.94.0.53;9.9.9.9\ndomain = boot.test\nlease_time = 7200\nlease_file = leases\n{bootp_extra}\n[bootfile]\ndefault = pxelinux.0\n[tftp]\nroot = root\n{extra}"
         ),
     )
-}
-
-/// A hook script that dumps the client's environment when it is bound.
-fn hook(dir: &TempDir, name: &str, bound_when: &str) -> (PathBuf, PathBuf) {
-    let out = dir.path.join(format!("{name}.env"));
-    let script = dir.write(
-        &format!("{name}.sh"),
-        &format!(
-            "#!/bin/sh\ncase \"{bound_when}\" in *\"$1$reason\"*) env | sort > '{}' ;; esac\nexit 0\n",
-            out.display()
-        ),
-    );
-    let mut perms = std::fs::metadata(&script).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&script, perms).unwrap();
-    (script, out)
-}
-
-fn read_env(path: &Path) -> HashMap<String, String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-        .collect()
-}
-
-/// busybox udhcpc: DISCOVER/REQUEST once (3 tries, 1 s apart), hook on `bound`.
-fn udhcpc(
-    pair: &Pair,
-    dir: &TempDir,
-    name: &str,
-    extra: &[&str],
-) -> Option<HashMap<String, String>> {
-    udhcpc_on(&pair.client, &pair.client_if, dir, name, extra)
-}
-
-fn udhcpc_on(
-    ns: &Netns,
-    interface: &str,
-    dir: &TempDir,
-    name: &str,
-    extra: &[&str],
-) -> Option<HashMap<String, String>> {
-    let (script, out) = hook(dir, name, "bound");
-    let status = ns
-        .command("busybox")
-        .args([
-            "udhcpc", "-i", interface, "-n", "-q", "-f", "-t", "3", "-T", "1", "-s",
-        ])
-        .arg(&script)
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    status.success().then(|| read_env(&out))
-}
-
-fn set_mac(pair: &Pair, mac: &str) {
-    sh(&[
-        "ip",
-        "-n",
-        &pair.client.name,
-        "link",
-        "set",
-        "dev",
-        &pair.client_if,
-        "address",
-        mac,
-    ]);
 }
 
 fn start(pair: &Pair, conf: &Path) -> Bootd {

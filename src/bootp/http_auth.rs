@@ -153,7 +153,7 @@ impl HttpDecisions {
                 expired.push((
                     *mac,
                     format!(
-                        "refused: the HTTP authorisation server did not answer within {} s",
+                        "the HTTP authorisation server did not answer within {} s",
                         timeout.as_secs_f64()
                     ),
                 ));

@@ -23,7 +23,7 @@ use super::server::{
 };
 use super::wire::{MessageType, tag};
 use crate::config::{Access, Config, DnsSetting, MacAddr};
-use crate::event::{Event, EventBus, Message};
+use crate::event::{Event, EventBus, EventKind, Message};
 use crate::net::NetConfig;
 use crate::service_loop::{self, WAKER};
 
@@ -431,7 +431,14 @@ fn apply(outcome: Outcome, index: usize, shared: &mut Shared<'_>, source: Socket
                 Err(e) => log::warn!("{mac}: cannot send the reply to {}: {e}", reply.destination),
             }
         }
-        Action::Silent | Action::Pending => {}
+        Action::Silent => {
+            if let Some(event) = &outcome.event
+                && event.kind == EventKind::Release
+            {
+                log::info!("{}: released {}", event.mac, event.ip);
+            }
+        }
+        Action::Pending => {}
         Action::Drop(reason) => log_drop(&reason, source, said_once),
     }
     if let Some(event) = outcome.event {

@@ -1,0 +1,89 @@
+"""Sends one DHCPDISCOVER and reports the OFFER, timed; or sends a DHCPRELEASE.
+
+    dhcp_probe.py IFACE MAC [UUID-HEX-32] [TIMEOUT-SECONDS]
+    dhcp_probe.py release IFACE MAC CLIENT-IP SERVER-IP
+
+Prints `OFFER <yiaddr> <milliseconds>` or `TIMEOUT`. With a UUID the DISCOVER
+looks like a BIOS PXE ROM's (options 60, 93, 94, 97). Several probes may run at
+once in one namespace (SO_REUSEADDR; each matches its own xid). A RELEASE goes
+unicast from CLIENT-IP (which must be configured) to SERVER-IP, as RFC 2131 says.
+"""
+import os
+import socket
+import struct
+import sys
+import time
+
+if sys.argv[1] == "release":
+    iface, mac_text, client_ip, server_ip = sys.argv[2:6]
+    mac = bytes.fromhex(mac_text.replace(":", "").replace("-", ""))
+    options = bytes([53, 1, 7, 54, 4]) + socket.inet_aton(server_ip) + bytes([255])
+    packet = (
+        struct.pack("!BBBB", 1, 1, 6, 0)
+        + os.urandom(4)
+        + struct.pack("!HH", 0, 0)
+        + socket.inet_aton(client_ip)
+        + bytes(12)
+        + mac
+        + bytes(10)
+        + bytes(192)
+        + bytes([99, 130, 83, 99])
+        + options
+    )
+    packet += bytes(max(0, 300 - len(packet)))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((client_ip, 68))
+    sock.sendto(packet, (server_ip, 67))
+    print("RELEASED", flush=True)
+    sys.exit(0)
+
+iface, mac_text = sys.argv[1], sys.argv[2]
+uuid = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] != "-" else None
+timeout = float(sys.argv[4]) if len(sys.argv) > 4 else 2.0
+mac = bytes.fromhex(mac_text.replace(":", "").replace("-", ""))
+xid = os.urandom(4)
+
+options = bytes([53, 1, 1])
+if uuid:
+    vendor = b"PXEClient:Arch:00000:UNDI:002001"
+    options += bytes([60, len(vendor)]) + vendor
+    options += bytes([93, 2, 0, 0, 94, 3, 1, 2, 1])
+    options += bytes([97, 17, 0]) + bytes.fromhex(uuid)
+options += bytes([55, 4, 1, 3, 6, 67, 255])
+packet = (
+    struct.pack("!BBBB", 1, 1, 6, 0)
+    + xid
+    + struct.pack("!HH", 0, 0x8000)
+    + bytes(16)
+    + mac
+    + bytes(10)
+    + bytes(192)
+    + bytes([99, 130, 83, 99])
+    + options
+)
+packet += bytes(max(0, 300 - len(packet)))
+
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
+sock.bind(("0.0.0.0", 68))
+start = time.monotonic()
+sock.sendto(packet, ("255.255.255.255", 67))
+deadline = start + timeout
+while True:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        print("TIMEOUT", flush=True)
+        sys.exit(0)
+    sock.settimeout(left)
+    try:
+        reply, _ = sock.recvfrom(2048)
+    except socket.timeout:
+        continue
+    if len(reply) < 240 or reply[0] != 2 or reply[4:8] != xid:
+        continue
+    elapsed = (time.monotonic() - start) * 1000
+    print(f"OFFER {socket.inet_ntoa(reply[16:20])} {elapsed:.1f}", flush=True)
+    sys.exit(0)
