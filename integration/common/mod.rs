@@ -87,57 +87,26 @@ impl Pair {
     /// has no address (like a PXE ROM) unless `client_cidr` is given.
     pub fn new(server_cidr: &str, client_cidr: Option<&str>) -> Pair {
         let server = Netns::new("s");
-        let client = Netns::new("c");
-        let server_if = unique("v");
-        let client_if = unique("w");
-        sh(&[
-            "ip",
-            "link",
-            "add",
-            &server_if,
-            "netns",
-            &server.name,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &client_if,
-            "netns",
-            &client.name,
-        ]);
-        sh(&[
-            "ip",
-            "-n",
-            &server.name,
-            "addr",
-            "add",
-            server_cidr,
-            "brd",
-            "+",
-            "dev",
-            &server_if,
-        ]);
-        sh(&["ip", "-n", &server.name, "link", "set", &server_if, "up"]);
+        let leg = Leg::new(&server, server_cidr);
         if let Some(cidr) = client_cidr {
             sh(&[
                 "ip",
                 "-n",
-                &client.name,
+                &leg.client.name,
                 "addr",
                 "add",
                 cidr,
                 "brd",
                 "+",
                 "dev",
-                &client_if,
+                &leg.client_if,
             ]);
         }
-        sh(&["ip", "-n", &client.name, "link", "set", &client_if, "up"]);
         Pair {
             server,
-            client,
-            server_if,
-            client_if,
+            client: leg.client,
+            server_if: leg.server_if,
+            client_if: leg.client_if,
         }
     }
 }
