@@ -171,40 +171,65 @@ fn uuid_list_serves_listed_machines_and_their_os() {
     );
 }
 
+/// bootd with `access = http`, asking the test's authorisation server, which
+/// allows UUID_A and holds any request for `hang_mac` without answering.
+struct HttpSetup {
+    // Field order is drop order: bootd and the server end before their namespace.
+    bootd: Bootd,
+    _server: Guard,
+    requests: PathBuf,
+    dir: TempDir,
+    pair: Pair,
+}
+
+impl HttpSetup {
+    fn new(hang_mac: Option<&str>, timeout: &str) -> HttpSetup {
+        let pair = Pair::new("10.97.0.1/24", None);
+        let dir = TempDir::new();
+        let requests = dir.path.join("requests.log");
+        let mut args = vec![
+            "127.0.0.1",
+            "18080",
+            requests.to_str().unwrap(),
+            "12345678-abcd-ef00-1111-abcdefabcdef",
+        ];
+        args.extend(hang_mac);
+        let server = python(&pair.server, "auth_server.py", &args);
+        let conf = config(
+            &dir,
+            "access = http",
+            &format!(
+                "[http]\nlocation = 127.0.0.1:18080\npxe = boot\ndhcp = linux\ntimeout = {timeout}\n"
+            ),
+        );
+        let bootd = start(&pair, &conf);
+        HttpSetup {
+            bootd,
+            _server: server,
+            requests,
+            dir,
+            pair,
+        }
+    }
+}
+
 #[test]
 fn http_server_decides_names_the_machine_and_picks_its_boot_file() {
     if !require_root() {
         return;
     }
-    let pair = Pair::new("10.97.0.1/24", None);
-    let dir = TempDir::new();
-    let requests = dir.path.join("requests.log");
-    let _server = python(
-        &pair.server,
-        "auth_server.py",
-        &[
-            "127.0.0.1",
-            "18080",
-            requests.to_str().unwrap(),
-            "12345678-abcd-ef00-1111-abcdefabcdef",
-        ],
-    );
-    let conf = config(
-        &dir,
-        "access = http",
-        "[http]\nlocation = 127.0.0.1:18080\npxe = boot\ndhcp = linux\ntimeout = 2\n",
-    );
-    let bootd = start(&pair, &conf);
-    set_mac(&pair, "02:00:00:00:00:0a");
-    let env = pxe(&pair, &dir, "a", UUID_A)
+    let http = HttpSetup::new(None, "2");
+    let (pair, dir, requests, bootd) = (&http.pair, &http.dir, &http.requests, &http.bootd);
+    set_mac(pair, "02:00:00:00:00:0a");
+    let env = pxe(pair, dir, "a", UUID_A)
         .unwrap_or_else(|| panic!("allowed machine refused:\n{}", bootd.log()));
     assert_eq!(env["hostname"], "host-cdef");
     assert_eq!(env["boot_file"], "custom-cdef.0");
     // Its OS asks on the dhcp path, with its inherited UUID and its address.
-    let os = udhcpc(&pair, &dir, "a-os", &["-O", "12"])
+    let os = udhcpc(pair, dir, "a-os", &["-O", "12"])
         .unwrap_or_else(|| panic!("OS refused:\n{}", bootd.log()));
     assert_eq!(os["ip"], env["ip"]);
-    let log = std::fs::read_to_string(&requests).unwrap();
+    let log = std::fs::read_to_string(requests).unwrap();
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(
         lines,
@@ -217,8 +242,8 @@ fn http_server_decides_names_the_machine_and_picks_its_boot_file() {
         ],
         "one query per phase, DISCOVER and REQUEST included"
     );
-    set_mac(&pair, "02:00:00:00:00:0b");
-    assert!(pxe(&pair, &dir, "b", UUID_B).is_none());
+    set_mac(pair, "02:00:00:00:00:0b");
+    assert!(pxe(pair, dir, "b", UUID_B).is_none());
     assert!(
         bootd
             .log()
@@ -233,26 +258,8 @@ fn a_silent_http_server_does_not_delay_other_machines() {
     if !require_root() {
         return;
     }
-    let pair = Pair::new("10.97.0.1/24", None);
-    let dir = TempDir::new();
-    let requests = dir.path.join("requests.log");
-    let _server = python(
-        &pair.server,
-        "auth_server.py",
-        &[
-            "127.0.0.1",
-            "18080",
-            requests.to_str().unwrap(),
-            "12345678-abcd-ef00-1111-abcdefabcdef",
-            "02-00-00-00-00-99",
-        ],
-    );
-    let conf = config(
-        &dir,
-        "access = http",
-        "[http]\nlocation = 127.0.0.1:18080\npxe = boot\ndhcp = linux\ntimeout = 1.5\n",
-    );
-    let bootd = start(&pair, &conf);
+    let http = HttpSetup::new(Some("02-00-00-00-00-99"), "1.5");
+    let (pair, bootd) = (&http.pair, &http.bootd);
     // The first machine's query is never answered...
     let stuck = pair
         .client
