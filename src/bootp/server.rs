@@ -334,6 +334,19 @@ pub enum DropReason {
         htype: u8,
         hlen: u8,
     },
+    /// `ciaddr` is not on the interface's network: a unicast reply would leave
+    /// for a network bootd has no pool for.
+    ForeignClientAddress {
+        mac: MacAddr,
+        ciaddr: Ipv4Addr,
+    },
+    /// Relayed from a network bootd has no pool for: its pools are those of its
+    /// own interfaces, so it would hand out addresses of the wrong network (and a
+    /// forged relay address must not receive replies).
+    ForeignRelay {
+        mac: MacAddr,
+        giaddr: Ipv4Addr,
+    },
     /// A message type servers do not receive (OFFER, ACK, NAK, unknown).
     UnexpectedType {
         mac: MacAddr,
@@ -374,6 +387,14 @@ impl fmt::Display for DropReason {
         match self {
             DropReason::Malformed(error) => write!(f, "malformed BOOTP message: {error}"),
             DropReason::NotARequest { op } => write!(f, "op {op} is not a BOOTREQUEST"),
+            DropReason::ForeignClientAddress { mac, ciaddr } => write!(
+                f,
+                "{mac}: ciaddr {ciaddr} is not on this interface's network: not answered"
+            ),
+            DropReason::ForeignRelay { mac, giaddr } => write!(
+                f,
+                "{mac}: relayed by {giaddr}, but bootd has no pool for that network (pools serve the networks of bootd's own interfaces): not answered"
+            ),
             DropReason::NotEthernet { htype, hlen } => write!(
                 f,
                 "hardware type {htype} / length {hlen} is not Ethernet (1/6)"
@@ -476,6 +497,26 @@ pub fn handle(
         });
     }
     let mac = message.client_mac();
+    let interface = request.interface;
+    let on_link = |ip: Ipv4Addr| {
+        let mask = u32::from(interface.netmask);
+        u32::from(ip) & mask == u32::from(interface.server_ip) & mask
+    };
+    // A relay agent must sit on the served network (dnsmasq and Kea likewise pick
+    // the pool by giaddr, and answer nothing they have no pool for).
+    if message.giaddr != Ipv4Addr::UNSPECIFIED && !on_link(message.giaddr) {
+        return Outcome::drop(DropReason::ForeignRelay {
+            mac,
+            giaddr: message.giaddr,
+        });
+    }
+    // A client address is answered by unicast: it must be on this network too.
+    if message.ciaddr != Ipv4Addr::UNSPECIFIED && !on_link(message.ciaddr) {
+        return Outcome::drop(DropReason::ForeignClientAddress {
+            mac,
+            ciaddr: message.ciaddr,
+        });
+    }
     let kind = message.message_type();
     if let Some(other @ (MessageType::Offer | MessageType::Ack | MessageType::Nak)) = kind {
         return Outcome::drop(DropReason::UnexpectedType { mac, kind: other });

@@ -487,6 +487,64 @@ fn inform_is_acked_without_address_bootd_answers_unlike_pybootd() {
     assert_eq!(outcome.persist, None);
 }
 
+/// Found by flooding the daemon: a request claiming an address of another network
+/// (no relay) must not make bootd unicast to that network.
+#[test]
+fn unrelayed_request_with_a_foreign_ciaddr_is_not_answered() {
+    let mut h = Harness::new().simple();
+    for options in [
+        "35 01 08 ff   # INFORM",
+        "35 01 03 ff   # REQUEST (renewing)",
+        "ff   # plain BOOTP",
+    ] {
+        let request = packet(
+            "01 01 06 00 00000043 0000 0000
+             6e000000               # ciaddr 110.0.0.0, not 192.168.25.0/24
+             00000000 00000000 00000000
+             525400444444 00000000000000000000",
+            options,
+        );
+        let outcome = h.send(&request);
+        assert!(
+            matches!(
+                outcome.action,
+                Action::Drop(DropReason::ForeignClientAddress { ciaddr, .. }) if ciaddr == Ipv4Addr::new(110, 0, 0, 0)
+            ),
+            "{options}: {:?}",
+            outcome.action
+        );
+        assert_eq!(outcome.persist, None);
+    }
+}
+
+/// Found by flooding the daemon: a forged relay address must not receive a reply,
+/// and a relay on a network bootd has no pool for gets nothing (not an address of
+/// the wrong network).
+#[test]
+fn request_relayed_from_a_network_without_a_pool_is_not_answered() {
+    let mut h = Harness::new().simple();
+    for giaddr in ["000000d4   # 0.0.0.212", "0a010001   # 10.1.0.1"] {
+        let request = packet(
+            &format!(
+                "01 01 06 01 00000044 0000 0000
+                 00000000 00000000 00000000
+                 {giaddr}
+                 525400555555 00000000000000000000"
+            ),
+            "35 01 01 ff   # DISCOVER",
+        );
+        let outcome = h.send(&request);
+        assert!(
+            matches!(
+                outcome.action,
+                Action::Drop(DropReason::ForeignRelay { .. })
+            ),
+            "{giaddr}: {:?}",
+            outcome.action
+        );
+    }
+}
+
 fn dora(h: &mut Harness) {
     h.send(&os_discover());
     assert!(h.send(&os_request()).reply().is_some());
@@ -607,18 +665,15 @@ fn nak_cases() {
     assert_eq!(destination, BROADCAST_68);
     // Relayed NAK: to the relay, broadcast bit set for it.
     let relayed = packet(
-        "01 01 06 01 00000083 0000 0000 00000000 00000000 00000000 0a010001
+        "01 01 06 01 00000083 0000 0000 00000000 00000000 00000000 c0a81902
          525400dddddd 00000000000000000000",
         "35 01 03  32 04 c0a81964  ff",
     );
     let (reply, destination, _) = h.reply(&relayed);
     assert_eq!(reply.message_type(), Some(MessageType::Nak));
-    assert_eq!(
-        destination,
-        SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 1), 67)
-    );
+    assert_eq!(destination, SocketAddrV4::new(ip(2), 67));
     assert_eq!(reply.flags & FLAG_BROADCAST, FLAG_BROADCAST);
-    assert_eq!(reply.giaddr, Ipv4Addr::new(10, 1, 0, 1));
+    assert_eq!(reply.giaddr, ip(2));
 }
 
 #[test]
@@ -655,7 +710,7 @@ fn relayed_discover_goes_to_the_relay_with_option_82_last() {
     let mut h = Harness::new();
     let discover = packet(
         "01 01 06 01 00000090 0000 0000 00000000 00000000 00000000
-         0a010001               # giaddr 10.1.0.1
+         c0a81902               # giaddr 192.168.25.2, a relay on the served network
          525400444444 00000000000000000000",
         "35 01 01
          3c 09 505845436c69656e74          # PXEClient
@@ -663,11 +718,8 @@ fn relayed_discover_goes_to_the_relay_with_option_82_last() {
          ff",
     );
     let (reply, destination, outcome) = h.reply(&discover);
-    assert_eq!(
-        destination,
-        SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 1), 67)
-    );
-    assert_eq!(reply.giaddr, Ipv4Addr::new(10, 1, 0, 1));
+    assert_eq!(destination, SocketAddrV4::new(ip(2), 67));
+    assert_eq!(reply.giaddr, ip(2));
     assert_eq!(reply.hops, 0);
     let tags: Vec<u8> = reply.options.iter().map(|(t, _)| t).collect();
     assert_eq!(tags.last(), Some(&82));
@@ -1048,13 +1100,10 @@ fn item27_unrelayed_replies_use_limited_broadcast_and_keep_flags_unlike_pybootd(
 fn item28_relayed_requests_go_to_giaddr_port_67() {
     let mut h = Harness::new();
     let mut b = discover_from(1);
-    b[24..28].copy_from_slice(&[10, 9, 8, 7]);
+    b[24..28].copy_from_slice(&[192, 168, 25, 7]);
     let (reply, destination, _) = h.reply(&b);
-    assert_eq!(
-        destination,
-        SocketAddrV4::new(Ipv4Addr::new(10, 9, 8, 7), 67)
-    );
-    assert_eq!(reply.giaddr, Ipv4Addr::new(10, 9, 8, 7));
+    assert_eq!(destination, SocketAddrV4::new(ip(7), 67));
+    assert_eq!(reply.giaddr, ip(7));
 }
 
 #[test]
@@ -1086,7 +1135,7 @@ fn item30_buggy_clients_always_get_limited_broadcast() {
     }];
     dora(&mut h);
     let renew = packet(
-        "01 01 06 00 00000009 0000 0000 c0a81964 00000000 00000000 0a000001
+        "01 01 06 00 00000009 0000 0000 c0a81964 00000000 00000000 c0a81903
          525400aabbcc 00000000000000000000",
         "35 01 03  ff",
     );
@@ -1095,10 +1144,7 @@ fn item30_buggy_clients_always_get_limited_broadcast() {
     // A `disable` entry does not force anything.
     h.buggy[0].allow = false;
     let (_, destination, _) = h.reply(&renew);
-    assert_eq!(
-        destination,
-        SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 67)
-    );
+    assert_eq!(destination, SocketAddrV4::new(ip(3), 67));
 }
 
 #[test]

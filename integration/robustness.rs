@@ -1,0 +1,127 @@
+//! bootd under hostile input: thousands of malformed BOOTP and TFTP datagrams,
+//! then real clients, which must still be served by the same process.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::clients::*;
+use common::*;
+
+fn flood(pair: &Pair, port: &str, seed: &str) -> usize {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("integration/flood.py");
+    let out = pair
+        .client
+        .command("python3")
+        .arg(script)
+        .args(["10.99.0.1", port, "20000", "20", seed])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .strip_prefix("sent ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "flood failed: {text} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+}
+
+#[test]
+fn hostile_datagrams_do_not_knock_bootd_over() {
+    if !require_root() {
+        return;
+    }
+    let pair = Pair::new("10.99.0.1/24", Some("10.99.0.2/24"));
+    let dir = TempDir::new();
+    std::fs::create_dir_all(dir.path.join("root")).unwrap();
+    std::fs::write(dir.path.join("root/pxelinux.0"), vec![0x5a; 100_000]).unwrap();
+    let conf = dir.write(
+        "bootd.ini",
+        "[logger]\nlevel = info\n[bootp]\npool_start = 10.99.0.100\npool_count = 50\nallow_simple_dhcp = on\nlease_file = leases\n[bootfile]\ndefault = pxelinux.0\n[tftp]\nroot = root\n[static_dhcp]\n02-00-00-00-00-01 = 10.99.0.10\n",
+    );
+    let mut bootd = Bootd::start(&pair.server, &conf, &[]);
+    bootd.wait_for_log("serving TFTP on 10.99.0.1:69", Duration::from_secs(5));
+    let dhcp_sent = flood(&pair, "67", "1");
+    let tftp_sent = flood(&pair, "69", "2");
+    assert!(
+        dhcp_sent > 1000 && tftp_sent > 1000,
+        "{dhcp_sent} {tftp_sent}"
+    );
+    // Still alive, still serving both protocols.
+    assert!(
+        bootd.wait(Duration::from_millis(100)).is_none(),
+        "bootd died:\n{}",
+        bootd.log()
+    );
+    // Random MACs may have taken the whole pool (any DHCP server lets a machine on
+    // its segment do that); a reserved machine is still served.
+    sh(&[
+        "ip",
+        "-n",
+        &pair.client.name,
+        "addr",
+        "flush",
+        "dev",
+        &pair.client_if,
+    ]);
+    set_mac(&pair, "02:00:00:00:00:01");
+    let env = udhcpc(&pair, &dir, "after", &[])
+        .unwrap_or_else(|| panic!("DHCP dead after the flood:\n{}", bootd.log()));
+    assert_eq!(env["ip"], "10.99.0.10");
+    // Every address handed out during the flood lies in the pool or is the reservation.
+    let leases = std::fs::read_to_string(dir.path.join("leases")).unwrap();
+    for line in leases.lines().filter(|l| !l.starts_with('#')) {
+        let ip: std::net::Ipv4Addr = line.split(' ').nth(1).unwrap().parse().unwrap();
+        let last = ip.octets()[3];
+        assert!(
+            ip.octets()[..3] == [10, 99, 0] && ((100..150).contains(&last) || last == 10),
+            "{line}"
+        );
+    }
+    // No reply went anywhere but this network or its broadcast.
+    for line in bootd.log().lines().filter(|l| l.contains(" via ")) {
+        let destination = line
+            .split(" via ")
+            .nth(1)
+            .unwrap()
+            .split(':')
+            .next()
+            .unwrap();
+        assert!(
+            destination == "255.255.255.255" || destination.starts_with("10.99.0."),
+            "{line}"
+        );
+    }
+    sh(&[
+        "ip",
+        "-n",
+        &pair.client.name,
+        "addr",
+        "add",
+        "10.99.0.2/24",
+        "dev",
+        &pair.client_if,
+    ]);
+    let out = dir.path.join("got");
+    let status = pair
+        .client
+        .command("curl")
+        .args(["-s", "--max-time", "10", "-o"])
+        .arg(&out)
+        .arg("tftp://10.99.0.1/pxelinux.0")
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "TFTP dead after the flood:\n{}",
+        bootd.log()
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), vec![0x5a; 100_000]);
+    assert!(!bootd.log().contains("panicked"), "{}", bootd.log());
+    let (status, _) = bootd.stop();
+    assert_eq!(status.code(), Some(0));
+}
