@@ -9,6 +9,7 @@ use mio::{Poll, Waker};
 use crate::bootp::service::BootpService;
 use crate::config::{Config, Services, TftpRoot};
 use crate::event::{EventBus, Mailbox};
+use crate::limits;
 use crate::net::{self, NetConfig};
 use crate::notify;
 use crate::service_loop::WAKER;
@@ -120,6 +121,18 @@ fn check_pools(config: &Config, nets: &[NetConfig], warnings: &mut Vec<String>) 
 /// Opens the sockets, starts the services and supervises them until a stop signal
 /// or a failure. Socket errors are returned before any thread starts.
 pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
+    if plan.services.tftp() {
+        // A socket and a file per transfer, plus room for everything else.
+        let wanted = config.tftp.max_transfers as u64 * 2 + 256;
+        match limits::raise_open_files(wanted) {
+            Ok(limit) if limit < wanted => log::warn!(
+                "open files are limited to {limit}: fewer than the {} transfers of [tftp] max_transfers may run at once; raise LimitNOFILE",
+                config.tftp.max_transfers
+            ),
+            Ok(_) => {}
+            Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
+        }
+    }
     // The BOOTP port is the one most likely taken (another DHCP server): open it
     // on every served interface before any thread starts.
     let mut served = Vec::new();

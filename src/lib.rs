@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod event;
+pub mod limits;
 pub mod logging;
 pub mod net;
 pub mod notify;
