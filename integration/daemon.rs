@@ -204,3 +204,29 @@ fn missing_config_file_exits_1() {
             .contains("/nonexistent/bootd.ini: cannot read the configuration file")
     );
 }
+
+#[test]
+fn the_systemd_unit_verifies() {
+    let Ok(probe) = Command::new("systemd-analyze").arg("--version").output() else {
+        eprintln!("skipped: systemd-analyze is not installed");
+        return;
+    };
+    assert!(probe.status.success());
+    let dir = TempDir::new();
+    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/bootd.service"))
+        .unwrap()
+        .replace("/usr/sbin/bootd", bootd_binary());
+    let path = dir.write("bootd.service", &unit);
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.trim().is_empty(), "{text}");
+}
