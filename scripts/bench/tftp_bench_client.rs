@@ -129,7 +129,8 @@ struct Xfer {
     /// A gap/duplicate ACK was sent and no in-order block has come since.
     complained: bool,
     last_sent: Vec<u8>,
-    last_heard: Instant,
+    /// Last time the transfer moved on (OACK, in-order DATA) or we resent.
+    last_progress: Instant,
     resends: u32,
     started: Instant,
     ended: Option<Instant>,
@@ -221,8 +222,6 @@ impl Xfer {
         if datagram.len() < 4 {
             return;
         }
-        self.last_heard = now;
-        self.resends = 0;
         let opcode = u16::from_be_bytes([datagram[0], datagram[1]]);
         let word = u16::from_be_bytes([datagram[2], datagram[3]]);
         match opcode {
@@ -249,6 +248,8 @@ impl Xfer {
                         return;
                     }
                     self.state = State::Receiving;
+                    self.last_progress = now;
+                    self.resends = 0;
                     if probe {
                         self.send(error_packet(0, "probe only"), from);
                         self.state = State::Done;
@@ -272,8 +273,10 @@ impl Xfer {
                 }
                 let payload = &datagram[4..];
                 if word != self.expected {
-                    // A gap (RFC 7440) or a duplicate: ACK the last in-order block, once.
-                    if !self.complained {
+                    // A gap (RFC 7440) or a duplicate: ACK the last in-order block, once
+                    // per window (the quiet timer resends it); in lock-step always, as
+                    // the server is resending because our ACK was lost.
+                    if !self.complained || self.window == 1 {
                         self.complained = true;
                         self.since_ack = 0;
                         self.send(ack(self.expected.wrapping_sub(1)), from);
@@ -291,6 +294,8 @@ impl Xfer {
                     return;
                 }
                 self.received = end;
+                self.last_progress = now;
+                self.resends = 0;
                 self.expected = word.wrapping_add(1);
                 self.complained = false;
                 self.since_ack += 1;
@@ -332,13 +337,14 @@ impl Xfer {
                 deadline.as_secs_f64(),
                 self.received
             ));
-        } else if now.duration_since(self.last_heard) >= QUIET {
+        } else if now.duration_since(self.last_progress) >= QUIET {
             if self.resends >= MAX_RESENDS {
                 self.fail(format!("server silent, {} bytes received", self.received));
                 return;
             }
             self.resends += 1;
-            self.last_heard = now;
+            self.last_progress = now;
+            self.complained = false;
             let to = self.tid.unwrap_or(server);
             let packet = std::mem::take(&mut self.last_sent);
             self.send(packet, to);
@@ -390,7 +396,7 @@ fn run(o: &Options) -> io::Result<bool> {
             since_ack: 0,
             complained: false,
             last_sent: Vec::new(),
-            last_heard: now,
+            last_progress: now,
             resends: 0,
             started: now,
             ended: None,
@@ -400,7 +406,7 @@ fn run(o: &Options) -> io::Result<bool> {
     let first = Instant::now();
     for x in &mut xfers {
         x.started = Instant::now();
-        x.last_heard = x.started;
+        x.last_progress = x.started;
         x.send(request.clone(), server);
     }
     let mut events = Events::with_capacity(1024);
