@@ -170,6 +170,7 @@ dnsmasq_version=$("$DNSMASQ" --version | head -1 | awk '{print $3}')
 echo "bootd $("$BOOTD" --version 2>&1 | awk '{print $NF}') ($(git rev-parse --short HEAD 2>/dev/null || echo '?')), tftpd-hpa $tftpd_version, dnsmasq $dnsmasq_version"
 echo "file: $SIZE_MIB MiB random; veth MTU $MTU both ends; servers pinned to CPU $SERVER_CPU, client to CPU $CLIENT_CPU (taskset)"
 echo "median of $REPEAT runs per point; MB/s = 10^6 bytes/s; every transfer verified byte for byte"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the host disturbs the numbers)"
 echo
 
 # Busy and total ticks of the server and client CPUs (everything on them: the server,
@@ -340,6 +341,7 @@ echo
         "${CBUSY[tftpd-hpa]}" "${CBUSY[dnsmasq]}"
 }
 echo
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "bootd peak RSS (VmHWM): $RSS   (dnsmasq: $DNSMASQ_RSS; tftpd-hpa forks a process per transfer)"
 echo
 echo "CPU busy % during the single transfers, server CPU $SERVER_CPU / client CPU $CLIENT_CPU (mean of the runs):"
