@@ -75,6 +75,8 @@ struct Active {
     requested: String,
     served: String,
     started: Instant,
+    /// The deadline the wheel holds for this transfer (see `drive`).
+    armed: Option<Instant>,
 }
 
 struct Roots {
@@ -354,6 +356,7 @@ impl Runner {
                 requested,
                 served,
                 started: now,
+                armed: None,
             },
         );
         self.by_token.insert(token, peer);
@@ -626,10 +629,28 @@ impl Runner {
             }
             _ => None,
         };
-        match (transfer.next_timeout(), stall_check) {
-            (Some(a), Some(b)) => self.wheel.schedule(key, a.min(b)),
-            (Some(a), None) | (None, Some(a)) => self.wheel.schedule(key, a),
-            (None, None) => self.wheel.cancel(&key),
+        let deadline = match (transfer.next_timeout(), stall_check) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (Some(a), None) | (None, Some(a)) => Some(a),
+            (None, None) => None,
+        };
+        match deadline {
+            // Every packet moves the deadline later. Rescheduling each time would leave
+            // one stale entry per packet in the wheel (its cancellation is lazy), which
+            // `next_timeout` then rehashes on every loop turn. A timer that is already
+            // set no later stays: when it fires early, `on_timers` finds the transfer
+            // not yet due and this re-arms it at the current deadline.
+            Some(at)
+                if active.armed.is_some_and(|armed| armed <= at)
+                    && self.wheel.is_scheduled(&key) => {}
+            Some(at) => {
+                self.wheel.schedule(key, at);
+                active.armed = Some(at);
+            }
+            None => {
+                self.wheel.cancel(&key);
+                active.armed = None;
+            }
         }
     }
 

@@ -1,0 +1,363 @@
+#!/usr/bin/env bash
+# bench-tftp.sh: TFTP throughput of bootd against tftpd-hpa and dnsmasq, same run,
+# same file, same network, same client. Run as root (network namespaces, port 69):
+#   sudo scripts/bench-tftp.sh
+#
+# The three servers each listen on their own address in one server namespace
+# (bootd 10.97.0.11, tftpd-hpa 10.97.0.12, dnsmasq 10.97.0.13), pinned to CPU 0;
+# the client (scripts/bench/tftp_bench_client.rs, built as a cargo example) runs in a
+# client namespace (10.97.0.2), pinned to CPU 1. A veth pair with MTU 9000 on both
+# ends joins them, so every server sees the same MTU and blksize 8192 fits a frame.
+# No traffic leaves the two namespaces; both are removed on exit or interrupt.
+#
+# Measured: one 64 MiB transfer at blksize 512, 1468, 8192 (no windowsize asked),
+# and at windowsize 1, 8, 16, 64 (blksize 1468); the median of REPEAT runs, the
+# servers taking turns within each repetition. Then CONCURRENT transfers of the same
+# file started at once (blksize 1468): aggregate MB/s and failures. Then bootd's peak
+# RSS (VmHWM). MB/s = 10^6 bytes/s. Each transfer is checked byte for byte against
+# the file, and its length against the file size and tsize.
+#
+# dnsmasq sizes its packet buffer from --edns-packet-max (default 1232) and caps the
+# TFTP blksize to it (2263); with DNS off (--port=0) that option only raises the cap.
+#
+# Environment: REPEAT (3), CONCURRENT (200), CONCURRENT_REPEAT (1), SIZE_MIB (64),
+# MTU (9000), BOOTD / CLIENT (prebuilt binaries instead of `cargo build`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REPEAT=${REPEAT:-3}
+CONCURRENT=${CONCURRENT:-200}
+CONCURRENT_REPEAT=${CONCURRENT_REPEAT:-1}
+SIZE_MIB=${SIZE_MIB:-64}
+MTU=${MTU:-9000}
+NET=10.97.0
+CLIENT_IP=$NET.2
+SERVERS=(bootd tftpd-hpa dnsmasq)
+declare -A ADDR=([bootd]=$NET.11 [tftpd-hpa]=$NET.12 [dnsmasq]=$NET.13)
+SERVER_CPU=0
+CLIENT_CPU=1
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "bench-tftp.sh: run as root (network namespaces, port 69)" >&2
+    exit 1
+fi
+if [ "$(nproc)" -lt 2 ]; then
+    echo "bench-tftp.sh: needs 2 CPUs (server on CPU $SERVER_CPU, client on CPU $CLIENT_CPU)" >&2
+    exit 1
+fi
+
+# --- packages -----------------------------------------------------------------------
+missing=()
+for p in tftpd-hpa dnsmasq-base iproute2 util-linux procps; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]}"
+    # Keep the packages' own services (tftpd-hpa on the host) from starting.
+    made_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        made_policy=1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [ "$made_policy" = 1 ]; then
+        rm -f /usr/sbin/policy-rc.d
+    fi
+fi
+
+# --- binaries -----------------------------------------------------------------------
+if [ -z "${BOOTD:-}" ] || [ -z "${CLIENT:-}" ]; then
+    cargo build --release --locked --quiet --bin bootd --example tftp-bench-client
+fi
+BOOTD=${BOOTD:-$PWD/target/release/bootd}
+CLIENT=${CLIENT:-$PWD/target/release/examples/tftp-bench-client}
+IN_TFTPD=$(command -v in.tftpd || echo /usr/sbin/in.tftpd)
+DNSMASQ=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
+
+# --- workspace, namespaces, cleanup -------------------------------------------------
+WORK=$(mktemp -d /tmp/bench-tftp.XXXXXX)
+ROOT=$WORK/root
+SNS=benchsrv$$
+CNS=benchcli$$
+declare -A PID=()
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    for s in "${!PID[@]}"; do
+        local pid=${PID[$s]}
+        # tftpd-hpa forks one child per transfer: end those of our server too.
+        for child in $(pgrep -P "$pid" 2>/dev/null || true); do
+            kill "$child" 2>/dev/null || true
+        done
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    ip netns del "$SNS" 2>/dev/null || true
+    ip netns del "$CNS" 2>/dev/null || true
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$ROOT"
+chmod 755 "$WORK" "$ROOT"
+head -c $((SIZE_MIB << 20)) /dev/urandom >"$ROOT/bench.bin"
+chmod 644 "$ROOT/bench.bin"
+FILE_BYTES=$((SIZE_MIB << 20))
+
+ip netns add "$SNS"
+ip netns add "$CNS"
+ip link add bsrv$$ netns "$SNS" type veth peer name bcli$$ netns "$CNS"
+ip -n "$SNS" link set lo up
+ip -n "$CNS" link set lo up
+ip -n "$SNS" link set bsrv$$ mtu "$MTU" up
+ip -n "$CNS" link set bcli$$ mtu "$MTU" up
+for s in "${SERVERS[@]}"; do
+    ip -n "$SNS" addr add "${ADDR[$s]}/24" dev bsrv$$
+done
+ip -n "$CNS" addr add "$CLIENT_IP/24" dev bcli$$
+
+# --- servers ------------------------------------------------------------------------
+cat >"$WORK/bootd.ini" <<EOF
+[logger]
+type = file
+level = info
+file = $WORK/bootd.log
+
+[tftp]
+root = $ROOT
+address = ${ADDR[bootd]}
+port = 69
+windowsize = 64
+max_transfers = 1000
+EOF
+
+ip netns exec "$SNS" taskset -c "$SERVER_CPU" "$BOOTD" -t -c "$WORK/bootd.ini" \
+    2>"$WORK/bootd.err" &
+PID[bootd]=$!
+ip netns exec "$SNS" taskset -c "$SERVER_CPU" "$IN_TFTPD" -L -s -u nobody \
+    -a "${ADDR[tftpd-hpa]}:69" "$ROOT" 2>"$WORK/tftpd-hpa.err" &
+PID[tftpd-hpa]=$!
+ip netns exec "$SNS" taskset -c "$SERVER_CPU" "$DNSMASQ" --keep-in-foreground \
+    --conf-file=/dev/null --pid-file= --port=0 --enable-tftp --tftp-root="$ROOT" \
+    --tftp-max=1000 --bind-interfaces --listen-address="${ADDR[dnsmasq]}" \
+    --edns-packet-max=9000 --log-facility="$WORK/dnsmasq.log" 2>"$WORK/dnsmasq.err" &
+PID[dnsmasq]=$!
+
+for s in "${SERVERS[@]}"; do
+    for _ in $(seq 50); do
+        ip netns exec "$SNS" ss -Hlun "sport = :69" | grep -q "${ADDR[$s]}:69" && break
+        if ! kill -0 "${PID[$s]}" 2>/dev/null; then
+            echo "$s did not start:" >&2
+            cat "$WORK/$s.err" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+    ip netns exec "$SNS" ss -Hlun "sport = :69" | grep -q "${ADDR[$s]}:69" || {
+        echo "$s is not listening on ${ADDR[$s]}:69" >&2
+        exit 1
+    }
+done
+
+tftpd_version=$(dpkg-query -W -f='${Version}' tftpd-hpa 2>/dev/null || echo "?")
+dnsmasq_version=$("$DNSMASQ" --version | head -1 | awk '{print $3}')
+echo "bootd $("$BOOTD" --version 2>&1 | awk '{print $NF}') ($(git rev-parse --short HEAD 2>/dev/null || echo '?')), tftpd-hpa $tftpd_version, dnsmasq $dnsmasq_version"
+echo "file: $SIZE_MIB MiB random; veth MTU $MTU both ends; servers pinned to CPU $SERVER_CPU, client to CPU $CLIENT_CPU (taskset)"
+echo "median of $REPEAT runs per point; MB/s = 10^6 bytes/s; every transfer verified byte for byte"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the host disturbs the numbers)"
+echo
+
+# Busy and total ticks of the server and client CPUs (everything on them: the server,
+# its forked children, the kernel's network work, the client): "sb st cb ct".
+cpu_sample() {
+    awk -v s="cpu$SERVER_CPU" -v c="cpu$CLIENT_CPU" '
+        $1 == s || $1 == c {
+            total = 0
+            for (i = 2; i <= 9; i++) total += $i
+            busy[$1] = total - $5 - $6
+            all[$1] = total
+        }
+        END { print busy[s], all[s], busy[c], all[c] }' /proc/stat
+}
+
+# cpu_busy BEFORE AFTER: "server% client%" of the time between the two samples.
+cpu_busy() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        ds = y[2] - x[2]; dc = y[4] - x[4]
+        printf "%.0f %.0f", ds ? 100 * (y[1] - x[1]) / ds : 0, dc ? 100 * (y[3] - x[3]) / dc : 0
+    }'
+}
+
+# run_client SERVER COUNT BLKSIZE WINDOWSIZE [client flags]: the client's key=value line.
+run_client() {
+    local args=(--server "${ADDR[$1]}" --bind "$CLIENT_IP" --file bench.bin
+        --reference "$ROOT/bench.bin" --count "$2")
+    [ -n "$3" ] && args+=(--blksize "$3")
+    [ -n "$4" ] && args+=(--windowsize "$4")
+    ip netns exec "$CNS" taskset -c "$CLIENT_CPU" "$CLIENT" "${args[@]}" "${@:5}" \
+        2>>"$WORK/client.err" || true
+}
+
+field() { # field NAME LINE
+    sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"
+}
+
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
+}
+
+ratio() {
+    if [ "$1" = n/a ] || [ "$2" = n/a ] || [ "$2" = 0 ]; then
+        echo n/a
+    else
+        awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'
+    fi
+}
+
+# --- single transfers ---------------------------------------------------------------
+# label|blksize|windowsize
+POINTS=(
+    "blksize 512|512|"
+    "blksize 1468|1468|"
+    "blksize 8192|8192|"
+    "windowsize 1 (blksize 1468)|1468|1"
+    "windowsize 8 (blksize 1468)|1468|8"
+    "windowsize 16 (blksize 1468)|1468|16"
+    "windowsize 64 (blksize 1468)|1468|64"
+)
+declare -A RESULT=() CPUINFO=()
+notes=()
+for point in "${POINTS[@]}"; do
+    IFS='|' read -r label blksize windowsize <<<"$point"
+    declare -A rates=() skip=() busy=()
+    for s in "${SERVERS[@]}"; do
+        rates[$s]=""
+        busy[$s]="0 0"
+        # Ask first what the server grants: a window it does not take makes the cell n/a.
+        line=$(run_client "$s" 1 "$blksize" "$windowsize" --probe --timeout 10)
+        granted_b=$(field blksize "$line")
+        granted_w=$(field windowsize "$line")
+        if [ -n "$windowsize" ] && [ "$windowsize" -gt 1 ] && [ "$granted_w" != "$windowsize" ]; then
+            skip[$s]=1
+            notes+=("$label: $s does not grant windowsize (OACK: ${granted_w/#0/none}): n/a")
+        elif [ -n "$windowsize" ] && [ "$granted_w" != "$windowsize" ]; then
+            notes+=("$label: $s ignores windowsize and serves lock-step, which is windowsize 1")
+        fi
+        if [ -z "${skip[$s]:-}" ] && [ "$granted_b" != "$blksize" ]; then
+            notes+=("$label: $s granted blksize ${granted_b/#0/none (512)} for $blksize")
+        fi
+    done
+    for _ in $(seq "$REPEAT"); do
+        for s in "${SERVERS[@]}"; do
+            [ -n "${skip[$s]:-}" ] && continue
+            before=$(cpu_sample)
+            line=$(run_client "$s" 1 "$blksize" "$windowsize" --timeout 120)
+            after=$(cpu_sample)
+            if [ "$(field ok "$line")" != 1 ]; then
+                echo "$label: $s: transfer failed: ${line:-no output}" >&2
+                tail -3 "$WORK/client.err" >&2 || true
+                rates[$s]+="0 "
+                continue
+            fi
+            rates[$s]+="$(field mbps "$line") "
+            read -r bs bc <<<"$(cpu_busy "$before" "$after")"
+            read -r ss sc <<<"${busy[$s]}"
+            busy[$s]="$((ss + bs)) $((sc + bc))"
+        done
+    done
+    for s in "${SERVERS[@]}"; do
+        if [ -n "${skip[$s]:-}" ]; then
+            RESULT[$s,$label]=n/a
+        else
+            # shellcheck disable=SC2086
+            RESULT[$s,$label]=$(median ${rates[$s]})
+            read -r ss sc <<<"${busy[$s]}"
+            CPUINFO[$s,$label]="$((ss / REPEAT))/$((sc / REPEAT))"
+        fi
+    done
+    printf '  measured %-30s bootd %8s  tftpd-hpa %8s  dnsmasq %8s\n' "$label" \
+        "${RESULT[bootd,$label]}" "${RESULT[tftpd-hpa,$label]}" "${RESULT[dnsmasq,$label]}" >&2
+    unset rates skip busy
+done
+
+# --- concurrent transfers -----------------------------------------------------------
+declare -A CAGG=() CFAIL=() CWALL=() CBUSY=()
+for s in "${SERVERS[@]}"; do CAGG[$s]=""; CFAIL[$s]=0; CWALL[$s]=""; done
+for _ in $(seq "$CONCURRENT_REPEAT"); do
+    for s in "${SERVERS[@]}"; do
+        before=$(cpu_sample)
+        # A failure is a server losing a transfer, not a slow one: a generous deadline.
+        line=$(run_client "$s" "$CONCURRENT" 1468 "" --timeout 600)
+        CBUSY[$s]=$(cpu_busy "$before" "$(cpu_sample)" | tr ' ' /)
+        CAGG[$s]+="$(field mbps "$line") "
+        CWALL[$s]+="$(field seconds "$line") "
+        failed=$(field failed "$line")
+        CFAIL[$s]=$((${CFAIL[$s]} + ${failed:-$CONCURRENT}))
+        printf '  measured %d concurrent: %-10s %s\n' "$CONCURRENT" "$s" "$line" >&2
+    done
+done
+
+RSS=$(awk '/VmHWM/ {print $2, $3}' "/proc/${PID[bootd]}/status")
+DNSMASQ_RSS=$(awk '/VmHWM/ {print $2, $3}' "/proc/${PID[dnsmasq]}/status")
+
+# --- table --------------------------------------------------------------------------
+echo
+printf '%-30s %10s %10s %10s %12s %12s\n' "single $SIZE_MIB MiB transfer, MB/s" bootd tftpd-hpa dnsmasq \
+    bootd/tftpd bootd/dnsmasq
+printf '%.0s-' $(seq 90)
+echo
+for point in "${POINTS[@]}"; do
+    IFS='|' read -r label _ _ <<<"$point"
+    b=${RESULT[bootd,$label]}
+    t=${RESULT[tftpd-hpa,$label]}
+    d=${RESULT[dnsmasq,$label]}
+    printf '%-30s %10s %10s %10s %12s %12s\n' "$label" "$b" "$t" "$d" "$(ratio "$b" "$t")" \
+        "$(ratio "$b" "$d")"
+done
+echo
+printf '%-30s %10s %10s %10s %12s %12s\n' "$CONCURRENT concurrent (blksize 1468)" bootd tftpd-hpa dnsmasq \
+    bootd/tftpd bootd/dnsmasq
+printf '%.0s-' $(seq 90)
+echo
+# shellcheck disable=SC2086
+{
+    b=$(median ${CAGG[bootd]})
+    t=$(median ${CAGG[tftpd-hpa]})
+    d=$(median ${CAGG[dnsmasq]})
+    printf '%-30s %10s %10s %10s %12s %12s\n' "aggregate MB/s" "$b" "$t" "$d" \
+        "$(ratio "$b" "$t")" "$(ratio "$b" "$d")"
+    printf '%-30s %10s %10s %10s\n' "failed transfers (of $((CONCURRENT * CONCURRENT_REPEAT)))" \
+        "${CFAIL[bootd]}" "${CFAIL[tftpd-hpa]}" "${CFAIL[dnsmasq]}"
+    printf '%-30s %10s %10s %10s\n' "wall time, s" "$(median ${CWALL[bootd]})" \
+        "$(median ${CWALL[tftpd-hpa]})" "$(median ${CWALL[dnsmasq]})"
+    printf '%-30s %10s %10s %10s\n' "CPU busy % server/client" "${CBUSY[bootd]}" \
+        "${CBUSY[tftpd-hpa]}" "${CBUSY[dnsmasq]}"
+}
+echo
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "bootd peak RSS (VmHWM): $RSS   (dnsmasq: $DNSMASQ_RSS; tftpd-hpa forks a process per transfer)"
+echo
+echo "CPU busy % during the single transfers, server CPU $SERVER_CPU / client CPU $CLIENT_CPU (mean of the runs):"
+for point in "${POINTS[@]}"; do
+    IFS='|' read -r label _ _ <<<"$point"
+    printf '  %-30s bootd %-8s tftpd-hpa %-8s dnsmasq %-8s\n' "$label" \
+        "${CPUINFO[bootd,$label]:-n/a}" "${CPUINFO[tftpd-hpa,$label]:-n/a}" \
+        "${CPUINFO[dnsmasq,$label]:-n/a}"
+done
+if [ ${#notes[@]} -gt 0 ]; then
+    echo
+    echo "notes (n/a = the server does not support the option):"
+    printf '  %s\n' "${notes[@]}"
+fi
+if [ -s "$WORK/client.err" ]; then
+    echo
+    echo "client errors:"
+    sort "$WORK/client.err" | uniq -c | sort -rn | head -20
+fi
