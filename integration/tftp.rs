@@ -663,6 +663,7 @@ fn hostile_names_are_refused_and_outside_files_never_leak() {
     let bootd = env.start("", "");
 
     let access = "ERROR 2 access violation";
+    let missing = "ERROR 1 file not found";
     let long = "a".repeat(1025);
     let long_segment = format!("dir/{}", "b".repeat(300));
     let deep_climb = "../".repeat(100) + "etc/passwd";
@@ -678,10 +679,13 @@ fn hostile_names_are_refused_and_outside_files_never_leak() {
         (b"..\\secret.txt".to_vec(), access),
         (b"..\\..\\..\\etc\\passwd".to_vec(), access),
         (b"pxelinux.cfg\\default".to_vec(), access),
-        (b"/etc/passwd".to_vec(), access),
-        (b"//etc/passwd".to_vec(), access),
+        // A leading `/` is the TFTP root (GRUB asks for `/grub/grub.cfg`): these
+        // names are looked up inside the root, where they do not exist.
+        (b"/etc/passwd".to_vec(), missing),
+        (b"//etc/passwd".to_vec(), missing),
+        (secret.to_str().unwrap().as_bytes().to_vec(), missing),
+        (b"/../secret.txt".to_vec(), access),
         (b"/".to_vec(), access),
-        (secret.to_str().unwrap().as_bytes().to_vec(), access),
         (b"%2e%2e/secret.txt".to_vec(), access),
         (b"%2E%2E%2Fsecret.txt".to_vec(), access),
         (b"..%2fsecret.txt".to_vec(), access),
@@ -709,7 +713,7 @@ fn hostile_names_are_refused_and_outside_files_never_leak() {
         (b"passwd".to_vec(), access),
         (b"deep/er/link".to_vec(), access),
         // A directory inside the root is not a file.
-        (b"pxelinux.cfg".to_vec(), "ERROR 1 file not found"),
+        (b"pxelinux.cfg".to_vec(), missing),
     ];
     assert!(hostile.len() >= 30);
     for (i, (name, want)) in hostile.iter().enumerate() {
@@ -784,6 +788,14 @@ fn hostile_names_are_refused_and_outside_files_never_leak() {
     );
     assert!(got.stdout.starts_with("OK 15 "), "{got}");
     assert_same(&read(&out), b"inside the root", "inside-link");
+    // A name from the root, as GRUB asks (`/grub/grub.cfg`), is served.
+    let out = env.out("rooted");
+    let got = run_bounded(
+        &mut env.raw("get", b"//ok.bin", &["octet", out.to_str().unwrap()]),
+        Duration::from_secs(20),
+    );
+    assert!(got.stdout.starts_with("OK 15 "), "{got}");
+    assert_same(&read(&out), b"inside the root", "//ok.bin");
 
     // Nothing from outside the root reached any client.
     for entry in std::fs::read_dir(&env.out).unwrap() {
@@ -913,11 +925,17 @@ fn url_root_streams_identical_bytes_and_404_is_file_not_found() {
         "{got}"
     );
 
-    // Confinement holds for URL roots: nothing above /sub is reachable.
+    // Confinement holds for URL roots: nothing above /sub is reachable, and a
+    // leading `/` is /sub itself.
+    let got = run_bounded(
+        &mut env.raw("get", b"/outside.txt", &["octet", out.to_str().unwrap()]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(got.stdout.trim(), "ERROR 1 file not found", "{got}");
     for name in [
         &b"../outside.txt"[..],
         b"%2e%2e/outside.txt",
-        b"/outside.txt",
+        b"/../outside.txt",
     ] {
         let got = run_bounded(
             &mut env.raw("get", name, &["octet", out.to_str().unwrap()]),

@@ -1,16 +1,30 @@
 #!/usr/bin/env bash
-# demo.sh: bootd's main job on a bundled configuration (conf/demo.ini).
+# demo.sh: bootd's main job on a bundled configuration (conf/demo.ini): a virtual
+# machine with no disk boots Linux from the network.
 #
-# Builds bootd, makes a private boot network (two network namespaces joined by a
-# veth pair, 10.123.0.0/24), starts bootd in one, and boots a client in the other
-# the way a PXE machine does: DHCP with its PXE identity, TFTP of the boot file and
-# its configuration, then DHCP again as the installed OS. Shows bootd's log and the
-# client's view, prints how long the boot took, and removes everything it created,
-# also when interrupted. Run as root: sudo scripts/demo.sh
+#   sudo scripts/demo.sh          a BIOS machine (SeaBIOS, its NIC's PXE ROM, pxelinux)
+#   sudo scripts/demo.sh --uefi   a UEFI machine (OVMF's own PXE stack, GRUB)
+#
+# Installs what it needs (scripts/deps.sh), builds bootd, makes a private boot
+# network (two network namespaces joined by a veth pair, 10.123.0.0/24; the
+# machine's NIC is a tap on a bridge in the second one and sees nothing else),
+# starts bootd in the first, and powers on a QEMU machine (software emulation) in
+# the second. Shows bootd's log and the machine's console as it boots, prints how
+# long the boot took, and removes everything it created, also when interrupted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root_dir=$(pwd)
 
+firmware=bios
+case "${1:-}" in
+"") ;;
+--uefi) firmware=uefi ;;
+--bios) firmware=bios ;;
+*)
+    echo "usage: $0 [--bios|--uefi]" >&2
+    exit 2
+    ;;
+esac
 if [ "$(id -u)" -ne 0 ]; then
     echo "demo.sh: run as root (it creates network namespaces): sudo $0" >&2
     exit 1
@@ -24,22 +38,30 @@ bootd="$root_dir/target/release/bootd"
 tag="bdd$$"
 srv="${tag}srv" cli="${tag}cli"
 work=/tmp/bootd-demo
+mac=52:54:00:12:34:56
 pids=()
 
 cleanup() {
     local status=$?
+    trap - EXIT INT TERM
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    # Deleting a namespace deletes the veth pair, the bridge and the tap in it.
     ip netns del "$srv" 2>/dev/null || true
     ip netns del "$cli" 2>/dev/null || true
     rm -rf "$work"
-    echo "== cleaned up (namespaces, processes, $work)"
+    echo "== cleaned up (the machine, bootd, namespaces, $work)"
     exit "$status"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "== making the boot network: $srv (bootd, 10.123.0.1) <-> $cli (the machine to boot)"
+rm -rf "$work"
+mkdir -p "$work"
+echo "== boot files in $work/tftp (Debian's pxelinux, GRUB and kernel; a busybox initramfs)"
+scripts/vm-assets.sh "$work/tftp" > /dev/null
+
+echo "== making the boot network: $srv (bootd, 10.123.0.1) <-> $cli (bridge + the machine's tap)"
 ip netns add "$srv"
 ip netns add "$cli"
 ip link add "${tag}s" netns "$srv" type veth peer name "${tag}c" netns "$cli"
@@ -47,14 +69,11 @@ ip -n "$srv" addr add 10.123.0.1/24 brd + dev "${tag}s"
 ip -n "$srv" link set lo up
 ip -n "$srv" link set "${tag}s" up
 ip -n "$cli" link set lo up
-ip -n "$cli" link set "${tag}c" address 52:54:00:12:34:56
-ip -n "$cli" link set "${tag}c" up
-
-echo "== boot files in $work/tftp"
-mkdir -p "$work/tftp/pxelinux.cfg" "$work/client"
-head -c 42000 /dev/urandom > "$work/tftp/pxelinux.0"
-head -c 4000000 /dev/urandom > "$work/tftp/vmlinuz"
-install -m 0644 conf/pxelinux.cfg "$work/tftp/pxelinux.cfg/default"
+ip -n "$cli" link add "${tag}b" type bridge
+ip -n "$cli" link set "${tag}c" master "${tag}b"
+ip -n "$cli" tuntap add dev "${tag}t" mode tap
+ip -n "$cli" link set "${tag}t" master "${tag}b"
+for dev in "${tag}c" "${tag}t" "${tag}b"; do ip -n "$cli" link set "$dev" up; done
 
 # The notification listener (conf/demo.ini: notify = 127.0.0.1:12345).
 ip netns exec "$srv" python3 -u -c '
@@ -67,49 +86,65 @@ while True:
 ' > "$work/notifications.log" 2>&1 &
 pids+=($!)
 
+# Each line as it comes, prefixed; the console without its terminal escapes (the
+# firmware clears the screen), and the kernel's own messages reduced to the first.
+show_log() { tee "$work/bootd.log" | sed -u 's/^[0-9T:.-]*Z \[\([A-Z]*\)\] /bootd   | [\1] /'; }
+show_console() {
+    tee "$work/console.log" | sed -u 's/\x1b\[[0-9;?=]*[A-Za-z]//g; s/\x1bc//g; s/\r$//; s/\r/\n/g' \
+        | awk -W interactive '
+            /^\[ *[0-9]+\.[0-9]+\]/ { if (kernel++ == 0) print "machine | " $0; else if (kernel == 2) print "machine | [... the kernel boots: its messages are in the console log ...]"; fflush(); next }
+            NF { print "machine | " $0; fflush() }' 2>/dev/null
+}
+
 echo "== starting bootd -c conf/demo.ini"
-ip netns exec "$srv" "$bootd" -c conf/demo.ini > "$work/bootd.log" 2>&1 &
+ip netns exec "$srv" "$bootd" -c conf/demo.ini 2> >(show_log) &
 pids+=($!)
 for _ in $(seq 50); do
     grep -q "serving TFTP" "$work/bootd.log" 2>/dev/null && break
     sleep 0.1
 done
 
-cat > "$work/client/hook.sh" <<'HOOK'
-#!/bin/sh
-[ "$1" = bound ] || exit 0
-echo "   client: address $ip/$mask from $serverid, boot file '${boot_file:-}', next server ${siaddr:-}"
-echo "$ip" > /tmp/bootd-demo/client/ip
-HOOK
-chmod +x "$work/client/hook.sh"
-
+qemu=(qemu-system-x86_64 -machine pc,accel=tcg -m 512 -nodefaults -nographic
+    -serial stdio -monitor none -no-reboot -boot n
+    -uuid 12345678-abcd-ef00-1111-abcdefabcdef
+    -netdev "tap,id=n0,ifname=${tag}t,script=no,downscript=no")
+if [ "$firmware" = uefi ]; then
+    qemu+=(-bios /usr/share/ovmf/OVMF.fd -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=")
+    echo "== powering on a UEFI machine (OVMF, no disk, NIC $mac without option ROM: OVMF's own PXE)"
+else
+    qemu+=(-device "virtio-net-pci,netdev=n0,mac=$mac")
+    echo "== powering on a BIOS machine (SeaBIOS, no disk, NIC $mac with QEMU's PXE ROM, iPXE)"
+fi
 start=$(date +%s.%N)
-echo "== 1. the firmware asks for an address, as a BIOS PXE ROM (option 60 PXEClient, 93 = 0, 97 = UUID)"
-ip netns exec "$cli" busybox udhcpc -i "${tag}c" -n -q -f -t 5 -T 1 -s "$work/client/hook.sh" \
-    -V PXEClient:Arch:00000:UNDI:002001 -x 0x5d:0000 -x 0x61:00123e4567e89b12d3a456426614174000 2>/dev/null
-pxe_ip=$(cat "$work/client/ip")
-ip -n "$cli" addr add "$pxe_ip/24" dev "${tag}c"
+ip netns exec "$cli" "${qemu[@]}" < /dev/null > >(show_console) 2>&1 &
+qemu_pid=$!
+pids+=("$qemu_pid")
 
-echo "== 2. it loads the boot file and its configuration over TFTP"
-cd "$work/client"
-ip netns exec "$cli" curl -s --tftp-blksize 1468 -o pxelinux.0 tftp://10.123.0.1/pxelinux.0
-ip netns exec "$cli" curl -s -o config tftp://10.123.0.1/pxelinux.cfg/01-52-54-00-12-34-56
-ip netns exec "$cli" atftp --option "blksize 1468" --option "windowsize 16" -g -r vmlinuz -l vmlinuz 10.123.0.1 2>/dev/null
-cmp -s pxelinux.0 "$work/tftp/pxelinux.0" && cmp -s vmlinuz "$work/tftp/vmlinuz" && cmp -s config "$work/tftp/pxelinux.cfg/default"
-echo "   client: got pxelinux.0 ($(stat -c %s pxelinux.0) bytes), its configuration (through [filters]) and vmlinuz ($(stat -c %s vmlinuz) bytes), identical to the server's"
-cd "$root_dir"
-ip -n "$cli" addr flush dev "${tag}c"
-
-echo "== 3. the operating system asks for an address again (plain DHCP; allow_simple_dhcp is off)"
-ip netns exec "$cli" busybox udhcpc -i "${tag}c" -n -q -f -t 5 -T 1 -s "$work/client/hook.sh" 2>/dev/null
-os_ip=$(cat "$work/client/ip")
+marker=""
+for _ in $(seq 1800); do
+    marker=$(grep -a -m1 -o 'BOOTD-VM-UP.*' "$work/console.log" 2>/dev/null | tr -d '\r' || true)
+    [ -n "$marker" ] && break
+    kill -0 "$qemu_pid" 2>/dev/null || break
+    sleep 0.1
+done
 end=$(date +%s.%N)
-[ "$os_ip" = "$pxe_ip" ] && echo "   same address in both phases: $os_ip"
-
+if [ -z "$marker" ]; then
+    echo "== the machine did not come up within 180 s; bootd's log and its console are above" >&2
+    exit 1
+fi
+# Let it power off.
+for _ in $(seq 100); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 0.1; done
 sleep 0.3
-echo "== bootd's log"
-sed 's/^/   /' "$work/bootd.log"
+
 echo "== what the notification listener received"
 cat "$work/notifications.log"
-printf '== the boot took %.2f s (DHCP, TFTP of %s bytes, DHCP again)\n' \
-    "$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')" "$(( $(stat -c %s "$work/tftp/pxelinux.0") + $(stat -c %s "$work/tftp/vmlinuz") ))"
+tftp_s=$(grep -o 'bytes in [0-9]* blocks of [0-9]*, window [0-9]*, [0-9]* retransmits, [0-9.]* s' "$work/bootd.log" \
+    | awk '{ s += $(NF - 1) } END { printf "%.2f", s }')
+tftp_bytes=$(grep -o 'sent [^ ]*\( (as [^)]*)\)\?: [0-9]* bytes' "$work/bootd.log" \
+    | awk '{ b += $(NF - 1) } END { print b + 0 }')
+printf '== the machine is up: %s\n' "$marker"
+printf '== the boot took %.1f s from power-on to the OS'"'"'s address; bootd'"'"'s TFTP transfers %s bytes in %s s\n' \
+    "$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')" "$tftp_bytes" "$tftp_s"
+if [ "$firmware" = bios ]; then
+    echo "   (iPXE spends ~15 s of it \"Configuring\": waiting for an IPv6 router this network does not have)"
+fi

@@ -10,6 +10,13 @@ packages=(
     busybox isc-dhcp-client dhcpcd-base tftp-hpa atftp curl
     # test helpers (HTTP servers, crafted packets)
     python3
+    # virtual machines booting through bootd (integration/vm.rs, demo.sh): QEMU with
+    # its iPXE option ROMs (BIOS) and OVMF (UEFI); the boot files pxelinux, ldlinux.c32
+    # and a GRUB network image; depmod and cpio to make the initramfs. The kernel and
+    # busybox-static (which conflicts with busybox) are fetched by scripts/vm-assets.sh
+    # with apt-get download, not installed.
+    qemu-system-x86 ipxe-qemu ovmf pxelinux syslinux-common grub-efi-amd64-bin grub-common
+    kmod cpio gzip
 )
 
 missing=()

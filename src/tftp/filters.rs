@@ -4,7 +4,8 @@
 //! the whole requested name wins. Patterns are wildcards (`*` any run of characters,
 //! `/` included; `?` one character) matched case-insensitively: the INI loader lower-
 //! cases keys, so a case-sensitive match could never hit an upper-case request (pxelinux
-//! asks for `pxelinux.cfg/C0A8…`). A leading `./` on the request is ignored.
+//! asks for `pxelinux.cfg/C0A8…`). A leading `./` or `/` on the request is ignored
+//! (both mean the root: GRUB asks for `/grub/grub.cfg`).
 //!
 //! In a value, `{filename}` is the requested name (as the seeds document it; pybootd's
 //! code substituted something else). A value in brackets, `[dir/{filename}.cfg]`,
@@ -138,10 +139,10 @@ impl Filters {
     }
 }
 
-/// `./a/b` → `a/b` (repeated: `././a` → `a`).
+/// `./a/b` and `/a/b` → `a/b` (repeated: `././a` and `//a` → `a`).
 fn strip_dot_slash(name: &str) -> &str {
     let mut name = name;
-    while let Some(rest) = name.strip_prefix("./") {
+    while let Some(rest) = name.strip_prefix("./").or_else(|| name.strip_prefix('/')) {
         name = rest;
     }
     name
@@ -188,6 +189,8 @@ mod tests {
             "pxelinux.cfg/C0A80A05",
             "pxelinux.cfg/default",
             "./pxelinux.cfg/default",
+            "/pxelinux.cfg/default",
+            "//pxelinux.cfg/01-aa-bb-cc-dd-ee-ff",
             "pxelinux.cfg/44454c4c-3800-1058-8042-b4c04f565731",
         ] {
             assert_eq!(

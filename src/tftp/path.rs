@@ -1,7 +1,11 @@
 //! Confinement of requested names to the TFTP root (pure, lexical).
 //!
-//! A requested name is checked and normalised by [`normalise`]: it must be a relative
-//! path of plain segments. Anything that could climb out of the root, or mean something
+//! A requested name is checked and normalised by [`normalise`]: it must be a path of
+//! plain segments. A leading `/` means the TFTP root, as for tftpd-hpa `-s` and
+//! dnsmasq: GRUB's network images ask for `/grub/grub.cfg` (their prefix is an absolute
+//! path on the `(tftp)` device), Debian's netboot GRUB for
+//! `/debian-installer/amd64/grub/grub.cfg`, and pxelinux configurations may name
+//! `/vmlinuz`. Anything that could climb out of the root, or mean something
 //! different to another layer (a web server decoding `%2e`, Windows reading `\`, C code
 //! stopping at NUL), is refused outright rather than cleaned up: a client that asks for
 //! such a name is either broken or hostile, and it gets ERROR 2 (access violation).
@@ -22,7 +26,6 @@ pub const MAX_SEGMENT_LEN: usize = 255;
 pub enum Refusal {
     Empty,
     TooLong,
-    Absolute,
     /// `..` or any other segment made only of dots (`...`, `....`).
     DotSegment,
     Backslash,
@@ -40,7 +43,6 @@ impl fmt::Display for Refusal {
         let text = match self {
             Refusal::Empty => "empty file name",
             Refusal::TooLong => "file name too long",
-            Refusal::Absolute => "absolute path",
             Refusal::DotSegment => "'..' (or dots-only) path segment",
             Refusal::Backslash => "backslash in file name",
             Refusal::Nul => "NUL byte in file name",
@@ -55,8 +57,8 @@ impl fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
-/// Checks `requested` and returns it normalised: relative, `/`-separated, without
-/// empty or `.` segments (a leading `./` and `//` runs disappear).
+/// Checks `requested` and returns it normalised: relative to the root, `/`-separated,
+/// without empty or `.` segments (a leading `/` or `./` and `//` runs disappear).
 pub fn normalise(requested: &str) -> Result<String, Refusal> {
     if requested.is_empty() {
         return Err(Refusal::Empty);
@@ -76,9 +78,6 @@ pub fn normalise(requested: &str) -> Result<String, Refusal> {
     }
     if has_percent_escape(bytes) {
         return Err(Refusal::PercentEscape);
-    }
-    if requested.starts_with('/') {
-        return Err(Refusal::Absolute);
     }
     if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
         return Err(Refusal::DrivePrefix);
@@ -174,10 +173,9 @@ mod tests {
         "..\\..\\windows\\win.ini",
         "..\\",
         "a\\b",
-        "/etc/passwd",
         "/",
-        "//etc/passwd",
-        "/srv/tftp/pxelinux.0",
+        "/../etc/passwd",
+        "//..//etc/passwd",
         "%2e%2e/etc/passwd",
         "%2E%2E%2Fetc%2Fpasswd",
         "..%2fetc%2fpasswd",
@@ -233,7 +231,8 @@ mod tests {
     #[test]
     fn refusal_kinds() {
         assert_eq!(normalise("../x"), Err(Refusal::DotSegment));
-        assert_eq!(normalise("/x"), Err(Refusal::Absolute));
+        assert_eq!(normalise("/"), Err(Refusal::Empty));
+        assert_eq!(normalise("/../x"), Err(Refusal::DotSegment));
         assert_eq!(normalise("a\\x"), Err(Refusal::Backslash));
         assert_eq!(normalise("a\0x"), Err(Refusal::Nul));
         assert_eq!(normalise("a\x01x"), Err(Refusal::ControlCharacter));
@@ -269,6 +268,29 @@ mod tests {
         ] {
             assert_eq!(resolve(root, name), Ok(PathBuf::from(expected)), "{name}");
         }
+    }
+
+    /// GRUB asks for `/grub/grub.cfg`: a leading `/` is the TFTP root, never the
+    /// host's root.
+    #[test]
+    fn rooted_names_are_taken_from_the_tftp_root() {
+        let root = Path::new("/srv/tftp");
+        for (name, expected) in [
+            ("/grub/grub.cfg", "/srv/tftp/grub/grub.cfg"),
+            (
+                "/debian-installer/amd64/grub/grub.cfg",
+                "/srv/tftp/debian-installer/amd64/grub/grub.cfg",
+            ),
+            ("//vmlinuz", "/srv/tftp/vmlinuz"),
+            ("/etc/passwd", "/srv/tftp/etc/passwd"),
+            ("/srv/tftp/pxelinux.0", "/srv/tftp/srv/tftp/pxelinux.0"),
+        ] {
+            assert_eq!(resolve(root, name), Ok(PathBuf::from(expected)), "{name}");
+        }
+        assert_eq!(
+            url_for("http://h/netboot", "/grub/grub.cfg"),
+            Ok("http://h/netboot/grub/grub.cfg".into())
+        );
     }
 
     #[test]

@@ -1,0 +1,565 @@
+//! Real machines boot from bootd: QEMU x86-64 virtual machines (TCG, no disk) whose
+//! NIC is a tap device on a bridge in a client network namespace, joined by a veth
+//! pair to bootd's namespace. Nothing else is on that bridge.
+//!
+//! - BIOS: SeaBIOS and QEMU's standard NIC option ROM (iPXE) → DHCP (PXE, option 77
+//!   `iPXE`, architecture 0) → TFTP `pxelinux.0` → `ldlinux.c32` → the pxelinux
+//!   configuration through a `[filters]` rule → `vmlinuz` and `initrd.gz`.
+//! - UEFI: OVMF's own PXE stack (the NIC has no option ROM) → DHCP (architecture 7)
+//!   → TFTP `grubx64.efi`, chosen from `[bootfile] 00007` → `/grub/grub.cfg` →
+//!   `/vmlinuz` and `/initrd.gz`.
+//!
+//! The kernel is Debian's; the initramfs (scripts/vm-assets.sh) loads the NIC driver,
+//! asks for an address again as an installed OS would, prints
+//! `BOOTD-VM-UP ip=… mac=… server=…` on the serial console and powers off.
+//!
+//! A failure prints the machine's console and bootd's log.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const SERVER: &str = "10.126.0.1";
+const POOL: &str = "10.126.0.100";
+const MARKER: &str = "BOOTD-VM-UP";
+/// From power-on to the marker. A boot takes ~25 s under TCG on the CI machine.
+const BOOT_BOUND: Duration = Duration::from_secs(150);
+const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
+
+/// One VM test at a time: TCG keeps a core busy per machine and CI has two.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serialise() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Root, and the tools the machines need.
+fn ready() -> bool {
+    if !require_root() {
+        return false;
+    }
+    for needed in [
+        "/usr/bin/qemu-system-x86_64",
+        OVMF,
+        "/usr/lib/PXELINUX/pxelinux.0",
+    ] {
+        assert!(
+            Path::new(needed).exists(),
+            "{needed} is missing: run scripts/deps.sh"
+        );
+    }
+    true
+}
+
+/// Fills `root` with the boot files (scripts/vm-assets.sh, cached kernel/initramfs).
+fn boot_files(root: &Path) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/vm-assets.sh");
+    let done = run_bounded(Command::new(script).arg(root), Duration::from_secs(300));
+    done.assert_success();
+}
+
+fn file_size(root: &Path, name: &str) -> u64 {
+    std::fs::metadata(root.join(name))
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .len()
+}
+
+/// bootd's namespace and the machines' one, joined by a veth pair; in the machines'
+/// namespace a bridge holds the veth end and one tap per machine.
+struct VmNet {
+    pair: Pair,
+    bridge: String,
+}
+
+impl VmNet {
+    fn new() -> VmNet {
+        let pair = Pair::new(&format!("{SERVER}/24"), None);
+        let bridge = unique("b");
+        let ns = &pair.client.name;
+        sh(&["ip", "-n", ns, "link", "add", &bridge, "type", "bridge"]);
+        sh(&[
+            "ip",
+            "-n",
+            ns,
+            "link",
+            "set",
+            &pair.client_if,
+            "master",
+            &bridge,
+        ]);
+        sh(&["ip", "-n", ns, "link", "set", &bridge, "up"]);
+        VmNet { pair, bridge }
+    }
+
+    /// A new tap on the bridge (removed with the namespace).
+    fn tap(&self) -> String {
+        let tap = unique("p");
+        let ns = &self.pair.client.name;
+        sh(&["ip", "-n", ns, "tuntap", "add", "dev", &tap, "mode", "tap"]);
+        sh(&["ip", "-n", ns, "link", "set", &tap, "master", &self.bridge]);
+        sh(&["ip", "-n", ns, "link", "set", &tap, "up"]);
+        tap
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Firmware {
+    /// SeaBIOS with QEMU's standard option ROM for the NIC (iPXE).
+    Bios,
+    /// OVMF with its own PXE stack: the NIC has no option ROM.
+    Uefi,
+}
+
+/// A QEMU machine with no disk, booting from its NIC; killed on drop.
+struct Vm {
+    qemu: Spawned,
+    mac: String,
+    started: Instant,
+}
+
+impl Vm {
+    fn start(net: &VmNet, firmware: Firmware, mac: &str, uuid: &str) -> Vm {
+        let tap = net.tap();
+        let mut command = net.pair.client.command("qemu-system-x86_64");
+        command.args([
+            "-machine",
+            "pc,accel=tcg",
+            "-m",
+            "512",
+            "-nodefaults",
+            "-nographic",
+            "-serial",
+            "stdio",
+            "-monitor",
+            "none",
+            "-no-reboot",
+            "-boot",
+            "n",
+            "-uuid",
+            uuid,
+            "-netdev",
+            &format!("tap,id=n0,ifname={tap},script=no,downscript=no"),
+        ]);
+        match firmware {
+            Firmware::Bios => {
+                command.args(["-device", &format!("virtio-net-pci,netdev=n0,mac={mac}")]);
+            }
+            Firmware::Uefi => {
+                command.args([
+                    "-bios",
+                    OVMF,
+                    "-device",
+                    &format!("virtio-net-pci,netdev=n0,mac={mac},romfile="),
+                ]);
+            }
+        }
+        Vm {
+            qemu: Spawned::start(&mut command),
+            mac: mac.to_string(),
+            started: Instant::now(),
+        }
+    }
+
+    /// bootd's spelling of the MAC (`52-54-00-…`, upper case).
+    fn dashed_mac(&self) -> String {
+        self.mac.replace(':', "-").to_uppercase()
+    }
+
+    /// The serial console so far, without terminal escapes and CRs.
+    fn console(&self) -> String {
+        plain(&self.qemu.stdout_so_far())
+    }
+
+    /// The marker line's `ip=` once it is on the console.
+    fn wait_for_marker(&self, bound: Duration) -> Option<String> {
+        let left = bound.saturating_sub(self.started.elapsed());
+        if !self.qemu.wait_for_stdout(MARKER, left) {
+            return None;
+        }
+        // The whole line may still be on its way.
+        std::thread::sleep(Duration::from_millis(200));
+        let console = self.qemu.stdout_so_far();
+        let line = console.lines().find(|l| l.contains(MARKER))?;
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix("ip="))
+            .map(str::to_string)
+    }
+
+    /// Waits for the power-off that follows the marker.
+    fn wait_for_poweroff(self, bound: Duration) -> Finished {
+        self.qemu.finish(bound)
+    }
+}
+
+/// `text` without ANSI escape sequences (`ESC [ … letter`, `ESC c`) and CRs.
+fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => {
+                if chars.next_if_eq(&'[').is_some() {
+                    while chars.next().is_some_and(|c| !c.is_ascii_alphabetic()) {}
+                } else {
+                    chars.next();
+                }
+            }
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Panics with everything needed to understand a failed boot.
+fn fail(what: &str, vms: &[&Vm], bootd: &Bootd) -> ! {
+    let mut text = format!("{what}\n");
+    for vm in vms {
+        text.push_str(&format!(
+            "\n===== console of {} ({:.1} s after power-on):\n{}\n",
+            vm.mac,
+            vm.started.elapsed().as_secs_f64(),
+            vm.console()
+        ));
+    }
+    text.push_str(&format!("\n===== bootd's log:\n{}\n", bootd.log()));
+    panic!("{text}");
+}
+
+/// A UDP listener for bootd's notifications, in bootd's namespace.
+struct Listener {
+    process: Spawned,
+}
+
+impl Listener {
+    fn start(ns: &Netns, port: u16) -> Listener {
+        let process = Spawned::start(ns.command("python3").args([
+            "-u",
+            "-c",
+            &format!(
+                "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('127.0.0.1', {port}))\nprint('listening')\nwhile True:\n    data, _ = s.recvfrom(1024)\n    print(data.decode())\n"
+            ),
+        ]));
+        assert!(
+            process.wait_for_stdout("listening", Duration::from_secs(10)),
+            "the notification listener did not start"
+        );
+        Listener { process }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.process
+            .stdout_so_far()
+            .lines()
+            .skip(1)
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// The configuration: BIOS gets pxelinux.0, x64 UEFI grubx64.efi; pxelinux's and
+/// GRUB's configuration searches are answered at once by `[filters]`.
+fn config(dir: &TempDir, root: &str, bootp_extra: &str, extra: &str) -> PathBuf {
+    dir.write(
+        "bootd.ini",
+        &format!(
+            "[logger]\nlevel = info\n\
+             [bootp]\npool_start = {POOL}\npool_count = 20\nallow_simple_dhcp = off\n\
+             lease_file = leases\nnotify = 127.0.0.1:12345\n{bootp_extra}\n\
+             [bootfile]\ndefault = pxelinux.0\n00000 = pxelinux.0\n00007 = grubx64.efi\n\
+             [tftp]\nroot = {root}\n\
+             [filters]\npxelinux.cfg/* = pxelinux.cfg/default\ngrub/grub.cfg-* = grub/grub.cfg\n\
+             {extra}"
+        ),
+    )
+}
+
+fn start_bootd(net: &VmNet, conf: &Path) -> Bootd {
+    let bootd = Bootd::start(&net.pair.server, conf, &[]);
+    bootd.wait_for_log("serving BOOTP/DHCP", Duration::from_secs(10));
+    bootd.wait_for_log("serving TFTP", Duration::from_secs(10));
+    bootd
+}
+
+/// The address bootd acknowledged to `mac` in the PXE phase (`… (PXE)`) or after.
+fn acked(log: &str, mac: &str, pxe: bool) -> Option<String> {
+    log.lines()
+        .filter(|l| l.contains(&format!("{mac}: DHCPACK ")))
+        .find(|l| l.ends_with("(PXE)") == pxe)
+        .and_then(|l| l.split(": DHCPACK ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+}
+
+/// Boots one machine and checks the whole scenario; returns how long it took.
+fn boot_and_check(
+    net: &VmNet,
+    bootd: &Bootd,
+    listener: &Listener,
+    firmware: Firmware,
+    files: &Path,
+    mac: &str,
+) -> Duration {
+    let uuid = "12345678-abcd-ef00-1111-abcdefabcdef";
+    let vm = Vm::start(net, firmware, mac, uuid);
+    let Some(ip) = vm.wait_for_marker(BOOT_BOUND) else {
+        fail(
+            &format!("{firmware:?}: no `{MARKER}` within {BOOT_BOUND:?}"),
+            &[&vm],
+            bootd,
+        );
+    };
+    let took = vm.started.elapsed();
+    let log = bootd.log();
+    let dashed = vm.dashed_mac();
+    let check = |ok: bool, what: &str| {
+        if !ok {
+            fail(&format!("{firmware:?}: {what}"), &[&vm], bootd);
+        }
+    };
+    // The same address in both phases, and the OS was served although
+    // allow_simple_dhcp is off, because this machine PXE-booted first.
+    let pxe_ip = acked(&log, &dashed, true);
+    check(
+        pxe_ip.as_deref() == Some(ip.as_str()),
+        &format!("the OS got {ip}, the PXE phase {pxe_ip:?}"),
+    );
+    check(
+        acked(&log, &dashed, false).as_deref() == Some(ip.as_str()),
+        "no DHCPACK to the OS in bootd's log",
+    );
+    check(ip.starts_with("10.126.0."), "an address outside the pool");
+    // Each transfer, whole.
+    let transfers: Vec<(String, &str)> = match firmware {
+        Firmware::Bios => vec![
+            ("pxelinux.0".into(), "pxelinux.0"),
+            ("ldlinux.c32".into(), "ldlinux.c32"),
+            (
+                format!(
+                    "pxelinux.cfg/01-{} (as pxelinux.cfg/default)",
+                    dashed.to_lowercase()
+                ),
+                "pxelinux.cfg/default",
+            ),
+            ("vmlinuz".into(), "vmlinuz"),
+            ("initrd.gz".into(), "initrd.gz"),
+        ],
+        // GRUB names files from the root of its (tftp) device.
+        Firmware::Uefi => vec![
+            ("grubx64.efi".into(), "grubx64.efi"),
+            (
+                format!(
+                    "/grub/grub.cfg-01-{} (as grub/grub.cfg)",
+                    dashed.to_lowercase()
+                ),
+                "grub/grub.cfg",
+            ),
+            ("/vmlinuz".into(), "vmlinuz"),
+            ("/initrd.gz".into(), "initrd.gz"),
+        ],
+    };
+    for (logged, file) in transfers {
+        let needle = format!("sent {logged}: {} bytes", file_size(files, file));
+        check(
+            log.contains(&needle),
+            &format!("bootd never logged `{needle}`"),
+        );
+    }
+    // BOOT on the PXE ACK, then LEASE on the OS's.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let want_boot = format!(",{dashed},{ip}");
+    let mut notes = listener.lines();
+    while notes.len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        notes = listener.lines();
+    }
+    let kinds: Vec<&str> = notes
+        .iter()
+        .filter(|n| n.ends_with(&want_boot))
+        .map(|n| n.split(',').next().unwrap_or_default())
+        .collect();
+    check(
+        kinds == ["BOOT", "LEASE"],
+        &format!("notifications: {notes:?}, want BOOT then LEASE for {dashed},{ip}"),
+    );
+    let done = vm.wait_for_poweroff(Duration::from_secs(30));
+    assert!(
+        done.status.is_some(),
+        "the machine did not power off after the marker:\n{done}"
+    );
+    eprintln!("{firmware:?} {mac}: notifications {notes:?}");
+    took
+}
+
+#[test]
+fn bios_machine_boots_pxelinux_and_linux_through_bootd() {
+    if !ready() {
+        return;
+    }
+    let _one = serialise();
+    let net = VmNet::new();
+    let dir = TempDir::new();
+    let root = dir.path.join("tftp");
+    boot_files(&root);
+    let conf = config(&dir, "tftp", "", "");
+    let listener = Listener::start(&net.pair.server, 12345);
+    let bootd = start_bootd(&net, &conf);
+    let took = boot_and_check(
+        &net,
+        &bootd,
+        &listener,
+        Firmware::Bios,
+        &root,
+        "52:54:00:12:34:56",
+    );
+    eprintln!("BIOS machine: marker after {:.1} s", took.as_secs_f64());
+}
+
+#[test]
+fn uefi_machine_boots_grub_and_linux_through_bootd() {
+    if !ready() {
+        return;
+    }
+    let _one = serialise();
+    let net = VmNet::new();
+    let dir = TempDir::new();
+    let root = dir.path.join("tftp");
+    boot_files(&root);
+    let conf = config(&dir, "tftp", "", "");
+    let listener = Listener::start(&net.pair.server, 12345);
+    let bootd = start_bootd(&net, &conf);
+    let took = boot_and_check(
+        &net,
+        &bootd,
+        &listener,
+        Firmware::Uefi,
+        &root,
+        "52:54:00:12:34:57",
+    );
+    // The boot file was chosen by architecture: OVMF asks as x64 UEFI (00007).
+    assert!(
+        bootd
+            .log()
+            .contains("52-54-00-12-34-57: DHCPACK 10.126.0.100 via 255.255.255.255:68, boot file grubx64.efi (PXE)"),
+        "{}",
+        bootd.log()
+    );
+    eprintln!("UEFI machine: marker after {:.1} s", took.as_secs_f64());
+}
+
+#[test]
+fn machine_boots_from_an_http_root() {
+    if !ready() {
+        return;
+    }
+    let _one = serialise();
+    let net = VmNet::new();
+    let dir = TempDir::new();
+    // The "mirror": a plain web server in bootd's namespace holding the boot files.
+    let site = dir.path.join("site");
+    let files = site.join("debian/netboot");
+    boot_files(&files);
+    let web = Spawned::start(
+        net.pair
+            .server
+            .command("python3")
+            .args(["-m", "http.server", "--bind", SERVER, "8080", "--directory"])
+            .arg(&site),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !net
+        .pair
+        .server
+        .command("curl")
+        .args(["-sf", "-o", "/dev/null", &format!("http://{SERVER}:8080/")])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        assert!(Instant::now() < deadline, "the web server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let conf = config(
+        &dir,
+        &format!("http://{SERVER}:8080/debian/netboot"),
+        "",
+        "",
+    );
+    let listener = Listener::start(&net.pair.server, 12345);
+    let bootd = start_bootd(&net, &conf);
+    let took = boot_and_check(
+        &net,
+        &bootd,
+        &listener,
+        Firmware::Bios,
+        &files,
+        "52:54:00:12:34:58",
+    );
+    drop(web);
+    eprintln!(
+        "BIOS machine from an http:// root: marker after {:.1} s",
+        took.as_secs_f64()
+    );
+}
+
+#[test]
+fn access_list_boots_the_listed_machine_only() {
+    if !ready() {
+        return;
+    }
+    let _one = serialise();
+    let net = VmNet::new();
+    let dir = TempDir::new();
+    let root = dir.path.join("tftp");
+    boot_files(&root);
+    let conf = config(
+        &dir,
+        "tftp",
+        "access = mac",
+        "[mac]\n52-54-00-12-34-59 = enable\n",
+    );
+    let listener = Listener::start(&net.pair.server, 12345);
+    let bootd = start_bootd(&net, &conf);
+    // Both machines power on together; only the listed one may boot.
+    let stranger = Vm::start(
+        &net,
+        Firmware::Bios,
+        "52:54:00:66:66:66",
+        "66666666-abcd-ef00-1111-abcdefabcdef",
+    );
+    let took = boot_and_check(
+        &net,
+        &bootd,
+        &listener,
+        Firmware::Bios,
+        &root,
+        "52:54:00:12:34:59",
+    );
+    // By now the stranger has asked many times; give it as long again to be sure.
+    std::thread::sleep(Duration::from_secs(5));
+    let log = bootd.log();
+    if stranger.console().contains(MARKER) {
+        fail("the unlisted machine booted", &[&stranger], &bootd);
+    }
+    if !log.contains("52-54-00-66-66-66: refused: no [mac] entry matches it") {
+        fail("bootd did not log the refusal", &[&stranger], &bootd);
+    }
+    if log.contains("52-54-00-66-66-66: DHCPOFFER") || log.contains("52-54-00-66-66-66: DHCPACK") {
+        fail("bootd answered the unlisted machine", &[&stranger], &bootd);
+    }
+    if !stranger.console().contains("iPXE") {
+        fail(
+            "the unlisted machine never ran its PXE ROM",
+            &[&stranger],
+            &bootd,
+        );
+    }
+    eprintln!(
+        "listed machine: marker after {:.1} s; the unlisted one got no answer",
+        took.as_secs_f64()
+    );
+}

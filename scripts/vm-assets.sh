@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# vm-assets.sh: the boot files that the VM tests and the demo serve with bootd,
+# from Debian packages only (apt), the expensive part cached.
+#
+#   scripts/vm-assets.sh TFTP_ROOT        (cache: $BOOTD_VM_CACHE, or target/vm-cache)
+#
+# Fills TFTP_ROOT with
+#   pxelinux.0, ldlinux.c32         BIOS: pxelinux and syslinux-common
+#   pxelinux.cfg/default            its configuration (serve it with a [filters] rule)
+#   grubx64.efi, grub/grub.cfg      x64 UEFI: a GRUB network image (grub-efi-amd64-bin)
+#   vmlinuz                         Debian's kernel, as packaged (linux-image-*-amd64)
+#   initrd.gz                       busybox-static, the NIC modules and /init
+# and prints TFTP_ROOT. The kernel and initramfs are cached in a directory named
+# after the kernel and busybox package versions and this recipe's version, so a
+# second run downloads nothing and a new package or recipe builds anew.
+#
+# /init is what an installed operating system does on its first boot, reduced to
+# the network part: it loads the NIC driver, asks for an address by DHCP (a second
+# time, after the firmware's PXE request), prints
+#   BOOTD-VM-UP ip=ADDRESS mac=MAC server=SERVER
+# on the serial console, and powers the machine off.
+set -euo pipefail
+if [ $# -ne 1 ]; then
+    echo "usage: $0 TFTP_ROOT" >&2
+    exit 2
+fi
+root=$(realpath -m "$1")
+cd "$(dirname "$0")/.."
+cache=$(realpath -m "${BOOTD_VM_CACHE:-target/vm-cache}")
+recipe=1
+mkdir -p "$cache/debs" "$root"
+
+# One builder at a time (tests run in parallel and may all ask at once).
+exec 9> "$cache/.lock"
+flock 9
+
+version() { apt-cache show --no-all-versions "$1" 2>/dev/null | sed -n 's/^Version: //p'; }
+kernel_package() {
+    apt-cache show --no-all-versions linux-image-amd64 2>/dev/null \
+        | sed -n 's/^Depends: \(linux-image-[^ ,]*\).*/\1/p'
+}
+kpkg=$(kernel_package)
+if [ -z "$kpkg" ]; then
+    # No package lists yet (a fresh machine whose packages were all present).
+    apt-get update -qq >&2
+    kpkg=$(kernel_package)
+fi
+if [ -z "$kpkg" ]; then
+    echo "vm-assets.sh: apt knows no linux-image-amd64" >&2
+    exit 1
+fi
+kver=$(version "$kpkg")
+bver=$(version busybox-static)
+# fetch PACKAGE VERSION: sets $deb to the cached .deb, downloading it if needed.
+fetch() {
+    deb=$(find "$cache/debs" -name "${1}_*${2#*:}_amd64.deb" | head -n 1)
+    [ -n "$deb" ] && return 0
+    if ! (cd "$cache/debs" && apt-get download -q "$1=$2") >&2; then
+        # Stale package lists may name a version the mirror no longer has: update
+        # them and start again (once).
+        if [ -z "${BOOTD_VM_UPDATED:-}" ]; then
+            apt-get update -qq >&2
+            export BOOTD_VM_UPDATED=1
+            exec "$(pwd)/scripts/vm-assets.sh" "$root"
+        fi
+        echo "vm-assets.sh: cannot download $1 $2" >&2
+        exit 1
+    fi
+    deb=$(find "$cache/debs" -name "${1}_*${2#*:}_amd64.deb" | head -n 1)
+}
+
+# (Not indented: its here-documents end on unindented lines.)
+build_kernel_and_initramfs() {
+fetch "$kpkg" "$kver"
+kdeb=$deb
+fetch busybox-static "$bver"
+bdeb=$deb
+
+work=$(mktemp -d "$cache/build.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+# Only the kernel image and the network and virtio drivers: the whole package
+# unpacks to 400 MB.
+dpkg-deb --fsys-tarfile "$kdeb" | tar -x -C "$work" --wildcards \
+    './boot/vmlinuz-*' './lib/modules/*/modules.order' './lib/modules/*/modules.builtin*' \
+    './lib/modules/*/kernel/drivers/net/*' './lib/modules/*/kernel/drivers/virtio/*' \
+    './lib/modules/*/kernel/net/core/*'
+release=$(basename "$(ls -d "$work"/lib/modules/*)")
+# The package ships no modules.dep: make one for the part unpacked.
+depmod -b "$work" "$release"
+
+init="$work/initramfs"
+mkdir -p "$init"/{bin,dev,proc,sys,tmp,lib/modules}
+dpkg-deb --fsys-tarfile "$bdeb" | tar -x -O ./bin/busybox > "$init/bin/busybox"
+chmod 0755 "$init/bin/busybox"
+# virtio-net (the tests' NIC) and e1000 (QEMU's default NIC), with what they need,
+# in load order.
+loads=()
+for module in virtio_pci virtio_net e1000; do
+    while read -r verb path _; do
+        [ "$verb" = insmod ] || continue
+        name=$(basename "$path")
+        cp -n "$path" "$init/lib/modules/$name"
+        case " ${loads[*]-} " in *" $name "*) ;; *) loads+=("$name") ;; esac
+    done < <(modprobe --show-depends -d "$work" -S "$release" "$module")
+done
+
+cat > "$init/init" <<EOF
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for m in ${loads[*]}; do insmod /lib/modules/\$m; done
+ip link set lo up
+iface=
+for i in \$(seq 50); do
+    for d in /sys/class/net/*; do
+        [ "\${d##*/}" = lo ] || iface=\${d##*/}
+    done
+    [ -n "\$iface" ] && break
+    sleep 0.1
+done
+ip link set "\$iface" up
+echo "bootd-vm: network interface \$iface, asking for an address (DHCP, as an installed OS)"
+if udhcpc -i "\$iface" -f -q -n -t 10 -T 2 -s /bin/dhcp-hook; then
+    . /tmp/lease
+    echo "BOOTD-VM-UP ip=\$ip mac=\$(cat /sys/class/net/\$iface/address) server=\$serverid"
+else
+    echo "BOOTD-VM-NO-LEASE"
+fi
+poweroff -f
+EOF
+cat > "$init/bin/dhcp-hook" <<'EOF'
+#!/bin/sh
+case "$1" in
+bound|renew)
+    ip addr add "$ip/$mask" dev "$interface"
+    echo "ip=$ip serverid=$serverid" > /tmp/lease
+    ;;
+esac
+EOF
+chmod 0755 "$init/init" "$init/bin/dhcp-hook"
+
+mkdir -p "$work/out"
+cp "$work"/boot/vmlinuz-* "$work/out/vmlinuz"
+(cd "$init" && find . | cpio -o -H newc --quiet --owner 0:0) | gzip -9 > "$work/out/initrd.gz"
+rm -rf "$out"
+mv "$work/out" "$out"
+rm -rf "$work"
+# Older versions are of no more use.
+find "$cache/debs" -type f ! -name "$(basename "$kdeb")" ! -name "$(basename "$bdeb")" -delete
+find "$cache" -mindepth 1 -maxdepth 1 -type d -name 'linux-image-*' ! -path "$out" -exec rm -rf {} +
+}
+
+out="$cache/${kpkg}_${kver}-busybox_${bver}-r${recipe}"
+out=${out//:/_}
+if ! [ -s "$out/vmlinuz" ] || ! [ -s "$out/initrd.gz" ]; then
+    build_kernel_and_initramfs
+fi
+
+
+cmdline="console=ttyS0,115200 panic=-1"
+install -m 0644 "$out/vmlinuz" "$out/initrd.gz" "$root/"
+install -m 0644 /usr/lib/PXELINUX/pxelinux.0 /usr/lib/syslinux/modules/bios/ldlinux.c32 "$root/"
+mkdir -p "$root/pxelinux.cfg" "$root/grub"
+cat > "$root/pxelinux.cfg/default" <<CFG
+DEFAULT linux
+PROMPT 0
+TIMEOUT 0
+LABEL linux
+  KERNEL vmlinuz
+  APPEND initrd=initrd.gz $cmdline
+CFG
+# GRUB's network image: the modules it needs built in, its prefix (tftp)/grub, so it
+# reads /grub/grub.cfg from the server that booted it.
+grub-mkimage -O x86_64-efi -o "$root/grubx64.efi" -p '(tftp)/grub' \
+    efinet tftp net linux normal configfile echo gzio test
+cat > "$root/grub/grub.cfg" <<CFG
+set timeout=0
+echo "grub: loading vmlinuz and initrd.gz"
+linux /vmlinuz $cmdline
+initrd /initrd.gz
+boot
+CFG
+echo "$root"
