@@ -112,8 +112,9 @@ impl BootpService {
                     now,
                     unix_seconds(),
                 );
-                self.apply(outcome, &mut state, &mut journal, &mut said_once, source);
-                appended += 1;
+                if self.apply(outcome, &mut state, &mut journal, &mut said_once, source) {
+                    appended += 1;
+                }
                 if appended >= COMPACT_AFTER_APPENDS {
                     appended = 0;
                     if let Err(e) = journal.compact(&state.leases.records()) {
@@ -127,6 +128,8 @@ impl BootpService {
         }
     }
 
+    /// Persists, sends, logs and publishes one outcome; true when it appended a
+    /// line to the lease file.
     fn apply(
         &self,
         outcome: Outcome,
@@ -134,7 +137,7 @@ impl BootpService {
         journal: &mut LeaseJournal,
         said_once: &mut HashSet<(crate::config::MacAddr, String)>,
         source: SocketAddrV4,
-    ) {
+    ) -> bool {
         for notice in &outcome.notices {
             match notice {
                 // Every retransmission repeats it: say it once per client.
@@ -148,16 +151,18 @@ impl BootpService {
         }
         // The binding reaches the disk before the client hears of it: a crash after
         // the ACK never loses an address a machine believes it has.
-        if let Some(record) = &outcome.persist
-            && let Err(e) = journal.append(record)
-        {
-            state.leases.mark_unpersisted(record.mac);
-            log::error!(
-                "{}: cannot write the lease file {} ({e}); no answer sent, the client will ask again",
-                record.mac,
-                self.config.bootp.lease_file.display()
-            );
-            return;
+        let mut appended = false;
+        if let Some(record) = &outcome.persist {
+            if let Err(e) = journal.append(record) {
+                state.leases.mark_unpersisted(record.mac);
+                log::error!(
+                    "{}: cannot write the lease file {} ({e}); no answer sent, the client will ask again",
+                    record.mac,
+                    self.config.bootp.lease_file.display()
+                );
+                return false;
+            }
+            appended = true;
         }
         match outcome.action {
             Action::Reply(reply) => {
@@ -178,6 +183,7 @@ impl BootpService {
         if let Some(event) = outcome.event {
             self.events.publish(Event::Lease(event));
         }
+        appended
     }
 }
 
