@@ -27,7 +27,7 @@
 # step is the same workload: a mix of first DORAs (new bindings) and repeated ones.
 # An exchange counts only when its ACK arrives; a step passes when fewer than 1% of
 # the DISCOVERs sent got no ACK and perfdhcp sent >= 95% of the DISCOVERs asked for
-# (else perfdhcp, not the server, is the limit: flagged "client-limited").
+# (a step that fails only for that is flagged "client-limited": perfdhcp was the limit).
 # The rate doubles from START_RATE until a step fails (halves until one passes),
 # then BISECT bisection steps; a failing step is run once more (RETRY=1) and fails
 # only if it fails twice. Printed: the completed DORA/s (perfdhcp's "Rate") of
@@ -365,7 +365,7 @@ search() {
             [ "$rate" -le "$MAX_RATE" ] || break
         else
             hi=$rate
-            [ "$SHORT" = 1 ] && CLIENT_LIMITED[$server]=1
+            [ "$SHORT" = 1 ] && [ "${LOST%.*}" -lt 1 ] && CLIENT_LIMITED[$server]=1
             [ "$lo" -eq 0 ] || break
             rate=$((rate / 2))
             [ "$rate" -ge "$MIN_RATE" ] || break
@@ -381,7 +381,7 @@ search() {
             [ "$DONE" -gt "$best" ] && best=$DONE
         else
             hi=$mid
-            [ "$SHORT" = 1 ] && CLIENT_LIMITED[$server]=1
+            [ "$SHORT" = 1 ] && [ "${LOST%.*}" -lt 1 ] && CLIENT_LIMITED[$server]=1
         fi
     done
     RATE[$server]=$best
