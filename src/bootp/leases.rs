@@ -288,6 +288,11 @@ pub struct LeaseTable {
     bindings: HashMap<MacAddr, Binding>,
     /// Address → MAC whose binding is `bound` on it.
     holders: HashMap<Ipv4Addr, MacAddr>,
+    /// Pool index below which every address is bound or a `[static_dhcp]`
+    /// reservation: where the search for a free address starts, so a DISCOVER
+    /// from a new client does not walk every binding. Lowered whenever an
+    /// address leaves `holders`, advanced lazily by [`LeaseTable::first_unheld`].
+    scan_from: u32,
     /// Address → MAC that released it and would like it back.
     remembered: HashMap<Ipv4Addr, MacAddr>,
     offers: HashMap<MacAddr, Offer>,
@@ -325,7 +330,7 @@ impl LeaseTable {
                     let bound = record.state == RecordState::Bound;
                     // A later record may give the address to another MAC.
                     if bound
-                        && let Some(previous) = self.holders.remove(&record.ip)
+                        && let Some(previous) = self.remove_holder(record.ip)
                         && let Some(b) = self.bindings.get_mut(&previous)
                     {
                         b.bound = false;
@@ -430,8 +435,31 @@ impl LeaseTable {
             && !wanted_back
     }
 
-    fn pool_addresses(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
-        (0..self.pool_count).map(|i| Ipv4Addr::from(self.pool_start.wrapping_add(i)))
+    /// Pool addresses from index `from` on.
+    fn pool_addresses(&self, from: u32) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        (from..self.pool_count).map(|i| Ipv4Addr::from(self.pool_start.wrapping_add(i)))
+    }
+
+    /// The index of the first pool address that is neither bound nor reserved:
+    /// no address before it can be offered to a client without a binding.
+    fn first_unheld(&mut self) -> u32 {
+        while self.scan_from < self.pool_count {
+            let ip = Ipv4Addr::from(self.pool_start.wrapping_add(self.scan_from));
+            if !self.holders.contains_key(&ip) && !self.static_ips.contains(&ip) {
+                break;
+            }
+            self.scan_from += 1;
+        }
+        self.scan_from
+    }
+
+    /// Takes `ip` out of `holders`, keeping `scan_from` at or below it.
+    fn remove_holder(&mut self, ip: Ipv4Addr) -> Option<MacAddr> {
+        let index = u32::from(ip).wrapping_sub(self.pool_start);
+        if index < self.pool_count {
+            self.scan_from = self.scan_from.min(index);
+        }
+        self.holders.remove(&ip)
     }
 
     /// Reserves an address for `mac` (DISCOVER): its reservation or binding, else
@@ -450,6 +478,8 @@ impl LeaseTable {
             }
             return Ok(ip);
         }
+        // `mac` holds no address here, so every bound or reserved one is another's.
+        let first = self.first_unheld();
         let ip = self
             .bindings
             .get(&mac)
@@ -457,11 +487,11 @@ impl LeaseTable {
             .filter(|ip| self.available_to(*ip, mac, now, true))
             .or_else(|| requested.filter(|ip| self.available_to(*ip, mac, now, true)))
             .or_else(|| {
-                self.pool_addresses()
+                self.pool_addresses(first)
                     .find(|ip| self.available_to(*ip, mac, now, true))
             })
             .or_else(|| {
-                self.pool_addresses()
+                self.pool_addresses(first)
                     .find(|ip| self.available_to(*ip, mac, now, false))
             })
             .ok_or(LeaseError::PoolExhausted {
@@ -543,7 +573,7 @@ impl LeaseTable {
             return None;
         }
         self.unbind(mac);
-        if let Some(other) = self.holders.remove(&ip)
+        if let Some(other) = self.remove_holder(ip)
             && let Some(b) = self.bindings.get_mut(&other)
         {
             b.bound = false;
@@ -593,7 +623,7 @@ impl LeaseTable {
             pxe: binding.pxe,
             uuid: binding.uuid,
         };
-        self.holders.remove(&ip);
+        self.remove_holder(ip);
         self.remembered.insert(ip, mac);
         Some(record)
     }
@@ -635,7 +665,7 @@ impl LeaseTable {
     fn unbind(&mut self, mac: MacAddr) {
         if let Some(old) = self.bindings.remove(&mac) {
             if self.holders.get(&old.ip) == Some(&mac) {
-                self.holders.remove(&old.ip);
+                self.remove_holder(old.ip);
             }
             if self.remembered.get(&old.ip) == Some(&mac) {
                 self.remembered.remove(&old.ip);
@@ -1043,5 +1073,131 @@ mod tests {
         let (records, errors) = parse_lease_file(&std::fs::read_to_string(&path).unwrap());
         assert_eq!((records.len(), errors.len()), (3, 0));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn addresses_freed_below_the_scan_start_are_found_again() {
+        let now = Instant::now();
+        let mut t = table(10);
+        for m in 1..=4 {
+            let ip = t.offer(mac(m), None, now).unwrap();
+            t.confirm(mac(m), ip, 1, false, None);
+        }
+        // mac(2) moves to another address: 101 is free again, before the others.
+        t.confirm(mac(2), ip(108), 2, false, None);
+        assert_eq!(t.offer(mac(5), None, now), Ok(ip(101)));
+        t.confirm(mac(5), ip(101), 3, false, None);
+        assert_eq!(t.offer(mac(6), None, now), Ok(ip(104)));
+        // A later lease-file record handing 100 to mac(6) frees 104.
+        t.load([LeaseRecord {
+            mac: mac(6),
+            ip: ip(100),
+            epoch: 4,
+            state: RecordState::Bound,
+            pxe: false,
+            uuid: None,
+        }]);
+        t.cancel_offer(mac(6));
+        assert_eq!(t.offer(mac(7), None, now), Ok(ip(104)));
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Offer(u8, Option<u8>),
+        Request(u8, Option<u8>),
+        Confirm(u8, u8),
+        Release(u8),
+        Decline(u8),
+        Cancel(u8),
+        Wait(u64),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        let m = 1u8..24;
+        let a = 98u8..118;
+        prop_oneof![
+            4 => (m.clone(), proptest::option::of(a.clone())).prop_map(|(m, a)| Op::Offer(m, a)),
+            2 => (m.clone(), proptest::option::of(a.clone())).prop_map(|(m, a)| Op::Request(m, a)),
+            3 => (m.clone(), a).prop_map(|(m, a)| Op::Confirm(m, a)),
+            1 => m.clone().prop_map(Op::Release),
+            1 => m.clone().prop_map(Op::Decline),
+            1 => m.prop_map(Op::Cancel),
+            1 => (0u64..700).prop_map(Op::Wait),
+        ]
+    }
+
+    /// The address `offer` chose before `scan_from`: a walk of the whole pool.
+    fn offer_by_whole_scan(
+        t: &LeaseTable,
+        mac: MacAddr,
+        requested: Option<Ipv4Addr>,
+        now: Instant,
+    ) -> Result<Ipv4Addr, LeaseError> {
+        if let Some(ip) = t.current_address(mac, now) {
+            return Ok(ip);
+        }
+        t.bindings
+            .get(&mac)
+            .map(|b| b.ip)
+            .filter(|ip| t.available_to(*ip, mac, now, true))
+            .or_else(|| requested.filter(|ip| t.available_to(*ip, mac, now, true)))
+            .or_else(|| {
+                t.pool_addresses(0)
+                    .find(|ip| t.available_to(*ip, mac, now, true))
+            })
+            .or_else(|| {
+                t.pool_addresses(0)
+                    .find(|ip| t.available_to(*ip, mac, now, false))
+            })
+            .ok_or(LeaseError::PoolExhausted {
+                pool_count: t.pool_count,
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// Starting the search at `scan_from` finds the same address as a walk of
+        /// the whole pool after any history, and every address before it is bound
+        /// or reserved.
+        #[test]
+        fn scan_start_never_changes_the_address_chosen(
+            ops in proptest::collection::vec(op(), 1..120),
+        ) {
+            let statics = [StaticLease { mac: mac(30), ip: ip(103), line: 1 }];
+            let mut t = LeaseTable::new(Some(ip(100)), 16, &statics);
+            let mut now = Instant::now();
+            for op in ops {
+                match op {
+                    Op::Offer(m, a) => {
+                        let want = offer_by_whole_scan(&t, mac(m), a.map(ip), now);
+                        proptest::prop_assert_eq!(t.offer(mac(m), a.map(ip), now), want);
+                    }
+                    Op::Request(m, a) => {
+                        t.request(mac(m), a.map(ip), now);
+                    }
+                    Op::Confirm(m, a) => {
+                        t.confirm(mac(m), ip(a), 1, false, None);
+                    }
+                    Op::Release(m) => {
+                        if let Some(a) = t.current_address(mac(m), now) {
+                            t.release(mac(m), a, 1);
+                        }
+                    }
+                    Op::Decline(m) => {
+                        if let Some(a) = t.current_address(mac(m), now) {
+                            t.decline(mac(m), a, now, 1);
+                        }
+                    }
+                    Op::Cancel(m) => t.cancel_offer(mac(m)),
+                    Op::Wait(s) => now += Duration::from_secs(s),
+                }
+                for i in 0..t.scan_from {
+                    let a = Ipv4Addr::from(u32::from(ip(100)) + i);
+                    proptest::prop_assert!(t.holders.contains_key(&a) || t.static_ips.contains(&a));
+                }
+            }
+        }
     }
 }
