@@ -15,12 +15,28 @@ pub fn decide_mac(rules: &[MacRule], mac: MacAddr) -> Option<&MacRule> {
         .or_else(|| rules.iter().find(|r| r.matches(mac)))
 }
 
-/// The entry of a UUID list that decides for `uuid`, if any.
+/// The entry of a UUID list that decides for `uuid`, if any. Firmware sends
+/// option 97 in SMBIOS byte order, so the machine `dmidecode` shows as
+/// `12345678-abcd-ef00-…` arrives as `78563412-cdab-00ef-…` (and pybootd logged
+/// that form): an entry written either way matches, the form on the wire first.
 pub fn decide_uuid(rules: &[UuidRule], uuid: u128) -> Option<&UuidRule> {
-    rules
-        .iter()
-        .find(|r| r.is_exact() && r.matches(uuid))
-        .or_else(|| rules.iter().find(|r| r.matches(uuid)))
+    let swapped = smbios_swap(uuid);
+    let exact = |u: u128| rules.iter().find(move |r| r.is_exact() && r.matches(u));
+    let pattern = |u: u128| rules.iter().find(move |r| r.matches(u));
+    exact(uuid)
+        .or_else(|| exact(swapped))
+        .or_else(|| pattern(uuid))
+        .or_else(|| pattern(swapped))
+}
+
+/// Swaps the byte order of the first three UUID fields (RFC 4122 text form ↔
+/// SMBIOS storage order); the same function converts both ways.
+pub fn smbios_swap(uuid: u128) -> u128 {
+    let mut b = uuid.to_be_bytes();
+    b[0..4].reverse();
+    b[4..6].reverse();
+    b[6..8].reverse();
+    u128::from_be_bytes(b)
 }
 
 /// `access = mac`: every request is checked, reservations included, so an
@@ -63,8 +79,9 @@ impl AccessPolicy for UuidList {
                 format_uuid(uuid)
             )),
             None => AccessVerdict::Deny(format!(
-                "no [uuid] entry matches UUID {}",
-                format_uuid(uuid)
+                "no [uuid] entry matches UUID {} (dmidecode shows it as {})",
+                format_uuid(uuid),
+                format_uuid(smbios_swap(uuid))
             )),
         }
     }
@@ -173,6 +190,37 @@ mod tests {
         let mut q = query(mac("aabbccddeeff"), None);
         q.address = Some(std::net::Ipv4Addr::new(10, 0, 0, 5));
         assert!(allowed(&mut list, &q).is_err());
+    }
+
+    /// Firmware sends option 97 in SMBIOS order; a list copied from dmidecode
+    /// matches as well as one copied from bootd's (or pybootd's) log.
+    #[test]
+    fn uuid_entries_match_in_either_byte_order() {
+        let on_the_wire = 0x78563412_cdab_00ef_1111_abcdefabcdef;
+        assert_eq!(
+            smbios_swap(on_the_wire),
+            0x12345678_abcd_ef00_1111_abcdefabcdef
+        );
+        assert_eq!(smbios_swap(smbios_swap(on_the_wire)), on_the_wire);
+        let m = mac("001122334455");
+        for listed in [
+            "12345678-abcd-ef00-1111-abcdefabcdef",
+            "78563412-cdab-00ef-1111-abcdefabcdef",
+        ] {
+            let (_, uuid_rules) = rules(&format!("[uuid]\n{listed} = enable\n"));
+            let mut list = UuidList { rules: uuid_rules };
+            assert_eq!(
+                allowed(&mut list, &query(m, Some(on_the_wire))),
+                Ok(()),
+                "{listed}"
+            );
+        }
+        let (_, uuid_rules) = rules("[uuid]\n00000000-0000-0000-0000-000000000001 = enable\n");
+        let mut list = UuidList { rules: uuid_rules };
+        assert_eq!(
+            allowed(&mut list, &query(m, Some(on_the_wire))),
+            Err("no [uuid] entry matches UUID 78563412-cdab-00ef-1111-abcdefabcdef (dmidecode shows it as 12345678-abcd-ef00-1111-abcdefabcdef)".into())
+        );
     }
 
     /// Item 46: UUID lists, and an OS request inheriting its PXE phase's UUID (the
