@@ -272,11 +272,6 @@ pub fn parse_body(body: &str) -> AccessGrant {
     grant
 }
 
-/// The address a query may carry, for tests and logs.
-pub fn query_ip(url: &str) -> Option<Ipv4Addr> {
-    url.split("&ip=").nth(1)?.split('&').next()?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,7 +317,6 @@ mod tests {
             q[0].url,
             "http://10.0.0.2:8080/linux?mac=00-0A-86-A2-2F-3E&ip=10.0.0.100"
         );
-        assert_eq!(query_ip(&q[0].url), Some(Ipv4Addr::new(10, 0, 0, 100)));
     }
 
     #[test]
