@@ -11,7 +11,6 @@
 //! next retransmission asks again.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use super::pxe::format_uuid;
@@ -275,6 +274,7 @@ pub fn parse_body(body: &str) -> AccessGrant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn config(always_check: bool) -> HttpAuthConfig {
         HttpAuthConfig {
