@@ -396,12 +396,9 @@ fn boot_and_check(
     took
 }
 
-#[test]
-fn bios_machine_boots_pxelinux_and_linux_through_bootd() {
-    if !ready() {
-        return;
-    }
-    let _one = serialise();
+/// Boots one machine of `firmware` from a local root, runs `check` on bootd while
+/// everything still stands, and returns the time to the marker.
+fn boot_from_local_root(firmware: Firmware, mac: &str, check: impl FnOnce(&Bootd)) -> Duration {
     let net = VmNet::new();
     let dir = TempDir::new();
     let root = dir.path.join("tftp");
@@ -409,14 +406,18 @@ fn bios_machine_boots_pxelinux_and_linux_through_bootd() {
     let conf = config(&dir, "tftp", "", "");
     let listener = Listener::start(&net.pair.server, 12345);
     let bootd = start_bootd(&net, &conf);
-    let took = boot_and_check(
-        &net,
-        &bootd,
-        &listener,
-        Firmware::Bios,
-        &root,
-        "52:54:00:12:34:56",
-    );
+    let took = boot_and_check(&net, &bootd, &listener, firmware, &root, mac);
+    check(&bootd);
+    took
+}
+
+#[test]
+fn bios_machine_boots_pxelinux_and_linux_through_bootd() {
+    if !ready() {
+        return;
+    }
+    let _one = serialise();
+    let took = boot_from_local_root(Firmware::Bios, "52:54:00:12:34:56", |_| {});
     eprintln!("BIOS machine: marker after {:.1} s", took.as_secs_f64());
 }
 
@@ -426,29 +427,16 @@ fn uefi_machine_boots_grub_and_linux_through_bootd() {
         return;
     }
     let _one = serialise();
-    let net = VmNet::new();
-    let dir = TempDir::new();
-    let root = dir.path.join("tftp");
-    boot_files(&root);
-    let conf = config(&dir, "tftp", "", "");
-    let listener = Listener::start(&net.pair.server, 12345);
-    let bootd = start_bootd(&net, &conf);
-    let took = boot_and_check(
-        &net,
-        &bootd,
-        &listener,
-        Firmware::Uefi,
-        &root,
-        "52:54:00:12:34:57",
-    );
-    // The boot file was chosen by architecture: OVMF asks as x64 UEFI (00007).
-    assert!(
-        bootd
-            .log()
-            .contains("52-54-00-12-34-57: DHCPACK 10.126.0.100 via 255.255.255.255:68, boot file grubx64.efi (PXE)"),
-        "{}",
-        bootd.log()
-    );
+    let took = boot_from_local_root(Firmware::Uefi, "52:54:00:12:34:57", |bootd| {
+        // The boot file was chosen by architecture: OVMF asks as x64 UEFI (00007).
+        assert!(
+            bootd
+                .log()
+                .contains("52-54-00-12-34-57: DHCPACK 10.126.0.100 via 255.255.255.255:68, boot file grubx64.efi (PXE)"),
+            "{}",
+            bootd.log()
+        );
+    });
     eprintln!("UEFI machine: marker after {:.1} s", took.as_secs_f64());
 }
 
