@@ -157,6 +157,9 @@ pub struct Transfer {
     data_phase: bool,
     /// Payload of blocks `acked + 1 ..`: everything not yet acknowledged.
     buffer: Vec<u8>,
+    /// Bytes at the front of `buffer` already acknowledged; dropped in bulk once they
+    /// outweigh the live bytes, so an ACK never moves the whole buffer.
+    head: usize,
     source_eof: bool,
     /// Index of the final (short, possibly empty) block, known once the source ended.
     final_block: Option<u64>,
@@ -258,6 +261,7 @@ impl Transfer {
             oack_sent: false,
             data_phase: !negotiated,
             buffer: Vec::new(),
+            head: 0,
             source_eof: false,
             final_block: None,
             acked: 0,
@@ -308,7 +312,12 @@ impl Transfer {
             return 0;
         }
         let window_bytes = self.blksize.saturating_mul(self.window_len());
-        window_bytes.saturating_sub(self.buffer.len())
+        window_bytes.saturating_sub(self.live_len())
+    }
+
+    /// Bytes fed and not yet acknowledged.
+    fn live_len(&self) -> usize {
+        self.buffer.len() - self.head
     }
 
     fn window_len(&self) -> usize {
@@ -342,7 +351,7 @@ impl Transfer {
             return;
         }
         self.source_eof = true;
-        let remaining_blocks = u64::try_from(self.buffer.len() / self.blksize).unwrap_or(0);
+        let remaining_blocks = u64::try_from(self.live_len() / self.blksize).unwrap_or(0);
         self.final_block = Some(self.acked + remaining_blocks + 1);
     }
 
@@ -363,6 +372,7 @@ impl Transfer {
         self.outcome = Some(outcome);
         self.deadline = None;
         self.buffer = Vec::new();
+        self.head = 0;
     }
 
     /// `Some` once the transfer is over. Drain `poll_transmit` before dropping it: a
@@ -433,8 +443,13 @@ impl Transfer {
         let acked_bytes = usize::try_from(delta)
             .unwrap_or(usize::MAX)
             .saturating_mul(self.blksize)
-            .min(self.buffer.len());
-        self.buffer.drain(..acked_bytes);
+            .min(self.live_len());
+        self.head += acked_bytes;
+        if self.head >= self.live_len() {
+            // Amortised: each byte is moved at most once per byte acknowledged.
+            self.buffer.drain(..self.head);
+            self.head = 0;
+        }
         self.acked = newly_acked;
         self.stats.blocks = newly_acked;
         self.stats.bytes += acked_bytes as u64;
@@ -546,7 +561,7 @@ impl Transfer {
     /// full block, or the rest after end of file.
     fn block_payload(&self, block: u64) -> Option<&[u8]> {
         let index = usize::try_from(block.checked_sub(self.acked + 1)?).ok()?;
-        let start = index.checked_mul(self.blksize)?;
+        let start = index.checked_mul(self.blksize)?.checked_add(self.head)?;
         let available = self.buffer.len().checked_sub(start)?;
         let len = if available >= self.blksize {
             self.blksize
@@ -1408,7 +1423,7 @@ mod tests {
         let mut acked = 0u16;
         while t.is_finished().is_none() {
             supply(&mut t, &data, &mut offset);
-            assert!(t.buffer.len() <= 4 * 1024);
+            assert!(t.live_len() <= 4 * 1024);
             let sent = drain(&mut t, now);
             if let Some(last) = blocks_of(&sent).last() {
                 acked = *last;
@@ -1515,7 +1530,7 @@ mod tests {
                     prop_assert!(Packet::parse(&out).is_ok());
                 }
                 // Without `blksize` the block is 512 bytes whatever the limit.
-                prop_assert!(t.buffer.len() <= 8 * 512);
+                prop_assert!(t.live_len() <= 8 * 512);
             }
         }
     }
