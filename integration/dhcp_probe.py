@@ -14,15 +14,13 @@ import struct
 import sys
 import time
 
-if sys.argv[1] == "release":
-    iface, mac_text, client_ip, server_ip = sys.argv[2:6]
-    mac = bytes.fromhex(mac_text.replace(":", "").replace("-", ""))
-    options = bytes([53, 1, 7, 54, 4]) + socket.inet_aton(server_ip) + bytes([255])
+def request(xid, flags, ciaddr, mac, options):
+    """A BOOTREQUEST (Ethernet, no relay) padded to BOOTP's 300 bytes."""
     packet = (
         struct.pack("!BBBB", 1, 1, 6, 0)
-        + os.urandom(4)
-        + struct.pack("!HH", 0, 0)
-        + socket.inet_aton(client_ip)
+        + xid
+        + struct.pack("!HH", 0, flags)
+        + ciaddr
         + bytes(12)
         + mac
         + bytes(10)
@@ -30,7 +28,14 @@ if sys.argv[1] == "release":
         + bytes([99, 130, 83, 99])
         + options
     )
-    packet += bytes(max(0, 300 - len(packet)))
+    return packet + bytes(max(0, 300 - len(packet)))
+
+
+if sys.argv[1] == "release":
+    iface, mac_text, client_ip, server_ip = sys.argv[2:6]
+    mac = bytes.fromhex(mac_text.replace(":", "").replace("-", ""))
+    options = bytes([53, 1, 7, 54, 4]) + socket.inet_aton(server_ip) + bytes([255])
+    packet = request(os.urandom(4), 0, socket.inet_aton(client_ip), mac, options)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((client_ip, 68))
@@ -51,18 +56,7 @@ if uuid:
     options += bytes([93, 2, 0, 0, 94, 3, 1, 2, 1])
     options += bytes([97, 17, 0]) + bytes.fromhex(uuid)
 options += bytes([55, 4, 1, 3, 6, 67, 255])
-packet = (
-    struct.pack("!BBBB", 1, 1, 6, 0)
-    + xid
-    + struct.pack("!HH", 0, 0x8000)
-    + bytes(16)
-    + mac
-    + bytes(10)
-    + bytes(192)
-    + bytes([99, 130, 83, 99])
-    + options
-)
-packet += bytes(max(0, 300 - len(packet)))
+packet = request(xid, 0x8000, bytes(4), mac, options)
 
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
