@@ -3,6 +3,7 @@
 //! Each protocol is split into a sans-IO core (parse/emit and state machines that
 //! take `now`) and a thin mio shell running on its own thread. See `design.md`.
 
+pub mod batch_receive;
 pub mod bootp;
 pub mod cli;
 pub mod config;

@@ -19,6 +19,7 @@ use super::source::{self, HttpChunk, OpenError, ReaderCount};
 use super::timer::TimerWheel;
 use super::transfer::{Limits, Outcome, Transfer};
 use super::wire::{self, ErrorCode, Packet, Request};
+use crate::batch_receive::{self, ReceiveBatch};
 use crate::config::{TftpConfig, TftpRoot};
 use crate::event::{Event, Message};
 use crate::net;
@@ -100,6 +101,7 @@ pub struct Runner {
     next_token: usize,
     readers: ReaderCount,
     datagram: Vec<u8>,
+    batch: ReceiveBatch,
     scratch: Vec<u8>,
     expired: Vec<SocketAddr>,
 }
@@ -141,6 +143,7 @@ impl TftpService {
             next_token: FIRST_TRANSFER_TOKEN,
             readers: ReaderCount::default(),
             datagram: vec![0u8; RECEIVE_BUFFER],
+            batch: ReceiveBatch::default(),
             scratch: Vec::new(),
             expired: Vec::new(),
         };
@@ -453,25 +456,33 @@ impl Runner {
             let Some(active) = self.transfers.get_mut(&client) else {
                 return;
             };
-            let (n, from) = match active.socket.recv_from(&mut self.datagram) {
-                Ok(r) => r,
+            let received = match self.batch.receive(&active.socket) {
+                Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     log::debug!("{client}: receive error: {e}");
                     break;
                 }
             };
-            if from != client {
-                // RFC 1350: a packet from another endpoint gets ERROR 5 and changes nothing.
-                let packet =
-                    wire::error_packet(ErrorCode::UnknownTransferId, "unknown transfer ID");
-                let _ = active.socket.send_to(&packet, from);
-                log::debug!("{from}: packet for {client}'s transfer answered with ERROR 5");
-                continue;
+            for slot in 0..received {
+                let (bytes, from) = self.batch.datagram(slot);
+                let Some(from) = from else { continue };
+                if from != client {
+                    // RFC 1350: a packet from another endpoint gets ERROR 5 and changes nothing.
+                    let packet =
+                        wire::error_packet(ErrorCode::UnknownTransferId, "unknown transfer ID");
+                    let _ = active.socket.send_to(&packet, from);
+                    log::debug!("{from}: packet for {client}'s transfer answered with ERROR 5");
+                    continue;
+                }
+                if let Some(transfer) = active.transfer.as_mut() {
+                    let outcome = transfer.on_packet(bytes, now);
+                    log::trace!("{client}: {outcome:?}");
+                }
             }
-            if let Some(transfer) = active.transfer.as_mut() {
-                let received = transfer.on_packet(&self.datagram[..n], now);
-                log::trace!("{client}: {received:?}");
+            // A short batch emptied the queue: a later datagram raises a new event.
+            if received < batch_receive::SLOTS {
+                break;
             }
         }
         self.drive(poll, client, now);
