@@ -130,6 +130,7 @@ pub(crate) const SCHEMA: &[(&str, &[&str])] = &[
             "max_transfers",
             "root",
             "http_timeout",
+            "busy_poll",
         ],
     ),
     (
@@ -855,6 +856,13 @@ impl<'a> Reader<'a> {
             |v| value::seconds(v, 0.1, 300.0),
             seconds_text,
         );
+        let busy_poll = self.value(
+            s,
+            "busy_poll",
+            Duration::from_micros(50),
+            |v| value::integer(v, 0, 1000).map(Duration::from_micros),
+            |d| d.as_micros().to_string(),
+        );
         TftpConfig {
             address,
             port,
@@ -865,6 +873,7 @@ impl<'a> Reader<'a> {
             max_transfers,
             root,
             http_timeout,
+            busy_poll,
         }
     }
 

@@ -250,12 +250,13 @@ fn every_default() {
     assert_eq!(t.max_transfers, 1000);
     assert_eq!(t.root, TftpRoot::Dir(PathBuf::from("/srv/tftp")));
     assert_eq!(t.http_timeout, Duration::from_secs(10));
+    assert_eq!(t.busy_poll, Duration::from_micros(50));
     assert!(c.httpd.is_none());
     // Every option of the known sections is listed once, defaulted or not.
     let listed = |section: &str| l.settings.iter().filter(|s| s.section == section).count();
     assert_eq!(listed("logger"), 3);
     assert_eq!(listed("bootp"), 17);
-    assert_eq!(listed("tftp"), 9);
+    assert_eq!(listed("tftp"), 10);
     assert_eq!(listed("http"), 5);
     let pool_start = l
         .settings
@@ -302,6 +303,7 @@ retries = 8
 max_transfers = 200
 root = /srv/boot
 http_timeout = 4
+busy_poll = 0
 [httpd]
 port = 8080
 root = /srv/www
@@ -344,6 +346,7 @@ check_ip = no
     assert_eq!(t.max_transfers, 200);
     assert_eq!(t.root, TftpRoot::Dir(PathBuf::from("/srv/boot")));
     assert_eq!(t.http_timeout, Duration::from_secs(4));
+    assert_eq!(t.busy_poll, Duration::ZERO);
     let h = c.httpd.as_ref().unwrap();
     assert_eq!(h.port, 8080);
     assert!(!h.check_ip);
@@ -374,6 +377,10 @@ fn error_names_file_line_section_option_value_and_what_is_accepted() {
     assert_eq!(
         err("[tftp]\nwindowsize = 65\n"),
         "bootd.ini:2: [tftp] windowsize = 65: not a whole number from 1 to 64"
+    );
+    assert_eq!(
+        err("[tftp]\nbusy_poll = 5000\n"),
+        "bootd.ini:2: [tftp] busy_poll = 5000: not a whole number from 0 to 1000"
     );
     assert_eq!(
         err("[logger]\nlevel = loud\n"),

@@ -227,6 +227,8 @@ pub struct TftpConfig {
     pub root: TftpRoot,
     /// Connect/header deadline for an `http://` root.
     pub http_timeout: Duration,
+    /// Longest poll without sleeping while transfers wait for ACKs (zero: off).
+    pub busy_poll: Duration,
 }
 
 /// One `[filters]` entry, kept in file order.

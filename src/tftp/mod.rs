@@ -1,5 +1,6 @@
 //! TFTP: wire format, transfer state machine (sans-IO), timer wheel, sources, filters, and the mio service.
 
+pub mod busy_poll;
 pub mod filters;
 pub mod path;
 pub mod service;

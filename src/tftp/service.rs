@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, TryRecvError};
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use super::busy_poll::BusyPoll;
 use super::filters::{self, Filters, Rewrite};
 use super::path;
 use super::source::{self, HttpChunk, OpenError, ReaderCount};
@@ -104,6 +105,7 @@ pub struct Runner {
     batch: ReceiveBatch,
     scratch: Vec<u8>,
     expired: Vec<SocketAddr>,
+    busy_poll: BusyPoll,
 }
 
 impl TftpService {
@@ -131,6 +133,7 @@ impl TftpService {
             },
         };
         let mut runner = Runner {
+            busy_poll: BusyPoll::new(config.busy_poll),
             config,
             waker,
             filters,
@@ -153,8 +156,10 @@ impl TftpService {
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = runner.wheel.next_timeout(Instant::now());
-            service_loop::poll(&mut poll, &mut events, timeout)
-                .map_err(|e| format!("poll failed: {e}"))?;
+            if !runner.spin(&mut poll, &mut events, timeout)? {
+                service_loop::poll(&mut poll, &mut events, timeout)
+                    .map_err(|e| format!("poll failed: {e}"))?;
+            }
             for event in events.iter() {
                 match event.token() {
                     WAKER => {
@@ -182,6 +187,34 @@ impl TftpService {
 }
 
 impl Runner {
+    /// Polls without sleeping for as long as the busy-poll policy allows; true when
+    /// events arrived (they are in `events`), false to go on to a sleeping poll.
+    fn spin(
+        &mut self,
+        poll: &mut Poll,
+        events: &mut Events,
+        timeout: Option<Duration>,
+    ) -> Result<bool, String> {
+        let start = Instant::now();
+        let budget = self
+            .busy_poll
+            .spin_for(start, !self.transfers.is_empty(), timeout);
+        if budget.is_zero() {
+            return Ok(false);
+        }
+        loop {
+            service_loop::poll(poll, events, Some(Duration::ZERO))
+                .map_err(|e| format!("poll failed: {e}"))?;
+            let now = Instant::now();
+            let caught = !events.is_empty();
+            if caught || now.duration_since(start) >= budget {
+                self.busy_poll.record(now, caught);
+                return Ok(caught);
+            }
+            std::hint::spin_loop();
+        }
+    }
+
     fn listen(&mut self, poll: &Poll, address: Ipv4Addr) -> Result<(), String> {
         if self.listeners.iter().any(|l| l.address == address) {
             return Ok(());

@@ -890,6 +890,7 @@ mod tests {
             max_transfers: 100,
             root: crate::config::TftpRoot::Dir("/srv/tftp".into()),
             http_timeout: Duration::from_secs(5),
+            busy_poll: Duration::ZERO,
         };
         assert_eq!(Limits::from_config(&config, Some(1500)).max_blksize, 1468);
         assert_eq!(Limits::from_config(&config, Some(9000)).max_blksize, 8968);
