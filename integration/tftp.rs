@@ -1101,6 +1101,62 @@ fn max_transfers_refuses_the_third_with_server_busy() {
     assert_same(&read(&out), &content, "held.bin after the slots freed");
 }
 
+/// User + system CPU time of a process so far (/proc/PID/stat, in clock ticks).
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name may hold spaces: fields are counted after its ')'.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after ')'.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+fn ticks_per_second() -> u64 {
+    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as u64
+}
+
+#[test]
+fn busy_polling_stops_when_it_does_not_pay_and_an_idle_server_sleeps() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    // 600 full blocks and an empty one: a client answering after 3 ms takes 2-4 s.
+    let content = pattern(600 * 512, 11);
+    env.file("slow.bin", &content);
+    // The largest budget: a spin that never stopped would keep a core a third busy.
+    let bootd = env.start(
+        "busy_poll = 1000
+",
+        "",
+    );
+    let hz = ticks_per_second();
+
+    let before = cpu_ticks(bootd.pid());
+    let started = Instant::now();
+    let out = env.out("slow.bin");
+    let got = run_bounded(
+        &mut env.raw("slow", b"slow.bin", &[out.to_str().unwrap(), "3"]),
+        Duration::from_secs(60),
+    );
+    assert!(got.stdout.starts_with("OK 307200 601 "), "{got}");
+    assert_same(&read(&out), &content, "slow.bin");
+    let spent = (cpu_ticks(bootd.pid()) - before) as f64 / hz as f64;
+    let elapsed = started.elapsed().as_secs_f64();
+    // Spinning 1 ms before each 3 ms answer would be 25% of a core; the policy
+    // pauses after 64 misses for a second, so it costs a few percent (measured:
+    // 4% with the pause, 17% without).
+    assert!(
+        spent < elapsed * 0.10,
+        "bootd used {spent:.2} s of CPU during a {elapsed:.2} s transfer to a slow client"
+    );
+
+    // No transfer in flight: the thread sleeps.
+    let before = cpu_ticks(bootd.pid());
+    std::thread::sleep(Duration::from_secs(2));
+    let idle = (cpu_ticks(bootd.pid()) - before) as f64 / hz as f64;
+    assert!(idle < 0.1, "an idle bootd used {idle:.2} s of CPU in 2 s");
+}
+
 // ------------------------------------------------------------- 9. filters
 
 #[test]

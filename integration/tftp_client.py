@@ -18,6 +18,9 @@ Usage (names are given in hex so any byte can be sent):
   hold HOST PORT NAMEHEX SECONDS
       sends an RRQ, prints "HELD <first opcode> <server port>" once the first
       answer arrives, then never ACKs and exits after SECONDS.
+  slow HOST PORT NAMEHEX OUT MILLISECONDS
+      like get (octet, lockstep), but waits MILLISECONDS before each ACK: a
+      client on a slow link.
   rrq HOST PORT NAMEHEX
       sends one RRQ (octet) and prints the first answer: "ERROR code msg",
       "DATA block len", "OACK ..." or "TIMEOUT".
@@ -54,7 +57,7 @@ def describe(packet):
 
 
 def get(sock, server, name, mode, options, out, first_rrq=True, after_data1=None,
-        deadline_s=60.0):
+        deadline_s=60.0, ack_delay_s=0.0):
     """Downloads into `out`; returns the result line."""
     asked = dict(options)
     blksize = 512
@@ -119,6 +122,8 @@ def get(sock, server, name, mode, options, out, first_rrq=True, after_data1=None
                 after_data1(peer)
             last = len(payload) < blksize
             if last or in_window >= window:
+                if ack_delay_s:
+                    time.sleep(ack_delay_s)
                 sock.sendto(struct.pack("!HH", ACK, (expected - 1) & 0xFFFF), peer)
                 in_window = 0
             if last:
@@ -182,6 +187,10 @@ def main():
         except socket.timeout:
             print("TIMEOUT", flush=True)
         time.sleep(seconds)
+    elif command == "slow":
+        out, delay_ms = sys.argv[5], float(sys.argv[6])
+        print(get(sock, server, name, "octet", [], out, ack_delay_s=delay_ms / 1000),
+              flush=True)
     elif command == "rrq":
         sock.sendto(rrq(name, "octet", []), server)
         sock.settimeout(3.0)
