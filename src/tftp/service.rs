@@ -3,7 +3,6 @@
 //! endpoint; retransmissions are driven by a timer wheel. All protocol decisions
 //! live in `transfer`; this loop moves bytes and logs.
 
-use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket as StdUdpSocket};
 use std::path::PathBuf;
@@ -11,6 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError};
+// Looked up several times per block; foldhash keeps a random per-process seed.
+use foldhash::{HashMap, HashSet};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::busy_poll::BusyPoll;
@@ -18,7 +19,7 @@ use super::filters::{self, Filters, Rewrite};
 use super::path;
 use super::source::{self, HttpChunk, OpenError, ReaderCount};
 use super::timer::TimerWheel;
-use super::transfer::{Limits, Outcome, Transfer};
+use super::transfer::{Datagram, Limits, Outcome, Transfer};
 use super::wire::{self, ErrorCode, Packet, Request};
 use crate::batch_receive::{self, ReceiveBatch};
 use crate::config::{TftpConfig, TftpRoot};
@@ -68,6 +69,8 @@ enum Source {
 
 struct Active {
     client: SocketAddr,
+    /// `client` as the socket calls take it (made once, used for every block).
+    client_address: socket2::SockAddr,
     socket: mio::net::UdpSocket,
     token: Token,
     /// `None` while an HTTP source has not answered yet.
@@ -103,7 +106,6 @@ pub struct Runner {
     readers: ReaderCount,
     datagram: Vec<u8>,
     batch: ReceiveBatch,
-    scratch: Vec<u8>,
     expired: Vec<SocketAddr>,
     busy_poll: BusyPoll,
 }
@@ -139,15 +141,14 @@ impl TftpService {
             filters,
             roots,
             listeners: Vec::new(),
-            transfers: HashMap::new(),
-            by_token: HashMap::new(),
-            http_transfers: HashSet::new(),
+            transfers: HashMap::default(),
+            by_token: HashMap::default(),
+            http_transfers: HashSet::default(),
             wheel: TimerWheel::new(Instant::now(), TICK, SLOTS),
             next_token: FIRST_TRANSFER_TOKEN,
             readers: ReaderCount::default(),
             datagram: vec![0u8; RECEIVE_BUFFER],
             batch: ReceiveBatch::default(),
-            scratch: Vec::new(),
             expired: Vec::new(),
         };
         if let Some(address) = address {
@@ -386,6 +387,7 @@ impl Runner {
             peer,
             Active {
                 client: peer,
+                client_address: peer.into(),
                 socket,
                 token,
                 transfer,
@@ -632,9 +634,8 @@ impl Runner {
                     // Read ahead: one read per READ_AHEAD bytes rather than per block
                     // saves a system call per lock-step block.
                     let asked = wanted.max(READ_AHEAD);
-                    match source::read_up_to(file, asked, &mut self.scratch) {
+                    match transfer.feed_with(asked, |room| source::read_full(file, room)) {
                         Ok(n) => {
-                            transfer.feed(&self.scratch);
                             if n < asked {
                                 transfer.feed_eof();
                             }
@@ -663,8 +664,17 @@ impl Runner {
                 },
             }
         }
-        while transfer.poll_transmit(now, &mut self.scratch) {
-            match active.socket.send_to(&self.scratch, active.client) {
+        let socket = socket2::SockRef::from(&active.socket);
+        while let Some(datagram) = transfer.next_datagram(now) {
+            // DATA goes out from the transfer's buffer, its header in a second slice.
+            let sent = match datagram {
+                Datagram::Whole(bytes) => socket.send_to(bytes, &active.client_address),
+                Datagram::Data { header, payload } => socket.send_to_vectored(
+                    &[io::IoSlice::new(&header), io::IoSlice::new(payload)],
+                    &active.client_address,
+                ),
+            };
+            match sent {
                 Ok(_) => {}
                 // A full socket buffer is a lost datagram: the timer resends it.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}

@@ -102,8 +102,15 @@ pub fn open_local(root_canonical: &Path, name: &str) -> Result<LocalFile, OpenEr
 pub fn read_up_to(file: &mut File, wanted: usize, buf: &mut Vec<u8>) -> io::Result<usize> {
     buf.clear();
     buf.resize(wanted, 0);
+    let filled = read_full(file, buf)?;
+    buf.truncate(filled);
+    Ok(filled)
+}
+
+/// Fills `buf` from `file`; fewer bytes only at end of file.
+pub fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
-    while filled < wanted {
+    while filled < buf.len() {
         match file.read(&mut buf[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
@@ -111,7 +118,6 @@ pub fn read_up_to(file: &mut File, wanted: usize, buf: &mut Vec<u8>) -> io::Resu
             Err(e) => return Err(e),
         }
     }
-    buf.truncate(filled);
     Ok(filled)
 }
 
@@ -312,6 +318,10 @@ mod tests {
         assert_eq!(read_up_to(&mut f, 10, &mut buf).unwrap(), 3);
         assert_eq!(buf, b"oad");
         assert_eq!(read_up_to(&mut f, 10, &mut buf).unwrap(), 0);
+        let mut f = File::open(dir.join("root/sub/file.bin")).unwrap();
+        let mut slice = [0u8; 10];
+        assert_eq!(read_full(&mut f, &mut slice).unwrap(), 7);
+        assert_eq!(&slice[..7], b"payload");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

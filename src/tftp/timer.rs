@@ -11,9 +11,11 @@
 //!
 //! Pure: the caller passes `now`.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
+
+// Consulted on every reschedule; foldhash keeps a random per-process seed.
+use foldhash::HashMap;
 
 #[derive(Debug)]
 struct Entry<K> {
@@ -44,7 +46,7 @@ impl<K: Hash + Eq + Clone> TimerWheel<K> {
             tick: tick.max(Duration::from_millis(1)),
             slots: (0..slots).map(|_| Vec::new()).collect(),
             next_tick: 0,
-            live: HashMap::new(),
+            live: HashMap::default(),
             next_epoch: 0,
         }
     }

@@ -5,8 +5,11 @@
 //!    size when known;
 //! 2. keeps it supplied with bytes: while [`Transfer::wanted_bytes`] is non-zero it
 //!    reads that many bytes (from a local file, or whatever an HTTP reader thread has
-//!    delivered) and calls [`Transfer::feed`], then [`Transfer::feed_eof`] at the end;
-//! 3. sends every datagram [`Transfer::poll_transmit`] produces;
+//!    delivered) and calls [`Transfer::feed`] (or reads straight into the transfer's
+//!    buffer with [`Transfer::feed_with`]), then [`Transfer::feed_eof`] at the end;
+//! 3. sends every datagram [`Transfer::next_datagram`] produces (DATA payloads are
+//!    lent from the transfer's buffer, so the shell can send them without a copy;
+//!    [`Transfer::poll_transmit`] writes whole datagrams instead);
 //! 4. passes every datagram from the client endpoint to [`Transfer::on_packet`] and
 //!    calls [`Transfer::on_timeout`] when [`Transfer::next_timeout`] is reached;
 //! 5. drops the transfer once [`Transfer::is_finished`] is `Some` and `poll_transmit`
@@ -140,6 +143,15 @@ pub enum Received {
     Ignored(&'static str),
 }
 
+/// A datagram to send, as [`Transfer::next_datagram`] lends it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Datagram<'a> {
+    /// An OACK or ERROR, whole.
+    Whole(&'a [u8]),
+    /// DATA: the four header bytes, then the payload (send them as one datagram).
+    Data { header: [u8; 4], payload: &'a [u8] },
+}
+
 /// One read transfer. See the module documentation for the calling sequence.
 #[derive(Debug)]
 pub struct Transfer {
@@ -155,11 +167,14 @@ pub struct Transfer {
     oack_sent: bool,
     /// ACK 0 received (or no OACK needed).
     data_phase: bool,
-    /// Payload of blocks `acked + 1 ..`: everything not yet acknowledged.
+    /// `buffer[head..tail]` is the payload of blocks `acked + 1 ..`: everything fed
+    /// and not yet acknowledged. Bytes before `head` are acknowledged; bytes after
+    /// `tail` are room already initialised, which source reads fill without zeroing.
     buffer: Vec<u8>,
-    /// Bytes at the front of `buffer` already acknowledged; dropped in bulk once they
-    /// outweigh the live bytes, so an ACK never moves the whole buffer.
     head: usize,
+    tail: usize,
+    /// The OACK or ERROR being sent (DATA is lent from `buffer`).
+    control: Vec<u8>,
     source_eof: bool,
     /// Index of the final (short, possibly empty) block, known once the source ended.
     final_block: Option<u64>,
@@ -262,6 +277,8 @@ impl Transfer {
             data_phase: !negotiated,
             buffer: Vec::new(),
             head: 0,
+            tail: 0,
+            control: Vec::new(),
             source_eof: false,
             final_block: None,
             acked: 0,
@@ -317,7 +334,29 @@ impl Transfer {
 
     /// Bytes fed and not yet acknowledged.
     fn live_len(&self) -> usize {
-        self.buffer.len() - self.head
+        self.tail - self.head
+    }
+
+    /// Makes room for `n` more bytes after `tail` and returns it. Acknowledged bytes
+    /// are dropped first when they outweigh the live ones, so each byte moves at most
+    /// once per byte acknowledged; in lock-step the source is read when less than a
+    /// block is live, so that is a short move every read-ahead.
+    fn room(&mut self, n: usize) -> &mut [u8] {
+        if self.head > 0 && self.head >= self.live_len() {
+            self.buffer.copy_within(self.head..self.tail, 0);
+            self.tail -= self.head;
+            self.head = 0;
+        }
+        let end = self.tail.saturating_add(n);
+        if self.buffer.len() < end {
+            self.buffer.resize(end, 0);
+        }
+        &mut self.buffer[self.tail..end]
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        self.room(bytes.len()).copy_from_slice(bytes);
+        self.tail += bytes.len();
     }
 
     fn window_len(&self) -> usize {
@@ -331,17 +370,41 @@ impl Transfer {
             return;
         }
         if self.netascii {
-            self.buffer.reserve(bytes.len());
+            let mut converted = Vec::with_capacity(bytes.len() + bytes.len() / 8);
             for &byte in bytes {
                 match byte {
-                    b'\n' => self.buffer.extend_from_slice(b"\r\n"),
-                    b'\r' => self.buffer.extend_from_slice(b"\r\0"),
-                    other => self.buffer.push(other),
+                    b'\n' => converted.extend_from_slice(b"\r\n"),
+                    b'\r' => converted.extend_from_slice(b"\r\0"),
+                    other => converted.push(other),
                 }
             }
+            self.append(&converted);
         } else {
-            self.buffer.extend_from_slice(bytes);
+            self.append(bytes);
         }
+    }
+
+    /// Like `feed`, but `read` fills the transfer's own buffer (up to `n` bytes) and
+    /// returns how many it wrote: a local file is read straight into place. In
+    /// netascii mode the bytes are read aside and converted. Returns what `read`
+    /// returned; nothing is kept when it fails, or after `feed_eof` or the end.
+    pub fn feed_with<E>(
+        &mut self,
+        n: usize,
+        read: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    ) -> Result<usize, E> {
+        if self.source_eof || self.outcome.is_some() {
+            return Ok(0);
+        }
+        if self.netascii {
+            let mut raw = vec![0; n];
+            let got = read(&mut raw)?.min(n);
+            self.feed(&raw[..got]);
+            return Ok(got);
+        }
+        let got = read(self.room(n))?.min(n);
+        self.tail += got;
+        Ok(got)
     }
 
     /// The source has no more bytes: the block holding the rest (short, possibly empty)
@@ -373,6 +436,7 @@ impl Transfer {
         self.deadline = None;
         self.buffer = Vec::new();
         self.head = 0;
+        self.tail = 0;
     }
 
     /// `Some` once the transfer is over. Drain `poll_transmit` before dropping it: a
@@ -445,10 +509,9 @@ impl Transfer {
             .saturating_mul(self.blksize)
             .min(self.live_len());
         self.head += acked_bytes;
-        if self.head >= self.live_len() {
-            // Amortised: each byte is moved at most once per byte acknowledged.
-            self.buffer.drain(..self.head);
+        if self.head == self.tail {
             self.head = 0;
+            self.tail = 0;
         }
         self.acked = newly_acked;
         self.stats.blocks = newly_acked;
@@ -510,38 +573,51 @@ impl Transfer {
     /// or returns `false` when nothing is to be sent now. Call until `false`.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
         out.clear();
+        match self.next_datagram(now) {
+            Some(Datagram::Whole(bytes)) => out.extend_from_slice(bytes),
+            Some(Datagram::Data { header, payload }) => {
+                out.extend_from_slice(&header);
+                out.extend_from_slice(payload);
+            }
+            None => return false,
+        }
+        true
+    }
+
+    /// The next datagram to send, or `None` when nothing is to be sent now. Call
+    /// until `None`; each datagram counts as sent.
+    pub fn next_datagram(&mut self, now: Instant) -> Option<Datagram<'_>> {
         if let Some((code, message)) = self.pending_error.take() {
-            wire::emit_error(code, &message, out);
+            self.control.clear();
+            wire::emit_error(code, &message, &mut self.control);
             self.stats.datagrams += 1;
-            return true;
+            return Some(Datagram::Whole(&self.control));
         }
         if self.outcome.is_some() {
-            return false;
+            return None;
         }
         if self.oack_due {
+            self.control.clear();
             Packet::Oack {
                 options: self.granted.clone(),
             }
-            .emit(out);
+            .emit(&mut self.control);
             self.oack_due = false;
             if self.oack_sent {
                 self.stats.retransmits += 1;
             }
             self.oack_sent = true;
             self.sent(now);
-            return true;
+            return Some(Datagram::Whole(&self.control));
         }
         if !self.data_phase {
-            return false;
+            return None;
         }
         let block = self.next_to_send;
         if block > self.acked + self.windowsize || self.final_block.is_some_and(|f| block > f) {
-            return false;
+            return None;
         }
-        let Some(payload) = self.block_payload(block) else {
-            return false;
-        };
-        wire::emit_data(block as u16, payload, out);
+        let range = self.block_range(block)?;
         if block <= self.highest_sent {
             self.stats.retransmits += 1;
         } else {
@@ -549,7 +625,10 @@ impl Transfer {
         }
         self.next_to_send = block + 1;
         self.sent(now);
-        true
+        Some(Datagram::Data {
+            header: wire::data_header(block as u16),
+            payload: &self.buffer[range],
+        })
     }
 
     fn sent(&mut self, now: Instant) {
@@ -557,12 +636,12 @@ impl Transfer {
         self.deadline = Some(now + self.timeout);
     }
 
-    /// The payload of unacknowledged block `block`, if the source has supplied it: a
-    /// full block, or the rest after end of file.
-    fn block_payload(&self, block: u64) -> Option<&[u8]> {
+    /// Where in `buffer` the payload of unacknowledged block `block` is, if the source
+    /// has supplied it: a full block, or the rest after end of file.
+    fn block_range(&self, block: u64) -> Option<std::ops::Range<usize>> {
         let index = usize::try_from(block.checked_sub(self.acked + 1)?).ok()?;
         let start = index.checked_mul(self.blksize)?.checked_add(self.head)?;
-        let available = self.buffer.len().checked_sub(start)?;
+        let available = self.tail.checked_sub(start)?;
         let len = if available >= self.blksize {
             self.blksize
         } else if self.source_eof {
@@ -570,7 +649,7 @@ impl Transfer {
         } else {
             return None;
         };
-        self.buffer.get(start..start + len)
+        Some(start..start + len)
     }
 }
 

@@ -345,9 +345,15 @@ fn emit_request(opcode: u16, request: &Request, out: &mut Vec<u8>) {
 /// Appends a DATA datagram; the hot path of every transfer.
 pub fn emit_data(block: u16, data: &[u8], out: &mut Vec<u8>) {
     out.reserve(HEADER_LEN + data.len());
-    out.extend_from_slice(&OPCODE_DATA.to_be_bytes());
-    out.extend_from_slice(&block.to_be_bytes());
+    out.extend_from_slice(&data_header(block));
     out.extend_from_slice(data);
+}
+
+/// The four bytes that start DATA `block` (the payload follows them).
+pub fn data_header(block: u16) -> [u8; 4] {
+    let [op_high, op_low] = OPCODE_DATA.to_be_bytes();
+    let [block_high, block_low] = block.to_be_bytes();
+    [op_high, op_low, block_high, block_low]
 }
 
 /// Appends an ERROR datagram. A NUL inside `message` would cut it short on the
