@@ -12,7 +12,9 @@
 #
 # Measured: one 64 MiB transfer at blksize 512, 1468, 8192 (no windowsize asked),
 # and at windowsize 1, 8, 16, 64 (blksize 1468); the median of REPEAT runs, the
-# servers taking turns within each repetition. Then CONCURRENT transfers of the same
+# servers taking turns within each repetition. A server that does not grant the
+# window a client asks for serves it lock-step (RFC 7440 clients fall back to
+# windowsize 1): its cell is what such a client gets, marked with '*'. Then CONCURRENT transfers of the same
 # file started at once (blksize 1468): aggregate MB/s and failures. Then bootd's peak
 # RSS (VmHWM). MB/s = 10^6 bytes/s. Each transfer is checked byte for byte against
 # the file, and its length against the file size and tsize.
@@ -232,7 +234,7 @@ POINTS=(
     "windowsize 16 (blksize 1468)|1468|16"
     "windowsize 64 (blksize 1468)|1468|64"
 )
-declare -A RESULT=() CPUINFO=()
+declare -A RESULT=() CPUINFO=() MARK=()
 notes=()
 for point in "${POINTS[@]}"; do
     IFS='|' read -r label blksize windowsize <<<"$point"
@@ -240,13 +242,13 @@ for point in "${POINTS[@]}"; do
     for s in "${SERVERS[@]}"; do
         rates[$s]=""
         busy[$s]="0 0"
-        # Ask first what the server grants: a window it does not take makes the cell n/a.
+        # Ask first what the server grants: a window it does not take is served lock-step (*).
         line=$(run_client "$s" 1 "$blksize" "$windowsize" --probe --timeout 10)
         granted_b=$(field blksize "$line")
         granted_w=$(field windowsize "$line")
         if [ -n "$windowsize" ] && [ "$windowsize" -gt 1 ] && [ "$granted_w" != "$windowsize" ]; then
-            skip[$s]=1
-            notes+=("$label: $s does not grant windowsize (OACK: ${granted_w/#0/none}): n/a")
+            MARK[$s,$label]="*"
+            notes+=("$label: $s does not grant windowsize (OACK: ${granted_w/#0/none}): * = served lock-step")
         elif [ -n "$windowsize" ] && [ "$granted_w" != "$windowsize" ]; then
             notes+=("$label: $s ignores windowsize and serves lock-step, which is windowsize 1")
         fi
@@ -318,7 +320,8 @@ for point in "${POINTS[@]}"; do
     b=${RESULT[bootd,$label]}
     t=${RESULT[tftpd-hpa,$label]}
     d=${RESULT[dnsmasq,$label]}
-    printf '%-30s %10s %10s %10s %12s %12s\n' "$label" "$b" "$t" "$d" "$(ratio "$b" "$t")" \
+    printf '%-30s %10s %10s %10s %12s %12s\n' "$label" "$b${MARK[bootd,$label]:-}" \
+        "$t${MARK[tftpd-hpa,$label]:-}" "$d${MARK[dnsmasq,$label]:-}" "$(ratio "$b" "$t")" \
         "$(ratio "$b" "$d")"
 done
 echo
@@ -353,7 +356,7 @@ for point in "${POINTS[@]}"; do
 done
 if [ ${#notes[@]} -gt 0 ]; then
     echo
-    echo "notes (n/a = the server does not support the option):"
+    echo "notes:"
     printf '  %s\n' "${notes[@]}"
 fi
 if [ -s "$WORK/client.err" ]; then
