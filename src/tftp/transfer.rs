@@ -8,11 +8,10 @@
 //!    delivered) and calls [`Transfer::feed`] (or reads straight into the transfer's
 //!    buffer with [`Transfer::feed_with`]), then [`Transfer::feed_eof`] at the end;
 //! 3. sends every datagram [`Transfer::next_datagram`] produces (DATA payloads are
-//!    lent from the transfer's buffer, so the shell can send them without a copy;
-//!    [`Transfer::poll_transmit`] writes whole datagrams instead);
+//!    lent from the transfer's buffer, so the shell can send them without a copy);
 //! 4. passes every datagram from the client endpoint to [`Transfer::on_packet`] and
 //!    calls [`Transfer::on_timeout`] when [`Transfer::next_timeout`] is reached;
-//! 5. drops the transfer once [`Transfer::is_finished`] is `Some` and `poll_transmit`
+//! 5. drops the transfer once [`Transfer::is_finished`] is `Some` and `next_datagram`
 //!    has nothing more (a final ERROR may still be queued when it turns `Some`).
 //!
 //! Only bytes not yet acknowledged are kept, so memory is about window × blksize. Block
@@ -180,7 +179,7 @@ pub struct Transfer {
     final_block: Option<u64>,
     /// Highest block index acknowledged (0: none, or the OACK).
     acked: u64,
-    /// Next block index `poll_transmit` sends.
+    /// Next block index `next_datagram` sends.
     next_to_send: u64,
     /// Highest block index ever sent.
     highest_sent: u64,
@@ -439,7 +438,7 @@ impl Transfer {
         self.tail = 0;
     }
 
-    /// `Some` once the transfer is over. Drain `poll_transmit` before dropping it: a
+    /// `Some` once the transfer is over. Drain `next_datagram` before dropping it: a
     /// final ERROR may be queued.
     pub fn is_finished(&self) -> Option<&Outcome> {
         self.outcome.as_ref()
@@ -570,7 +569,9 @@ impl Transfer {
     }
 
     /// Writes the next datagram to send into `out` (cleared first) and returns `true`,
-    /// or returns `false` when nothing is to be sent now. Call until `false`.
+    /// or returns `false` when nothing is to be sent now: `next_datagram` as whole
+    /// bytes, for tests that compare datagrams byte for byte.
+    #[cfg(test)]
     pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
         out.clear();
         match self.next_datagram(now) {
@@ -1526,6 +1527,87 @@ mod tests {
             Some((1, b"a\r\nb\r\0c\r\0\r\n".to_vec()))
         );
         assert_eq!(sent[0][..2], OPCODE_DATA.to_be_bytes());
+    }
+
+    #[test]
+    fn netascii_read_in_place_is_converted_too() {
+        let now = Instant::now();
+        let mut t = Transfer::start(&request(Mode::Netascii, &[]), &limits(), Some(3), now);
+        let got = t.feed_with(64, |room| {
+            room[..3].copy_from_slice(b"a\nb");
+            Ok::<_, ()>(3)
+        });
+        assert_eq!(got, Ok(3));
+        t.feed_eof();
+        assert_eq!(
+            data_of(&drain(&mut t, now)[0]),
+            Some((1, b"a\r\nb".to_vec()))
+        );
+    }
+
+    #[test]
+    fn a_failed_read_in_place_keeps_nothing() {
+        let now = Instant::now();
+        let mut t = Transfer::start(&request(Mode::Octet, &[]), &limits(), None, now);
+        assert_eq!(t.feed_with(512, |_| Err("disk error")), Err("disk error"));
+        assert_eq!(t.wanted_bytes(), 512);
+        assert!(drain(&mut t, now).is_empty());
+    }
+
+    /// Reading ahead straight into the buffer, as the service does with a local file:
+    /// every block arrives intact and the buffer stays within a few windows.
+    #[test]
+    fn read_ahead_in_place_delivers_every_block_in_bounded_memory() {
+        const READ_AHEAD: usize = 16 * 1024;
+        for window in ["1", "4", "64"] {
+            let now = Instant::now();
+            let source = pattern(3_000_000);
+            let options = [("blksize", "1468"), ("windowsize", window)];
+            let mut t = Transfer::start(&request(Mode::Octet, &options), &limits(), None, now);
+            let mut offset = 0;
+            let mut received = Vec::new();
+            let mut largest_buffer = 0;
+            let bound = 3 * 1468 * window.parse::<usize>().unwrap() + READ_AHEAD;
+            let mut pending = vec![ack(0)];
+            while t.is_finished().is_none() {
+                for packet in pending.drain(..) {
+                    t.on_packet(&packet, now);
+                }
+                while t.wanted_bytes() > 0 {
+                    let asked = t.wanted_bytes().max(READ_AHEAD);
+                    let n = t
+                        .feed_with(asked, |room| {
+                            let n = room.len().min(source.len() - offset);
+                            room[..n].copy_from_slice(&source[offset..offset + n]);
+                            Ok::<_, ()>(n)
+                        })
+                        .unwrap();
+                    offset += n;
+                    if n < asked {
+                        t.feed_eof();
+                    }
+                }
+                largest_buffer = largest_buffer.max(t.buffer.len());
+                let mut last = None;
+                for datagram in drain(&mut t, now) {
+                    if let Some((block, data)) = data_of(&datagram) {
+                        received.extend_from_slice(&data);
+                        last = Some(block);
+                    }
+                }
+                pending.extend(last.map(ack));
+            }
+            assert_eq!(
+                t.is_finished(),
+                Some(&Outcome::Completed),
+                "window {window}"
+            );
+            assert!(received == source, "window {window}: bytes differ");
+            assert!(
+                largest_buffer <= bound,
+                "window {window}: buffer grew to {largest_buffer} (bound {bound})"
+            );
+        }
     }
 
     #[test]
