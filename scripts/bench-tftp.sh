@@ -15,7 +15,9 @@
 # servers taking turns within each repetition. A server that does not grant the
 # window a client asks for serves it lock-step (RFC 7440 clients fall back to
 # windowsize 1): its cell is what such a client gets, marked with '*'. Then CONCURRENT transfers of the same
-# file started at once (blksize 1468): aggregate MB/s and failures. Then bootd's peak
+# file started at once (blksize 1468): aggregate MB/s, failures, and when the first of
+# them was done (next to the wall time, when the last was: how evenly the server
+# shares itself among clients booting at once). Then bootd's peak
 # RSS (VmHWM). MB/s = 10^6 bytes/s. Each transfer is checked byte for byte against
 # the file, and its length against the file size and tsize.
 #
@@ -290,8 +292,8 @@ for point in "${POINTS[@]}"; do
 done
 
 # --- concurrent transfers -----------------------------------------------------------
-declare -A CAGG=() CFAIL=() CWALL=() CBUSY=()
-for s in "${SERVERS[@]}"; do CAGG[$s]=""; CFAIL[$s]=0; CWALL[$s]=""; done
+declare -A CAGG=() CFAIL=() CWALL=() CBUSY=() CFIRST=()
+for s in "${SERVERS[@]}"; do CAGG[$s]=""; CFAIL[$s]=0; CWALL[$s]=""; CFIRST[$s]=""; done
 for _ in $(seq "$CONCURRENT_REPEAT"); do
     for s in "${SERVERS[@]}"; do
         before=$(cpu_sample)
@@ -300,6 +302,7 @@ for _ in $(seq "$CONCURRENT_REPEAT"); do
         CBUSY[$s]=$(cpu_busy "$before" "$(cpu_sample)" | tr ' ' /)
         CAGG[$s]+="$(field mbps "$line") "
         CWALL[$s]+="$(field seconds "$line") "
+        CFIRST[$s]+="$(field first_end "$line") "
         failed=$(field failed "$line")
         CFAIL[$s]=$((${CFAIL[$s]} + ${failed:-$CONCURRENT}))
         printf '  measured %d concurrent: %-10s %s\n' "$CONCURRENT" "$s" "$line" >&2
@@ -340,6 +343,9 @@ echo
         "${CFAIL[bootd]}" "${CFAIL[tftpd-hpa]}" "${CFAIL[dnsmasq]}"
     printf '%-30s %10s %10s %10s\n' "wall time, s" "$(median ${CWALL[bootd]})" \
         "$(median ${CWALL[tftpd-hpa]})" "$(median ${CWALL[dnsmasq]})"
+    # Fairness: how long before the last transfer the first one was done.
+    printf '%-30s %10s %10s %10s\n' "first transfer done at, s" "$(median ${CFIRST[bootd]})" \
+        "$(median ${CFIRST[tftpd-hpa]})" "$(median ${CFIRST[dnsmasq]})"
     printf '%-30s %10s %10s %10s\n' "CPU busy % server/client" "${CBUSY[bootd]}" \
         "${CBUSY[tftpd-hpa]}" "${CBUSY[dnsmasq]}"
 }

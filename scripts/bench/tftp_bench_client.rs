@@ -12,7 +12,9 @@
 //! overall deadline. Every block is compared with the reference file as it arrives, and
 //! the length is checked at the end (and against `tsize`): byte-for-byte verification.
 //!
-//! Prints one `key=value` line on stdout; failures go to stderr.
+//! Prints one `key=value` line on stdout; failures go to stderr. `first_end` and
+//! `last_end` are when the first and the last transfer ended, in seconds from the
+//! first RRQ: far apart, the server served some clients before others.
 //! MB/s are 10^6 bytes per second.
 //!
 //! ```text
@@ -444,6 +446,7 @@ fn run(o: &Options) -> io::Result<bool> {
     }
     let cpu = cpu_seconds() - cpu_before;
     let last = xfers.iter().filter_map(|x| x.ended).max().unwrap_or(first);
+    let earliest = xfers.iter().filter_map(|x| x.ended).min().unwrap_or(first);
     let wall = last.duration_since(first).as_secs_f64().max(1e-9);
     let mut ok = 0;
     let mut bytes = 0u64;
@@ -461,7 +464,7 @@ fn run(o: &Options) -> io::Result<bool> {
     let first_x = &xfers[0];
     println!(
         "transfers={} ok={} failed={} bytes={} seconds={:.3} mbps={:.2} blksize={} \
-         windowsize={} tsize={} client_cpu={:.3}",
+         windowsize={} tsize={} client_cpu={:.3} first_end={:.3} last_end={:.3}",
         xfers.len(),
         ok,
         xfers.len() - ok,
@@ -472,6 +475,8 @@ fn run(o: &Options) -> io::Result<bool> {
         first_x.granted_window,
         first_x.tsize.map_or("-".into(), |t| t.to_string()),
         cpu,
+        earliest.duration_since(first).as_secs_f64(),
+        wall,
     );
     Ok(ok == xfers.len())
 }
