@@ -36,8 +36,10 @@ const SLOTS: usize = 4096;
 /// Largest datagram a client may send us (an RRQ with options fits in far less).
 const RECEIVE_BUFFER: usize = 65536;
 /// Bytes read from a local file at a time (a transfer keeps at most this much
-/// beyond its window in memory).
-const READ_AHEAD: usize = 16 * 1024;
+/// beyond its window in memory). One page: 16 KiB measured no faster, lock-step
+/// or with 200 transfers, and cost 2.4 MB more with 200 in flight. The disk sees
+/// the kernel's own read-ahead either way.
+const READ_AHEAD: usize = 4 * 1024;
 /// MTU assumed when listening on 0.0.0.0, where the interface is not known.
 const UNKNOWN_INTERFACE_MTU: u32 = 1500;
 

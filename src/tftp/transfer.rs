@@ -1558,7 +1558,7 @@ mod tests {
     /// every block arrives intact and the buffer stays within a few windows.
     #[test]
     fn read_ahead_in_place_delivers_every_block_in_bounded_memory() {
-        const READ_AHEAD: usize = 16 * 1024;
+        const READ_AHEAD: usize = 4 * 1024;
         for window in ["1", "4", "64"] {
             let now = Instant::now();
             let source = pattern(3_000_000);
