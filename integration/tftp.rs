@@ -1059,16 +1059,7 @@ fn max_transfers_refuses_the_third_with_server_busy() {
     env.file("held.bin", &content);
     let bootd = env.start("max_transfers = 2\nretries = 3\n", "");
     // Two clients that take DATA 1 and never acknowledge it.
-    let holders: Vec<Spawned> = (0..2)
-        .map(|_| Spawned::start(&mut env.raw("hold", b"held.bin", &["20"])))
-        .collect();
-    for holder in &holders {
-        assert!(
-            holder.wait_for_stdout("HELD DATA 1 512 ", Duration::from_secs(5)),
-            "{}",
-            holder.stdout_so_far()
-        );
-    }
+    let _holders = holding(&env, &[b"held.bin", b"held.bin"], 20);
     let got = run_bounded(
         &mut env.raw("rrq", b"held.bin", &[]),
         Duration::from_secs(10),
@@ -1083,15 +1074,7 @@ fn max_transfers_refuses_the_third_with_server_busy() {
         Duration::from_secs(2),
     );
     // The dead transfers are abandoned after their retries, and free their slots.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while bootd.log().matches("the client stopped answering").count() < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "the held transfers were never abandoned:\n{}",
-            bootd.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until_abandoned(&bootd, 2);
     let out = env.out("held.bin");
     let got = run_bounded(
         &mut env.raw("get", b"held.bin", &["octet", out.to_str().unwrap()]),
@@ -1099,6 +1082,74 @@ fn max_transfers_refuses_the_third_with_server_busy() {
     );
     assert!(got.stdout.starts_with("OK 50000 "), "{got}");
     assert_same(&read(&out), &content, "held.bin after the slots freed");
+}
+
+/// One client per name that takes DATA 1 and then stays silent for `seconds`;
+/// returns once every one of them holds its DATA 1.
+fn holding(env: &Env, names: &[&[u8]], seconds: u32) -> Vec<Spawned> {
+    let holders: Vec<Spawned> = names
+        .iter()
+        .map(|name| Spawned::start(&mut env.raw("hold", name, &[&seconds.to_string()])))
+        .collect();
+    for holder in &holders {
+        assert!(
+            holder.wait_for_stdout("HELD DATA 1 512 ", Duration::from_secs(5)),
+            "{}",
+            holder.stdout_so_far()
+        );
+    }
+    holders
+}
+
+/// Waits until `count` transfers have been given up for clients that stopped answering.
+fn wait_until_abandoned(bootd: &Bootd, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while bootd.log().matches("the client stopped answering").count() < count {
+        assert!(
+            Instant::now() < deadline,
+            "the held transfers were never abandoned:\n{}",
+            bootd.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Descriptors of process `pid` open on `path`.
+fn descriptors_on(pid: i32, path: &Path) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| target == path)
+        .count()
+}
+
+#[test]
+fn transfers_of_one_file_share_one_descriptor_and_the_last_closes_it() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    let storm = env.file("storm.bin", &pattern(300_000, 11));
+    let other = env.file("other.bin", &pattern(70_000, 12));
+    let bootd = env.start("retries = 2\n", "");
+    // Six clients take DATA 1 of storm.bin and one of other.bin, then stop answering.
+    let mut names = vec![b"storm.bin".as_slice(); 6];
+    names.push(b"other.bin");
+    let _holders = holding(&env, &names, 10);
+    let (storm, other) = (storm.canonicalize().unwrap(), other.canonicalize().unwrap());
+    assert_eq!(
+        descriptors_on(bootd.pid(), &storm),
+        1,
+        "six transfers, one descriptor"
+    );
+    assert_eq!(descriptors_on(bootd.pid(), &other), 1);
+    wait_until_abandoned(&bootd, 7);
+    assert_eq!(
+        descriptors_on(bootd.pid(), &storm),
+        0,
+        "closed with its last transfer"
+    );
+    assert_eq!(descriptors_on(bootd.pid(), &other), 0);
 }
 
 /// User + system CPU time of a process so far (/proc/PID/stat, in clock ticks).
