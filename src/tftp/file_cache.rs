@@ -9,9 +9,10 @@
 //!
 //! A file is known by device, inode, size and modification time, so a file replaced
 //! or rewritten between two requests is read afresh; bytes appended after it was
-//! opened are not served (its size was announced as `tsize`). Memory: a file keeps
-//! at most one chunk per transfer reading it, plus one; when its last transfer ends,
-//! the descriptor is closed and the chunks are freed.
+//! opened are not served (its size was announced as `tsize`). Memory: a chunk is
+//! kept only while the next byte of some transfer lies in it, so transfers moving
+//! together hold a chunk or two between them and transfers far apart one each; when
+//! a file's last transfer ends, its descriptor is closed.
 
 use std::fs::File;
 use std::io;
@@ -22,6 +23,11 @@ use foldhash::HashMap;
 /// Bytes read from a file at a time: four pages. Larger chunks cost memory when the
 /// readers of a file are far apart; smaller ones cost reads when they are together.
 pub const CHUNK: usize = 16 * 1024;
+const CHUNK_BYTES: u64 = CHUNK as u64;
+/// A read at least this large, for a file no other transfer reads, skips the chunks:
+/// copying through them would only add a copy (a window, or a large block).
+/// Smaller reads still go through a chunk, which saves system calls in lock-step.
+const DIRECT_READ: usize = 4 * 1024;
 
 /// What identifies a file's content while transfers read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,13 +46,12 @@ impl FileKey {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Chunk {
-    /// `CHUNK` bytes long; `len` of them were read.
-    bytes: Box<[u8]>,
-    len: usize,
-    /// When it was last used (the file's clock), for eviction.
-    used: u64,
+    /// Transfers whose next byte lies in this chunk; it is dropped when none is left.
+    readers_here: usize,
+    /// `CHUNK` bytes of room, of which `len` were read; `None` until first needed.
+    bytes: Option<(Box<[u8]>, usize)>,
 }
 
 #[derive(Debug)]
@@ -55,50 +60,56 @@ struct SharedFile {
     /// Transfers holding this file.
     readers: usize,
     chunks: HashMap<u64, Chunk>,
-    clock: u64,
+    /// The room of the last chunk dropped, for the next one read.
+    spare: Option<Box<[u8]>>,
 }
 
 impl SharedFile {
-    /// Chunk `index`, read from the file unless it is held already.
-    fn chunk(&mut self, key: &FileKey, index: u64, loads: &mut u64) -> io::Result<&Chunk> {
-        self.clock += 1;
-        let now = self.clock;
-        if !self.chunks.contains_key(&index) {
-            // Reuse the least recently used chunk's memory once the file holds its share.
-            let mut bytes = if self.chunks.len() > self.readers {
-                let oldest = self
-                    .chunks
-                    .iter()
-                    .min_by_key(|(_, c)| c.used)
-                    .map(|(&i, _)| i);
-                oldest
-                    .and_then(|i| self.chunks.remove(&i))
-                    .map(|c| c.bytes)
-                    .unwrap_or_else(|| vec![0; CHUNK].into_boxed_slice())
-            } else {
-                vec![0; CHUNK].into_boxed_slice()
-            };
-            let start = index * CHUNK as u64;
+    /// The bytes of chunk `index` (and how many there are), read from the file
+    /// unless they are held already.
+    fn load(&mut self, key: &FileKey, index: u64, loads: &mut u64) -> io::Result<&[u8]> {
+        let chunk = self.chunks.entry(index).or_default();
+        if chunk.bytes.is_none() {
+            let mut room = self
+                .spare
+                .take()
+                .unwrap_or_else(|| vec![0; CHUNK].into_boxed_slice());
+            let start = index * CHUNK_BYTES;
             let wanted = usize::try_from(key.size.saturating_sub(start))
                 .unwrap_or(CHUNK)
                 .min(CHUNK);
-            let len = read_at_full(&self.file, &mut bytes[..wanted], start)?;
+            let len = read_at_full(&self.file, &mut room[..wanted], start)?;
             *loads += 1;
-            self.chunks.insert(
-                index,
-                Chunk {
-                    bytes,
-                    len,
-                    used: now,
-                },
-            );
+            chunk.bytes = Some((room, len));
         }
-        let chunk = self
-            .chunks
-            .get_mut(&index)
-            .expect("the chunk was just found or inserted");
-        chunk.used = now;
-        Ok(chunk)
+        let (room, len) = chunk.bytes.as_ref().expect("loaded above");
+        Ok(&room[..*len])
+    }
+
+    /// Drops the chunks in `first..=last` that no transfer is about to read.
+    fn drop_unread(&mut self, first: u64, last: u64) {
+        for index in first..=last {
+            if self.chunks.get(&index).is_some_and(|c| c.readers_here == 0)
+                && let Some(chunk) = self.chunks.remove(&index)
+            {
+                self.spare = chunk.bytes.map(|(room, _)| room).or(self.spare.take());
+            }
+        }
+    }
+
+    fn arrive(&mut self, position: u64) {
+        self.chunks
+            .entry(position / CHUNK_BYTES)
+            .or_default()
+            .readers_here += 1;
+    }
+
+    fn leave(&mut self, position: u64) {
+        let index = position / CHUNK_BYTES;
+        if let Some(chunk) = self.chunks.get_mut(&index) {
+            chunk.readers_here = chunk.readers_here.saturating_sub(1);
+        }
+        self.drop_unread(index, index);
     }
 }
 
@@ -117,8 +128,8 @@ fn read_at_full(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// The open local files and their chunks. Each `adopt` must be matched by one
-/// `release` when the transfer ends.
+/// The open local files and their chunks. A transfer `adopt`s a file, `read`s it from
+/// the start in order, and `release`s it where it stopped.
 #[derive(Debug, Default)]
 pub struct FileCache {
     files: HashMap<FileKey, SharedFile>,
@@ -127,8 +138,8 @@ pub struct FileCache {
 }
 
 impl FileCache {
-    /// Takes a freshly opened file for one transfer. A file already held (same
-    /// content) is shared, and `file` is closed.
+    /// Takes a freshly opened file for one transfer, which starts reading at 0. A
+    /// file already held (same content) is shared, and `file` is closed.
     pub fn adopt(&mut self, file: File) -> io::Result<FileKey> {
         let metadata = file.metadata()?;
         let key = FileKey {
@@ -138,52 +149,73 @@ impl FileCache {
             modified_seconds: metadata.mtime(),
             modified_nanoseconds: metadata.mtime_nsec(),
         };
-        self.files
-            .entry(key)
-            .or_insert_with(|| SharedFile {
-                file,
-                readers: 0,
-                chunks: HashMap::default(),
-                clock: 0,
-            })
-            .readers += 1;
+        let shared = self.files.entry(key).or_insert_with(|| SharedFile {
+            file,
+            readers: 0,
+            chunks: HashMap::default(),
+            spare: None,
+        });
+        shared.readers += 1;
+        shared.arrive(0);
         Ok(key)
     }
 
-    /// One transfer of `key` ended; the last one closes the file.
-    pub fn release(&mut self, key: FileKey) {
-        if let Some(shared) = self.files.get_mut(&key) {
-            shared.readers = shared.readers.saturating_sub(1);
-            if shared.readers == 0 {
-                self.files.remove(&key);
-            }
+    /// One transfer of `key` ended with its next byte at `position`; the last one
+    /// closes the file.
+    pub fn release(&mut self, key: FileKey, position: u64) {
+        let Some(shared) = self.files.get_mut(&key) else {
+            return;
+        };
+        shared.leave(position);
+        shared.readers = shared.readers.saturating_sub(1);
+        if shared.readers == 0 {
+            self.files.remove(&key);
         }
     }
 
-    /// Copies the bytes at `offset` into `dest`; fewer than asked only at the end of
-    /// the file (0 past it).
+    /// Copies the bytes at `offset` into `dest` for the transfer whose next byte that
+    /// is; it moves on past them. Fewer bytes than asked only at the end of the file
+    /// (0 past it).
     pub fn read(&mut self, key: FileKey, offset: u64, dest: &mut [u8]) -> io::Result<usize> {
         let Some(shared) = self.files.get_mut(&key) else {
             return Err(io::Error::other("the file was released"));
         };
         let mut done = 0;
-        while done < dest.len() {
-            let position = offset + done as u64;
-            if position >= key.size {
-                break;
+        let copied = if shared.readers == 1 && dest.len() >= DIRECT_READ {
+            // Nobody to share with: straight from the file into place, one copy.
+            let allowed = usize::try_from(key.size.saturating_sub(offset))
+                .unwrap_or(usize::MAX)
+                .min(dest.len());
+            read_at_full(&shared.file, &mut dest[..allowed], offset).inspect(|&n| done = n)
+        } else {
+            loop {
+                let position = offset + done as u64;
+                if done == dest.len() || position >= key.size {
+                    break Ok(done);
+                }
+                let bytes = match shared.load(&key, position / CHUNK_BYTES, &mut self.loads) {
+                    Ok(bytes) => bytes,
+                    Err(e) => break Err(e),
+                };
+                let within = (position % CHUNK_BYTES) as usize;
+                if within >= bytes.len() {
+                    // Truncated since it was opened.
+                    break Ok(done);
+                }
+                let n = (bytes.len() - within).min(dest.len() - done);
+                dest[done..done + n].copy_from_slice(&bytes[within..within + n]);
+                done += n;
             }
-            let chunk_size = CHUNK as u64;
-            let chunk = shared.chunk(&key, position / chunk_size, &mut self.loads)?;
-            let within = (position % chunk_size) as usize;
-            if within >= chunk.len {
-                // Truncated since it was opened.
-                break;
-            }
-            let n = (chunk.len - within).min(dest.len() - done);
-            dest[done..done + n].copy_from_slice(&chunk.bytes[within..within + n]);
-            done += n;
+        };
+        let end = offset + done as u64;
+        // A failed read leaves the transfer where it was (it is aborted and released there).
+        if copied.is_ok() && end / CHUNK_BYTES != offset / CHUNK_BYTES {
+            shared.arrive(end);
+            shared.leave(offset);
         }
-        Ok(done)
+        // Chunks read on the way through, which nobody else is in.
+        shared.drop_unread(offset / CHUNK_BYTES, end / CHUNK_BYTES);
+        copied
     }
 
     /// Files held open.
@@ -196,9 +228,13 @@ impl FileCache {
         self.loads
     }
 
-    /// Chunks held in memory, over all files.
+    /// Chunks whose bytes are held in memory, over all files.
     pub fn chunks_held(&self) -> usize {
-        self.files.values().map(|f| f.chunks.len()).sum()
+        self.files
+            .values()
+            .flat_map(|f| f.chunks.values())
+            .filter(|c| c.bytes.is_some())
+            .count()
     }
 }
 
@@ -222,6 +258,7 @@ mod tests {
         (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
     }
 
+    /// Reads the whole file as one transfer does, `piece` bytes at a time.
     fn read_all(cache: &mut FileCache, key: FileKey, piece: usize) -> Vec<u8> {
         let mut out = Vec::new();
         let mut buf = vec![0; piece];
@@ -243,11 +280,15 @@ mod tests {
             let key = cache.adopt(File::open(&path).unwrap()).unwrap();
             assert_eq!(key.size(), content.len() as u64);
             assert_eq!(read_all(&mut cache, key, piece), content, "piece {piece}");
-            assert_eq!(
-                cache.read(key, content.len() as u64, &mut [0; 9]).unwrap(),
-                0
-            );
-            assert_eq!(cache.loads(), 4, "each chunk read once (piece {piece})");
+            let end = content.len() as u64;
+            assert_eq!(cache.read(key, end, &mut [0; 9]).unwrap(), 0);
+            // A lone transfer reads large pieces straight from the file, small ones
+            // through chunks, each read once.
+            let chunk_reads = if piece >= DIRECT_READ { 0 } else { 4 };
+            assert_eq!(cache.loads(), chunk_reads, "piece {piece}");
+            assert!(cache.chunks_held() <= 1, "piece {piece}");
+            cache.release(key, end);
+            assert_eq!((cache.open_files(), cache.chunks_held()), (0, 0));
         }
     }
 
@@ -274,45 +315,55 @@ mod tests {
         let mut offsets = vec![0u64; keys.len()];
         let mut received = vec![Vec::new(); keys.len()];
         let mut buf = [0u8; 1468];
+        let mut most_held = 0;
         while offsets.iter().any(|&o| o < content.len() as u64) {
             for (i, key) in keys.iter().enumerate() {
                 let n = cache.read(*key, offsets[i], &mut buf).unwrap();
                 received[i].extend_from_slice(&buf[..n]);
                 offsets[i] += n as u64;
+                most_held = most_held.max(cache.chunks_held());
             }
         }
         assert!(received.iter().all(|r| *r == content));
         assert_eq!(cache.loads(), 4, "one read per chunk served all fifty");
-        for key in keys {
-            cache.release(key);
+        assert!(most_held <= 2, "held up to {most_held} chunks");
+        for (key, offset) in keys.into_iter().zip(offsets) {
+            cache.release(key, offset);
         }
-        assert_eq!(cache.open_files(), 0);
-        assert_eq!(cache.chunks_held(), 0);
+        assert_eq!((cache.open_files(), cache.chunks_held()), (0, 0));
     }
 
     #[test]
-    fn memory_stays_within_one_chunk_per_reader_plus_one() {
+    fn transfers_far_apart_keep_one_chunk_each_and_read_none_twice() {
         let content = pattern(64 * CHUNK);
-        let path = scratch("bounded", &content);
+        let path = scratch("apart", &content);
         let mut cache = FileCache::default();
-        let a = cache.adopt(File::open(&path).unwrap()).unwrap();
-        assert_eq!(read_all(&mut cache, a, 1468), content);
-        assert!(cache.chunks_held() <= 2, "held {}", cache.chunks_held());
-        // Three readers far apart: each keeps its own chunk, none is read twice.
-        let b = cache.adopt(File::open(&path).unwrap()).unwrap();
-        let c = cache.adopt(File::open(&path).unwrap()).unwrap();
-        let before = cache.loads();
-        let starts = [0u64, 20 * CHUNK as u64, 40 * CHUNK as u64];
-        let mut buf = [0u8; 1024];
-        for step in 0..(CHUNK / 1024) as u64 {
-            for (key, start) in [a, b, c].into_iter().zip(starts) {
-                let at = start + step * 1024;
-                assert_eq!(cache.read(key, at, &mut buf).unwrap(), 1024);
-                assert_eq!(&buf[..], &content[at as usize..at as usize + 1024]);
+        let keys: Vec<FileKey> = (0..3)
+            .map(|_| cache.adopt(File::open(&path).unwrap()).unwrap())
+            .collect();
+        // Bring the second and third transfers 20 and 40 chunks in.
+        let mut offsets = [0u64, 0, 0];
+        let mut skip = vec![0u8; 20 * CHUNK];
+        for (i, offset) in offsets.iter_mut().enumerate().skip(1) {
+            for _ in 0..i {
+                *offset += cache.read(keys[i], *offset, &mut skip).unwrap() as u64;
             }
         }
-        assert_eq!(cache.loads() - before, 3);
-        assert!(cache.chunks_held() <= 4, "held {}", cache.chunks_held());
+        assert_eq!(offsets, [0, 20 * CHUNK as u64, 40 * CHUNK as u64]);
+        let before = cache.loads();
+        let mut buf = [0u8; 1024];
+        for _ in 0..CHUNK / 1024 {
+            for (key, offset) in keys.iter().zip(offsets.iter_mut()) {
+                assert_eq!(cache.read(*key, *offset, &mut buf).unwrap(), 1024);
+                let at = *offset as usize;
+                assert_eq!(&buf[..], &content[at..at + 1024]);
+                *offset += 1024;
+                assert!(cache.chunks_held() <= 3, "held {}", cache.chunks_held());
+            }
+        }
+        // Chunks 0 and 20 were read by the transfers passing through them and kept,
+        // since a transfer was about to read each: only chunk 40 is read now.
+        assert_eq!(cache.loads() - before, 1);
     }
 
     #[test]
@@ -332,7 +383,8 @@ mod tests {
         assert_ne!(old, new);
         assert_eq!(new.size(), 1500);
         assert_eq!(cache.open_files(), 2);
-        cache.release(old);
+        cache.release(old, 1000);
+        assert_eq!(cache.open_files(), 1);
         assert_eq!(read_all(&mut cache, new, 512).len(), 1500);
     }
 
@@ -356,9 +408,9 @@ mod tests {
         let path = scratch("released", b"abc");
         let mut cache = FileCache::default();
         let key = cache.adopt(File::open(&path).unwrap()).unwrap();
-        cache.release(key);
+        cache.release(key, 0);
         assert!(cache.read(key, 0, &mut [0; 3]).is_err());
-        cache.release(key);
+        cache.release(key, 0);
         assert_eq!(cache.open_files(), 0);
     }
 }

@@ -415,8 +415,8 @@ impl Runner {
 
     /// Lets go of a transfer's source: a shared file closes with its last reader.
     fn release_source(&mut self, source: Source) {
-        if let Source::Local { file, .. } = source {
-            self.files.release(file);
+        if let Source::Local { file, offset } = source {
+            self.files.release(file, offset);
         }
     }
 
