@@ -108,7 +108,7 @@ pub fn read_up_to(file: &mut File, wanted: usize, buf: &mut Vec<u8>) -> io::Resu
 }
 
 /// Fills `buf` from `file`; fewer bytes only at end of file.
-pub fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read(&mut buf[filled..]) {
