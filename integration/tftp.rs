@@ -390,6 +390,55 @@ fn blksize_beyond_the_mtu_is_clamped() {
     assert!(line.contains("100000 bytes in 69 blocks of 1468"), "{line}");
 }
 
+/// Blocks are sent with DF set and never fragmented by the kernel, until one does
+/// not fit: a route narrower than the interface (a tunnel, a learned path MTU) gets
+/// the rest of the transfer in fragments instead of a dead transfer.
+#[test]
+fn a_route_narrower_than_a_block_gets_the_blocks_in_fragments() {
+    if !require_root() {
+        return;
+    }
+    let env = Env::new();
+    env.pair.server.run(&[
+        "ip",
+        "route",
+        "add",
+        "10.92.0.2/32",
+        "dev",
+        &env.pair.server_if,
+        "mtu",
+        "1000",
+    ]);
+    let content = pattern(300_000, 11);
+    env.file("narrow.bin", &content);
+    let bootd = env.start("", "");
+    let out = env.out("narrow.bin");
+    let got = run_bounded(
+        &mut env.raw(
+            "get",
+            b"narrow.bin",
+            &["octet", out.to_str().unwrap(), "blksize=1468"],
+        ),
+        Duration::from_secs(60),
+    );
+    got.assert_success();
+    assert!(got.stdout.starts_with("OK 300000 205 1"), "{got}");
+    assert_same(
+        &read(&out),
+        &content,
+        "blocks of 1468 over a 1000-byte route",
+    );
+    bootd.wait_for_log(
+        "a 1472-byte datagram does not fit the path MTU",
+        Duration::from_secs(2),
+    );
+    let line = sent_line(&bootd, "narrow.bin");
+    assert!(
+        line.contains("300000 bytes in 205 blocks of 1468"),
+        "{line}"
+    );
+}
+
 // ------------------------------------------------------- 3. 100 MiB, rollover
 
 const HUNDRED_MIB: usize = 100 * 1024 * 1024;

@@ -122,8 +122,9 @@ fn check_pools(config: &Config, nets: &[NetConfig], warnings: &mut Vec<String>) 
 /// or a failure. Socket errors are returned before any thread starts.
 pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
     if plan.services.tftp() {
-        // A socket and a file per transfer, plus room for everything else.
-        let wanted = config.tftp.max_transfers as u64 * 2 + 256;
+        // Two sockets per transfer (see tftp::tid_socket) and at most one file,
+        // plus room for everything else.
+        let wanted = config.tftp.max_transfers as u64 * 3 + 256;
         match limits::raise_open_files(wanted) {
             Ok(limit) if limit < wanted => log::warn!(
                 "open files are limited to {limit}: fewer than the {} transfers of [tftp] max_transfers may run at once; raise LimitNOFILE",

@@ -1,6 +1,6 @@
-//! Process limits a boot storm needs: every TFTP transfer holds a socket and a
-//! file, so `max_transfers` transfers need about twice as many descriptors, more
-//! than the usual soft limit of 1024.
+//! Process limits a boot storm needs: every TFTP transfer holds two sockets and
+//! shares a file, so `max_transfers` transfers need up to three times as many
+//! descriptors, more than the usual soft limit of 1024.
 
 /// Raises the soft limit on open files towards `wanted` (never above the hard
 /// limit); returns the limit in force afterwards.

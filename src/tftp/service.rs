@@ -19,6 +19,7 @@ use super::file_cache::{FileCache, FileKey};
 use super::filters::{self, Filters, Rewrite};
 use super::path;
 use super::source::{self, HttpChunk, OpenError, ReaderCount};
+use super::tid_socket::TidSocket;
 use super::timer::TimerWheel;
 use super::transfer::{Datagram, Limits, Outcome, Transfer};
 use super::wire::{self, ErrorCode, Packet, Request};
@@ -71,7 +72,7 @@ struct Active {
     client: SocketAddr,
     /// `client` as the socket calls take it (made once, used for every block).
     client_address: socket2::SockAddr,
-    socket: mio::net::UdpSocket,
+    socket: TidSocket,
     token: Token,
     /// `None` while an HTTP source has not answered yet.
     transfer: Option<Transfer>,
@@ -163,6 +164,8 @@ impl TftpService {
                 service_loop::poll(&mut poll, &mut events, timeout)
                     .map_err(|e| format!("poll failed: {e}"))?;
             }
+            // One clock read serves the whole batch of events: timeouts are seconds.
+            let now = Instant::now();
             for event in events.iter() {
                 match event.token() {
                     WAKER => {
@@ -178,13 +181,13 @@ impl TftpService {
                             }
                         }
                         // HTTP readers wake this loop too.
-                        runner.drive_http(&poll);
+                        runner.drive_http(&poll, now);
                     }
                     Token(i) if i < FIRST_TRANSFER_TOKEN => runner.on_listener(&poll, i),
-                    token => runner.on_transfer_socket(&poll, token),
+                    token => runner.on_transfer_socket(&poll, token, now),
                 }
             }
-            runner.on_timers(&poll);
+            runner.on_timers(&poll, now);
         }
     }
 }
@@ -349,7 +352,7 @@ impl Runner {
                 return;
             }
         };
-        let mut socket = match sockets::udp_socket(SocketAddrV4::new(address, 0)) {
+        let mut socket = match TidSocket::open(address) {
             Ok(s) => s,
             Err(e) => {
                 log::warn!("{peer}: cannot open a transfer socket: {e}");
@@ -367,7 +370,7 @@ impl Runner {
         self.next_token += 1;
         if let Err(e) = poll
             .registry()
-            .register(&mut socket, token, Interest::READABLE)
+            .register(socket.receiver_mut(), token, Interest::READABLE)
         {
             log::warn!("{peer}: cannot watch a transfer socket: {e}");
             self.release_source(source);
@@ -502,16 +505,15 @@ impl Runner {
         ))
     }
 
-    fn on_transfer_socket(&mut self, poll: &Poll, token: Token) {
+    fn on_transfer_socket(&mut self, poll: &Poll, token: Token, now: Instant) {
         let Some(&client) = self.by_token.get(&token) else {
             return;
         };
-        let now = Instant::now();
         loop {
             let Some(active) = self.transfers.get_mut(&client) else {
                 return;
             };
-            let received = match self.batch.receive(&active.socket) {
+            let received = match self.batch.receive(active.socket.receiver()) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
@@ -543,16 +545,14 @@ impl Runner {
         self.drive(poll, client, now);
     }
 
-    fn drive_http(&mut self, poll: &Poll) {
-        let now = Instant::now();
+    fn drive_http(&mut self, poll: &Poll, now: Instant) {
         let keys: Vec<SocketAddr> = self.http_transfers.iter().copied().collect();
         for key in keys {
             self.drive(poll, key, now);
         }
     }
 
-    fn on_timers(&mut self, poll: &Poll) {
-        let now = Instant::now();
+    fn on_timers(&mut self, poll: &Poll, now: Instant) {
         let mut expired = std::mem::take(&mut self.expired);
         expired.clear();
         self.wheel.expire(now, &mut expired);
@@ -685,12 +685,13 @@ impl Runner {
                 },
             }
         }
-        let socket = socket2::SockRef::from(&active.socket);
         while let Some(datagram) = transfer.next_datagram(now) {
             // DATA goes out from the transfer's buffer, its header in a second slice.
             let sent = match datagram {
-                Datagram::Whole(bytes) => socket.send_to(bytes, &active.client_address),
-                Datagram::Data { header, payload } => socket.send_to_vectored(
+                Datagram::Whole(bytes) => active
+                    .socket
+                    .send(&[io::IoSlice::new(bytes)], &active.client_address),
+                Datagram::Data { header, payload } => active.socket.send(
                     &[io::IoSlice::new(&header), io::IoSlice::new(payload)],
                     &active.client_address,
                 ),
@@ -745,7 +746,7 @@ impl Runner {
             return;
         };
         self.by_token.remove(&active.token);
-        let _ = poll.registry().deregister(&mut active.socket);
+        let _ = poll.registry().deregister(active.socket.receiver_mut());
         self.release_source(active.source);
         let took = active.started.elapsed();
         let name = format!(
