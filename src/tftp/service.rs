@@ -1,7 +1,7 @@
 //! The TFTP service thread: a mio loop around the listening socket(s) and one
-//! ephemeral socket per transfer (RFC 1350 TIDs). Transfers are keyed by client
-//! endpoint; retransmissions are driven by a timer wheel. All protocol decisions
-//! live in `transfer`; this loop moves bytes and logs.
+//! ephemeral port per transfer (RFC 1350 TIDs, see `tid_socket`). Transfers are
+//! keyed by client endpoint; retransmissions are driven by a timer wheel. All
+//! protocol decisions live in `transfer`; this loop moves bytes and logs.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket as StdUdpSocket};
