@@ -12,13 +12,14 @@
 #
 # Measured: one 64 MiB transfer at blksize 512, 1468, 8192 (no windowsize asked),
 # and at windowsize 1, 8, 16, 64 (blksize 1468); the median of REPEAT runs, the
-# servers taking turns within each repetition. A server that does not grant the
-# window a client asks for serves it lock-step (RFC 7440 clients fall back to
-# windowsize 1): its cell is what such a client gets, marked with '*'. Then CONCURRENT transfers of the same
-# file started at once (blksize 1468): aggregate MB/s, failures, and when the first of
+# servers taking turns within each repetition, each repetition starting with the next
+# server (see in_turn). A server that does not grant the window a client asks for
+# serves it lock-step (RFC 7440 clients fall back to windowsize 1): its cell is what
+# such a client gets, marked with '*'. Then CONCURRENT transfers of the same file
+# started at once (blksize 1468), CONCURRENT_REPEAT times (a multiple of 3 gives each
+# server each turn equally often): aggregate MB/s, failures, and when the first of
 # them was done (next to the wall time, when the last was: how evenly the server
-# shares itself among clients booting at once). Then bootd's peak
-# RSS (VmHWM). MB/s = 10^6 bytes/s. Each transfer is checked byte for byte against
+# shares itself among clients booting at once). Then bootd's peak RSS (VmHWM). MB/s = 10^6 bytes/s. Each transfer is checked byte for byte against
 # the file, and its length against the file size and tsize.
 #
 # dnsmasq sizes its packet buffer from --edns-packet-max (default 1232) and caps the
@@ -213,6 +214,17 @@ field() { # field NAME LINE
     sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"
 }
 
+# The servers in the order round $1 runs them: each round starts one further along,
+# so over a multiple of three rounds every server runs first, second and last once.
+# Load from outside drifts over minutes (a concurrent round takes about three);
+# a fixed order would hand that drift to whichever server always runs last.
+in_turn() {
+    local n=${#SERVERS[@]} i
+    for ((i = 0; i < n; i++)); do
+        printf '%s\n' "${SERVERS[$(((i + $1 - 1) % n))]}"
+    done
+}
+
 median() {
     printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
 }
@@ -258,8 +270,8 @@ for point in "${POINTS[@]}"; do
             notes+=("$label: $s granted blksize ${granted_b/#0/none (512)} for $blksize")
         fi
     done
-    for _ in $(seq "$REPEAT"); do
-        for s in "${SERVERS[@]}"; do
+    for round in $(seq "$REPEAT"); do
+        for s in $(in_turn "$round"); do
             [ -n "${skip[$s]:-}" ] && continue
             before=$(cpu_sample)
             line=$(run_client "$s" 1 "$blksize" "$windowsize" --timeout 120)
@@ -294,8 +306,8 @@ done
 # --- concurrent transfers -----------------------------------------------------------
 declare -A CAGG=() CFAIL=() CWALL=() CBUSY=() CFIRST=()
 for s in "${SERVERS[@]}"; do CAGG[$s]=""; CFAIL[$s]=0; CWALL[$s]=""; CFIRST[$s]=""; done
-for _ in $(seq "$CONCURRENT_REPEAT"); do
-    for s in "${SERVERS[@]}"; do
+for round in $(seq "$CONCURRENT_REPEAT"); do
+    for s in $(in_turn "$round"); do
         before=$(cpu_sample)
         # A failure is a server losing a transfer, not a slow one: a generous deadline.
         line=$(run_client "$s" "$CONCURRENT" 1468 "" --timeout 600)
