@@ -72,7 +72,7 @@ impl TidSocket {
                 self.fragmenting = true;
                 let bytes: usize = parts.iter().map(|p| p.len()).sum();
                 log::info!(
-                    "{}: a {bytes}-byte datagram does not fit the path MTU; the kernel fragments this transfer's blocks from now on",
+                    "{}: a {bytes}-byte datagram does not fit the path MTU; the kernel fragments this transfer's blocks from now on (a smaller [tftp] blocksize avoids fragments)",
                     describe(to)
                 );
                 set_path_mtu_discovery(&*self.sending(), libc::IP_PMTUDISC_WANT)?;
