@@ -19,8 +19,9 @@
 # started at once (blksize 1468), CONCURRENT_REPEAT times (a multiple of 3 gives each
 # server each turn equally often): aggregate MB/s, failures, and when the first of
 # them was done (next to the wall time, when the last was: how evenly the server
-# shares itself among clients booting at once). Then bootd's peak RSS (VmHWM). MB/s = 10^6 bytes/s. Each transfer is checked byte for byte against
-# the file, and its length against the file size and tsize.
+# shares itself among clients booting at once). Then bootd's peak RSS (VmHWM).
+# MB/s = 10^6 bytes/s. Each transfer is checked byte for byte against the file, and
+# its length against the file size and tsize.
 #
 # dnsmasq sizes its packet buffer from --edns-packet-max (default 1232) and caps the
 # TFTP blksize to it (2263); with DNS off (--port=0) that option only raises the cap.
