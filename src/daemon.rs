@@ -66,7 +66,7 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, String> {
     if services.tftp() {
         tftp_address = match (config.tftp.address, nets.first()) {
             (Some(address), _) => Some(address),
-            (None, Some(net)) if !services.bootp() => Some(net.server),
+            (None, Some(net)) if !services.bootp() => Some(net.server()),
             (None, Some(_)) => None,
             (None, None) => {
                 return Err(format!(
@@ -97,13 +97,10 @@ fn check_pools(config: &Config, nets: &[NetConfig], warnings: &mut Vec<String>) 
     if bootp.pool_count > 0 {
         for (start, net) in bootp.pools.iter().zip(nets) {
             let last = Ipv4Addr::from(u32::from(*start).saturating_add(bootp.pool_count - 1));
-            if !net.contains(last) || last == net.broadcast {
+            if !net.contains(last) || last == net.network.broadcast() {
                 warnings.push(format!(
-                    "{file}: [bootp] pool {start} + {} addresses runs past the network {}/{} of {}; addresses outside it will not be handed out",
-                    bootp.pool_count,
-                    net.network(),
-                    net.prefix_len,
-                    net.device
+                    "{file}: [bootp] pool {start} + {} addresses runs past the network {} of {}; addresses outside it will not be handed out",
+                    bootp.pool_count, net.network, net.device
                 ));
             }
         }

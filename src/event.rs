@@ -9,8 +9,29 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-/// ACKs and RELEASEs, as the BOOTP logic reports them.
-pub use crate::bootp::server::{EventKind, LeaseEvent};
+use crate::types::{MacAddr, Uuid};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// ACK (or BOOTP reply) to a PXE client.
+    Boot,
+    /// ACK (or BOOTP reply) to an operating system.
+    Lease,
+    Release,
+}
+
+/// An ACK or a RELEASE, as the BOOTP service reports it to the notifier and TFTP
+/// threads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseEvent {
+    pub kind: EventKind,
+    pub mac: MacAddr,
+    pub uuid: Option<Uuid>,
+    pub ip: Ipv4Addr,
+    pub boot_file: Option<String>,
+    /// The server address the client was told (serve TFTP there).
+    pub server_ip: Ipv4Addr,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {

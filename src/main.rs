@@ -64,9 +64,9 @@ fn check(path: &std::path::Path, services: bootd::config::Services) -> ExitCode 
                 println!(
                     "; network: {} {}/{} (broadcast {}, MTU {})",
                     net.label,
-                    net.server,
-                    net.prefix_len,
-                    net.broadcast,
+                    net.server(),
+                    net.network.prefix_len(),
+                    net.network.broadcast(),
                     net.mtu.map_or("unknown".into(), |m| m.to_string())
                 );
             }

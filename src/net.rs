@@ -4,6 +4,8 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
+use crate::types::Ipv4Network;
+
 /// The network the BOOTP side serves and the address it advertises.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetConfig {
@@ -12,23 +14,21 @@ pub struct NetConfig {
     /// The name if-addrs reported (may be an alias label).
     pub label: String,
     pub index: Option<u32>,
-    /// The interface address: siaddr, option 54, TFTP listen address.
-    pub server: Ipv4Addr,
-    pub netmask: Ipv4Addr,
-    pub prefix_len: u8,
-    /// Computed as `server | !netmask`: the kernel's value is unreliable (crates.md §2).
-    pub broadcast: Ipv4Addr,
+    /// The interface's address and prefix. Its broadcast address is computed from
+    /// the prefix: the kernel's value is unreliable.
+    pub network: Ipv4Network,
     /// From /sys/class/net/<device>/mtu when available.
     pub mtu: Option<u32>,
 }
 
 impl NetConfig {
-    pub fn network(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.server) & u32::from(self.netmask))
+    /// The interface address: siaddr, option 54, TFTP listen address.
+    pub fn server(&self) -> Ipv4Addr {
+        self.network.address()
     }
 
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        u32::from(ip) & u32::from(self.netmask) == u32::from(self.network())
+        self.network.contains(ip)
     }
 }
 
@@ -42,25 +42,21 @@ pub struct InterfaceAddress {
 }
 
 impl InterfaceAddress {
-    fn prefix_len(&self) -> u8 {
-        u32::from(self.netmask).count_ones() as u8
-    }
-
-    fn contains(&self, ip: Ipv4Addr) -> bool {
-        let mask = u32::from(self.netmask);
-        u32::from(ip) & mask == u32::from(self.ip) & mask
+    /// `None` for a netmask that is not a prefix (no interface has one).
+    fn network(&self) -> Option<Ipv4Network> {
+        Ipv4Network::with_netmask(self.ip, self.netmask)
     }
 
     fn describe(&self) -> String {
-        let network = Ipv4Addr::from(u32::from(self.ip) & u32::from(self.netmask));
-        format!(
-            "{} {}/{} (network {}/{})",
-            self.label,
-            self.ip,
-            self.prefix_len(),
-            network,
-            self.prefix_len()
-        )
+        match self.network() {
+            Some(net) => format!(
+                "{} {}/{} (network {net})",
+                self.label,
+                self.ip,
+                net.prefix_len()
+            ),
+            None => format!("{} {} (netmask {})", self.label, self.ip, self.netmask),
+        }
     }
 }
 
@@ -125,8 +121,9 @@ pub fn select(
     let best = |target: Ipv4Addr| {
         addresses
             .iter()
-            .filter(|a| a.contains(target) && u32::from(a.netmask) != 0)
-            .max_by_key(|a| a.prefix_len())
+            .filter_map(|a| Some((a, a.network()?)))
+            .filter(|(_, net)| net.contains(target) && net.prefix_len() != 0)
+            .max_by_key(|(_, net)| net.prefix_len())
     };
     let chosen = best(pool_start).or_else(|| {
         if fallback.is_unspecified() {
@@ -135,7 +132,7 @@ pub fn select(
             best(fallback)
         }
     });
-    let Some(a) = chosen else {
+    let Some((a, network)) = chosen else {
         let mut wanted = vec![pool_start];
         if !fallback.is_unspecified() {
             wanted.push(fallback);
@@ -152,10 +149,7 @@ pub fn select(
         device,
         label: a.label.clone(),
         index: a.index,
-        server: a.ip,
-        netmask: a.netmask,
-        prefix_len: a.prefix_len(),
-        broadcast: Ipv4Addr::from(u32::from(a.ip) | !u32::from(a.netmask)),
+        network,
     })
 }
 
@@ -213,11 +207,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(n.device, "eth0");
-        assert_eq!(n.server, Ipv4Addr::new(10, 78, 0, 1));
-        assert_eq!(n.netmask, Ipv4Addr::new(255, 255, 255, 128));
-        assert_eq!(n.prefix_len, 25);
-        assert_eq!(n.broadcast, Ipv4Addr::new(10, 78, 0, 127));
-        assert_eq!(n.network(), Ipv4Addr::new(10, 78, 0, 0));
+        assert_eq!(n.server(), Ipv4Addr::new(10, 78, 0, 1));
+        assert_eq!(n.network.netmask(), Ipv4Addr::new(255, 255, 255, 128));
+        assert_eq!(n.network.prefix_len(), 25);
+        assert_eq!(n.network.broadcast(), Ipv4Addr::new(10, 78, 0, 127));
+        assert_eq!(n.network.network(), Ipv4Addr::new(10, 78, 0, 0));
         assert!(n.contains(Ipv4Addr::new(10, 78, 0, 126)));
         assert!(!n.contains(Ipv4Addr::new(10, 78, 0, 128)));
     }
@@ -231,7 +225,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(n.device, "eth1");
-        assert_eq!(n.server, Ipv4Addr::new(10, 78, 0, 129));
+        assert_eq!(n.server(), Ipv4Addr::new(10, 78, 0, 129));
     }
 
     #[test]
@@ -256,8 +250,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(n.device, "lo");
-        assert_eq!(n.server, Ipv4Addr::new(127, 0, 0, 1));
-        assert_eq!(n.netmask, Ipv4Addr::new(255, 0, 0, 0));
+        assert_eq!(n.server(), Ipv4Addr::new(127, 0, 0, 1));
+        assert_eq!(n.network.netmask(), Ipv4Addr::new(255, 0, 0, 0));
     }
 
     #[test]

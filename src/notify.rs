@@ -7,7 +7,6 @@ use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 
 use crossbeam_channel::Receiver;
 
-use crate::bootp::pxe::format_uuid;
 use crate::event::{Event, EventKind, LeaseEvent, Message};
 
 /// The datagram payload for `event` (ASCII, no trailing newline).
@@ -18,7 +17,7 @@ pub fn datagram(event: &LeaseEvent) -> String {
         EventKind::Release => "RELEASE",
     };
     match event.uuid {
-        Some(uuid) => format!("{kind},{},{},{}", format_uuid(uuid), event.mac, event.ip),
+        Some(uuid) => format!("{kind},{uuid},{},{}", event.mac, event.ip),
         None => format!("{kind},{},{}", event.mac, event.ip),
     }
 }
@@ -51,15 +50,15 @@ pub fn run(targets: Vec<SocketAddr>, inbox: Receiver<Message>) -> Result<(), Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::MacAddr;
     use crate::event::Mailbox;
+    use crate::types::{MacAddr, Uuid};
     use std::time::Duration;
 
     fn event(kind: EventKind, uuid: Option<u128>) -> LeaseEvent {
         LeaseEvent {
             kind,
             mac: MacAddr([0x00, 0x0a, 0x86, 0xa2, 0x2f, 0x3e]),
-            uuid,
+            uuid: uuid.map(Uuid),
             ip: Ipv4Addr::new(10, 0, 0, 100),
             boot_file: Some("pxelinux.0".into()),
             server_ip: Ipv4Addr::new(10, 0, 0, 1),

@@ -3,9 +3,9 @@
 //! means refused. Every answer names the entry and its line, so the log says why a
 //! machine did not boot.
 
-use super::pxe::format_uuid;
 use super::server::{AccessGrant, AccessPolicy, AccessQuery, AccessVerdict};
-use crate::config::{MacAddr, MacRule, UuidRule};
+use crate::config::{MacRule, UuidRule};
+use crate::types::{MacAddr, Uuid};
 
 /// The entry of a MAC list that decides for `mac`, if any (also `[buggy_clients]`).
 pub fn decide_mac(rules: &[MacRule], mac: MacAddr) -> Option<&MacRule> {
@@ -19,24 +19,14 @@ pub fn decide_mac(rules: &[MacRule], mac: MacAddr) -> Option<&MacRule> {
 /// option 97 in SMBIOS byte order, so the machine `dmidecode` shows as
 /// `12345678-abcd-ef00-…` arrives as `78563412-cdab-00ef-…` (and pybootd logged
 /// that form): an entry written either way matches, the form on the wire first.
-pub fn decide_uuid(rules: &[UuidRule], uuid: u128) -> Option<&UuidRule> {
-    let swapped = smbios_swap(uuid);
-    let exact = |u: u128| rules.iter().find(move |r| r.is_exact() && r.matches(u));
-    let pattern = |u: u128| rules.iter().find(move |r| r.matches(u));
+pub fn decide_uuid(rules: &[UuidRule], uuid: Uuid) -> Option<&UuidRule> {
+    let swapped = uuid.smbios_swapped();
+    let exact = |u: Uuid| rules.iter().find(move |r| r.is_exact() && r.matches(u));
+    let pattern = |u: Uuid| rules.iter().find(move |r| r.matches(u));
     exact(uuid)
         .or_else(|| exact(swapped))
         .or_else(|| pattern(uuid))
         .or_else(|| pattern(swapped))
-}
-
-/// Swaps the byte order of the first three UUID fields (RFC 4122 text form ↔
-/// SMBIOS storage order); the same function converts both ways.
-pub fn smbios_swap(uuid: u128) -> u128 {
-    let mut b = uuid.to_be_bytes();
-    b[0..4].reverse();
-    b[4..6].reverse();
-    b[6..8].reverse();
-    u128::from_be_bytes(b)
 }
 
 /// `access = mac`: every request is checked, reservations included, so an
@@ -74,14 +64,12 @@ impl AccessPolicy for UuidList {
             Some(rule) if rule.allow => AccessVerdict::Allow(AccessGrant::default()),
             Some(rule) => AccessVerdict::Deny(format!(
                 "[uuid] {} (line {}) disables UUID {}",
-                rule.text,
-                rule.line,
-                format_uuid(uuid)
+                rule.text, rule.line, uuid
             )),
             None => AccessVerdict::Deny(format!(
                 "no [uuid] entry matches UUID {} (dmidecode shows it as {})",
-                format_uuid(uuid),
-                format_uuid(smbios_swap(uuid))
+                uuid,
+                uuid.smbios_swapped()
             )),
         }
     }
@@ -100,16 +88,11 @@ mod tests {
     }
 
     fn mac(text: &str) -> MacAddr {
-        crate::config::MacAddr(
-            u64::from_str_radix(&text.replace(':', ""), 16)
-                .unwrap()
-                .to_be_bytes()[2..]
-                .try_into()
-                .unwrap(),
-        )
+        text.parse().unwrap()
     }
 
     fn query(mac: MacAddr, uuid: Option<u128>) -> AccessQuery {
+        let uuid = uuid.map(Uuid);
         AccessQuery {
             mac,
             uuid,
@@ -197,11 +180,6 @@ mod tests {
     #[test]
     fn uuid_entries_match_in_either_byte_order() {
         let on_the_wire = 0x78563412_cdab_00ef_1111_abcdefabcdef;
-        assert_eq!(
-            smbios_swap(on_the_wire),
-            0x12345678_abcd_ef00_1111_abcdefabcdef
-        );
-        assert_eq!(smbios_swap(smbios_swap(on_the_wire)), on_the_wire);
         let m = mac("001122334455");
         for listed in [
             "12345678-abcd-ef00-1111-abcdefabcdef",

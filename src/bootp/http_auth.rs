@@ -13,9 +13,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::pxe::format_uuid;
 use super::server::{AccessGrant, AccessPolicy, AccessQuery, AccessVerdict, Phase};
-use crate::config::{HttpAuthConfig, MacAddr};
+use crate::config::HttpAuthConfig;
+use crate::types::MacAddr;
 
 /// How long an answer stands for a machine in the same phase.
 pub const DECISION_TTL: Duration = Duration::from_secs(60);
@@ -192,7 +192,7 @@ impl HttpDecisions {
         };
         let mut url = format!("{}{}?mac={}", self.location, path, query.mac);
         if let Some(uuid) = query.uuid {
-            url.push_str(&format!("&uuid={}", format_uuid(uuid)));
+            url.push_str(&format!("&uuid={uuid}"));
         }
         if !query.pxe
             && let Some(ip) = query.address
@@ -274,6 +274,7 @@ pub fn parse_body(body: &str) -> AccessGrant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::Uuid;
     use std::net::Ipv4Addr;
 
     fn config(always_check: bool) -> HttpAuthConfig {
@@ -291,7 +292,7 @@ mod tests {
     fn query(pxe: bool, next_phase: Phase) -> AccessQuery {
         AccessQuery {
             mac: MAC,
-            uuid: pxe.then_some(0x12345678_abcd_ef00_1111_abcdefabcdef),
+            uuid: pxe.then_some(Uuid(0x12345678_abcd_ef00_1111_abcdefabcdef)),
             pxe,
             phase: Phase::Idle,
             next_phase,

@@ -34,9 +34,8 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::config::{MacAddr, StaticLease};
-
-use super::pxe::format_uuid;
+use crate::config::StaticLease;
+use crate::types::{MacAddr, Uuid};
 
 /// How long an OFFER keeps its address reserved without an ACK.
 pub const OFFER_HOLD: Duration = Duration::from_secs(60);
@@ -71,7 +70,7 @@ pub struct LeaseRecord {
     pub state: RecordState,
     /// The MAC has PXE-booted through bootd.
     pub pxe: bool,
-    pub uuid: Option<u128>,
+    pub uuid: Option<Uuid>,
 }
 
 /// The line to append for `record`, with its newline.
@@ -88,7 +87,7 @@ pub fn format_binding(record: &LeaseRecord) -> String {
     }
     if let Some(uuid) = record.uuid {
         line.push_str(" uuid=");
-        line.push_str(&format_uuid(uuid));
+        line.push_str(&uuid.to_string());
     }
     line.push('\n');
     line
@@ -123,28 +122,6 @@ impl fmt::Display for LeaseLineError {
     }
 }
 
-/// `AA-BB-CC-DD-EE-FF` or `aa:bb:cc:dd:ee:ff`.
-pub fn parse_mac(text: &str) -> Option<MacAddr> {
-    let mut mac = [0u8; 6];
-    let mut parts = text.split(['-', ':']);
-    for byte in &mut mac {
-        let part = parts.next()?;
-        if part.len() != 2 {
-            return None;
-        }
-        *byte = u8::from_str_radix(part, 16).ok()?;
-    }
-    parts.next().is_none().then_some(MacAddr(mac))
-}
-
-fn parse_uuid(text: &str) -> Option<u128> {
-    let digits: String = text.chars().filter(|c| *c != '-').collect();
-    if digits.len() != 32 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    u128::from_str_radix(&digits, 16).ok()
-}
-
 fn parse_line(line: &str) -> Result<LeaseRecord, LeaseLineError> {
     let fields: Vec<&str> = line.split_ascii_whitespace().collect();
     let [mac, ip, epoch, state, attributes @ ..] = fields.as_slice() else {
@@ -153,7 +130,9 @@ fn parse_line(line: &str) -> Result<LeaseRecord, LeaseLineError> {
         });
     };
     let mut record = LeaseRecord {
-        mac: parse_mac(mac).ok_or_else(|| LeaseLineError::BadMac(mac.to_string()))?,
+        mac: mac
+            .parse()
+            .map_err(|_| LeaseLineError::BadMac(mac.to_string()))?,
         ip: ip
             .parse()
             .map_err(|_| LeaseLineError::BadAddress(ip.to_string()))?,
@@ -172,7 +151,10 @@ fn parse_line(line: &str) -> Result<LeaseRecord, LeaseLineError> {
     for attribute in attributes {
         if *attribute == "pxe" {
             record.pxe = true;
-        } else if let Some(uuid) = attribute.strip_prefix("uuid=").and_then(parse_uuid) {
+        } else if let Some(uuid) = attribute
+            .strip_prefix("uuid=")
+            .and_then(|text| text.parse().ok())
+        {
             record.uuid = Some(uuid);
         } else {
             return Err(LeaseLineError::BadAttribute(attribute.to_string()));
@@ -266,7 +248,7 @@ struct Binding {
     /// False once released: the address is free, the MAC only remembered.
     bound: bool,
     pxe: bool,
-    uuid: Option<u128>,
+    uuid: Option<Uuid>,
     epoch: u64,
     /// The current state reached the lease file.
     persisted: bool,
@@ -408,7 +390,7 @@ impl LeaseTable {
     }
 
     /// The UUID last seen for `mac` in a PXE request, if recorded.
-    pub fn uuid_of(&self, mac: MacAddr) -> Option<u128> {
+    pub fn uuid_of(&self, mac: MacAddr) -> Option<Uuid> {
         self.bindings.get(&mac).and_then(|b| b.uuid)
     }
 
@@ -560,7 +542,7 @@ impl LeaseTable {
         ip: Ipv4Addr,
         epoch: u64,
         pxe: bool,
-        uuid: Option<u128>,
+        uuid: Option<Uuid>,
     ) -> Option<LeaseRecord> {
         self.cancel_offer(mac);
         let previous = self.bindings.get(&mac).cloned();
@@ -862,10 +844,13 @@ mod tests {
             t.confirm(mac(1), a, 2, false, None).is_none(),
             "renewal: nothing new"
         );
-        assert!(t.confirm(mac(1), a, 3, true, Some(7)).is_some(), "now PXE");
+        assert!(
+            t.confirm(mac(1), a, 3, true, Some(Uuid(7))).is_some(),
+            "now PXE"
+        );
         t.mark_unpersisted(mac(1));
         assert!(
-            t.confirm(mac(1), a, 4, true, Some(7)).is_some(),
+            t.confirm(mac(1), a, 4, true, Some(Uuid(7))).is_some(),
             "write failed: retry"
         );
     }
@@ -960,7 +945,7 @@ mod tests {
                 epoch: 1718000000,
                 state: RecordState::Bound,
                 pxe: true,
-                uuid: Some(0x0102030405060708090a0b0c0d0e0f10),
+                uuid: Some(Uuid(0x0102030405060708090a0b0c0d0e0f10)),
             },
             LeaseRecord {
                 mac: mac(2),

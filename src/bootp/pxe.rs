@@ -5,6 +5,7 @@
 //! "Processor Architecture Types" registry, and PXE 2.1.
 
 use crate::config::BootFiles;
+use crate::types::Uuid;
 
 use super::wire::{Options, tag};
 
@@ -191,29 +192,13 @@ pub fn vendor_options_boot_file_only() -> Vec<u8> {
     ]
 }
 
-/// Option 97: type 0 followed by a 16-byte GUID → the GUID as a big-endian u128
-/// (bytes in wire order, the way pybootd and the access lists print them).
-pub fn client_uuid(options: &Options) -> Option<u128> {
+/// Option 97: type 0 followed by a 16-byte GUID, its bytes in wire order (the way
+/// pybootd and the access lists print them).
+pub fn client_uuid(options: &Options) -> Option<Uuid> {
     match options.client_machine_id()? {
-        [0, guid @ ..] => {
-            let bytes: [u8; 16] = guid.try_into().ok()?;
-            Some(u128::from_be_bytes(bytes))
-        }
+        [0, guid @ ..] => Some(Uuid::from_bytes(guid.try_into().ok()?)),
         _ => None,
     }
-}
-
-/// Canonical lower-case text form, `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
-pub fn format_uuid(uuid: u128) -> String {
-    let hex = format!("{uuid:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
 }
 
 #[cfg(test)]
@@ -360,11 +345,9 @@ mod tests {
         let mut v = vec![0u8];
         v.extend(1..=16u8);
         let o = options(&[(97, &v)]);
-        assert_eq!(client_uuid(&o), Some(0x0102030405060708090a0b0c0d0e0f10));
-        assert_eq!(
-            format_uuid(0x0102030405060708090a0b0c0d0e0f10),
-            "01020304-0506-0708-090a-0b0c0d0e0f10"
-        );
+        let uuid = client_uuid(&o).unwrap();
+        assert_eq!(uuid, Uuid(0x0102030405060708090a0b0c0d0e0f10));
+        assert_eq!(uuid.to_string(), "01020304-0506-0708-090a-0b0c0d0e0f10");
         // Wrong type byte or length: no UUID (but still a PXE sign).
         v[0] = 1;
         assert_eq!(client_uuid(&options(&[(97, &v)])), None);

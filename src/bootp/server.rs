@@ -25,7 +25,9 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
 
-use crate::config::{BootFiles, BootpConfig, Config, DnsSetting, MacAddr, MacRule};
+use crate::config::{BootFiles, BootpConfig, Config, DnsSetting, MacRule};
+use crate::event::{EventKind, LeaseEvent};
+use crate::types::{MacAddr, Uuid};
 
 use super::leases::{LeaseError, LeaseRecord, LeaseTable, RefuseReason, RequestVerdict};
 use super::pxe::{self, BootFileChoice};
@@ -126,7 +128,7 @@ pub struct ServerState {
     pub leases: LeaseTable,
     phases: HashMap<MacAddr, Phase>,
     /// UUID of each MAC's PXE phase, inherited by its OS requests.
-    uuids: HashMap<MacAddr, u128>,
+    uuids: HashMap<MacAddr, Uuid>,
 }
 
 impl ServerState {
@@ -150,7 +152,7 @@ impl ServerState {
     }
 
     /// The UUID known for a MAC (from this run or the lease file).
-    pub fn known_uuid(&self, mac: MacAddr) -> Option<u128> {
+    pub fn known_uuid(&self, mac: MacAddr) -> Option<Uuid> {
         self.uuids
             .get(&mac)
             .copied()
@@ -163,7 +165,7 @@ impl ServerState {
 pub struct AccessQuery {
     pub mac: MacAddr,
     /// From option 97, or inherited from the MAC's PXE phase.
-    pub uuid: Option<u128>,
+    pub uuid: Option<Uuid>,
     pub pxe: bool,
     pub phase: Phase,
     pub next_phase: Phase,
@@ -260,27 +262,6 @@ pub struct Reply {
     /// The encoded message, padded to 300 bytes and within the client's limit.
     pub bytes: Vec<u8>,
     pub destination: SocketAddrV4,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    /// ACK (or BOOTP reply) to a PXE client.
-    Boot,
-    /// ACK (or BOOTP reply) to an operating system.
-    Lease,
-    Release,
-}
-
-/// Crosses threads: to the notifier and to the TFTP service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeaseEvent {
-    pub kind: EventKind,
-    pub mac: MacAddr,
-    pub uuid: Option<u128>,
-    pub ip: Ipv4Addr,
-    pub boot_file: Option<String>,
-    /// The server address the client was told (serve TFTP there).
-    pub server_ip: Ipv4Addr,
 }
 
 /// Things worth a log line that do not change the action.
@@ -472,7 +453,7 @@ enum ReplyKind {
 struct Client<'a> {
     mac: MacAddr,
     pxe: bool,
-    uuid: Option<u128>,
+    uuid: Option<Uuid>,
     message: &'a Message,
 }
 

@@ -11,7 +11,8 @@ use proptest::prelude::*;
 use super::*;
 use crate::bootp::leases::{LeaseTable, RecordState};
 use crate::bootp::wire::tests::hex;
-use crate::config::{BootFiles, BootpConfig, DnsSetting, MacAddr, MacRule, StaticLease};
+use crate::config::{BootFiles, BootpConfig, DnsSetting, MacRule, StaticLease};
+use crate::types::{MacAddr, Uuid};
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 25, 1);
 const EPOCH: u64 = 1_718_000_000;
@@ -276,7 +277,7 @@ fn bios_pxe_request_gets_ack_boot_event_and_lease_record() {
     assert_eq!(destination, BROADCAST_68);
     let event = outcome.event.unwrap();
     assert_eq!(event.kind, EventKind::Boot);
-    assert_eq!(event.uuid, Some(0x00112233445566778899aabbccddeeff));
+    assert_eq!(event.uuid, Some(Uuid(0x00112233445566778899aabbccddeeff)));
     assert_eq!(event.ip, ip(100));
     assert_eq!(event.boot_file.as_deref(), Some("pxelinux.0"));
     assert_eq!(event.server_ip, SERVER);
@@ -452,7 +453,7 @@ fn os_of_a_pxe_booted_machine_inherits_its_uuid() {
     let ack = h.send(&os_request());
     let event = ack.event.unwrap();
     assert_eq!(event.kind, EventKind::Lease);
-    assert_eq!(event.uuid, Some(0x00112233445566778899aabbccddeeff));
+    assert_eq!(event.uuid, Some(Uuid(0x00112233445566778899aabbccddeeff)));
 }
 
 #[test]
@@ -1407,7 +1408,7 @@ fn access_seam_deny_pending_and_grant() {
     ));
     let query = policy.queries[0].clone();
     assert!(query.pxe);
-    assert_eq!(query.uuid, Some(0x00112233445566778899aabbccddeeff));
+    assert_eq!(query.uuid, Some(Uuid(0x00112233445566778899aabbccddeeff)));
     assert_eq!((query.phase, query.next_phase), (Phase::Idle, Phase::Pxe));
     // Refused clients take no address and do not change phase.
     assert_eq!(h.state.leases.current_address(query.mac, h.now), None);

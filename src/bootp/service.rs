@@ -22,17 +22,18 @@ use super::server::{
     self, Action, AllowAll, DropReason, Interface, Outcome, ServerConfig, ServerState,
 };
 use super::wire::{MessageType, tag};
-use crate::config::{Access, Config, DnsSetting, MacAddr};
+use crate::config::{Access, Config, DnsSetting};
 use crate::event::{Event, EventBus, EventKind, Message};
 use crate::net::NetConfig;
 use crate::service_loop::{self, WAKER};
+use crate::types::MacAddr;
 
 /// Rewrite the lease file once this many lines were appended since the last rewrite.
 const COMPACT_AFTER_APPENDS: usize = 10_000;
 /// Refusals and warnings already logged (per MAC and text); forgotten past this size.
 const REFUSALS_REMEMBERED: usize = 10_000;
 
-type SaidOnce = HashSet<(crate::config::MacAddr, String)>;
+type SaidOnce = HashSet<(MacAddr, String)>;
 
 pub struct BootpService {
     pub config: Config,
@@ -107,13 +108,13 @@ impl BootpService {
             dns_lists.push(server::resolve_dns(
                 &config.bootp.dns,
                 resolv_conf.as_deref(),
-                net.server,
+                net.server(),
             ));
             networks.push(Network {
                 interface: Interface {
-                    server_ip: net.server,
-                    netmask: config.bootp.netmask.unwrap_or(net.netmask),
-                    broadcast: net.broadcast,
+                    server_ip: net.server(),
+                    netmask: config.bootp.netmask.unwrap_or(net.network.netmask()),
+                    broadcast: net.network.broadcast(),
                 },
                 state: ServerState::new(table),
                 net,
@@ -127,13 +128,12 @@ impl BootpService {
             .map(|dns| ServerConfig::new(&config, dns))
             .collect();
         for (network, pool_start) in networks.iter().zip(&config.bootp.pools) {
-            events.publish(Event::ServerAddress(network.net.server));
+            events.publish(Event::ServerAddress(network.net.server()));
             log::info!(
-                "serving BOOTP/DHCP on {} ({}/{}) as {}: pool {pool_start} + {}, {} bindings in {}",
+                "serving BOOTP/DHCP on {} ({}) as {}: pool {pool_start} + {}, {} bindings in {}",
                 network.net.device,
-                network.net.network(),
-                network.net.prefix_len,
-                network.net.server,
+                network.net.network,
+                network.net.server(),
                 config.bootp.pool_count,
                 network.state.leases.bound_count(),
                 lease_file.display()
@@ -497,11 +497,7 @@ fn describe_reply(message: &super::wire::Message, destination: SocketAddrV4) -> 
 }
 
 /// A dropped packet is a debug line; a refused client an info line, once per reason.
-fn log_drop(
-    reason: &DropReason,
-    source: SocketAddrV4,
-    said_once: &mut HashSet<(crate::config::MacAddr, String)>,
-) {
+fn log_drop(reason: &DropReason, source: SocketAddrV4, said_once: &mut SaidOnce) {
     let refused_mac = match reason {
         DropReason::SimpleClientNotAllowed { mac }
         | DropReason::Refused { mac, .. }

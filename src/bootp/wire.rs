@@ -17,7 +17,7 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use crate::config::MacAddr;
+use crate::types::MacAddr;
 
 /// UDP port servers (and relays) listen on.
 pub const SERVER_PORT: u16 = 67;

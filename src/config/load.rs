@@ -906,7 +906,7 @@ impl<'a> Reader<'a> {
             });
         }
         // The TFTP side compiles the rules; a rule it cannot use is a configuration error.
-        if let Err(e) = crate::tftp::filters::Filters::new(&rules) {
+        if let Err(e) = crate::filters::Filters::new(&rules) {
             self.errors
                 .push(format!("{}:{}: [filters] {}", self.file, e.line, e.message));
         }

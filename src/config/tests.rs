@@ -184,7 +184,7 @@ fn pybootd_18_dialect_loads() {
     assert_eq!(c.boot_files.for_arch(0), Some("pxelinux.0"));
     assert_eq!(c.boot_files.for_arch(11), None);
     assert_eq!(c.buggy_clients.len(), 1);
-    assert!(c.buggy_clients[0].matches(MacAddr([0x1c, 0x69, 0x7a, 1, 2, 3])));
+    assert!(c.buggy_clients[0].matches(crate::types::MacAddr([0x1c, 0x69, 0x7a, 1, 2, 3])));
     assert_eq!(c.static_dhcp[0].ip, Ipv4Addr::new(192, 168, 25, 10));
     assert_eq!(c.mac_acl.len(), 3);
     assert!(c.mac_acl[2].is_exact() && !c.mac_acl[2].allow);

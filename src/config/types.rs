@@ -5,6 +5,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::filters::FilterRule;
+use crate::types::{MacAddr, Uuid};
+
 /// Which services `bootd` runs (from `-p` / `-t`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Services {
@@ -122,30 +125,6 @@ impl BootFiles {
     }
 }
 
-/// A 48-bit MAC address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MacAddr(pub [u8; 6]);
-
-impl MacAddr {
-    pub fn as_u64(self) -> u64 {
-        self.0
-            .iter()
-            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
-    }
-}
-
-impl std::fmt::Display for MacAddr {
-    /// `AA-BB-CC-DD-EE-FF`: the form the seeds use in HTTP queries and notifications.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let m = self.0;
-        write!(
-            f,
-            "{:02X}-{:02X}-{:02X}-{:02X}-{:02X}-{:02X}",
-            m[0], m[1], m[2], m[3], m[4], m[5]
-        )
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StaticLease {
     pub mac: MacAddr,
@@ -188,8 +167,8 @@ impl UuidRule {
     pub fn is_exact(&self) -> bool {
         self.mask == u128::MAX
     }
-    pub fn matches(&self, uuid: u128) -> bool {
-        uuid & self.mask == self.value & self.mask
+    pub fn matches(&self, uuid: Uuid) -> bool {
+        uuid.as_u128() & self.mask == self.value & self.mask
     }
 }
 
@@ -229,14 +208,6 @@ pub struct TftpConfig {
     pub http_timeout: Duration,
     /// Longest poll without sleeping while transfers wait for ACKs (zero: off).
     pub busy_poll: Duration,
-}
-
-/// One `[filters]` entry, kept in file order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FilterRule {
-    pub pattern: String,
-    pub value: String,
-    pub line: usize,
 }
 
 /// pybootd 1.8's `[httpd]` section: read and checked, but bootd has no HTTP file server yet.

@@ -4,7 +4,8 @@
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use super::types::{DnsSetting, MacAddr};
+use super::types::DnsSetting;
+use crate::types::{MacAddr, Uuid};
 
 pub type ValueResult<T> = Result<T, String>;
 
@@ -81,20 +82,8 @@ pub fn seconds(text: &str, min: f64, max: f64) -> ValueResult<Duration> {
 
 /// `AA-BB-CC-DD-EE-FF`, `AA:BB:CC:DD:EE:FF` or `AABBCCDDEEFF`, any case.
 pub fn mac(text: &str) -> ValueResult<MacAddr> {
-    let digits: String = text
-        .trim()
-        .chars()
-        .filter(|c| *c != '-' && *c != ':')
-        .collect();
-    if digits.len() != 12 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err("not a MAC address (expected six hex pairs such as AA-BB-CC-DD-EE-FF)".into());
-    }
-    let mut bytes = [0u8; 6];
-    for (i, byte) in bytes.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16)
-            .map_err(|_| "not a MAC address".to_string())?;
-    }
-    Ok(MacAddr(bytes))
+    text.parse()
+        .map_err(|e: crate::types::MacParseError| e.to_string())
 }
 
 /// A MAC pattern of pybootd (`[mac]`, `[buggy_clients]`): hex digits with optional
@@ -134,14 +123,9 @@ pub fn mac_pattern(text: &str) -> ValueResult<(u64, u64)> {
 }
 
 fn uuid_value(text: &str) -> ValueResult<u128> {
-    let digits: String = text.trim().chars().filter(|c| *c != '-').collect();
-    if digits.len() != 32 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(
-            "not a UUID (expected 32 hex digits such as 12345678-abcd-ef00-1111-abcdefabcdef)"
-                .into(),
-        );
-    }
-    u128::from_str_radix(&digits, 16).map_err(|_| "not a UUID".to_string())
+    text.parse::<Uuid>()
+        .map(Uuid::as_u128)
+        .map_err(|e| e.to_string())
 }
 
 /// A `[uuid]` key: a UUID, optionally `/MASK` where the mask is itself written as a UUID (pybootd).

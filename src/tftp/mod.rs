@@ -2,7 +2,6 @@
 
 pub mod busy_poll;
 pub mod file_cache;
-pub mod filters;
 pub mod path;
 pub mod service;
 pub mod source;

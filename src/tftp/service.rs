@@ -16,7 +16,6 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::busy_poll::BusyPoll;
 use super::file_cache::{FileCache, FileKey};
-use super::filters::{self, Filters, Rewrite};
 use super::path;
 use super::source::{self, HttpChunk, OpenError, ReaderCount};
 use super::tid_socket::TidSocket;
@@ -26,6 +25,7 @@ use super::wire::{self, ErrorCode, Packet, Request};
 use crate::batch_receive::{self, ReceiveBatch};
 use crate::config::{TftpConfig, TftpRoot};
 use crate::event::{Event, Message};
+use crate::filters::{self, Filters, Rewrite};
 use crate::net;
 use crate::service_loop::{self, WAKER};
 use crate::sockets;

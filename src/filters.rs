@@ -1,4 +1,5 @@
-//! `[filters]`: rewriting requested names before they are resolved (pybootd §6.4).
+//! `[filters]`: rewriting requested names before they are resolved, for every
+//! service that serves the boot files.
 //!
 //! Each rule is `pattern = value`, kept in file order; the first pattern that matches
 //! the whole requested name wins. Patterns are wildcards (`*` any run of characters,
@@ -18,7 +19,13 @@ use std::fmt;
 
 use wildmatch::WildMatch;
 
-use crate::config::FilterRule;
+/// One `[filters]` entry, kept in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterRule {
+    pub pattern: String,
+    pub value: String,
+    pub line: usize,
+}
 
 /// The one variable a value may use.
 const FILENAME_VARIABLE: &str = "{filename}";
