@@ -89,10 +89,9 @@ fn python(ns: &Netns, name: &str, args: &[&str]) -> Guard {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn mac_list_serves_listed_machines_only_and_says_why() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let pair = Pair::new("10.97.0.1/24", None);
     let dir = TempDir::new();
     let conf = config(
@@ -128,10 +127,9 @@ fn mac_list_serves_listed_machines_only_and_says_why() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn uuid_list_serves_listed_machines_and_their_os() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let pair = Pair::new("10.97.0.1/24", None);
     let dir = TempDir::new();
     let conf = config(
@@ -214,10 +212,9 @@ impl HttpSetup {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn http_server_decides_names_the_machine_and_picks_its_boot_file() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let http = HttpSetup::new(None, "2");
     let (pair, dir, requests, bootd) = (&http.pair, &http.dir, &http.requests, &http.bootd);
     set_mac(pair, "02:00:00:00:00:0a");
@@ -254,10 +251,9 @@ fn http_server_decides_names_the_machine_and_picks_its_boot_file() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn a_silent_http_server_does_not_delay_other_machines() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let http = HttpSetup::new(Some("02-00-00-00-00-99"), "1.5");
     let (pair, bootd) = (&http.pair, &http.bootd);
     // The first machine's query is never answered...
@@ -298,10 +294,9 @@ fn a_silent_http_server_does_not_delay_other_machines() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn notifications_follow_a_pxe_boot_then_an_os_boot_then_a_release() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let pair = Pair::new("10.97.0.1/24", None);
     let dir = TempDir::new();
     let received = dir.path.join("notes.log");

@@ -18,10 +18,9 @@ fn config(dir: &TempDir, pool_start: &str, extra: &str) -> std::path::PathBuf {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn starts_and_stops_on_sigterm_within_a_second() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let pair = Pair::new("10.91.0.1/24", None);
     let dir = TempDir::new();
     let conf = config(&dir, "10.91.0.100", "");
@@ -42,10 +41,9 @@ fn starts_and_stops_on_sigterm_within_a_second() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn sigint_stops_too_and_sighup_is_acknowledged() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let pair = Pair::new("10.91.0.1/24", None);
     let dir = TempDir::new();
     let conf = config(&dir, "10.91.0.100", "");
@@ -61,10 +59,9 @@ fn sigint_stops_too_and_sighup_is_acknowledged() {
 }
 
 #[test]
-fn pool_start_on_no_interface_fails_with_the_seeds_wording() {
-    if !require_root() {
-        return;
-    }
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn pool_start_on_no_interface_fails_naming_the_interfaces_found() {
+    require_root();
     let pair = Pair::new("10.91.0.1/24", None);
     let dir = TempDir::new();
     let conf = config(&dir, "192.168.77.100", "");
@@ -87,10 +84,9 @@ fn pool_start_on_no_interface_fails_with_the_seeds_wording() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn a_failing_service_thread_stops_the_daemon_with_status_1() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let pair = Pair::new("10.91.0.1/24", None);
     // Something else holds the TFTP port on the served address.
     let holder = pair

@@ -29,10 +29,9 @@ fn start(pair: &Pair, conf: &Path) -> Bootd {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn udhcpc_gets_address_router_dns_domain_and_lease_time() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let pair = Pair::new("10.94.0.1/24", None);
     let dir = TempDir::new();
     let bootd = start(&pair, &config(&dir, "allow_simple_dhcp = on", ""));
@@ -53,10 +52,9 @@ fn udhcpc_gets_address_router_dns_domain_and_lease_time() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn dhclient_gets_address_router_dns_domain_and_lease_time() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let pair = Pair::new("10.94.0.1/24", None);
     let dir = TempDir::new();
     let bootd = start(&pair, &config(&dir, "allow_simple_dhcp = on", ""));
@@ -97,10 +95,9 @@ fn dhclient_gets_address_router_dns_domain_and_lease_time() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn dhcpcd_gets_address_router_dns_domain_and_lease_time() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let pair = Pair::new("10.94.0.1/24", None);
     let dir = TempDir::new();
     let bootd = start(&pair, &config(&dir, "allow_simple_dhcp = on", ""));
@@ -146,10 +143,9 @@ const PXE_BIOS: [&str; 6] = [
 ];
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn a_pxe_request_gets_boot_file_siaddr_and_option_43() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let pair = Pair::new("10.94.0.1/24", None);
     let dir = TempDir::new();
     let bootd = start(&pair, &config(&dir, "", ""));
@@ -163,10 +159,9 @@ fn a_pxe_request_gets_boot_file_siaddr_and_option_43() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn the_boot_file_follows_the_client_architecture() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let pair = Pair::new("10.94.0.1/24", None);
     let dir = TempDir::new();
     let conf = config(&dir, "", "");
@@ -204,10 +199,9 @@ fn the_boot_file_follows_the_client_architecture() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn without_simple_dhcp_only_machines_that_pxe_booted_are_served() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let pair = Pair::new("10.94.0.1/24", None);
     let dir = TempDir::new();
     let bootd = start(&pair, &config(&dir, "allow_simple_dhcp = off", ""));
@@ -228,10 +222,9 @@ fn without_simple_dhcp_only_machines_that_pxe_booted_are_served() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn bindings_survive_sigkill() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let pair = Pair::new("10.94.0.1/24", None);
     let dir = TempDir::new();
     let conf = config(&dir, "allow_simple_dhcp = on", "");
@@ -254,10 +247,9 @@ fn bindings_survive_sigkill() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn static_reservations_are_kept_for_their_machine() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let pair = Pair::new("10.94.0.1/24", None);
     let dir = TempDir::new();
     let conf = config(
@@ -280,10 +272,9 @@ fn static_reservations_are_kept_for_their_machine() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn a_second_dhcp_server_on_the_host_is_reported() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let pair = Pair::new("10.94.0.1/24", None);
     let dir = TempDir::new();
     let conf = config(&dir, "", "");
@@ -301,10 +292,9 @@ fn a_second_dhcp_server_on_the_host_is_reported() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn two_served_interfaces_answer_each_client_from_its_own() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let pair = Pair::new("10.94.0.1/24", None);
     let second = Leg::new(&pair.server, "10.95.0.1/24");
     let dir = TempDir::new();
@@ -347,10 +337,9 @@ fn two_served_interfaces_answer_each_client_from_its_own() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn two_pools_on_one_interface_are_refused_at_start() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let pair = Pair::new("10.94.0.1/24", None);
     sh(&[
         "ip",

@@ -189,13 +189,12 @@ fn wait_for_count(bootd: &Bootd, needle: &str, count: usize) {
     );
 }
 
-// ---------------------------------------------------------------- 1. tftp-hpa
+// -------------------------------------------------------------------- tftp-hpa
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn tftp_hpa_gets_binary_files_and_netascii_text() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let env = Env::new();
     let kernel = pattern(300_000, 1);
     env.file("boot/kernel.bin", &kernel);
@@ -261,13 +260,12 @@ fn tftp_hpa_gets_binary_files_and_netascii_text() {
     assert_same(&read(&out), &wire, "netascii on the wire");
 }
 
-// ------------------------------------------------ 2. curl, atftp, busybox options
+// ------------------------------------------------ curl, atftp, busybox options
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn curl_atftp_and_busybox_negotiate_blksize_windowsize_and_tsize() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let env = Env::new();
     let content = pattern(1_000_000, 3);
     for name in [
@@ -365,10 +363,9 @@ fn curl_atftp_and_busybox_negotiate_blksize_windowsize_and_tsize() {
 /// A blksize beyond the interface MTU is clamped: the veth's MTU is 1500, so
 /// 1468 is the most that fits without IP fragmentation.
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn blksize_beyond_the_mtu_is_clamped() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let env = Env::new();
     let content = pattern(100_000, 4);
     env.file("big-block.bin", &content);
@@ -394,10 +391,9 @@ fn blksize_beyond_the_mtu_is_clamped() {
 /// not fit: a route narrower than the interface (a tunnel, a learned path MTU) gets
 /// the rest of the transfer in fragments instead of a dead transfer.
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn a_route_narrower_than_a_block_gets_the_blocks_in_fragments() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let env = Env::new();
     env.pair.server.run(&[
         "ip",
@@ -439,7 +435,7 @@ fn a_route_narrower_than_a_block_gets_the_blocks_in_fragments() {
     );
 }
 
-// ------------------------------------------------------- 3. 100 MiB, rollover
+// ----------------------------------------------------------- 100 MiB, rollover
 
 const HUNDRED_MIB: usize = 100 * 1024 * 1024;
 
@@ -449,10 +445,9 @@ fn hundred_mib(env: &Env, name: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn hundred_mib_at_blksize_512_rolls_over_block_numbers() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let env = Env::new();
     let want = hundred_mib(&env, "big512.img");
     let bootd = env.start("", "");
@@ -493,10 +488,9 @@ fn hundred_mib_at_blksize_512_rolls_over_block_numbers() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn hundred_mib_at_blksize_1468() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let env = Env::new();
     let want = hundred_mib(&env, "big1468.img");
     let bootd = env.start("", "");
@@ -519,13 +513,12 @@ fn hundred_mib_at_blksize_1468() {
     eprintln!("100 MiB at blksize 1468, window 1 (curl): {took:?}; {line}");
 }
 
-// ------------------------------------------------------- 4. 50 clients at once
+// ---------------------------------------------------------- 50 clients at once
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn fifty_clients_in_parallel_all_get_their_files() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let env = Env::new();
     let files: Vec<Vec<u8>> = (0..10)
         .map(|i| pattern(150_000 + 7_777 * i, 100 + i as u64))
@@ -560,7 +553,7 @@ fn fifty_clients_in_parallel_all_get_their_files() {
     eprintln!("50 parallel curl downloads: {took:?}");
 }
 
-// --------------------------------------------------------- 5. lossy link
+// ------------------------------------------------------------------ lossy link
 
 /// Drops `percent`% of the UDP datagrams arriving in `ns` (nftables input hook:
 /// this kernel has no netem).
@@ -611,10 +604,9 @@ fn dropped(ns: &Netns) -> u64 {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn twenty_transfers_over_a_lossy_link_all_complete_intact() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let env = Env::new();
     add_loss(&env.pair.server, 5);
     add_loss(&env.pair.client, 5);
@@ -689,13 +681,12 @@ fn twenty_transfers_over_a_lossy_link_all_complete_intact() {
     );
 }
 
-// -------------------------------------------------------- 6. hostile names
+// --------------------------------------------------------------- hostile names
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn hostile_names_are_refused_and_outside_files_never_leak() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let env = Env::new();
     env.file("ok.bin", b"inside the root");
     env.file("pxelinux.cfg/default", b"DEFAULT linux\n");
@@ -858,7 +849,7 @@ fn hostile_names_are_refused_and_outside_files_never_leak() {
     }
 }
 
-// ----------------------------------------------------------- 7. URL root
+// -------------------------------------------------------------------- URL root
 
 /// `python3 -m http.server` in the server namespace on port 8080, serving `dir`.
 fn http_server(env: &Env, dir: &Path) -> Spawned {
@@ -886,10 +877,9 @@ fn http_server(env: &Env, dir: &Path) -> Spawned {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn url_root_streams_identical_bytes_and_404_is_file_not_found() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let env = Env::new();
     let web = env.dir.path.join("web");
     let content = pattern(2_000_000, 6);
@@ -995,13 +985,12 @@ fn url_root_streams_identical_bytes_and_404_is_file_not_found() {
     assert!(!out.exists());
 }
 
-// ------------------------------------- 8. WRQ, foreign TID, repeats, busy server
+// -------------------------------------- WRQ, foreign TID, repeats, busy server
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn uploads_are_refused_and_nothing_is_written() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let env = Env::new();
     env.file("existing.bin", b"keep me");
     let bootd = env.start("", "");
@@ -1036,10 +1025,9 @@ fn uploads_are_refused_and_nothing_is_written() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn a_foreign_endpoint_gets_error_5_and_the_transfer_completes() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let env = Env::new();
     let content = pattern(200_000, 8);
     env.file("target.bin", &content);
@@ -1070,10 +1058,9 @@ fn a_foreign_endpoint_gets_error_5_and_the_transfer_completes() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn a_repeated_request_does_not_start_a_second_transfer() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let env = Env::new();
     let content = pattern(100_000, 9);
     env.file("twice.bin", &content);
@@ -1099,10 +1086,9 @@ fn a_repeated_request_does_not_start_a_second_transfer() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn max_transfers_refuses_the_third_with_server_busy() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let env = Env::new();
     let content = pattern(50_000, 10);
     env.file("held.bin", &content);
@@ -1173,10 +1159,9 @@ fn descriptors_on(pid: i32, path: &Path) -> usize {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn transfers_of_one_file_share_one_descriptor_and_the_last_closes_it() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let env = Env::new();
     let storm = env.file("storm.bin", &pattern(300_000, 11));
     let other = env.file("other.bin", &pattern(70_000, 12));
@@ -1215,10 +1200,9 @@ fn ticks_per_second() -> u64 {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn busy_polling_stops_when_it_does_not_pay_and_an_idle_server_sleeps() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let env = Env::new();
     // 600 full blocks and an empty one: a client answering after 3 ms takes 2-4 s.
     let content = pattern(600 * 512, 11);
@@ -1257,13 +1241,12 @@ fn busy_polling_stops_when_it_does_not_pay_and_an_idle_server_sleeps() {
     assert!(idle < 0.1, "an idle bootd used {idle:.2} s of CPU in 2 s");
 }
 
-// ------------------------------------------------------------- 9. filters
+// --------------------------------------------------------------------- filters
 
 #[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn filters_rewrite_pxelinux_lookups_and_follow_path_indirection() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let env = Env::new();
     let default = b"DEFAULT linux\nLABEL linux\n  KERNEL vmlinuz\n  APPEND initrd=initrd.gz\n";
     env.file("pxelinux.cfg/default", default);

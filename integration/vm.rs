@@ -38,11 +38,9 @@ fn serialise() -> MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Root, and the tools the machines need.
-fn ready() -> bool {
-    if !require_root() {
-        return false;
-    }
+/// Root, and the tools the machines need: panics naming what is missing.
+fn ready() {
+    require_root();
     for needed in [
         "/usr/bin/qemu-system-x86_64",
         OVMF,
@@ -53,7 +51,6 @@ fn ready() -> bool {
             "{needed} is missing: run scripts/deps.sh"
         );
     }
-    true
 }
 
 /// Fills `root` with the boot files (scripts/vm-assets.sh, cached kernel/initramfs).
@@ -412,20 +409,18 @@ fn boot_from_local_root(firmware: Firmware, mac: &str, check: impl FnOnce(&Bootd
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and QEMU: run sudo scripts/test.sh"]
 fn bios_machine_boots_pxelinux_and_linux_through_bootd() {
-    if !ready() {
-        return;
-    }
+    ready();
     let _one = serialise();
     let took = boot_from_local_root(Firmware::Bios, "52:54:00:12:34:56", |_| {});
     eprintln!("BIOS machine: marker after {:.1} s", took.as_secs_f64());
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and QEMU: run sudo scripts/test.sh"]
 fn uefi_machine_boots_grub_and_linux_through_bootd() {
-    if !ready() {
-        return;
-    }
+    ready();
     let _one = serialise();
     let took = boot_from_local_root(Firmware::Uefi, "52:54:00:12:34:57", |bootd| {
         // The boot file was chosen by architecture: OVMF asks as x64 UEFI (00007).
@@ -441,10 +436,9 @@ fn uefi_machine_boots_grub_and_linux_through_bootd() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and QEMU: run sudo scripts/test.sh"]
 fn machine_boots_from_an_http_root() {
-    if !ready() {
-        return;
-    }
+    ready();
     let _one = serialise();
     let net = VmNet::new();
     let dir = TempDir::new();
@@ -495,10 +489,9 @@ fn machine_boots_from_an_http_root() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and QEMU: run sudo scripts/test.sh"]
 fn access_list_boots_the_listed_machine_only() {
-    if !ready() {
-        return;
-    }
+    ready();
     let _one = serialise();
     let net = VmNet::new();
     let dir = TempDir::new();

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# test.sh: the whole test suite (unit, property, and integration tests that run
-# the real daemon against real clients in network namespaces). Run as root:
+# test.sh: the whole test suite: unit and property tests, and the integration
+# tests that run the real daemon against real clients and virtual machines in
+# network namespaces. Those need root, so a plain `cargo test` lists them as
+# ignored; this runs them too (--include-ignored). Run as root:
 #   sudo scripts/test.sh
+# BOOTD_TEST_THREADS (default 4) sets how many tests run at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/root.sh
+need_root scripts/test.sh
+find_cargo
 scripts/deps.sh
-cargo test --locked --all-targets -- --test-threads="${BOOTD_TEST_THREADS:-4}"
+cargo test --locked --all-targets -- --include-ignored --test-threads="${BOOTD_TEST_THREADS:-4}"

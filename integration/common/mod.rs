@@ -14,14 +14,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Network tests need root (namespaces, ports below 1024). CI runs as root.
-pub fn require_root() -> bool {
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("skipped: this test needs root (network namespaces); CI runs it as root");
-    }
-    root
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The first line of every test that needs root (network namespaces, veth pairs,
+/// ports below 1024, taps for QEMU). Such a test is also marked `#[ignore]` with
+/// that reason, so that a plain `cargo test` as a normal user lists it as ignored;
+/// run anyway without root (`--include-ignored`), it fails here saying how to run
+/// it, rather than passing having tested nothing.
+pub fn require_root() {
+    assert!(
+        is_root(),
+        "needs root and network namespaces: run sudo scripts/test.sh"
+    );
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
