@@ -123,9 +123,10 @@ enum Current<'a> {
 /// Builds the document from the scanned lines and configparser's values (`None`:
 /// configparser refused the file, so only the lines' own errors are wanted).
 fn read(lines: &[(usize, Line<'_>)], map: Option<&ParsedMap>) -> Parsed {
+    let last_lines = last_lines(lines);
     let mut parsed = Parsed::default();
     let mut current = Current::Nothing;
-    for (index, (number, line)) in lines.iter().enumerate() {
+    for (number, line) in lines {
         let number = *number;
         let (key, text) = match line {
             Line::Header("") => {
@@ -161,7 +162,7 @@ fn read(lines: &[(usize, Line<'_>)], map: Option<&ParsedMap>) -> Parsed {
             // configparser holds one value per (section as written, key): the last
             // line's. An earlier line of a repeated key keeps the text written on it,
             // which the loader needs only to tell a harmless repetition from a conflict.
-            (Some(text), _) if written_again(lines, index, section_name, key) => {
+            (Some(text), _) if last_lines.get(&(section_name, key)) != Some(&number) => {
                 Some(text.to_string())
             }
             (Some(_), Some(map)) => map
@@ -201,18 +202,22 @@ fn item_text(key: &str, text: Option<&str>) -> String {
     }
 }
 
-/// Whether the item at `index` is written again, with the same key, further down in a
-/// section of the same name as written (configparser merges those and keeps the last).
-fn written_again(lines: &[(usize, Line<'_>)], index: usize, section: &str, key: &str) -> bool {
-    let mut in_same = true;
-    for (_, line) in &lines[index + 1..] {
+/// The line of the last item of each (section as written, key): configparser merges
+/// the headers of one name and keeps the value of that line.
+fn last_lines<'a>(lines: &[(usize, Line<'a>)]) -> HashMap<(&'a str, &'a str), usize> {
+    let mut last = HashMap::new();
+    let mut section = None;
+    for (number, line) in lines {
         match line {
-            Line::Header(name) => in_same = *name == section,
-            Line::Item { key: k, .. } if in_same && *k == key => return true,
-            Line::Item { .. } => {}
+            Line::Header(name) => section = Some(*name),
+            Line::Item { key, .. } => {
+                if let Some(section) = section {
+                    last.insert((section, *key), *number);
+                }
+            }
         }
     }
-    false
+    last
 }
 
 /// The significant lines, numbered from 1, read by configparser's rules: comments are
