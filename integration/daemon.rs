@@ -226,3 +226,71 @@ fn the_systemd_unit_verifies() {
     assert!(out.status.success(), "{text}");
     assert!(text.trim().is_empty(), "{text}");
 }
+
+/// `bootd --check -c conf`: (exit status, stdout, stderr).
+fn check(conf: &std::path::Path) -> (Option<i32>, String, String) {
+    let out = Command::new(bootd_binary())
+        .args(["--check", "-c"])
+        .arg(conf)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_reports_every_problem_of_the_file_in_line_order() {
+    let dir = TempDir::new();
+    let conf = dir.write(
+        "bad.ini",
+        "[bootp]\npool_start = 10.0.0.1\nport = sixty-seven\npool_strat = 10.0.0.2\n[tftp]\nwindowsize = 0\n",
+    );
+    let (status, _, stderr) = check(&conf);
+    assert_eq!(status, Some(1), "{stderr}");
+    let file = conf.display();
+    let expected = [
+        format!("error: {file}:3: [bootp] port = sixty-seven: not a UDP port"),
+        format!(
+            "warning: {file}:4: unknown option [bootp] pool_strat is ignored (did you mean `pool_start`?)"
+        ),
+        format!("error: {file}:6: [tftp] windowsize = 0: not a whole number from 1 to 64"),
+    ];
+    let lines: Vec<&str> = stderr.lines().collect();
+    let positions: Vec<Option<usize>> = expected
+        .iter()
+        .map(|want| lines.iter().position(|l| l.starts_with(want.as_str())))
+        .collect();
+    assert!(
+        positions.iter().all(Option::is_some),
+        "{positions:?}\n{stderr}"
+    );
+    assert!(positions.is_sorted(), "out of line order:\n{stderr}");
+    assert!(stderr.contains("2 errors"), "{stderr}");
+}
+
+#[test]
+fn check_reports_every_problem_of_the_host() {
+    let dir = TempDir::new();
+    // 203.0.113.0/24 is reserved for documentation: no interface should hold it.
+    let conf = dir.write(
+        "host.ini",
+        "[bootp]\npool_start = 203.0.113.100\n[bootfile]\ndefault = pxelinux.0\n[tftp]\nroot = missing\n",
+    );
+    let (status, stdout, stderr) = check(&conf);
+    assert_eq!(status, Some(1), "{stdout}\n{stderr}");
+    let detect = stderr
+        .lines()
+        .position(|l| l.starts_with("error: Unable to detect network configuration"));
+    let root = stderr.lines().position(|l| {
+        l.starts_with(&format!("error: {}: [tftp] root = ", conf.display()))
+            && l.contains("no such directory")
+    });
+    assert!(detect.is_some() && root.is_some(), "{stderr}");
+    assert!(stderr.contains("2 errors on this host"), "{stderr}");
+    // The settings are still shown, but the configuration is not declared fine.
+    assert!(stdout.contains("pool_start = 203.0.113.100"), "{stdout}");
+    assert!(!stdout.contains("configuration OK"), "{stdout}");
+}

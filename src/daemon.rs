@@ -1,13 +1,14 @@
 //! Start-up: check what the configuration needs from this host, open the
 //! sockets, start each service on its own thread, and supervise them.
 
+use std::fmt;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use mio::{Poll, Waker};
 
 use crate::bootp::service::BootpService;
-use crate::config::{Config, Services, TftpRoot};
+use crate::config::{Config, Problem, Services, TftpRoot};
 use crate::event::{EventBus, Mailbox};
 use crate::limits;
 use crate::net::{self, NetConfig};
@@ -31,71 +32,121 @@ pub struct Plan {
     pub warnings: Vec<String>,
 }
 
+/// Why this host cannot run the configuration: every problem found, errors and
+/// warnings, in the order they were found. Displayed, it is its errors, one per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostProblems {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for HostProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let errors: Vec<&str> = self
+            .problems
+            .iter()
+            .filter(|p| p.is_error())
+            .map(|p| p.message.as_str())
+            .collect();
+        f.write_str(&errors.join("\n"))
+    }
+}
+
+impl std::error::Error for HostProblems {}
+
 /// Checks what `config` needs from this host for `services` (no socket is opened).
-pub fn prepare(config: &Config, services: Services) -> Result<Plan, String> {
+/// Every check runs, so that `bootd --check` reports every problem at once.
+pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems> {
     let file = config.path.display();
-    let mut warnings = Vec::new();
+    let mut problems = Vec::new();
+    let mut error = |message: String| problems.push(Problem::error(None, message));
     let pools = &config.bootp.pools;
     if pools.is_empty() && services.bootp() {
-        return Err(format!(
+        error(format!(
             "{file}: [bootp] pool_start is not set: bootd needs the first address to hand out, and serves the network that contains it"
         ));
     }
-    let mut nets: Vec<NetConfig> = Vec::new();
+    // (pool_start, its network) for every pool whose network was found.
+    let mut served: Vec<(Ipv4Addr, NetConfig)> = Vec::new();
+    let mut every_pool_found = true;
     if services.bootp() || config.tftp.address.is_none() {
         for pool_start in pools {
-            let net = net::detect(*pool_start, config.bootp.address).map_err(|e| e.to_string())?;
-            if let Some(index) = nets.iter().position(|n| n.device == net.device) {
-                return Err(format!(
-                    "{file}: [bootp] pool_start: the pools from {} and {pool_start} are both served by {}; bootd serves one network per interface, so give each pool the network of its own interface",
-                    pools[index], net.device
+            let net = match net::detect(*pool_start, config.bootp.address) {
+                Ok(net) => net,
+                Err(e) => {
+                    error(e.to_string());
+                    every_pool_found = false;
+                    continue;
+                }
+            };
+            if let Some((other, _)) = served.iter().find(|(_, n)| n.device == net.device) {
+                error(format!(
+                    "{file}: [bootp] pool_start: the pools from {other} and {pool_start} are both served by {}; bootd serves one network per interface, so give each pool the network of its own interface",
+                    net.device
                 ));
+                every_pool_found = false;
+                continue;
             }
-            nets.push(net);
+            served.push((*pool_start, net));
         }
     }
+    let mut tftp_address = None;
+    if services.tftp() {
+        tftp_address = match (config.tftp.address, served.first()) {
+            (Some(address), _) => Some(address),
+            (None, Some((_, net))) if !services.bootp() => Some(net.server()),
+            (None, Some(_)) => None,
+            // A pool whose network was not found is reported above.
+            (None, None) if !pools.is_empty() => None,
+            (None, None) => {
+                error(format!(
+                    "{file}: TFTP needs an address to listen on: set [tftp] address, or [bootp] pool_start so that bootd can find the served interface"
+                ));
+                None
+            }
+        };
+        if let TftpRoot::Dir(root) = &config.tftp.root
+            && !root.is_dir()
+        {
+            error(format!(
+                "{file}: [tftp] root = {}: no such directory; create it or point root at the directory holding the boot files",
+                root.display()
+            ));
+        }
+    }
+    let mut warnings = Vec::new();
     if services.bootp() {
-        check_pools(config, &nets, &mut warnings);
+        check_pools(config, &served, every_pool_found, &mut warnings);
         if config.boot_files.default.is_none() && config.boot_files.by_arch.is_empty() {
             warnings.push(format!(
                 "{file}: no boot file is configured ([bootfile] default, or [bootp] boot_file): PXE clients will get an address but nothing to boot"
             ));
         }
     }
-    let mut tftp_address = None;
-    if services.tftp() {
-        tftp_address = match (config.tftp.address, nets.first()) {
-            (Some(address), _) => Some(address),
-            (None, Some(net)) if !services.bootp() => Some(net.server()),
-            (None, Some(_)) => None,
-            (None, None) => {
-                return Err(format!(
-                    "{file}: TFTP needs an address to listen on: set [tftp] address, or [bootp] pool_start so that bootd can find the served interface"
-                ));
-            }
-        };
-        if let TftpRoot::Dir(root) = &config.tftp.root
-            && !root.is_dir()
-        {
-            return Err(format!(
-                "{file}: [tftp] root = {}: no such directory; create it or point root at the directory holding the boot files",
-                root.display()
-            ));
-        }
+    if problems.iter().any(Problem::is_error) {
+        problems.extend(warnings.into_iter().map(|w| Problem::warning(None, w)));
+        return Err(HostProblems { problems });
     }
     Ok(Plan {
         services,
-        nets,
+        nets: served.into_iter().map(|(_, net)| net).collect(),
         tftp_address,
         warnings,
     })
 }
 
-fn check_pools(config: &Config, nets: &[NetConfig], warnings: &mut Vec<String>) {
+/// Warns about pools and fixed addresses that reach outside the served networks.
+/// `every_pool_found`: without it a fixed address may lie in a network that was
+/// not found, and saying it is outside every served network would mislead.
+fn check_pools(
+    config: &Config,
+    served: &[(Ipv4Addr, NetConfig)],
+    every_pool_found: bool,
+    warnings: &mut Vec<String>,
+) {
     let file = config.path.display();
     let bootp = &config.bootp;
     if bootp.pool_count > 0 {
-        for (start, net) in bootp.pools.iter().zip(nets) {
+        for (start, net) in served {
             let last = Ipv4Addr::from(u32::from(*start).saturating_add(bootp.pool_count - 1));
             if !net.contains(last) || last == net.network.broadcast() {
                 warnings.push(format!(
@@ -105,8 +156,11 @@ fn check_pools(config: &Config, nets: &[NetConfig], warnings: &mut Vec<String>) 
             }
         }
     }
+    if !every_pool_found {
+        return;
+    }
     for lease in &config.static_dhcp {
-        if !nets.iter().any(|n| n.contains(lease.ip)) {
+        if !served.iter().any(|(_, n)| n.contains(lease.ip)) {
             warnings.push(format!(
                 "{file}:{}: [static_dhcp] {} = {} is outside every served network; that machine will not be served",
                 lease.line, lease.mac, lease.ip

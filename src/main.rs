@@ -1,9 +1,10 @@
 //! `bootd`: parse the command line, load the configuration, run the daemon.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use bootd::cli::{self, Command, USAGE};
-use bootd::config::{self, Loaded, LogTarget};
+use bootd::config::{self, Loaded, LogTarget, Problem, Services};
 use bootd::daemon;
 use bootd::supervisor::{self, Ending};
 
@@ -32,55 +33,93 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(path: &std::path::Path) -> Result<Loaded, ExitCode> {
+/// Loads the configuration to run it: every problem of a file that cannot be used
+/// goes to stderr (the logger is not set up yet).
+fn load(path: &Path) -> Result<Loaded, ExitCode> {
     config::load(path).map_err(|e| {
-        eprintln!("bootd: configuration error:\n{e}");
+        eprintln!("bootd: configuration error:");
+        for problem in &e.problems {
+            eprintln!("{problem}");
+        }
         ExitCode::from(EXIT_ERROR)
     })
 }
 
-/// `--check`: every problem on stderr, the effective settings on stdout.
-fn check(path: &std::path::Path, services: bootd::config::Services) -> ExitCode {
-    let loaded = match load(path) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    for warning in &loaded.warnings {
-        eprintln!("warning: {warning}");
-    }
-    let plan = daemon::prepare(&loaded.config, services);
-    if let Ok(plan) = &plan {
-        for warning in &plan.warnings {
-            eprintln!("warning: {warning}");
+/// `--check`: every problem on stderr, in line order (the file's, then the host's),
+/// and the effective settings and served networks on stdout. The host is checked
+/// only once the file has no error: a setting that failed to parse stands at its
+/// default, and checking the host for that default would report a false problem.
+fn check(path: &Path, services: Services) -> ExitCode {
+    let (loaded, file_problems) = match config::load(path) {
+        Ok(loaded) => {
+            let warnings = loaded
+                .warnings
+                .iter()
+                .map(|w| Problem::warning(None, w.clone()))
+                .collect();
+            (Some(loaded), warnings)
         }
+        Err(e) => (None, e.problems),
+    };
+    for problem in &file_problems {
+        eprintln!("{problem}");
+    }
+    let Some(loaded) = loaded else {
+        let errors = file_problems.iter().filter(|p| p.is_error()).count();
+        eprintln!(
+            "bootd: {} in {}; the host is checked once the file has none",
+            count(errors, "error"),
+            path.display()
+        );
+        return ExitCode::from(EXIT_ERROR);
+    };
+    let (plan, host_problems) = match daemon::prepare(&loaded.config, services) {
+        Ok(plan) => {
+            let warnings = plan
+                .warnings
+                .iter()
+                .map(|w| Problem::warning(None, w.clone()))
+                .collect();
+            (Some(plan), warnings)
+        }
+        Err(e) => (None, e.problems),
+    };
+    for problem in &host_problems {
+        eprintln!("{problem}");
     }
     print!(
         "{}",
         config::effective_settings(&path.display().to_string(), &loaded.settings)
     );
-    match plan {
-        Ok(plan) => {
-            for net in &plan.nets {
-                println!(
-                    "; network: {} {}/{} (broadcast {}, MTU {})",
-                    net.label,
-                    net.server(),
-                    net.network.prefix_len(),
-                    net.network.broadcast(),
-                    net.mtu.map_or("unknown".into(), |m| m.to_string())
-                );
-            }
-            println!("; configuration OK");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("bootd: {e}");
-            ExitCode::from(EXIT_ERROR)
-        }
+    let Some(plan) = plan else {
+        let errors = host_problems.iter().filter(|p| p.is_error()).count();
+        eprintln!("bootd: {} on this host", count(errors, "error"));
+        return ExitCode::from(EXIT_ERROR);
+    };
+    for net in &plan.nets {
+        println!(
+            "; network: {} {}/{} (broadcast {}, MTU {})",
+            net.label,
+            net.server(),
+            net.network.prefix_len(),
+            net.network.broadcast(),
+            net.mtu.map_or("unknown".into(), |m| m.to_string())
+        );
+    }
+    println!("; configuration OK");
+    ExitCode::SUCCESS
+}
+
+/// `1 error`, `2 errors`.
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
     }
 }
 
-fn run(path: &std::path::Path, services: bootd::config::Services) -> ExitCode {
+fn run(path: &Path, services: Services) -> ExitCode {
     let loaded = match load(path) {
         Ok(l) => l,
         Err(code) => return code,
@@ -102,8 +141,14 @@ fn run(path: &std::path::Path, services: bootd::config::Services) -> ExitCode {
     let plan = match daemon::prepare(&loaded.config, services) {
         Ok(plan) => plan,
         Err(e) => {
-            log::error!("{e}");
-            eprintln_unless_logged(to_stderr, &e);
+            for problem in &e.problems {
+                if problem.is_error() {
+                    log::error!("{}", problem.message);
+                    eprintln_unless_logged(to_stderr, &problem.message);
+                } else {
+                    log::warn!("{}", problem.message);
+                }
+            }
             return ExitCode::from(EXIT_ERROR);
         }
     };

@@ -1,14 +1,25 @@
 //! The INI file as pybootd's Python `configparser` reads it, with the line of every
-//! entry kept so that errors can name `file:line`.
+//! entry kept so that messages can name `file:line`.
 //!
-//! `configparser` parses the text (it is set up the way crates.md found necessary:
-//! inline comments off so `notify = a:p;b:p` and URLs with `#` survive, `=` as the
-//! delimiter so `AA:BB:CC:DD:EE:FF = enable` keeps its key, case kept so filter
-//! patterns stay as written). It merges repeated keys and sections silently and keeps
-//! no line numbers, so a light line scan beside it records where each entry stands
-//! and every repetition, and reads pybootd's other delimiter (`key: value`).
+//! The `configparser` crate parses the text and supplies every value. It is set up
+//! for pybootd's files: no inline comments (so `notify = a:p;b:p` and URLs with `#`
+//! keep their text), `=` as its only delimiter (so `AA:BB:CC:DD:EE:FF = enable` keeps
+//! its key; a line without `=` comes back as a key with no value, and is split at
+//! pybootd's other delimiter, `:`, here), case kept (filter patterns stay as written;
+//! the loader compares section and option names without case).
+//!
+//! `configparser` keeps no line numbers and silently keeps the last of a repeated key
+//! or section, so a line scan beside it numbers the section headers and entries, finds
+//! every repetition, and reports the lines `configparser` accepts but pybootd's files
+//! must not have (an option before any section, a line with no delimiter, `[]`).
 
 use std::collections::HashMap;
+
+use configparser::ini::Ini;
+
+/// configparser's values: section as written → key as written → value (`None`: the
+/// line has no `=`). The order of entries comes from the line scan.
+type ParsedMap = HashMap<String, HashMap<String, Option<String>>>;
 
 /// One `option = value` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +39,7 @@ pub struct Section {
     pub entries: Vec<Entry>,
 }
 
+/// The file's sections, in the order they first appear.
 #[derive(Debug, Clone, Default)]
 pub struct Document {
     pub sections: Vec<Section>,
@@ -40,70 +52,43 @@ pub struct SyntaxError {
     pub message: String,
 }
 
+/// What the parse found: the document, and every line it could not read. A line in
+/// `errors` is left out of the document; the other lines are still there.
+#[derive(Debug, Clone, Default)]
+pub struct Parsed {
+    pub document: Document,
+    pub errors: Vec<SyntaxError>,
+}
+
+/// What the scan sees on one significant line.
+enum Line<'a> {
+    Header(&'a str),
+    /// `key` is split as `configparser` splits it: at the first `=`, else the whole line.
+    Item {
+        key: &'a str,
+        /// The text after the `=` (for an entry `configparser` overwrote: see `parse`).
+        text: Option<&'a str>,
+    },
+}
+
 impl Document {
     /// Parses INI text. Section names match case-insensitively (`[BOOTP]` is `[bootp]`).
-    pub fn parse(text: &str) -> Result<Document, SyntaxError> {
+    pub fn parse(text: &str) -> Parsed {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let parsed = parse_with_configparser(text)?;
-        let mut doc = Document::default();
-        let mut current: Option<usize> = None;
-        for (index, raw) in text.lines().enumerate() {
-            let line = index + 1;
-            let trimmed = raw.trim();
-            if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
-                continue;
+        let lines = scan(text);
+        match parse_with_configparser(text) {
+            Ok(map) => read(&lines, Some(&map)),
+            Err(error) => {
+                // Without configparser's values there is no document; the scan still
+                // reports the other lines it cannot read.
+                let mut parsed = read(&lines, None);
+                parsed.document = Document::default();
+                parsed.errors.retain(|e| e.line != error.line);
+                parsed.errors.push(error);
+                parsed.errors.sort_by_key(|e| e.line);
+                parsed
             }
-            if let Some(rest) = trimmed.strip_prefix('[') {
-                let Some(end) = rest.find(']') else {
-                    return Err(SyntaxError {
-                        line,
-                        message: format!("section header `{trimmed}` has no closing `]`"),
-                    });
-                };
-                let name = rest[..end].trim();
-                if name.is_empty() {
-                    return Err(SyntaxError {
-                        line,
-                        message: "empty section name `[]`".into(),
-                    });
-                }
-                current = Some(doc.open_section(name, line));
-                continue;
-            }
-            let Some(section_index) = current else {
-                return Err(SyntaxError {
-                    line,
-                    message: format!(
-                        "`{trimmed}` stands before any [section] header; every option belongs to a section"
-                    ),
-                });
-            };
-            let (key, scanned_value) = split_entry(trimmed).ok_or_else(|| SyntaxError {
-                line,
-                message: format!("`{trimmed}` is not of the form `option = value`"),
-            })?;
-            if key.is_empty() {
-                return Err(SyntaxError {
-                    line,
-                    message: "an option name is missing before `=`".into(),
-                });
-            }
-            let section = &mut doc.sections[section_index];
-            // configparser's value is authoritative for `key = value` lines; the scan
-            // supplies it for `key: value` lines and for repeated keys, which
-            // configparser collapses to the last occurrence.
-            let value = parsed
-                .get(&(section.name.to_ascii_lowercase(), key.to_string()))
-                .filter(|v| v.as_str() == scanned_value)
-                .cloned()
-                .unwrap_or_else(|| scanned_value.to_string());
-            section.entries.push(Entry {
-                key: key.to_string(),
-                value,
-                line,
-            });
         }
-        Ok(doc)
     }
 
     fn open_section(&mut self, name: &str, line: usize) -> usize {
@@ -124,46 +109,204 @@ impl Document {
     }
 }
 
-/// `key = value` splits at the first `=`; a line without `=` may use pybootd's
-/// other delimiter, `key: value`.
-fn split_entry(line: &str) -> Option<(&str, &str)> {
-    let at = line.find('=').or_else(|| line.find(':'))?;
-    Some((line[..at].trim(), line[at + 1..].trim()))
+/// Where the scan stands: which section the next entry belongs to.
+#[derive(Clone, Copy)]
+enum Current<'a> {
+    /// No header yet.
+    Nothing,
+    /// After `[]`: its entries are skipped, the header's error covers them.
+    Skipped,
+    /// (index in the document, name as written).
+    Section(usize, &'a str),
 }
 
-/// (lower-cased section, key as written) → value, as configparser reads the text.
-fn parse_with_configparser(text: &str) -> Result<HashMap<(String, String), String>, SyntaxError> {
-    let mut defaults = configparser::ini::Ini::new().defaults();
+/// Builds the document from the scanned lines and configparser's values (`None`:
+/// configparser refused the file, so only the lines' own errors are wanted).
+fn read(lines: &[(usize, Line<'_>)], map: Option<&ParsedMap>) -> Parsed {
+    let last_lines = last_lines(lines);
+    let mut parsed = Parsed::default();
+    let mut current = Current::Nothing;
+    for (number, line) in lines {
+        let number = *number;
+        let (key, text) = match line {
+            Line::Header("") => {
+                parsed.errors.push(SyntaxError {
+                    line: number,
+                    message: "empty section name `[]`".into(),
+                });
+                current = Current::Skipped;
+                continue;
+            }
+            Line::Header(name) => {
+                current = Current::Section(parsed.document.open_section(name, number), name);
+                continue;
+            }
+            Line::Item { key, text } => (*key, *text),
+        };
+        let (section_index, section_name) = match current {
+            Current::Section(index, name) => (index, name),
+            Current::Skipped => continue,
+            Current::Nothing => {
+                parsed.errors.push(SyntaxError {
+                    line: number,
+                    message: format!(
+                        "`{}` stands before any [section] header; every option belongs to a section",
+                        item_text(key, text)
+                    ),
+                });
+                continue;
+            }
+        };
+        let value = match (text, map) {
+            (None, _) => None,
+            // configparser holds one value per (section as written, key): the last
+            // line's. An earlier line of a repeated key keeps the text written on it,
+            // which the loader needs only to tell a harmless repetition from a conflict.
+            (Some(text), _) if last_lines.get(&(section_name, key)) != Some(&number) => {
+                Some(text.to_string())
+            }
+            (Some(_), Some(map)) => map
+                .get(section_name)
+                .and_then(|entries| entries.get(key))
+                .cloned()
+                .flatten(),
+            (Some(text), None) => Some(text.to_string()),
+        };
+        let entry = match value {
+            Some(value) => Some((key.to_string(), value)),
+            // No `=`: pybootd's other delimiter.
+            None => key
+                .split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .filter(|(k, _)| !k.is_empty()),
+        };
+        match entry {
+            Some((key, value)) => parsed.document.sections[section_index].entries.push(Entry {
+                key,
+                value,
+                line: number,
+            }),
+            None => parsed.errors.push(SyntaxError {
+                line: number,
+                message: format!("`{key}` is not of the form `option = value`"),
+            }),
+        }
+    }
+    parsed
+}
+
+fn item_text(key: &str, text: Option<&str>) -> String {
+    match text {
+        Some(text) => format!("{key} = {text}"),
+        None => key.to_string(),
+    }
+}
+
+/// The line of the last item of each (section as written, key): configparser merges
+/// the headers of one name and keeps the value of that line.
+fn last_lines<'a>(lines: &[(usize, Line<'a>)]) -> HashMap<(&'a str, &'a str), usize> {
+    let mut last = HashMap::new();
+    let mut section = None;
+    for (number, line) in lines {
+        match line {
+            Line::Header(name) => section = Some(*name),
+            Line::Item { key, .. } => {
+                if let Some(section) = section {
+                    last.insert((section, *key), *number);
+                }
+            }
+        }
+    }
+    last
+}
+
+/// The significant lines, numbered from 1, read by configparser's rules: comments are
+/// lines starting with `;` or `#`, a header runs from `[` to the last `]`.
+fn scan(text: &str) -> Vec<(usize, Line<'_>)> {
+    let mut lines = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.starts_with([';', '#']) {
+            continue;
+        }
+        let line = if let Some(rest) = trimmed.strip_prefix('[') {
+            match rest.rfind(']') {
+                Some(end) => Line::Header(rest[..end].trim()),
+                // configparser refuses the file; it reports this line.
+                None => continue,
+            }
+        } else {
+            match trimmed.split_once('=') {
+                Some((key, text)) => Line::Item {
+                    key: key.trim(),
+                    text: Some(text.trim()),
+                },
+                None => Line::Item {
+                    key: trimmed,
+                    text: None,
+                },
+            }
+        };
+        lines.push((index + 1, line));
+    }
+    lines
+}
+
+fn parse_with_configparser(text: &str) -> Result<ParsedMap, SyntaxError> {
+    let mut defaults = Ini::new().defaults();
     defaults.delimiters = vec!['='];
     defaults.enable_inline_comments = false;
     defaults.case_sensitive = true;
     defaults.multiline = false;
-    let mut ini = configparser::ini::Ini::new_from_defaults(defaults);
-    let map = ini.read(text.to_string()).map_err(|message| SyntaxError {
-        line: leading_line_number(&message).unwrap_or(0),
-        message,
-    })?;
-    let mut values = HashMap::new();
-    for (section, entries) in map {
-        for (key, value) in entries {
-            if let Some(value) = value {
-                values.insert((section.to_ascii_lowercase(), key), value);
-            }
-        }
-    }
-    Ok(values)
+    let mut ini = Ini::new_from_defaults(defaults);
+    let map = ini
+        .read(text.to_string())
+        .map_err(|message| configparser_error(text, &message))?;
+    Ok(map
+        .into_iter()
+        .map(|(section, entries)| (section, entries.into_iter().collect()))
+        .collect())
 }
 
-/// configparser reports `line 3: …` or `line 3:0: …`.
-fn leading_line_number(message: &str) -> Option<usize> {
-    let rest = message.strip_prefix("line ")?;
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
+/// configparser words its errors `line 3: …` or `line 3:0: …`; the loader puts the
+/// file and line in front of every message, so the location is taken out of the text
+/// and the offending line quoted instead.
+fn configparser_error(text: &str, message: &str) -> SyntaxError {
+    let located = message.strip_prefix("line ").and_then(|rest| {
+        let (location, what) = rest.split_once(": ")?;
+        let line = location.split(':').next()?.parse::<usize>().ok()?;
+        Some((line, what))
+    });
+    match located {
+        Some((line, what)) => {
+            let quoted = text
+                .lines()
+                .nth(line.saturating_sub(1))
+                .map(str::trim)
+                .unwrap_or_default();
+            SyntaxError {
+                line,
+                message: format!("{what}: `{quoted}`"),
+            }
+        }
+        None => SyntaxError {
+            line: 0,
+            message: message.to_string(),
+        },
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(text: &str) -> Result<Document, SyntaxError> {
+        let parsed = Document::parse(text);
+        match parsed.errors.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(parsed.document),
+        }
+    }
 
     fn entries(doc: &Document, section: &str) -> Vec<(String, String, usize)> {
         doc.sections
@@ -180,7 +323,7 @@ mod tests {
 
     #[test]
     fn values_survive_semicolons_hashes_and_colons() {
-        let doc = Document::parse(
+        let doc = parse(
             "[bootp]\nnotify = 10.0.0.1:1234;10.0.0.2:99\ndns = 8.8.8.8;1.1.1.1\n[tftp]\nroot = http://h/p#frag\n",
         )
         .unwrap();
@@ -199,7 +342,7 @@ mod tests {
 
     #[test]
     fn colon_mac_keys_keep_their_key() {
-        let doc = Document::parse("[mac]\nAA:BB:CC:DD:EE:FF = enable\n").unwrap();
+        let doc = parse("[mac]\nAA:BB:CC:DD:EE:FF = enable\n").unwrap();
         assert_eq!(
             entries(&doc, "mac"),
             vec![("AA:BB:CC:DD:EE:FF".into(), "enable".into(), 2)]
@@ -208,7 +351,7 @@ mod tests {
 
     #[test]
     fn colon_delimiter_is_read_like_python() {
-        let doc = Document::parse("[logger]\nlevel: debug\n").unwrap();
+        let doc = parse("[logger]\nlevel: debug\n").unwrap();
         assert_eq!(
             entries(&doc, "logger"),
             vec![("level".into(), "debug".into(), 2)]
@@ -217,7 +360,7 @@ mod tests {
 
     #[test]
     fn comments_blank_lines_bom_and_crlf() {
-        let doc = Document::parse(
+        let doc = parse(
             "\u{feff}; top\r\n[bootp] ; note\r\n  # indented comment\r\n\r\npool_count = 5\r\n",
         )
         .unwrap();
@@ -229,7 +372,7 @@ mod tests {
 
     #[test]
     fn repeated_sections_merge_with_every_header_line() {
-        let doc = Document::parse("[bootp]\na = 1\n[tftp]\n[BOOTP]\nb = 2\n").unwrap();
+        let doc = parse("[bootp]\na = 1\n[tftp]\n[BOOTP]\nb = 2\n").unwrap();
         let bootp = &doc.sections[0];
         assert_eq!(bootp.header_lines, vec![1, 4]);
         assert_eq!(bootp.entries.len(), 2);
@@ -237,7 +380,7 @@ mod tests {
 
     #[test]
     fn repeated_keys_are_all_kept() {
-        let doc = Document::parse("[bootp]\nboot_file = a\nboot_file = b\n").unwrap();
+        let doc = parse("[bootp]\nboot_file = a\nboot_file = b\n").unwrap();
         assert_eq!(
             entries(&doc, "bootp"),
             vec![
@@ -245,25 +388,61 @@ mod tests {
                 ("boot_file".into(), "b".into(), 3)
             ]
         );
+        // Across two headers of the same name, which configparser merges.
+        let doc = parse("[bootp]\nport = 1\n[tftp]\nport = 2\n[bootp]\nport = 3\n").unwrap();
+        assert_eq!(
+            entries(&doc, "bootp"),
+            vec![
+                ("port".into(), "1".into(), 2),
+                ("port".into(), "3".into(), 6)
+            ]
+        );
+        assert_eq!(entries(&doc, "tftp"), vec![("port".into(), "2".into(), 4)]);
     }
 
     #[test]
     fn syntax_errors_name_the_line() {
-        let e = Document::parse("[bootp]\npool_start\n").unwrap_err();
+        let e = parse("[bootp]\npool_start\n").unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.message.contains("option = value"), "{}", e.message);
-        let e = Document::parse("a = 1\n").unwrap_err();
+        let e = parse("a = 1\n").unwrap_err();
         assert_eq!(e.line, 1);
         assert!(e.message.contains("before any [section]"), "{}", e.message);
-        let e = Document::parse("[bootp]\n[tftp\n").unwrap_err();
+        let e = parse("[bootp]\n[tftp\n").unwrap_err();
         assert_eq!(e.line, 2);
-        let e = Document::parse("[bootp]\n = x\n").unwrap_err();
+        let e = parse("[bootp]\n = x\n").unwrap_err();
         assert_eq!(e.line, 2);
     }
 
     #[test]
+    fn configparser_errors_carry_no_location_of_their_own() {
+        let e = parse("[bootp]\n[tftp\n").unwrap_err();
+        assert_eq!(
+            e.message,
+            "Found opening bracket for section name but no closing bracket: `[tftp`"
+        );
+        let e = parse("[bootp]\n = x\n").unwrap_err();
+        assert_eq!(e.message, "Key cannot be empty: `= x`");
+    }
+
+    #[test]
+    fn every_unreadable_line_is_reported() {
+        let parsed = Document::parse("a = 1\n[bootp]\npool_start\nport = 67\nretry\n");
+        let lines: Vec<usize> = parsed.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![1, 3, 5]);
+        assert_eq!(
+            entries(&parsed.document, "bootp"),
+            vec![("port".into(), "67".into(), 4)]
+        );
+        // When configparser refuses the file, the scan's findings come with its error.
+        let parsed = Document::parse("a = 1\n[bootp]\n[tftp\n");
+        let lines: Vec<usize> = parsed.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![1, 3]);
+    }
+
+    #[test]
     fn empty_value_is_empty_string() {
-        let doc = Document::parse("[bootp]\ndns =\n").unwrap();
+        let doc = parse("[bootp]\ndns =\n").unwrap();
         assert_eq!(entries(&doc, "bootp"), vec![("dns".into(), "".into(), 2)]);
     }
 }

@@ -1,15 +1,16 @@
-//! From a parsed INI `Document` to a typed `Config`, with every default, every
-//! repetition and every unknown name accounted for.
+//! From a parsed INI `Document` to a typed `Config`: the table of options applied to
+//! the file, the data sections read, the rules across options checked, and every
+//! default, repetition and unknown name accounted for.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
+use super::hint;
 use super::ini::{Document, Entry};
+use super::options::{self, Context, Initial, OptionSpec, SECTIONS, SectionKind, SectionSpec};
 use super::types::*;
-use super::value::{self, ValueResult};
+use super::value;
 
 /// Where an effective setting came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,23 +28,83 @@ pub struct Setting {
     pub origin: Origin,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// bootd does not start.
+    Error,
+    /// bootd starts, but the sysadmin should hear about it.
+    Warning,
+}
+
+/// One thing found wrong with the file or the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub severity: Severity,
+    /// The line it is about, for ordering (a message about the whole file has none).
+    pub line: Option<usize>,
+    /// The whole message, `file:line: …` first.
+    pub message: String,
+}
+
+impl Problem {
+    pub fn error(line: Option<usize>, message: String) -> Problem {
+        Problem {
+            severity: Severity::Error,
+            line,
+            message,
+        }
+    }
+
+    pub fn warning(line: Option<usize>, message: String) -> Problem {
+        Problem {
+            severity: Severity::Warning,
+            line,
+            message,
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Problem {
+    /// `error: …` or `warning: …`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let label = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{label}: {}", self.message)
+    }
+}
+
 /// A loaded configuration and what a sysadmin should hear about it.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub config: Config,
+    /// In line order.
     pub warnings: Vec<String>,
     pub settings: Vec<Setting>,
 }
 
-/// Every problem found in the file, one message per line.
+/// A file that cannot be used: every problem found in it, errors and warnings, in
+/// line order. Displayed, it is its errors, one per line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
-    pub messages: Vec<String>,
+    pub problems: Vec<Problem>,
+}
+
+impl ConfigError {
+    pub fn errors(&self) -> impl Iterator<Item = &Problem> {
+        self.problems.iter().filter(|p| p.is_error())
+    }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.messages.join("\n"))
+        let errors: Vec<&str> = self.errors().map(|p| p.message.as_str()).collect();
+        f.write_str(&errors.join("\n"))
     }
 }
 
@@ -51,18 +112,21 @@ impl std::error::Error for ConfigError {}
 
 /// Reads and checks the configuration file at `path`.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    let text = std::fs::read(path).map_err(|e| ConfigError {
-        messages: vec![format!(
+    let unreadable = |message: String| ConfigError {
+        problems: vec![Problem::error(None, message)],
+    };
+    let text = std::fs::read(path).map_err(|e| {
+        unreadable(format!(
             "{}: cannot read the configuration file: {e}",
             path.display()
-        )],
+        ))
     })?;
-    let text = String::from_utf8(text).map_err(|e| ConfigError {
-        messages: vec![format!(
+    let text = String::from_utf8(text).map_err(|e| {
+        unreadable(format!(
             "{}: the configuration file is not UTF-8 text (invalid byte at offset {})",
             path.display(),
             e.utf8_error().valid_up_to()
-        )],
+        ))
     })?;
     let base = path
         .parent()
@@ -75,193 +139,123 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
 /// Checks configuration `text`; `path` names it in messages, `base` anchors relative paths.
 pub fn load_str(path: &Path, text: &str, base: &Path) -> Result<Loaded, ConfigError> {
     let file = path.display().to_string();
-    let doc = Document::parse(text).map_err(|e| ConfigError {
-        messages: vec![format!("{file}:{}: {}", e.line, e.message)],
-    })?;
-    let mut reader = Reader::new(&file, &doc);
-    let config = reader.build(path, base);
-    if reader.errors.is_empty() {
-        Ok(Loaded {
-            config,
-            warnings: reader.warnings,
-            settings: reader.settings,
-        })
-    } else {
-        Err(ConfigError {
-            messages: reader.errors,
-        })
+    let parsed = Document::parse(text);
+    let mut reader = Reader::new(&file);
+    for e in parsed.errors {
+        reader.error_at(e.line, format!("{file}:{}: {}", e.line, e.message));
     }
-}
-
-/// The options each section takes; sections not listed take free-form keys.
-pub(crate) const SCHEMA: &[(&str, &[&str])] = &[
-    ("logger", &["type", "level", "file"]),
-    (
-        "bootp",
-        &[
-            "access",
-            "address",
-            "port",
-            "allow_simple_dhcp",
-            "servername",
-            "domain",
-            "dns",
-            "gateway",
-            "set_gateway",
-            "netmask",
-            "lease_time",
-            "notify",
-            "timeout",
-            "boot_file",
-            "pool_start",
-            "pool_count",
-            "lease_file",
-        ],
-    ),
-    (
-        "tftp",
-        &[
-            "address",
-            "port",
-            "blocksize",
-            "windowsize",
-            "timeout",
-            "retries",
-            "max_transfers",
-            "root",
-            "http_timeout",
-            "busy_poll",
-        ],
-    ),
-    (
-        "http",
-        &["location", "pxe", "dhcp", "timeout", "always_check"],
-    ),
-    ("httpd", &["address", "port", "root", "check_ip"]),
-];
-
-/// Sections whose keys are data (MACs, UUIDs, patterns, architectures).
-const DATA_SECTIONS: &[&str] = &[
-    "bootfile",
-    "static_dhcp",
-    "buggy_clients",
-    "mac",
-    "uuid",
-    "filters",
-];
-
-/// pybootd 1.8 renamed `[bootp]`/`[tftp]`; both names mean the same section.
-fn canonical_section(name: &str) -> String {
-    let lower = name.to_ascii_lowercase();
-    match lower.as_str() {
-        "bootpd" => "bootp".into(),
-        "tftpd" => "tftp".into(),
-        _ => lower,
+    reader.merge(&parsed.document);
+    let mut config = reader.build(base);
+    config.path = path.to_path_buf();
+    // In line order; a message about the whole file comes first. The sort is stable,
+    // so problems of one line keep the order they were found in.
+    let mut problems = reader.problems;
+    problems.sort_by_key(|p| p.line.unwrap_or(0));
+    if problems.iter().any(Problem::is_error) {
+        return Err(ConfigError { problems });
     }
+    Ok(Loaded {
+        config,
+        warnings: problems.into_iter().map(|p| p.message).collect(),
+        settings: reader.settings,
+    })
 }
 
-fn static_name(canonical: &str) -> &'static str {
-    SCHEMA
-        .iter()
-        .map(|(s, _)| *s)
-        .chain(DATA_SECTIONS.iter().copied())
-        .find(|s| *s == canonical)
-        .unwrap_or("?")
-}
-
-/// Known mistakes and renamed options, with the hint to give.
-fn hint_for(section: &str, option: &str) -> Option<&'static str> {
-    match (section, option) {
-        ("bootp", "server_name") => Some("did you mean `servername`?"),
-        ("tftp", "blksize") => Some("did you mean `blocksize`?"),
-        ("tftp", "retry") => Some("did you mean `retries`?"),
-        ("logger", "path") => Some("did you mean `file`?"),
-        _ => None,
-    }
-}
-
-/// (canonical name, every header as (name as written, line), entries of all of them).
-type SectionGroup = (String, Vec<(String, usize)>, Vec<Entry>);
+/// (section, every header as (name as written, line), entries of all of them).
+type SectionGroup = (&'static SectionSpec, Vec<(String, usize)>, Vec<Entry>);
 
 struct Reader<'a> {
     file: &'a str,
-    /// canonical section → its entries, one per key (repetitions resolved).
-    sections: HashMap<String, Vec<Entry>>,
-    /// canonical section → the line of its first header.
-    section_lines: HashMap<String, usize>,
-    errors: Vec<String>,
-    warnings: Vec<String>,
+    /// Section (table name) → its entries, one per key (repetitions resolved).
+    sections: HashMap<&'static str, Vec<Entry>>,
+    /// Section (table name) → the line of its first header.
+    section_lines: HashMap<&'static str, usize>,
+    problems: Vec<Problem>,
     settings: Vec<Setting>,
 }
 
 impl<'a> Reader<'a> {
-    fn new(file: &'a str, doc: &Document) -> Reader<'a> {
-        let mut reader = Reader {
+    fn new(file: &'a str) -> Reader<'a> {
+        Reader {
             file,
             sections: HashMap::new(),
             section_lines: HashMap::new(),
-            errors: Vec::new(),
-            warnings: Vec::new(),
+            problems: Vec::new(),
             settings: Vec::new(),
-        };
-        reader.merge(doc);
-        reader
+        }
     }
 
-    /// Groups sections by canonical name and resolves repeated keys: the same value
+    fn error_at(&mut self, line: usize, message: String) {
+        self.problems.push(Problem::error(Some(line), message));
+    }
+
+    fn warning_at(&mut self, line: usize, message: String) {
+        self.problems.push(Problem::warning(Some(line), message));
+    }
+
+    /// Groups sections by their table name and resolves repeated keys: the same value
     /// twice is a warning, two different values an error; both name both lines.
     fn merge(&mut self, doc: &Document) {
         let mut groups: Vec<SectionGroup> = Vec::new();
         for section in &doc.sections {
-            let canonical = canonical_section(&section.name);
+            let first_line = section.header_lines.first().copied().unwrap_or(0);
+            let Some(spec) = options::section(&section.name) else {
+                let hint = hint::for_section(&section.name)
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
+                let known: Vec<&str> = SECTIONS.iter().map(|s| s.name).collect();
+                self.warning_at(
+                    first_line,
+                    format!(
+                        "{}:{first_line}: unknown section [{}] is ignored{hint}; bootd knows [{}]",
+                        self.file,
+                        section.name,
+                        known.join("], [")
+                    ),
+                );
+                continue;
+            };
             let headers = section
                 .header_lines
                 .iter()
                 .map(|l| (section.name.clone(), *l));
-            match groups.iter_mut().find(|(c, _, _)| *c == canonical) {
+            match groups.iter_mut().find(|(s, _, _)| s.name == spec.name) {
                 Some((_, lines, entries)) => {
                     lines.extend(headers);
                     entries.extend(section.entries.iter().cloned());
                 }
-                None => groups.push((canonical, headers.collect(), section.entries.clone())),
+                None => groups.push((spec, headers.collect(), section.entries.clone())),
             }
         }
-        for (canonical, mut headers, mut entries) in groups {
+        for (spec, mut headers, mut entries) in groups {
             headers.sort_by_key(|(_, l)| *l);
             entries.sort_by_key(|e| e.line);
-            let known_section = SCHEMA.iter().any(|(s, _)| *s == canonical)
-                || DATA_SECTIONS.contains(&canonical.as_str());
-            if !known_section {
-                self.warnings.push(format!(
-                    "{}:{}: unknown section [{}] is ignored; bootd knows [{}]",
-                    self.file,
-                    headers[0].1,
-                    headers[0].0,
-                    SCHEMA
-                        .iter()
-                        .map(|(s, _)| *s)
-                        .chain(DATA_SECTIONS.iter().copied())
-                        .collect::<Vec<_>>()
-                        .join("], [")
-                ));
-                continue;
-            }
+            let name = spec.name;
             if headers.len() > 1 {
                 let lines: Vec<String> = headers
                     .iter()
-                    .map(|(name, l)| format!("[{name}] on line {l}"))
+                    .map(|(written, l)| format!("[{written}] on line {l}"))
                     .collect();
-                self.warnings.push(format!(
-                    "{}:{}: section [{}] appears {} times ({}); their options are read as one section",
-                    self.file,
-                    headers[1].1,
-                    canonical,
-                    headers.len(),
-                    lines.join(", ")
-                ));
+                let line = headers[1].1;
+                self.warning_at(
+                    line,
+                    format!(
+                        "{}:{line}: section [{name}] appears {} times ({}); their options are read as one section",
+                        self.file,
+                        headers.len(),
+                        lines.join(", ")
+                    ),
+                );
             }
-            self.section_lines.insert(canonical.clone(), headers[0].1);
-            let case_sensitive = canonical == "filters";
+            if let Some((_, line)) = headers.first() {
+                self.section_lines.insert(name, *line);
+            }
+            let case_sensitive = matches!(
+                spec.kind,
+                SectionKind::Data {
+                    case_sensitive: true
+                }
+            );
             let mut unique: Vec<Entry> = Vec::new();
             for entry in entries {
                 let same_key = |e: &Entry| {
@@ -271,40 +265,57 @@ impl<'a> Reader<'a> {
                         e.key.eq_ignore_ascii_case(&entry.key)
                     }
                 };
-                match unique.iter_mut().find(|e| same_key(e)) {
+                match unique.iter().find(|e| same_key(e)) {
                     Some(first) if first.value == entry.value => {
-                        self.warnings.push(format!(
-                            "{}:{}: [{canonical}] {} repeats line {} with the same value; the repetition is harmless but can be removed",
+                        let message = format!(
+                            "{}:{}: [{name}] {} repeats line {} with the same value; the repetition is harmless but can be removed",
                             self.file, entry.line, entry.key, first.line
-                        ));
+                        );
+                        self.warning_at(entry.line, message);
                     }
                     Some(first) => {
-                        self.errors.push(format!(
-                            "{}:{}: [{canonical}] {} = {} conflicts with line {} ({} = {}); keep one of them",
-                            self.file, entry.line, entry.key, entry.value, first.line, first.key, first.value
-                        ));
+                        let message = format!(
+                            "{}:{}: [{name}] {} = {} conflicts with line {} ({} = {}); keep one of them",
+                            self.file,
+                            entry.line,
+                            entry.key,
+                            entry.value,
+                            first.line,
+                            first.key,
+                            first.value
+                        );
+                        self.error_at(entry.line, message);
                     }
                     None => unique.push(entry),
                 }
             }
-            if let Some((_, options)) = SCHEMA.iter().find(|(s, _)| *s == canonical) {
-                for entry in &unique {
-                    let key = entry.key.to_ascii_lowercase();
-                    if !options.contains(&key.as_str()) {
-                        let hint = hint_for(&canonical, &key)
-                            .map(|h| format!(" ({h})"))
-                            .unwrap_or_default();
-                        self.warnings.push(format!(
-                            "{}:{}: unknown option [{canonical}] {} is ignored{hint}; [{canonical}] takes: {}",
-                            self.file,
-                            entry.line,
-                            entry.key,
-                            options.join(", ")
-                        ));
-                    }
-                }
+            if matches!(
+                spec.kind,
+                SectionKind::Options | SectionKind::OptionsIfPresent
+            ) {
+                self.unknown_options(name, &unique);
             }
-            self.sections.insert(canonical, unique);
+            self.sections.insert(name, unique);
+        }
+    }
+
+    fn unknown_options(&mut self, section: &'static str, entries: &[Entry]) {
+        let takes: Vec<&str> = options::options_of(section).map(|o| o.name).collect();
+        for entry in entries {
+            if takes.iter().any(|o| o.eq_ignore_ascii_case(&entry.key)) {
+                continue;
+            }
+            let hint = hint::for_option(section, &entry.key)
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            let message = format!(
+                "{}:{}: unknown option [{section}] {} is ignored{hint}; [{section}] takes: {}",
+                self.file,
+                entry.line,
+                entry.key,
+                takes.join(", ")
+            );
+            self.warning_at(entry.line, message);
         }
     }
 
@@ -312,291 +323,132 @@ impl<'a> Reader<'a> {
         self.sections.contains_key(section)
     }
 
-    fn entry(&self, section: &str, option: &str) -> Option<Entry> {
+    fn entry(&self, section: &str, option: &str) -> Option<&Entry> {
         self.sections
             .get(section)?
             .iter()
             .find(|e| e.key.eq_ignore_ascii_case(option))
-            .cloned()
     }
 
     fn entries(&self, section: &str) -> Vec<Entry> {
         self.sections.get(section).cloned().unwrap_or_default()
     }
 
+    /// `file:line: [section] key = value: message`.
     fn error(&mut self, section: &str, entry: &Entry, message: impl fmt::Display) {
-        self.errors.push(format!(
+        let text = format!(
             "{}:{}: [{section}] {} = {}: {message}",
             self.file, entry.line, entry.key, entry.value
-        ));
+        );
+        self.error_at(entry.line, text);
     }
 
-    fn record(&mut self, section: &str, option: &str, value: String, origin: Origin) {
+    fn record(&mut self, section: &'static str, option: &str, value: String, origin: Origin) {
         self.settings.push(Setting {
-            section: static_name(section),
+            section,
             option: option.to_string(),
             value,
             origin,
         });
     }
 
-    /// An optional typed value. An empty value counts as absent.
-    fn optional<T>(
-        &mut self,
-        section: &str,
-        option: &str,
-        parse: impl Fn(&str) -> ValueResult<T>,
-        show: impl Fn(&T) -> String,
-        unset: &str,
-    ) -> Option<T> {
-        let found = self
-            .entry(section, option)
-            .filter(|e| !e.value.trim().is_empty());
-        match found {
-            Some(entry) => match parse(&entry.value) {
-                Ok(v) => {
-                    self.record(section, option, show(&v), Origin::Line(entry.line));
-                    Some(v)
+    /// Every section in the table's order: its options applied, or its data read;
+    /// then the rules that span options.
+    fn build(&mut self, base: &Path) -> Config {
+        let mut config = Config::default();
+        let context = Context { base };
+        for section in SECTIONS {
+            match section.kind {
+                SectionKind::Options => self.options(section, &mut config, &context),
+                SectionKind::OptionsIfPresent => {
+                    if self.has_section(section.name) {
+                        self.options(section, &mut config, &context);
+                    }
                 }
-                Err(message) => {
-                    self.error(section, &entry, message);
-                    None
+                SectionKind::Data { .. } => self.data(section.name, &mut config),
+            }
+        }
+        self.check_logger(&config);
+        self.check_pools(&config);
+        self.check_access(&config.bootp);
+        self.check_httpd();
+        config
+    }
+
+    /// Applies each option of `section`: the file's value, else its fallback's, else
+    /// the default. An empty value counts as absent. A value that does not parse is
+    /// an error and leaves the default in place.
+    fn options(&mut self, section: &'static SectionSpec, config: &mut Config, context: &Context) {
+        if section.kind == SectionKind::OptionsIfPresent {
+            config.httpd = Some(HttpdConfig::default());
+        }
+        for option in options::options_of(section.name) {
+            if let Some(entry) = self.value_of(option.section, option.name) {
+                match (option.apply)(config, Some(&entry.value), context) {
+                    Ok(shown) => self.record_option(option, shown, Origin::Line(entry.line)),
+                    Err(message) => {
+                        self.error(option.section, &entry, message);
+                        let _ = (option.apply)(config, option.default.text(), context);
+                    }
                 }
-            },
-            None => {
-                self.record(section, option, unset.to_string(), Origin::Default);
-                None
+                continue;
+            }
+            // The fallback's own entry reports its errors; here it only gives a value.
+            let fallback = option
+                .fallback
+                .and_then(|(section, name)| self.value_of(section, name));
+            if let Some(entry) = fallback
+                && let Ok(shown) = (option.apply)(config, Some(&entry.value), context)
+            {
+                self.record_option(option, shown, Origin::Line(entry.line));
+                continue;
+            }
+            match (option.apply)(config, option.default.text(), context) {
+                Ok(shown) => self.record_option(option, shown, Origin::Default),
+                Err(message) => self.problems.push(Problem::error(
+                    None,
+                    format!(
+                        "[{}] {}: the built-in default does not parse: {message}",
+                        option.section, option.name
+                    ),
+                )),
             }
         }
     }
 
-    /// A typed value with a default.
-    fn value<T>(
-        &mut self,
-        section: &str,
-        option: &str,
-        default: T,
-        parse: impl Fn(&str) -> ValueResult<T>,
-        show: impl Fn(&T) -> String,
-    ) -> T {
-        let found = self
-            .entry(section, option)
-            .filter(|e| !e.value.trim().is_empty());
-        match found {
-            Some(entry) => match parse(&entry.value) {
-                Ok(v) => {
-                    self.record(section, option, show(&v), Origin::Line(entry.line));
-                    v
-                }
-                Err(message) => {
-                    self.error(section, &entry, message);
-                    default
-                }
-            },
-            None => {
-                let shown = show(&default);
-                self.record(section, option, shown, Origin::Default);
-                default
-            }
+    /// The entry setting `option`, unless its value is empty.
+    fn value_of(&self, section: &str, option: &str) -> Option<Entry> {
+        self.entry(section, option)
+            .filter(|e| !e.value.trim().is_empty())
+            .cloned()
+    }
+
+    fn record_option(&mut self, option: &OptionSpec, shown: Option<String>, origin: Origin) {
+        let value = match (shown, option.default) {
+            (Some(value), _) => value,
+            (None, Initial::Unset(instead)) => format!("(unset: {instead})"),
+            (None, Initial::Required(by)) => format!("(unset: required {by})"),
+            (None, Initial::Value(text)) => text.to_string(),
+        };
+        self.record(option.section, option.name, value, origin);
+    }
+
+    fn data(&mut self, section: &'static str, config: &mut Config) {
+        match section {
+            "bootfile" => self.boot_files(&mut config.boot_files),
+            "static_dhcp" => config.static_dhcp = self.static_dhcp(),
+            "buggy_clients" => config.buggy_clients = self.mac_rules("buggy_clients"),
+            "mac" => config.mac_acl = self.mac_rules("mac"),
+            "uuid" => config.uuid_acl = self.uuid_rules(),
+            "filters" => config.filters = self.filters(),
+            _ => {}
         }
     }
 
-    fn text(&mut self, section: &str, option: &str, default: &str) -> String {
-        self.value(
-            section,
-            option,
-            default.to_string(),
-            |s| Ok(s.trim().to_string()),
-            String::clone,
-        )
-    }
-
-    fn build(&mut self, path: &Path, base: &Path) -> Config {
-        let logger = self.logger(base);
-        let bootp = self.bootp(base);
-        let boot_files = self.boot_files();
-        let static_dhcp = self.static_dhcp();
-        let buggy_clients = self.mac_rules("buggy_clients");
-        let mac_acl = self.mac_rules("mac");
-        let uuid_acl = self.uuid_rules();
-        let http = self.http();
-        let tftp = self.tftp(base);
-        let filters = self.filters();
-        let httpd = self.httpd(base);
-        self.check_access(&bootp);
-        Config {
-            path: path.to_path_buf(),
-            logger,
-            bootp,
-            boot_files,
-            static_dhcp,
-            buggy_clients,
-            mac_acl,
-            uuid_acl,
-            http,
-            tftp,
-            filters,
-            httpd,
-        }
-    }
-
-    fn logger(&mut self, base: &Path) -> LoggerConfig {
-        let target = self.value(
-            "logger",
-            "type",
-            LogTarget::Stderr,
-            |s| match s.trim().to_ascii_lowercase().as_str() {
-                "stderr" => Ok(LogTarget::Stderr),
-                "stdout" => Ok(LogTarget::Stdout),
-                "file" => Ok(LogTarget::File),
-                "syslog" | "unix" => Ok(LogTarget::Syslog),
-                "none" => Ok(LogTarget::None),
-                _ => Err("unknown logger type; use stderr, stdout, file, syslog or none".into()),
-            },
-            |t| format!("{t:?}").to_ascii_lowercase(),
-        );
-        let level = self.value(
-            "logger",
-            "level",
-            log::LevelFilter::Info,
-            |s| match s.trim().to_ascii_lowercase().as_str() {
-                // simplelog has no level above error: critical messages are errors.
-                "critical" | "error" => Ok(log::LevelFilter::Error),
-                "warning" | "warn" => Ok(log::LevelFilter::Warn),
-                "info" => Ok(log::LevelFilter::Info),
-                "debug" | "all" => Ok(log::LevelFilter::Debug),
-                _ => Err("unknown level; use critical, error, warning, info or debug".into()),
-            },
-            |l| l.as_str().to_ascii_lowercase(),
-        );
-        let file = self.optional(
-            "logger",
-            "file",
-            |s| Ok(resolve_path(base, s)),
-            |p| p.display().to_string(),
-            "(none)",
-        );
-        if target == LogTarget::File && file.is_none() {
-            self.errors.push(format!(
-                "{}: [logger] type = file needs [logger] file = /path/to/bootd.log",
-                self.file
-            ));
-        }
-        LoggerConfig {
-            target,
-            level,
-            file,
-        }
-    }
-
-    fn bootp(&mut self, base: &Path) -> BootpConfig {
-        let s = "bootp";
-        let access = self.optional(
-            s,
-            "access",
-            |v| match v.trim().to_ascii_lowercase().as_str() {
-                "mac" => Ok(Access::Mac),
-                "uuid" => Ok(Access::Uuid),
-                "http" => Ok(Access::Http),
-                _ => Err("unknown access mode; use mac, uuid or http (or leave it out to serve everyone)".into()),
-            },
-            |a| format!("{a:?}").to_ascii_lowercase(),
-            "(none: every client is served)",
-        );
-        let address = self.value(s, "address", Ipv4Addr::UNSPECIFIED, value::ipv4, ip_text);
-        let port = self.value(s, "port", 67, value::port, u16::to_string);
-        let allow_simple_dhcp = self.value(s, "allow_simple_dhcp", false, value::boolean, on_off);
-        let servername = self.text(s, "servername", &host_name());
-        let domain = self.text(s, "domain", "");
-        let dns = self.value(s, "dns", DnsSetting::None, value::dns, |d| match d {
-            DnsSetting::None => "(none)".into(),
-            DnsSetting::Auto => "auto".into(),
-            DnsSetting::List(l) => l.iter().map(ip_text).collect::<Vec<_>>().join(";"),
-        });
-        let gateway = self.optional(s, "gateway", value::ipv4, ip_text, "(the server address)");
-        let send_gateway = self.value(s, "set_gateway", true, value::boolean, on_off);
-        let netmask = self.optional(s, "netmask", value::ipv4, ip_text, "(the interface mask)");
-        let lease_time = self.value(
-            s,
-            "lease_time",
-            86400,
-            |v| value::integer(v, 60, u64::from(u32::MAX)).map(|n| n as u32),
-            u32::to_string,
-        );
-        let notify = self.value(s, "notify", Vec::new(), value::notify_targets, |t| {
-            if t.is_empty() {
-                "(none)".into()
-            } else {
-                t.iter()
-                    .map(|a| a.to_string())
-                    .collect::<Vec<_>>()
-                    .join(";")
-            }
-        });
-        let pools = self.value(s, "pool_start", Vec::new(), value::ipv4_list, |l| {
-            if l.is_empty() {
-                "(unset)".into()
-            } else {
-                l.iter().map(ip_text).collect::<Vec<_>>().join(";")
-            }
-        });
-        let pool_count = self.value(
-            s,
-            "pool_count",
-            10,
-            |v| value::integer(v, 0, 65536).map(|n| n as u32),
-            u32::to_string,
-        );
-        if let Some(entry) = self.entry(s, "pool_count") {
-            for start in &pools {
-                let last = u64::from(u32::from(*start)) + u64::from(pool_count);
-                if last > u64::from(u32::MAX) {
-                    self.error(
-                        s,
-                        &entry,
-                        format!(
-                            "the pool from {start} runs past 255.255.255.255; lower pool_count"
-                        ),
-                    );
-                }
-            }
-        }
-        let lease_file = self.value(
-            s,
-            "lease_file",
-            PathBuf::from("/var/lib/bootd/leases"),
-            |v| Ok(resolve_path(base, v)),
-            |p| p.display().to_string(),
-        );
-        BootpConfig {
-            access,
-            address,
-            port,
-            allow_simple_dhcp,
-            servername,
-            domain,
-            dns,
-            gateway,
-            send_gateway,
-            netmask,
-            lease_time,
-            notify,
-            pools,
-            pool_count,
-            lease_file,
-        }
-    }
-
-    /// `[bootfile]` (1.8) and `[bootp] boot_file` (1.5) together.
-    fn boot_files(&mut self) -> BootFiles {
-        let legacy = self.optional(
-            "bootp",
-            "boot_file",
-            |v| Ok(v.trim().to_string()),
-            String::clone,
-            "(unset)",
-        );
-        let mut files = BootFiles::default();
+    /// `[bootfile]` (1.8) over `[bootp] boot_file` (1.5), which is already in
+    /// `files.default`: the two must agree.
+    fn boot_files(&mut self, files: &mut BootFiles) {
+        let legacy = files.default.take();
         for entry in self.entries("bootfile") {
             let file = entry.value.trim().to_string();
             if file.is_empty() {
@@ -625,20 +477,17 @@ impl<'a> Reader<'a> {
         if let Some(legacy) = legacy {
             match &files.default {
                 Some(default) if *default != legacy => {
-                    let line = self
-                        .entry("bootp", "boot_file")
-                        .map(|e| e.line)
-                        .unwrap_or(0);
-                    self.errors.push(format!(
+                    let line = self.entry("bootp", "boot_file").map_or(0, |e| e.line);
+                    let message = format!(
                         "{}:{line}: [bootp] boot_file = {legacy} conflicts with [bootfile] default = {default}; keep one of them",
                         self.file
-                    ));
+                    );
+                    self.error_at(line, message);
                 }
                 Some(_) => {}
                 None => files.default = Some(legacy),
             }
         }
-        files
     }
 
     fn static_dhcp(&mut self) -> Vec<StaticLease> {
@@ -701,7 +550,7 @@ impl<'a> Reader<'a> {
                     self.record(
                         section,
                         &entry.key,
-                        on_off(&allow),
+                        options::on_off(allow),
                         Origin::Line(entry.line),
                     );
                     rules.push(MacRule {
@@ -725,7 +574,12 @@ impl<'a> Reader<'a> {
                 .and_then(|(v, m)| value::boolean(&entry.value).map(|allow| (v, m, allow)));
             match parsed {
                 Ok((value, mask, allow)) => {
-                    self.record("uuid", &entry.key, on_off(&allow), Origin::Line(entry.line));
+                    self.record(
+                        "uuid",
+                        &entry.key,
+                        options::on_off(allow),
+                        Origin::Line(entry.line),
+                    );
                     rules.push(UuidRule {
                         text: entry.key.clone(),
                         value,
@@ -738,143 +592,6 @@ impl<'a> Reader<'a> {
             }
         }
         rules
-    }
-
-    fn http(&mut self) -> HttpAuthConfig {
-        let s = "http";
-        let location = self.optional(
-            s,
-            "location",
-            |v| {
-                let v = v.trim().trim_end_matches('/');
-                if v.starts_with("https://") || v.starts_with("http://") {
-                    Ok(v.to_string())
-                } else if v.contains("://") {
-                    Err("only http:// (and https:// with the https feature) locations are supported".into())
-                } else {
-                    // pybootd 1.8 takes `host[:port][/prefix]` without a scheme.
-                    Ok(format!("http://{v}"))
-                }
-            },
-            String::clone,
-            "(unset)",
-        );
-        let path = |v: &str| -> ValueResult<String> {
-            let v = v.trim();
-            Ok(if v.starts_with('/') {
-                v.to_string()
-            } else {
-                format!("/{v}")
-            })
-        };
-        let pxe_path = self.optional(s, "pxe", path, String::clone, "(unset)");
-        let dhcp_path = self.optional(s, "dhcp", path, String::clone, "(unset)");
-        // The seeds document the timeout in [bootp]; pybootd 1.8 reads it from [http].
-        let legacy_timeout = self.optional(
-            "bootp",
-            "timeout",
-            |v| value::seconds(v, 0.1, 300.0),
-            seconds_text,
-            "(unset: [http] timeout applies)",
-        );
-        let timeout = self.value(
-            s,
-            "timeout",
-            legacy_timeout.unwrap_or(Duration::from_secs(5)),
-            |v| value::seconds(v, 0.1, 300.0),
-            seconds_text,
-        );
-        let always_check = self.value(s, "always_check", false, value::boolean, on_off);
-        HttpAuthConfig {
-            location,
-            pxe_path,
-            dhcp_path,
-            timeout,
-            always_check,
-        }
-    }
-
-    fn tftp(&mut self, base: &Path) -> TftpConfig {
-        let s = "tftp";
-        let address = self.optional(
-            s,
-            "address",
-            value::ipv4,
-            ip_text,
-            "(the BOOTP server address)",
-        );
-        let port = self.value(s, "port", 69, value::port, u16::to_string);
-        let max_blocksize = self.optional(
-            s,
-            "blocksize",
-            |v| value::integer(v, 8, 65464).map(|n| n as u16),
-            u16::to_string,
-            "(the interface MTU decides)",
-        );
-        let max_windowsize = self.value(
-            s,
-            "windowsize",
-            64,
-            |v| value::integer(v, 1, 64).map(|n| n as u16),
-            u16::to_string,
-        );
-        let timeout = self.value(
-            s,
-            "timeout",
-            Duration::from_secs(1),
-            |v| value::seconds(v, 0.1, 255.0),
-            seconds_text,
-        );
-        let retries = self.value(
-            s,
-            "retries",
-            5,
-            |v| value::integer(v, 1, 100).map(|n| n as u32),
-            u32::to_string,
-        );
-        let max_transfers = self.value(
-            s,
-            "max_transfers",
-            1000,
-            |v| value::integer(v, 1, 100_000).map(|n| n as usize),
-            usize::to_string,
-        );
-        let root = self.value(
-            s,
-            "root",
-            TftpRoot::Dir(PathBuf::from("/srv/tftp")),
-            |v| tftp_root(base, v),
-            |r| match r {
-                TftpRoot::Dir(p) => p.display().to_string(),
-                TftpRoot::Url(u) => u.clone(),
-            },
-        );
-        let http_timeout = self.value(
-            s,
-            "http_timeout",
-            Duration::from_secs(10),
-            |v| value::seconds(v, 0.1, 300.0),
-            seconds_text,
-        );
-        let busy_poll = self.value(
-            s,
-            "busy_poll",
-            Duration::from_micros(50),
-            |v| value::integer(v, 0, 1000).map(Duration::from_micros),
-            |d| d.as_micros().to_string(),
-        );
-        TftpConfig {
-            address,
-            port,
-            max_blocksize,
-            max_windowsize,
-            timeout,
-            retries,
-            max_transfers,
-            root,
-            http_timeout,
-            busy_poll,
-        }
     }
 
     fn filters(&mut self) -> Vec<FilterRule> {
@@ -905,117 +622,84 @@ impl<'a> Reader<'a> {
                 line: entry.line,
             });
         }
-        // The TFTP side compiles the rules; a rule it cannot use is a configuration error.
+        // The rules are compiled where they are used; one that cannot be is a
+        // configuration error.
         if let Err(e) = crate::filters::Filters::new(&rules) {
-            self.errors
-                .push(format!("{}:{}: [filters] {}", self.file, e.line, e.message));
+            let message = format!("{}:{}: [filters] {}", self.file, e.line, e.message);
+            self.error_at(e.line, message);
         }
         rules
     }
 
-    fn httpd(&mut self, base: &Path) -> Option<HttpdConfig> {
-        if !self.has_section("httpd") {
-            return None;
+    /// `type = file` needs a file.
+    fn check_logger(&mut self, config: &Config) {
+        if config.logger.target == LogTarget::File && config.logger.file.is_none() {
+            let line = self.entry("logger", "type").map(|e| e.line);
+            self.problems.push(Problem::error(
+                line,
+                format!(
+                    "{}: [logger] type = file needs [logger] file = /path/to/bootd.log",
+                    self.file
+                ),
+            ));
         }
-        let s = "httpd";
-        let address = self.optional(
-            s,
-            "address",
-            value::ipv4,
-            ip_text,
-            "(the BOOTP server address)",
-        );
-        let port = self.value(s, "port", 80, value::port, u16::to_string);
-        let root = self.optional(
-            s,
-            "root",
-            |v| Ok(resolve_path(base, v)),
-            |p| p.display().to_string(),
-            "(unset)",
-        );
-        let check_ip = self.value(s, "check_ip", true, value::boolean, on_off);
-        let line = self.section_lines.get("httpd").copied().unwrap_or(0);
-        self.warnings.push(format!(
-            "{}:{line}: [httpd] is read but bootd has no HTTP file server yet; serve those files with a web server",
-            self.file
-        ));
-        Some(HttpdConfig {
-            address,
-            port,
-            root,
-            check_ip,
-        })
+    }
+
+    /// A pool must not run past the last IPv4 address.
+    fn check_pools(&mut self, config: &Config) {
+        let Some(entry) = self.entry("bootp", "pool_count").cloned() else {
+            return;
+        };
+        let bootp = &config.bootp;
+        for start in &bootp.pools {
+            let last = u64::from(u32::from(*start)) + u64::from(bootp.pool_count);
+            if last > u64::from(u32::MAX) {
+                self.error(
+                    "bootp",
+                    &entry,
+                    format!("the pool from {start} runs past 255.255.255.255; lower pool_count"),
+                );
+            }
+        }
     }
 
     /// `access = X` needs its section (and, for http, where to ask).
     fn check_access(&mut self, bootp: &BootpConfig) {
         let Some(access) = bootp.access else { return };
-        let line = self.entry("bootp", "access").map(|e| e.line).unwrap_or(0);
+        let line = self.entry("bootp", "access").map_or(0, |e| e.line);
         let needed = match access {
             Access::Mac => "mac",
             Access::Uuid => "uuid",
             Access::Http => "http",
         };
         if !self.has_section(needed) {
-            self.errors.push(format!(
+            let message = format!(
                 "{}:{line}: [bootp] access = {needed} needs a [{needed}] section listing who may boot",
                 self.file
-            ));
+            );
+            self.error_at(line, message);
             return;
         }
         if access == Access::Http {
             for option in ["location", "pxe", "dhcp"] {
                 if self.entry("http", option).is_none() {
-                    self.errors.push(format!(
+                    let message = format!(
                         "{}:{line}: [bootp] access = http needs [http] {option}",
                         self.file
-                    ));
+                    );
+                    self.error_at(line, message);
                 }
             }
         }
     }
-}
 
-fn tftp_root(base: &Path, text: &str) -> ValueResult<TftpRoot> {
-    let text = text.trim();
-    let lower = text.to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
-        return Ok(TftpRoot::Url(text.trim_end_matches('/').to_string()));
+    fn check_httpd(&mut self) {
+        if let Some(line) = self.section_lines.get("httpd").copied() {
+            let message = format!(
+                "{}:{line}: [httpd] is read but bootd has no HTTP file server yet; serve those files with a web server",
+                self.file
+            );
+            self.warning_at(line, message);
+        }
     }
-    if text.contains("://") {
-        return Err("a URL root must be http:// (or https:// with the https feature)".into());
-    }
-    Ok(TftpRoot::Dir(resolve_path(base, text)))
-}
-
-/// Absolute paths stay; relative ones (`./srv`, `srv`) are taken from the
-/// directory holding the configuration file, so a daemon started from `/` by
-/// systemd reads the same files as a run from a shell.
-fn resolve_path(base: &Path, text: &str) -> PathBuf {
-    let path = Path::new(text.trim());
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base.join(path.strip_prefix("./").unwrap_or(path))
-    }
-}
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "bootd".into())
-}
-
-fn ip_text(ip: &Ipv4Addr) -> String {
-    ip.to_string()
-}
-
-fn on_off(b: &bool) -> String {
-    if *b { "on".into() } else { "off".into() }
-}
-
-fn seconds_text(d: &Duration) -> String {
-    format!("{}", d.as_secs_f64())
 }

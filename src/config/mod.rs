@@ -1,11 +1,18 @@
 //! Configuration: pybootd's INI file (1.5 and 1.8 dialects) into a typed `Config`.
 //!
-//! `ini` reads the text and keeps lines, `value` parses single values, `load` builds
-//! the `Config` and reports defaults, repetitions and unknown names, `report`
-//! prints the effective settings for `bootd --check`.
+//! `options` is the one table of options (name, section, default, parser, doc);
+//! `ini` reads the text with `configparser` and numbers its lines, `value` parses
+//! single values, `load` applies the table to the file and reports every default,
+//! repetition, unknown name and error, `hint` suggests the name meant, `report`
+//! prints the effective settings for `bootd --check`, and `docs` holds the sample
+//! file and the README to the table.
 
+#[cfg(test)]
+mod docs;
+mod hint;
 mod ini;
 mod load;
+mod options;
 mod report;
 mod types;
 mod value;
@@ -13,6 +20,6 @@ mod value;
 #[cfg(test)]
 mod tests;
 
-pub use load::{ConfigError, Loaded, Origin, Setting, load, load_str};
+pub use load::{ConfigError, Loaded, Origin, Problem, Setting, Severity, load, load_str};
 pub use report::effective_settings;
 pub use types::*;

@@ -1,4 +1,4 @@
-//! Loader tests: both dialects, the seeds' samples, every default, error shapes.
+//! Loader tests: both dialects, pybootd's documented samples, every default, error shapes.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -25,7 +25,7 @@ fn err(text: &str) -> String {
 }
 
 /// The Debian netinstall sample of pybootd 1.5.0's documentation.
-const SEED_PYPI_DEBIAN: &str = "[logger]
+const PYBOOTD_PYPI_SAMPLE: &str = "[logger]
 ; show requests on the standard error output of the daemon
 type = stderr
 ; show informative and error messages only (disable verbose mode)
@@ -51,7 +51,7 @@ pxelinux.cfg/* = pybootd/etc/pxe.cfg
 ";
 
 /// The GitHub README's sample, which repeats `boot_file`.
-const SEED_GITHUB_DEBIAN: &str = "  [logger]
+const PYBOOTD_README_SAMPLE: &str = "  [logger]
   type = stderr
   level = info
   
@@ -128,8 +128,8 @@ pxelinux.cfg/* = pybootd/etc/pxe.cfg
 ";
 
 #[test]
-fn seed_pypi_debian_sample_loads() {
-    let l = ok(SEED_PYPI_DEBIAN);
+fn pybootd_pypi_sample_loads() {
+    let l = ok(PYBOOTD_PYPI_SAMPLE);
     let c = &l.config;
     assert!(c.bootp.allow_simple_dhcp);
     assert_eq!(c.bootp.pools, vec![Ipv4Addr::new(192, 168, 1, 100)]);
@@ -159,8 +159,8 @@ fn seed_pypi_debian_sample_loads() {
 }
 
 #[test]
-fn seed_github_sample_loads_and_warns_about_the_repeated_boot_file() {
-    let l = ok(SEED_GITHUB_DEBIAN);
+fn pybootd_readme_sample_loads_and_warns_about_the_repeated_boot_file() {
+    let l = ok(PYBOOTD_README_SAMPLE);
     assert_eq!(l.config.boot_files.default.as_deref(), Some("pxelinux.0"));
     assert_eq!(l.config.bootp.lease_time, 86400);
     assert_eq!(
@@ -332,7 +332,7 @@ check_ip = no
     assert_eq!(
         c.http.timeout,
         Duration::from_secs(3),
-        "[bootp] timeout as the seeds document it"
+        "[bootp] timeout, where pybootd documents it"
     );
     assert_eq!(b.pool_count, 50);
     assert_eq!(b.lease_file, PathBuf::from("/tmp/leases"));
@@ -527,20 +527,16 @@ fn the_bundled_sample_loads_cleanly_and_documents_every_option() {
     let text = include_str!("../../conf/bootd.ini");
     let l = ok(text);
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
-    for (section, options) in super::load::SCHEMA {
-        if *section == "httpd" {
-            continue; // pybootd 1.8's file server: read for compatibility, not served.
-        }
-        for option in *options {
-            let documented = text.lines().any(|line| {
-                let line = line.trim_start_matches([';', ' ']);
-                line.starts_with(&format!("{option} ="))
-            });
-            assert!(
-                documented,
-                "conf/bootd.ini does not document [{section}] {option}"
-            );
-        }
+    for option in super::options::OPTIONS {
+        let (section, option) = (option.section, option.name);
+        let documented = text.lines().any(|line| {
+            let line = line.trim_start_matches([';', ' ']);
+            line.starts_with(&format!("{option} ="))
+        });
+        assert!(
+            documented,
+            "conf/bootd.ini does not document [{section}] {option}"
+        );
     }
 }
 
@@ -559,4 +555,80 @@ fn bootfile_ipxe_entry() {
         l.config.boot_files.default.as_deref(),
         Some("undionly.kpxe")
     );
+}
+
+#[test]
+fn every_problem_is_reported_in_line_order_warnings_beside_errors() {
+    let e = load_text(
+        "[bootp]\npool_strat = 10.0.0.1\nport = x\n[tftpx]\n[tftp]\nport = 69\nport = 69\nwindowsize = 0\n",
+    )
+    .unwrap_err();
+    let found: Vec<(Severity, Option<usize>)> =
+        e.problems.iter().map(|p| (p.severity, p.line)).collect();
+    assert_eq!(
+        found,
+        vec![
+            (Severity::Warning, Some(2)),
+            (Severity::Error, Some(3)),
+            (Severity::Warning, Some(4)),
+            (Severity::Warning, Some(7)),
+            (Severity::Error, Some(8)),
+        ]
+    );
+    assert!(
+        e.problems[0]
+            .message
+            .starts_with("bootd.ini:2: unknown option [bootp] pool_strat")
+    );
+    assert!(
+        e.problems[3]
+            .message
+            .starts_with("bootd.ini:7: [tftp] port repeats line 6")
+    );
+    // Displayed, the error is its errors.
+    let text = e.to_string();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.starts_with("bootd.ini:3: [bootp] port = x"), "{text}");
+}
+
+#[test]
+fn unreadable_lines_do_not_hide_the_other_problems() {
+    let e = load_text("[bootp]\npool_start\nport = x\nsevrername = a\n").unwrap_err();
+    let found: Vec<(Severity, Option<usize>)> =
+        e.problems.iter().map(|p| (p.severity, p.line)).collect();
+    assert_eq!(
+        found,
+        vec![
+            (Severity::Error, Some(2)),
+            (Severity::Error, Some(3)),
+            (Severity::Warning, Some(4)),
+        ]
+    );
+    assert!(
+        e.problems[2]
+            .message
+            .contains("(did you mean `servername`?)"),
+        "{}",
+        e.problems[2].message
+    );
+}
+
+#[test]
+fn configparser_errors_name_the_location_once() {
+    assert_eq!(
+        err("[bootp]\n[tftp\n"),
+        "bootd.ini:2: Found opening bracket for section name but no closing bracket: `[tftp`"
+    );
+}
+
+#[test]
+fn the_bootp_timeout_stands_in_for_the_http_timeout_in_the_report() {
+    let l = ok("[bootp]\ntimeout = 3\n");
+    let http_timeout = l
+        .settings
+        .iter()
+        .find(|s| s.section == "http" && s.option == "timeout")
+        .unwrap();
+    assert_eq!(http_timeout.value, "3");
+    assert_eq!(http_timeout.origin, Origin::Line(2));
 }

@@ -1,5 +1,6 @@
 //! The typed configuration every service reads. Built by `config::load` from a
-//! pybootd-style INI file; nothing here parses text.
+//! pybootd-style INI file; nothing here parses text. Each struct's `Default` is the
+//! table of options' defaults (see `options.rs`).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -87,7 +88,7 @@ pub struct BootpConfig {
     pub dns: DnsSetting,
     /// Option 3; `None` means "the server's own address".
     pub gateway: Option<Ipv4Addr>,
-    /// `set_gateway = off` suppresses option 3 (pybootd issue #5).
+    /// `set_gateway = off` sends no option 3, for networks where bootd's host is no router.
     pub send_gateway: bool,
     /// Option 1 override; default is the interface mask.
     pub netmask: Option<Ipv4Addr>,

@@ -14,7 +14,7 @@ const FALSE_WORDS: [&str; 8] = [
     "off", "false", "disable", "disabled", "no", "low", "ko", "0",
 ];
 
-/// The seeds' boolean words, case-insensitive. Anything else is an error, not a silent false.
+/// pybootd's boolean words, case-insensitive. Anything else is an error, not a silent false.
 pub fn boolean(text: &str) -> ValueResult<bool> {
     let word = text.trim();
     if TRUE_WORDS.iter().any(|w| w.eq_ignore_ascii_case(word)) {

@@ -1,0 +1,1016 @@
+//! The one table of configuration options and sections.
+//!
+//! Every option is written here once: its section, name, default, parser and one line
+//! of documentation. The loader applies the table to a file, the typed structs'
+//! `Default` is the table applied to no file, `bootd --check` lists the settings in
+//! the table's order, unknown names are matched against it for hints, and tests hold
+//! the sample `conf/bootd.ini` and the README's option table to it.
+//!
+//! Data sections (`[bootfile]`, `[static_dhcp]`, `[mac]`, …), whose keys are MACs,
+//! UUIDs, patterns or architectures rather than option names, are listed in
+//! [`SECTIONS`] and read by the loader.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::types::*;
+use super::value::{self, ValueResult};
+
+/// What an option is when the file does not set it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Initial {
+    /// This value, written as in the file (the parser reads it like a file's value).
+    Value(&'static str),
+    /// Not set; the text says what applies instead.
+    Unset(&'static str),
+    /// Not set, and needed: the text says by whom (`by the BOOTP service`).
+    Required(&'static str),
+}
+
+impl Initial {
+    /// The text handed to the parser for a default: `None` when unset.
+    pub fn text(self) -> Option<&'static str> {
+        match self {
+            Initial::Value(text) => Some(text),
+            Initial::Unset(_) | Initial::Required(_) => None,
+        }
+    }
+}
+
+/// What a parser needs beside the value.
+pub(crate) struct Context<'a> {
+    /// The directory relative paths are taken from (the configuration file's).
+    pub base: &'a Path,
+}
+
+/// Stores a value into the configuration: `Some(text)` from the file (or the
+/// default's text), `None` to apply the unset state. Returns the value as `bootd
+/// --check` shows it; `Ok(None)` shows what the [`Initial`] says applies instead.
+pub(crate) type Apply = fn(&mut Config, Option<&str>, &Context<'_>) -> ValueResult<Option<String>>;
+
+/// One option of one section.
+pub(crate) struct OptionSpec {
+    /// The section's name (the pybootd 1.5 spelling; [`SECTIONS`] lists the others).
+    pub section: &'static str,
+    pub name: &'static str,
+    pub default: Initial,
+    /// One sentence, for the sample file and the README.
+    #[cfg_attr(
+        not(test),
+        allow(
+            dead_code,
+            reason = "read by the tests that hold README.md and conf/bootd.ini to the table"
+        )
+    )]
+    pub doc: &'static str,
+    /// Names written for this option by mistake or by another program, for hints.
+    pub mistaken_for: &'static [&'static str],
+    /// When the file does not set this option, this other option's value is taken
+    /// before the default: the same setting under an older name.
+    pub fallback: Option<(&'static str, &'static str)>,
+    pub apply: Apply,
+}
+
+/// How a section's keys are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SectionKind {
+    /// Option names from [`OPTIONS`].
+    Options,
+    /// Like `Options`, but read only when the file has the section.
+    OptionsIfPresent,
+    /// Free-form keys read by the loader. `case_sensitive`: `Key` and `key` differ.
+    Data { case_sensitive: bool },
+}
+
+pub(crate) struct SectionSpec {
+    pub name: &'static str,
+    /// pybootd 1.8's names for the same section.
+    pub aliases: &'static [&'static str],
+    pub kind: SectionKind,
+    /// One line, for the README.
+    #[cfg_attr(
+        not(test),
+        allow(
+            dead_code,
+            reason = "read by the test that holds README.md to the table"
+        )
+    )]
+    pub doc: &'static str,
+}
+
+/// Every section bootd knows, in the order the loader reads them and `--check`
+/// reports them.
+pub(crate) const SECTIONS: &[SectionSpec] = &[
+    SectionSpec {
+        name: "logger",
+        aliases: &[],
+        kind: SectionKind::Options,
+        doc: "where log lines go and how many",
+    },
+    SectionSpec {
+        name: "bootp",
+        aliases: &["bootpd"],
+        kind: SectionKind::Options,
+        doc: "the pool, who is served, and the DHCP options sent",
+    },
+    SectionSpec {
+        name: "bootfile",
+        aliases: &[],
+        kind: SectionKind::Data {
+            case_sensitive: false,
+        },
+        doc: "boot file per client architecture: `default`, `00000` (BIOS), `00007` (x64 UEFI), …, and `ipxe`",
+    },
+    SectionSpec {
+        name: "static_dhcp",
+        aliases: &[],
+        kind: SectionKind::Data {
+            case_sensitive: false,
+        },
+        doc: "fixed addresses: `AA-BB-CC-DD-EE-FF = 192.168.1.50`",
+    },
+    SectionSpec {
+        name: "buggy_clients",
+        aliases: &[],
+        kind: SectionKind::Data {
+            case_sensitive: false,
+        },
+        doc: "MAC patterns always answered at 255.255.255.255",
+    },
+    SectionSpec {
+        name: "mac",
+        aliases: &[],
+        kind: SectionKind::Data {
+            case_sensitive: false,
+        },
+        doc: "`access = mac`: `MAC = enable|disable`, patterns such as `AA-BB-CC/24`",
+    },
+    SectionSpec {
+        name: "uuid",
+        aliases: &[],
+        kind: SectionKind::Data {
+            case_sensitive: false,
+        },
+        doc: "`access = uuid`: `UUID = enable|disable`",
+    },
+    SectionSpec {
+        name: "http",
+        aliases: &[],
+        kind: SectionKind::Options,
+        doc: "`access = http`: the authorisation server",
+    },
+    SectionSpec {
+        name: "tftp",
+        aliases: &["tftpd"],
+        kind: SectionKind::Options,
+        doc: "where the boot files are and how they are sent",
+    },
+    SectionSpec {
+        name: "filters",
+        aliases: &[],
+        kind: SectionKind::Data {
+            case_sensitive: true,
+        },
+        doc: "TFTP file-name rewriting: `pxelinux.cfg/* = pxelinux.cfg/default`",
+    },
+    SectionSpec {
+        name: "httpd",
+        aliases: &[],
+        kind: SectionKind::OptionsIfPresent,
+        doc: "pybootd 1.8's file server: read and checked, not served (use a web server)",
+    },
+];
+
+/// The section `name` (as written, any case, either dialect) stands for.
+pub(crate) fn section(name: &str) -> Option<&'static SectionSpec> {
+    SECTIONS.iter().find(|s| {
+        s.name.eq_ignore_ascii_case(name) || s.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+    })
+}
+
+/// The options of `section`, in table order.
+pub(crate) fn options_of(section: &str) -> impl Iterator<Item = &'static OptionSpec> + '_ {
+    OPTIONS.iter().filter(move |o| o.section == section)
+}
+
+/// Every option, grouped by section in [`SECTIONS`] order.
+pub(crate) const OPTIONS: &[OptionSpec] = &[
+    // [logger]
+    OptionSpec {
+        section: "logger",
+        name: "type",
+        default: Initial::Value("stderr"),
+        doc: "Where log lines go: stderr (the journal, under systemd), stdout, file, syslog (/dev/log) or none.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.logger.target = match v.unwrap_or_default().trim().to_ascii_lowercase().as_str() {
+                "stderr" => LogTarget::Stderr,
+                "stdout" => LogTarget::Stdout,
+                "file" => LogTarget::File,
+                "syslog" | "unix" => LogTarget::Syslog,
+                "none" => LogTarget::None,
+                _ => {
+                    return Err(
+                        "unknown logger type; use stderr, stdout, file, syslog or none".into(),
+                    );
+                }
+            };
+            Ok(Some(format!("{:?}", c.logger.target).to_ascii_lowercase()))
+        },
+    },
+    OptionSpec {
+        section: "logger",
+        name: "level",
+        default: Initial::Value("info"),
+        doc: "The least severe messages logged: critical, error, warning, info or debug.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.logger.level = match v.unwrap_or_default().trim().to_ascii_lowercase().as_str() {
+                // simplelog has no level above error: critical messages are errors.
+                "critical" | "error" => log::LevelFilter::Error,
+                "warning" | "warn" => log::LevelFilter::Warn,
+                "info" => log::LevelFilter::Info,
+                "debug" | "all" => log::LevelFilter::Debug,
+                _ => {
+                    return Err("unknown level; use critical, error, warning, info or debug".into());
+                }
+            };
+            Ok(Some(c.logger.level.as_str().to_ascii_lowercase()))
+        },
+    },
+    OptionSpec {
+        section: "logger",
+        name: "file",
+        default: Initial::Unset("none"),
+        doc: "The log file; type = file needs it.",
+        mistaken_for: &["path"],
+        fallback: None,
+        apply: |c, v, cx| {
+            c.logger.file = v.map(|v| resolve_path(cx.base, v));
+            Ok(c.logger.file.as_deref().map(path_text))
+        },
+    },
+    // [bootp]
+    OptionSpec {
+        section: "bootp",
+        name: "pool_start",
+        default: Initial::Required("by the BOOTP service"),
+        doc: "First address handed out: bootd serves the network that contains it (several pools, one per interface, are separated by `;`).",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.bootp.pools = v.map(value::ipv4_list).transpose()?.unwrap_or_default();
+            Ok(ip_list_text(&c.bootp.pools))
+        },
+    },
+    OptionSpec {
+        section: "bootp",
+        name: "pool_count",
+        default: Initial::Value("10"),
+        doc: "How many consecutive addresses from each pool_start may be handed out (0: only [static_dhcp]).",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.bootp.pool_count = value::integer(v.unwrap_or_default(), 0, 65536)? as u32;
+            Ok(Some(c.bootp.pool_count.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "bootp",
+        name: "allow_simple_dhcp",
+        default: Initial::Value("off"),
+        doc: "Serve machines that did not PXE-boot through bootd first (off: only machines seen in their PXE phase, and later their OS).",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.bootp.allow_simple_dhcp = value::boolean(v.unwrap_or_default())?;
+            Ok(Some(on_off(c.bootp.allow_simple_dhcp)))
+        },
+    },
+    OptionSpec {
+        section: "bootp",
+        name: "access",
+        default: Initial::Unset("every machine is served"),
+        doc: "Who may boot: mac (the [mac] list), uuid (the [uuid] list) or http (ask the [http] server).",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.bootp.access = v
+                .map(|v| match v.trim().to_ascii_lowercase().as_str() {
+                    "mac" => Ok(Access::Mac),
+                    "uuid" => Ok(Access::Uuid),
+                    "http" => Ok(Access::Http),
+                    _ => Err("unknown access mode; use mac, uuid or http (or leave it out to serve everyone)".to_string()),
+                })
+                .transpose()?;
+            Ok(c.bootp
+                .access
+                .map(|a| format!("{a:?}").to_ascii_lowercase()))
+        },
+    },
+    OptionSpec {
+        section: "bootp",
+        name: "dns",
+        default: Initial::Unset("no DNS servers are sent"),
+        doc: "DNS servers (option 6): addresses separated by `;`, or auto (those of this host's /etc/resolv.conf).",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.bootp.dns = v.map(value::dns).transpose()?.unwrap_or(DnsSetting::None);
+            Ok(match &c.bootp.dns {
+                DnsSetting::None => None,
+                DnsSetting::Auto => Some("auto".into()),
+                DnsSetting::List(list) => ip_list_text(list),
+            })
+        },
+    },
+    OptionSpec {
+        section: "bootp",
+        name: "gateway",
+        default: Initial::Unset("this server's address"),
+        doc: "Router (option 3).",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.bootp.gateway = v.map(value::ipv4).transpose()?;
+            Ok(c.bootp.gateway.map(|ip| ip.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "bootp",
+        name: "set_gateway",
+        default: Initial::Value("on"),
+        doc: "Send a router option at all (off: machines get none).",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.bootp.send_gateway = value::boolean(v.unwrap_or_default())?;
+            Ok(Some(on_off(c.bootp.send_gateway)))
+        },
+    },
+    OptionSpec {
+        section: "bootp",
+        name: "netmask",
+        default: Initial::Unset("the interface's mask"),
+        doc: "Subnet mask (option 1).",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.bootp.netmask = v.map(value::ipv4).transpose()?;
+            Ok(c.bootp.netmask.map(|ip| ip.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "bootp",
+        name: "domain",
+        default: Initial::Unset("none"),
+        doc: "Domain name (option 15).",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.bootp.domain = v.map(|v| v.trim().to_string()).unwrap_or_default();
+            Ok(v.map(|_| c.bootp.domain.clone()))
+        },
+    },
+    OptionSpec {
+        section: "bootp",
+        name: "servername",
+        default: Initial::Unset("this host's name"),
+        doc: "Server name (the sname field).",
+        mistaken_for: &["server_name"],
+        fallback: None,
+        apply: |c, v, _| {
+            c.bootp.servername = match v {
+                Some(v) => v.trim().to_string(),
+                None => host_name(),
+            };
+            Ok(Some(c.bootp.servername.clone()))
+        },
+    },
+    OptionSpec {
+        section: "bootp",
+        name: "lease_time",
+        default: Initial::Value("86400"),
+        doc: "Lease time in seconds (option 51); a machine keeps its address anyway (sticky bindings).",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.bootp.lease_time =
+                value::integer(v.unwrap_or_default(), 60, u64::from(u32::MAX))? as u32;
+            Ok(Some(c.bootp.lease_time.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "bootp",
+        name: "lease_file",
+        default: Initial::Value("/var/lib/bootd/leases"),
+        doc: "Where the bindings of MAC to address are kept across restarts.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, cx| {
+            c.bootp.lease_file = resolve_path(cx.base, v.unwrap_or_default());
+            Ok(Some(path_text(&c.bootp.lease_file)))
+        },
+    },
+    OptionSpec {
+        section: "bootp",
+        name: "notify",
+        default: Initial::Unset("none"),
+        doc: "UDP notifications (BOOT, LEASE and RELEASE datagrams) to host:port, several separated by `;`.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.bootp.notify = v
+                .map(value::notify_targets)
+                .transpose()?
+                .unwrap_or_default();
+            Ok((!c.bootp.notify.is_empty()).then(|| {
+                let targets: Vec<String> = c.bootp.notify.iter().map(|a| a.to_string()).collect();
+                targets.join(";")
+            }))
+        },
+    },
+    OptionSpec {
+        section: "bootp",
+        name: "port",
+        default: Initial::Value("67"),
+        doc: "UDP port to listen on.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.bootp.port = value::port(v.unwrap_or_default())?;
+            Ok(Some(c.bootp.port.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "bootp",
+        name: "address",
+        default: Initial::Value("0.0.0.0"),
+        doc: "Only used to find the served network when pool_start matches no interface.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.bootp.address = value::ipv4(v.unwrap_or_default())?;
+            Ok(Some(c.bootp.address.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "bootp",
+        name: "timeout",
+        default: Initial::Unset("[http] timeout"),
+        doc: "Seconds to wait for the HTTP authorisation server, where pybootd documents it; [http] timeout wins.",
+        mistaken_for: &[],
+        fallback: None,
+        // Checked here; `[http] timeout` takes it as its fallback.
+        apply: |_, v, _| {
+            v.map(|v| value::seconds(v, 0.1, 300.0).map(|d| seconds_text(&d)))
+                .transpose()
+        },
+    },
+    OptionSpec {
+        section: "bootp",
+        name: "boot_file",
+        default: Initial::Unset("[bootfile] default"),
+        doc: "The single boot file of pybootd 1.5: the same as [bootfile] default.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.boot_files.default = v.map(|v| v.trim().to_string());
+            Ok(c.boot_files.default.clone())
+        },
+    },
+    // [http]
+    OptionSpec {
+        section: "http",
+        name: "location",
+        default: Initial::Unset("none; access = http needs it"),
+        doc: "Where the authorisation server is: http://host[:port][/prefix] (the scheme may be left out).",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.http.location = v.map(http_location).transpose()?;
+            Ok(c.http.location.clone())
+        },
+    },
+    OptionSpec {
+        section: "http",
+        name: "pxe",
+        default: Initial::Unset("none; access = http needs it"),
+        doc: "Path asked about machines in their PXE phase.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.http.pxe_path = v.map(http_path);
+            Ok(c.http.pxe_path.clone())
+        },
+    },
+    OptionSpec {
+        section: "http",
+        name: "dhcp",
+        default: Initial::Unset("none; access = http needs it"),
+        doc: "Path asked about machines running their OS.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.http.dhcp_path = v.map(http_path);
+            Ok(c.http.dhcp_path.clone())
+        },
+    },
+    OptionSpec {
+        section: "http",
+        name: "timeout",
+        default: Initial::Value("5"),
+        doc: "Seconds to wait for the authorisation server's answer; a request left unanswered is ignored.",
+        mistaken_for: &[],
+        fallback: Some(("bootp", "timeout")),
+        apply: |c, v, _| {
+            c.http.timeout = value::seconds(v.unwrap_or_default(), 0.1, 300.0)?;
+            Ok(Some(seconds_text(&c.http.timeout)))
+        },
+    },
+    OptionSpec {
+        section: "http",
+        name: "always_check",
+        default: Initial::Value("off"),
+        doc: "Ask on every request, not once per machine and phase.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.http.always_check = value::boolean(v.unwrap_or_default())?;
+            Ok(Some(on_off(c.http.always_check)))
+        },
+    },
+    // [tftp]
+    OptionSpec {
+        section: "tftp",
+        name: "root",
+        default: Initial::Value("/srv/tftp"),
+        doc: "Where the boot files are: a directory, or an http:// URL prefix whose files are streamed to clients as they ask.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, cx| {
+            c.tftp.root = tftp_root(cx.base, v.unwrap_or_default())?;
+            Ok(Some(match &c.tftp.root {
+                TftpRoot::Dir(path) => path_text(path),
+                TftpRoot::Url(url) => url.clone(),
+            }))
+        },
+    },
+    OptionSpec {
+        section: "tftp",
+        name: "address",
+        default: Initial::Unset("the address the BOOTP side serves from"),
+        doc: "Address to listen on.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.tftp.address = v.map(value::ipv4).transpose()?;
+            Ok(c.tftp.address.map(|ip| ip.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "tftp",
+        name: "port",
+        default: Initial::Value("69"),
+        doc: "UDP port to listen on.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.tftp.port = value::port(v.unwrap_or_default())?;
+            Ok(Some(c.tftp.port.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "tftp",
+        name: "blocksize",
+        default: Initial::Unset("the largest that fits the interface MTU"),
+        doc: "Largest block size granted to a client that asks for one (8-65464); clients that do not ask get 512 bytes.",
+        mistaken_for: &["blksize"],
+        fallback: None,
+        apply: |c, v, _| {
+            c.tftp.max_blocksize = v
+                .map(|v| value::integer(v, 8, 65464).map(|n| n as u16))
+                .transpose()?;
+            Ok(c.tftp.max_blocksize.map(|n| n.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "tftp",
+        name: "windowsize",
+        default: Initial::Value("64"),
+        doc: "Largest window granted to a client that asks for one (RFC 7440), 1-64.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.tftp.max_windowsize = value::integer(v.unwrap_or_default(), 1, 64)? as u16;
+            Ok(Some(c.tftp.max_windowsize.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "tftp",
+        name: "timeout",
+        default: Initial::Value("1"),
+        doc: "Seconds before a packet is sent again, unless the client asks for another timeout.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.tftp.timeout = value::seconds(v.unwrap_or_default(), 0.1, 255.0)?;
+            Ok(Some(seconds_text(&c.tftp.timeout)))
+        },
+    },
+    OptionSpec {
+        section: "tftp",
+        name: "retries",
+        default: Initial::Value("5"),
+        doc: "How many times a packet is sent again before the transfer is given up.",
+        mistaken_for: &["retry"],
+        fallback: None,
+        apply: |c, v, _| {
+            c.tftp.retries = value::integer(v.unwrap_or_default(), 1, 100)? as u32;
+            Ok(Some(c.tftp.retries.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "tftp",
+        name: "max_transfers",
+        default: Initial::Value("1000"),
+        doc: "Transfers served at once; more are refused with an error the client shows.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.tftp.max_transfers = value::integer(v.unwrap_or_default(), 1, 100_000)? as usize;
+            Ok(Some(c.tftp.max_transfers.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "tftp",
+        name: "http_timeout",
+        default: Initial::Value("10"),
+        doc: "Seconds to wait for an http:// root to start answering.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.tftp.http_timeout = value::seconds(v.unwrap_or_default(), 0.1, 300.0)?;
+            Ok(Some(seconds_text(&c.tftp.http_timeout)))
+        },
+    },
+    OptionSpec {
+        section: "tftp",
+        name: "busy_poll",
+        default: Initial::Value("50"),
+        doc: "Microseconds to keep polling for a client's ACK before the TFTP thread sleeps (0-1000, 0: off).",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.tftp.busy_poll =
+                Duration::from_micros(value::integer(v.unwrap_or_default(), 0, 1000)?);
+            Ok(Some(c.tftp.busy_poll.as_micros().to_string()))
+        },
+    },
+    // [httpd]
+    OptionSpec {
+        section: "httpd",
+        name: "address",
+        default: Initial::Unset("the BOOTP server address"),
+        doc: "Address the file server would listen on.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            let address = v.map(value::ipv4).transpose()?;
+            httpd(c).address = address;
+            Ok(address.map(|ip| ip.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "httpd",
+        name: "port",
+        default: Initial::Value("80"),
+        doc: "Port the file server would listen on.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            let port = value::port(v.unwrap_or_default())?;
+            httpd(c).port = port;
+            Ok(Some(port.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "httpd",
+        name: "root",
+        default: Initial::Unset("none"),
+        doc: "Directory the file server would serve.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, cx| {
+            let root = v.map(|v| resolve_path(cx.base, v));
+            let shown = root.as_deref().map(path_text);
+            httpd(c).root = root;
+            Ok(shown)
+        },
+    },
+    OptionSpec {
+        section: "httpd",
+        name: "check_ip",
+        default: Initial::Value("on"),
+        doc: "Serve only machines bootd gave an address.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            let check_ip = value::boolean(v.unwrap_or_default())?;
+            httpd(c).check_ip = check_ip;
+            Ok(Some(on_off(check_ip)))
+        },
+    },
+];
+
+/// The `[httpd]` settings, made (with placeholders, as in `defaults`) when its first
+/// option is applied.
+fn httpd(config: &mut Config) -> &mut HttpdConfig {
+    config.httpd.get_or_insert(HttpdConfig {
+        address: None,
+        port: 0,
+        root: None,
+        check_ip: false,
+    })
+}
+
+/// Applies every option's default: `with_optional_sections` also makes the sections
+/// read only when present (`[httpd]`).
+fn defaults(with_optional_sections: bool) -> Config {
+    // Placeholders only: every field of a section of options is then set by the
+    // default of its option, and the data sections start empty.
+    let mut config = Config {
+        path: PathBuf::new(),
+        logger: LoggerConfig {
+            target: LogTarget::None,
+            level: log::LevelFilter::Off,
+            file: None,
+        },
+        bootp: BootpConfig {
+            access: None,
+            address: Ipv4Addr::UNSPECIFIED,
+            port: 0,
+            allow_simple_dhcp: false,
+            servername: String::new(),
+            domain: String::new(),
+            dns: DnsSetting::None,
+            gateway: None,
+            send_gateway: false,
+            netmask: None,
+            lease_time: 0,
+            notify: Vec::new(),
+            pools: Vec::new(),
+            pool_count: 0,
+            lease_file: PathBuf::new(),
+        },
+        boot_files: BootFiles::default(),
+        static_dhcp: Vec::new(),
+        buggy_clients: Vec::new(),
+        mac_acl: Vec::new(),
+        uuid_acl: Vec::new(),
+        http: HttpAuthConfig {
+            location: None,
+            pxe_path: None,
+            dhcp_path: None,
+            timeout: Duration::ZERO,
+            always_check: false,
+        },
+        tftp: TftpConfig {
+            address: None,
+            port: 0,
+            max_blocksize: None,
+            max_windowsize: 0,
+            timeout: Duration::ZERO,
+            retries: 0,
+            max_transfers: 0,
+            root: TftpRoot::Dir(PathBuf::new()),
+            http_timeout: Duration::ZERO,
+            busy_poll: Duration::ZERO,
+        },
+        filters: Vec::new(),
+        httpd: None,
+    };
+    let context = Context {
+        base: Path::new("/"),
+    };
+    for option in OPTIONS {
+        let read = section(option.section)
+            .is_some_and(|s| with_optional_sections || s.kind != SectionKind::OptionsIfPresent);
+        if read {
+            // A default that does not parse is caught by the table's tests.
+            let _ = (option.apply)(&mut config, option.default.text(), &context);
+        }
+    }
+    config
+}
+
+impl Default for Config {
+    /// The table's defaults: what an empty file gives.
+    fn default() -> Config {
+        defaults(false)
+    }
+}
+
+impl Default for LoggerConfig {
+    fn default() -> LoggerConfig {
+        defaults(false).logger
+    }
+}
+
+impl Default for BootpConfig {
+    fn default() -> BootpConfig {
+        defaults(false).bootp
+    }
+}
+
+impl Default for HttpAuthConfig {
+    fn default() -> HttpAuthConfig {
+        defaults(false).http
+    }
+}
+
+impl Default for TftpConfig {
+    fn default() -> TftpConfig {
+        defaults(false).tftp
+    }
+}
+
+impl Default for HttpdConfig {
+    fn default() -> HttpdConfig {
+        let mut config = defaults(true);
+        httpd(&mut config).clone()
+    }
+}
+
+fn http_location(text: &str) -> ValueResult<String> {
+    let text = text.trim().trim_end_matches('/');
+    if text.starts_with("https://") || text.starts_with("http://") {
+        Ok(text.to_string())
+    } else if text.contains("://") {
+        Err("only http:// (and https:// with the https feature) locations are supported".into())
+    } else {
+        // pybootd 1.8 takes `host[:port][/prefix]` without a scheme.
+        Ok(format!("http://{text}"))
+    }
+}
+
+fn http_path(text: &str) -> String {
+    let text = text.trim();
+    if text.starts_with('/') {
+        text.to_string()
+    } else {
+        format!("/{text}")
+    }
+}
+
+fn tftp_root(base: &Path, text: &str) -> ValueResult<TftpRoot> {
+    let text = text.trim();
+    let lower = text.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        return Ok(TftpRoot::Url(text.trim_end_matches('/').to_string()));
+    }
+    if text.contains("://") {
+        return Err("a URL root must be http:// (or https:// with the https feature)".into());
+    }
+    Ok(TftpRoot::Dir(resolve_path(base, text)))
+}
+
+/// Absolute paths stay; relative ones (`./srv`, `srv`) are taken from the
+/// directory holding the configuration file, so a daemon started from `/` by
+/// systemd reads the same files as a run from a shell.
+pub(crate) fn resolve_path(base: &Path, text: &str) -> PathBuf {
+    let path = Path::new(text.trim());
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path.strip_prefix("./").unwrap_or(path))
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "bootd".into())
+}
+
+fn ip_list_text(list: &[Ipv4Addr]) -> Option<String> {
+    (!list.is_empty()).then(|| {
+        let items: Vec<String> = list.iter().map(Ipv4Addr::to_string).collect();
+        items.join(";")
+    })
+}
+
+fn path_text(path: &Path) -> String {
+    path.display().to_string()
+}
+
+pub(crate) fn on_off(b: bool) -> String {
+    if b { "on".into() } else { "off".into() }
+}
+
+fn seconds_text(d: &Duration) -> String {
+    format!("{}", d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_default_parses() {
+        let context = Context {
+            base: Path::new("/"),
+        };
+        let mut config = defaults(true);
+        for option in OPTIONS {
+            let shown = (option.apply)(&mut config, option.default.text(), &context);
+            assert!(
+                shown.is_ok(),
+                "[{}] {}: the default does not parse: {shown:?}",
+                option.section,
+                option.name
+            );
+        }
+    }
+
+    #[test]
+    fn every_option_belongs_to_an_options_section_and_appears_once() {
+        for (i, option) in OPTIONS.iter().enumerate() {
+            let spec = section(option.section).map(|s| (s.name, s.kind));
+            assert!(
+                matches!(
+                    spec,
+                    Some((name, SectionKind::Options | SectionKind::OptionsIfPresent)) if name == option.section
+                ),
+                "[{}] {}",
+                option.section,
+                option.name
+            );
+            assert!(
+                !OPTIONS[..i]
+                    .iter()
+                    .any(|o| o.section == option.section && o.name == option.name),
+                "[{}] {} is listed twice",
+                option.section,
+                option.name
+            );
+            if let Some((section, name)) = option.fallback {
+                assert!(
+                    OPTIONS
+                        .iter()
+                        .any(|o| o.section == section && o.name == name),
+                    "fallback of [{}] {}",
+                    option.section,
+                    option.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn options_are_grouped_in_section_order() {
+        let order: Vec<usize> = OPTIONS
+            .iter()
+            .map(|o| {
+                SECTIONS
+                    .iter()
+                    .position(|s| s.name == o.section)
+                    .unwrap_or(usize::MAX)
+            })
+            .collect();
+        assert!(order.is_sorted(), "{order:?}");
+    }
+
+    #[test]
+    fn the_typed_defaults_are_the_tables() {
+        let b = BootpConfig::default();
+        assert_eq!(b.port, 67);
+        assert_eq!(b.pool_count, 10);
+        assert!(b.send_gateway && !b.allow_simple_dhcp);
+        assert_eq!(b.lease_file, PathBuf::from("/var/lib/bootd/leases"));
+        assert!(!b.servername.is_empty());
+        let t = TftpConfig::default();
+        assert_eq!(t.port, 69);
+        assert_eq!(t.root, TftpRoot::Dir(PathBuf::from("/srv/tftp")));
+        assert_eq!(t.busy_poll, Duration::from_micros(50));
+        assert_eq!(HttpAuthConfig::default().timeout, Duration::from_secs(5));
+        assert_eq!(LoggerConfig::default().level, log::LevelFilter::Info);
+        let h = HttpdConfig::default();
+        assert_eq!(h.port, 80);
+        assert!(h.check_ip);
+        assert!(Config::default().httpd.is_none());
+    }
+
+    #[test]
+    fn sections_resolve_by_either_name_in_any_case() {
+        assert_eq!(section("BOOTPD").map(|s| s.name), Some("bootp"));
+        assert_eq!(section("tftpd").map(|s| s.name), Some("tftp"));
+        assert_eq!(section("Filters").map(|s| s.name), Some("filters"));
+        assert!(section("tftpx").is_none());
+    }
+}
