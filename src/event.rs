@@ -2,7 +2,7 @@
 //!
 //! Each service thread owns one inbox (a crossbeam channel). A service with a mio
 //! loop also owns a `mio::Waker`: a sender always sends first and wakes second, so
-//! the loop, woken, finds the message (crates.md §6).
+//! the loop, woken, finds the message.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;

@@ -192,9 +192,9 @@ pub enum AccessVerdict {
     Pending,
 }
 
-/// Decides who may boot (issue 5). Implementations: mac/uuid lists, HTTP delegation.
+/// Decides who may boot. Implementations: mac/uuid lists, HTTP delegation.
 pub trait AccessPolicy {
-    fn check(&mut self, query: &AccessQuery) -> AccessVerdict;
+    fn check(&mut self, now: Instant, query: &AccessQuery) -> AccessVerdict;
 }
 
 /// No `access` option: everyone is served.
@@ -202,7 +202,7 @@ pub trait AccessPolicy {
 pub struct AllowAll;
 
 impl AccessPolicy for AllowAll {
-    fn check(&mut self, _query: &AccessQuery) -> AccessVerdict {
+    fn check(&mut self, _now: Instant, _query: &AccessQuery) -> AccessVerdict {
         AccessVerdict::Allow(AccessGrant::default())
     }
 }
@@ -547,7 +547,7 @@ pub fn handle(
                 address: state.leases.current_address(mac, now),
                 message_type: kind,
             };
-            let grant = match access.check(&query) {
+            let grant = match access.check(now, &query) {
                 AccessVerdict::Allow(grant) => grant,
                 AccessVerdict::Deny(reason) => {
                     return Outcome::drop(DropReason::Refused { mac, reason });

@@ -1369,7 +1369,7 @@ struct ScriptedPolicy {
 }
 
 impl AccessPolicy for ScriptedPolicy {
-    fn check(&mut self, query: &AccessQuery) -> AccessVerdict {
+    fn check(&mut self, _now: Instant, query: &AccessQuery) -> AccessVerdict {
         self.queries.push(query.clone());
         self.verdict.clone()
     }

@@ -245,7 +245,7 @@ impl Policy {
                 )
                 .map_err(|e| format!("cannot start the HTTP authorisation workers: {e}"))?;
                 Policy::Http(Box::new(HttpGate {
-                    decisions: HttpDecisions::new(&config.http, Instant::now()),
+                    decisions: HttpDecisions::new(&config.http),
                     workers,
                     answers,
                     parked: HashMap::new(),
@@ -279,10 +279,7 @@ impl Policy {
             Policy::Everyone(p) => p,
             Policy::Macs(p) => p,
             Policy::Uuids(p) => p,
-            Policy::Http(gate) => {
-                gate.decisions.set_now(now);
-                &mut gate.decisions
-            }
+            Policy::Http(gate) => &mut gate.decisions,
         };
         let outcome = server::handle_datagram(
             &configs[index],
