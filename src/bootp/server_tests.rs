@@ -12,7 +12,7 @@ use super::*;
 use crate::bootp::leases::{LeaseTable, RecordState};
 use crate::bootp::wire::tests::hex;
 use crate::config::{BootFiles, BootpConfig, DnsSetting, MacRule, StaticLease};
-use crate::types::{MacAddr, Uuid};
+use crate::types::{Ipv4Network, MacAddr, Uuid};
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 25, 1);
 const EPOCH: u64 = 1_718_000_000;
@@ -45,15 +45,16 @@ fn boot_files() -> BootFiles {
     }
 }
 
-/// A server on 192.168.25.1/24 with the state of one test.
+/// A server on 192.168.25.1/24 with the state of one test. The configuration
+/// may change between requests; the network keeps its leases and phases.
 struct Harness {
     bootp: BootpConfig,
     files: BootFiles,
     buggy: Vec<MacRule>,
     statics: Vec<StaticLease>,
     dns: Vec<Ipv4Addr>,
-    interface: Interface,
-    state: ServerState,
+    interface: Ipv4Network,
+    network: ServedNetwork,
     now: Instant,
 }
 
@@ -63,22 +64,24 @@ impl Harness {
     }
 
     fn with(bootp: BootpConfig) -> Self {
+        Self::on(Ipv4Network::new(SERVER, 24).unwrap(), bootp)
+    }
+
+    /// A server whose interface holds `interface`.
+    fn on(interface: Ipv4Network, bootp: BootpConfig) -> Self {
         let dns = match &bootp.dns {
             DnsSetting::List(list) => list.clone(),
             _ => Vec::new(),
         };
+        let link = Link::new(interface, bootp.netmask, dns.clone());
         let mut h = Harness {
             bootp,
             files: boot_files(),
             buggy: Vec::new(),
             statics: Vec::new(),
             dns,
-            interface: Interface {
-                server_ip: SERVER,
-                netmask: Ipv4Addr::new(255, 255, 255, 0),
-                broadcast: Ipv4Addr::new(192, 168, 25, 255),
-            },
-            state: ServerState::default(),
+            interface,
+            network: ServedNetwork::new(link, LeaseTable::default()),
             now: Instant::now(),
         };
         h.reset_leases();
@@ -91,30 +94,40 @@ impl Harness {
     }
 
     fn reset_leases(&mut self) {
-        self.state = ServerState::new(LeaseTable::new(
-            self.bootp.pools.first().copied(),
-            self.bootp.pool_count,
-            &self.statics,
-        ));
+        let link = Link::new(self.interface, self.bootp.netmask, self.dns.clone());
+        self.network = ServedNetwork::new(
+            link,
+            LeaseTable::new(
+                self.bootp.pools.first().copied(),
+                self.bootp.pool_count,
+                &self.statics,
+            ),
+        );
     }
 
-    fn send_from(&mut self, bytes: &[u8], source: SocketAddrV4) -> Outcome {
+    fn send_with(
+        &mut self,
+        bytes: &[u8],
+        source: SocketAddrV4,
+        access: &mut dyn AccessPolicy,
+    ) -> Outcome {
+        self.network.link = Link::new(self.interface, self.bootp.netmask, self.dns.clone());
         let config = ServerConfig {
             bootp: &self.bootp,
             boot_files: &self.files,
             buggy_clients: &self.buggy,
-            dns_servers: &self.dns,
         };
-        handle_datagram(
-            &config,
-            &mut self.state,
+        let datagram = Datagram {
             bytes,
             source,
-            self.interface,
-            &mut AllowAll,
-            self.now,
-            EPOCH,
-        )
+            now: self.now,
+            epoch: EPOCH,
+        };
+        handle(&config, &mut self.network, access, &datagram)
+    }
+
+    fn send_from(&mut self, bytes: &[u8], source: SocketAddrV4) -> Outcome {
+        self.send_with(bytes, source, &mut AllowAll)
     }
 
     fn send(&mut self, bytes: &[u8]) -> Outcome {
@@ -596,7 +609,7 @@ fn decline_quarantines_and_next_discover_gets_another_address() {
         }]
     );
     assert_eq!(outcome.persist.unwrap().state, RecordState::Declined);
-    assert!(h.state.leases.is_quarantined(ip(100), h.now));
+    assert!(h.network.leases.is_quarantined(ip(100), h.now));
     let (offer, _, _) = h.reply(&os_discover());
     assert_eq!(offer.yiaddr, ip(101));
 }
@@ -835,12 +848,8 @@ fn item13_interniche_request_gets_ack() {
     let mut bootp = bootp_config();
     bootp.pools = vec![Ipv4Addr::new(192, 168, 1, 20)];
     bootp.allow_simple_dhcp = true;
-    let mut h = Harness::with(bootp);
-    h.interface = Interface {
-        server_ip: Ipv4Addr::new(192, 168, 1, 58),
-        netmask: Ipv4Addr::new(255, 255, 255, 0),
-        broadcast: Ipv4Addr::new(192, 168, 1, 255),
-    };
+    let interface = Ipv4Network::new(Ipv4Addr::new(192, 168, 1, 58), 24).unwrap();
+    let mut h = Harness::on(interface, bootp);
     let outcome = h.send(&hex(INTERNICHE_REQUEST));
     let want = expected(
         "02 01 06 00 2233445a 0000 8000 00000000 c0a80119 c0a8013a 00000000
@@ -941,7 +950,7 @@ fn item19_after_pxe_the_os_is_served_with_simple_dhcp_off() {
     let mut h = Harness::new();
     assert!(h.send(&bios_pxe_discover()).reply().is_some());
     assert_eq!(
-        h.state.phase(MacAddr([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc])),
+        h.network.phase(MacAddr([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc])),
         Phase::Pxe
     );
     assert!(h.send(&os_discover()).reply().is_some());
@@ -951,7 +960,7 @@ fn item19_after_pxe_the_os_is_served_with_simple_dhcp_off() {
         Some(MessageType::Ack)
     );
     assert_eq!(
-        h.state.phase(MacAddr([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc])),
+        h.network.phase(MacAddr([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc])),
         Phase::OsDhcp
     );
 }
@@ -970,7 +979,7 @@ fn item19_os_served_after_restart_from_the_lease_file() {
         .unwrap();
     // Restart: fresh state, lease file replayed.
     h.reset_leases();
-    h.state.leases.load([record]);
+    h.network.leases.load([record]);
     let (offer, _, _) = h.reply(&os_discover());
     assert_eq!(offer.yiaddr, ip(100));
 }
@@ -987,7 +996,7 @@ fn item20_option_97_of_16_bytes_still_marks_pxe_unlike_pybootd() {
     let (reply, _, _) = h.reply(&b);
     assert!(reply.options.contains(tag::VENDOR_SPECIFIC));
     assert!(
-        h.state
+        h.network
             .known_uuid(MacAddr([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc]))
             .is_none()
     );
@@ -1376,22 +1385,7 @@ impl AccessPolicy for ScriptedPolicy {
 }
 
 fn send_with(h: &mut Harness, bytes: &[u8], policy: &mut ScriptedPolicy) -> Outcome {
-    let config = ServerConfig {
-        bootp: &h.bootp,
-        boot_files: &h.files,
-        buggy_clients: &h.buggy,
-        dns_servers: &h.dns,
-    };
-    handle_datagram(
-        &config,
-        &mut h.state,
-        bytes,
-        SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
-        h.interface,
-        policy,
-        h.now,
-        EPOCH,
-    )
+    h.send_with(bytes, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68), policy)
 }
 
 #[test]
@@ -1411,15 +1405,15 @@ fn access_seam_deny_pending_and_grant() {
     assert_eq!(query.uuid, Some(Uuid(0x00112233445566778899aabbccddeeff)));
     assert_eq!((query.phase, query.next_phase), (Phase::Idle, Phase::Pxe));
     // Refused clients take no address and do not change phase.
-    assert_eq!(h.state.leases.current_address(query.mac, h.now), None);
-    assert_eq!(h.state.phase(query.mac), Phase::Idle);
+    assert_eq!(h.network.leases.current_address(query.mac, h.now), None);
+    assert_eq!(h.network.phase(query.mac), Phase::Idle);
 
     policy.verdict = AccessVerdict::Pending;
     assert_eq!(
         send_with(&mut h, &bios_pxe_discover(), &mut policy).action,
-        Action::Pending
+        Action::Pending { mac: query.mac }
     );
-    assert_eq!(h.state.phase(query.mac), Phase::Idle);
+    assert_eq!(h.network.phase(query.mac), Phase::Idle);
 
     policy.verdict = AccessVerdict::Allow(AccessGrant {
         host_name: Some("node7".into()),
@@ -1597,7 +1591,7 @@ proptest! {
             h.now += Duration::from_secs(7);
         }
         // No address bound to two MACs.
-        let records = h.state.leases.records();
+        let records = h.network.leases.records();
         let mut bound: Vec<Ipv4Addr> = records
             .iter()
             .filter(|r| r.state == RecordState::Bound)
