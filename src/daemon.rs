@@ -106,11 +106,18 @@ fn check_pools(config: &Config, nets: &[NetConfig], warnings: &mut Vec<String>) 
         }
     }
     for lease in &config.static_dhcp {
-        if !nets.iter().any(|n| n.contains(lease.ip)) {
-            warnings.push(format!(
+        match nets.iter().find(|n| n.contains(lease.ip)) {
+            None => warnings.push(format!(
                 "{file}:{}: [static_dhcp] {} = {} is outside every served network; that machine will not be served",
                 lease.line, lease.mac, lease.ip
-            ));
+            )),
+            Some(net) if !net.network.is_host(lease.ip) || lease.ip == net.server() => {
+                warnings.push(format!(
+                    "{file}:{}: [static_dhcp] {} = {} is the network, broadcast or server address of {} ({}); that machine gets a pool address instead",
+                    lease.line, lease.mac, lease.ip, net.network, net.device
+                ))
+            }
+            Some(_) => {}
         }
     }
 }
@@ -208,4 +215,43 @@ fn new_waker(poll: &Poll) -> Result<Arc<Waker>, String> {
     Waker::new(poll.registry(), WAKER)
         .map(Arc::new)
         .map_err(|e| format!("cannot create an event-loop waker: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+    use crate::types::Ipv4Network;
+    use std::path::Path;
+
+    fn served(address: Ipv4Addr, prefix_len: u8) -> NetConfig {
+        NetConfig {
+            device: "eth1".into(),
+            label: "eth1".into(),
+            index: None,
+            network: Ipv4Network::new(address, prefix_len).unwrap(),
+            mtu: None,
+        }
+    }
+
+    #[test]
+    fn a_reservation_no_host_may_hold_is_reported() {
+        let text = "[bootp]\npool_start = 10.0.0.100\n[static_dhcp]\n02-00-00-00-00-01 = 10.0.0.255\n02-00-00-00-00-02 = 10.0.0.1\n02-00-00-00-00-03 = 10.0.0.7\n";
+        let config = load_str(Path::new("t.ini"), text, Path::new("/"))
+            .unwrap()
+            .config;
+        let mut warnings = Vec::new();
+        check_pools(
+            &config,
+            &[served(Ipv4Addr::new(10, 0, 0, 1), 24)],
+            &mut warnings,
+        );
+        assert_eq!(
+            warnings,
+            vec![
+                "t.ini:4: [static_dhcp] 02-00-00-00-00-01 = 10.0.0.255 is the network, broadcast or server address of 10.0.0.0/24 (eth1); that machine gets a pool address instead",
+                "t.ini:5: [static_dhcp] 02-00-00-00-00-02 = 10.0.0.1 is the network, broadcast or server address of 10.0.0.0/24 (eth1); that machine gets a pool address instead",
+            ]
+        );
+    }
 }

@@ -163,7 +163,8 @@ impl Endpoint {
             let (mine, others): (Vec<_>, Vec<_>) =
                 records.into_iter().partition(|r| net.contains(r.ip));
             records = others;
-            let mut leases = LeaseTable::new(Some(*pool_start), bootp.pool_count, &statics);
+            let mut leases =
+                LeaseTable::for_network(net.network, *pool_start, bootp.pool_count, &statics);
             leases.load(mine);
             let dns = server::resolve_dns(&bootp.dns, resolv_conf, net.server());
             let link = Link::new(net.network, bootp.netmask, dns);
@@ -200,8 +201,21 @@ impl Endpoint {
         endpoint.compact();
         for (index, net) in nets.iter().enumerate().take(endpoint.networks.len()) {
             let leases = &endpoint.networks[index].leases;
+            let pool = match leases.pool_range() {
+                Some((first, last)) => format!(
+                    "{} address{}, {first} to {last}{}",
+                    leases.pool_count(),
+                    if leases.pool_count() == 1 { "" } else { "es" },
+                    if leases.pool_skips_server() {
+                        " without this server's own"
+                    } else {
+                        ""
+                    }
+                ),
+                None => format!("no address: none is a host address of {}", net.network),
+            };
             let line = format!(
-                "serving BOOTP/DHCP on {} ({}) as {}: pool {} + {}, {} bindings in {}",
+                "serving BOOTP/DHCP on {} ({}) as {}: pool {} + {} ({pool}), {} bindings in {}",
                 net.device,
                 net.network,
                 net.server(),

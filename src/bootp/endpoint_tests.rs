@@ -29,15 +29,18 @@ fn net(network: Ipv4Network) -> NetConfig {
     }
 }
 
-/// An endpoint serving 10.0.0.1/24 with `bootp` lines added to `[bootp]` and
-/// `rest` after it, logging everything.
+/// An endpoint serving 10.0.0.1/24 from a pool of 10.0.0.100 + 10, with `bootp`
+/// lines added to `[bootp]` and `rest` after it, logging everything.
 fn endpoint(bootp: &str, rest: &str) -> Endpoint {
-    endpoint_on(Ipv4Network::new(server_ip(), 24).unwrap(), bootp, rest)
+    let network = Ipv4Network::new(server_ip(), 24).unwrap();
+    let bootp = format!("pool_start = 10.0.0.100\npool_count = 10\n{bootp}");
+    starting(network, &bootp, rest).0
 }
 
-fn endpoint_on(network: Ipv4Network, bootp: &str, rest: &str) -> Endpoint {
+/// An endpoint serving `network`, and what it said at start-up.
+fn starting(network: Ipv4Network, bootp: &str, rest: &str) -> (Endpoint, Vec<Event>) {
     let text = format!(
-        "[bootp]\npool_start = 10.0.0.100\npool_count = 10\nlease_file = /nonexistent/leases\n{bootp}\n[bootfile]\ndefault = pxelinux.0\n00000 = pxelinux.0\n{rest}"
+        "[bootp]\nlease_file = /nonexistent/leases\n{bootp}\n[bootfile]\ndefault = pxelinux.0\n00000 = pxelinux.0\n{rest}"
     );
     let loaded = load_str(Path::new("t.ini"), &text, Path::new("/")).unwrap();
     let mut endpoint = Endpoint::new(
@@ -47,9 +50,8 @@ fn endpoint_on(network: Ipv4Network, bootp: &str, rest: &str) -> Endpoint {
         None,
         LevelFilter::Debug,
     );
-    // What start-up says is not what these tests look at.
-    while endpoint.poll_event().is_some() {}
-    endpoint
+    let said = events(&mut endpoint);
+    (endpoint, said)
 }
 
 fn mac(last: u8) -> MacAddr {
@@ -395,4 +397,89 @@ fn an_answer_repeating_a_binding_being_written_waits_for_that_write() {
     assert!(e.poll_transmit().is_none());
     e.handle_persisted(id, Ok(()));
     assert_eq!(transmits(&mut e).len(), 2);
+}
+
+fn nak_or_ack(e: &mut Endpoint, last: u8, address: Ipv4Addr, now: Instant) -> Option<MessageType> {
+    let mut message = Message::parse(&request(MessageType::Request, last, 9, false)).unwrap();
+    message.options.set(tag::REQUESTED_IP, address.octets());
+    e.handle_datagram(now, EPOCH, 0, CLIENT, &message.emit(576).bytes);
+    for event in events(e) {
+        if let Event::Persist { id, .. } = event {
+            e.handle_persisted(id, Ok(()));
+        }
+    }
+    let sent = transmits(e);
+    sent.first().and_then(|t| reply_of(t).message_type())
+}
+
+#[test]
+fn a_pool_running_past_its_network_hands_out_only_its_host_addresses() {
+    // 10.0.0.250 + 20 on 10.0.0.0/24 would run over the broadcast address into
+    // 10.0.1.0/24; this server itself is 10.0.0.252.
+    let network = Ipv4Network::new(Ipv4Addr::new(10, 0, 0, 252), 24).unwrap();
+    let pool = "pool_start = 10.0.0.250\npool_count = 20\nallow_simple_dhcp = on";
+    let (mut e, said) = starting(network, pool, "");
+    let now = Instant::now();
+    let mut offered = Vec::new();
+    for last in 1..=20 {
+        e.handle_datagram(
+            now,
+            EPOCH,
+            0,
+            CLIENT,
+            &request(MessageType::Discover, last, 1, true),
+        );
+        offered.extend(transmits(&mut e).iter().map(|t| reply_of(t).yiaddr));
+    }
+    let host = |last: u8| Ipv4Addr::new(10, 0, 0, last);
+    assert_eq!(offered, vec![host(250), host(251), host(253), host(254)]);
+    // Nor is such an address granted when a client asks for it.
+    for (last, address) in [
+        (30, host(255)),
+        (31, host(252)),
+        (32, Ipv4Addr::new(10, 0, 1, 3)),
+    ] {
+        assert_eq!(
+            nak_or_ack(&mut e, last, address, now),
+            Some(MessageType::Nak),
+            "{address}"
+        );
+    }
+    // Start-up says how many addresses the pool really has.
+    assert_eq!(
+        lines(&said, Level::Info),
+        vec![
+            "serving BOOTP/DHCP on eth0 (10.0.0.0/24) as 10.0.0.252: pool 10.0.0.250 + 20 (4 addresses, 10.0.0.250 to 10.0.0.254 without this server's own), 0 bindings in /nonexistent/leases"
+        ]
+    );
+}
+
+#[test]
+fn the_network_address_is_never_in_the_pool() {
+    let network = Ipv4Network::new(server_ip(), 24).unwrap();
+    let pool = "pool_start = 10.0.0.0\npool_count = 3\nallow_simple_dhcp = on";
+    let (mut e, said) = starting(network, pool, "");
+    let now = Instant::now();
+    let mut offered = Vec::new();
+    for last in 1..=3 {
+        e.handle_datagram(
+            now,
+            EPOCH,
+            0,
+            CLIENT,
+            &request(MessageType::Discover, last, 1, true),
+        );
+        offered.extend(transmits(&mut e).iter().map(|t| reply_of(t).yiaddr));
+    }
+    assert_eq!(offered, vec![Ipv4Addr::new(10, 0, 0, 2)]);
+    assert_eq!(
+        nak_or_ack(&mut e, 9, Ipv4Addr::new(10, 0, 0, 0), now),
+        Some(MessageType::Nak)
+    );
+    assert!(
+        lines(&said, Level::Info)[0].contains(
+            "pool 10.0.0.0 + 3 (1 address, 10.0.0.1 to 10.0.0.2 without this server's own)"
+        ),
+        "{said:?}"
+    );
 }

@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::config::StaticLease;
-use crate::types::{MacAddr, Uuid};
+use crate::types::{Ipv4Network, MacAddr, Uuid};
 
 /// How long an OFFER keeps its address reserved without an ACK.
 pub const OFFER_HOLD: Duration = Duration::from_secs(60);
@@ -263,8 +263,13 @@ struct Offer {
 /// All address state of one server. Pure: times come in as arguments.
 #[derive(Debug, Clone, Default)]
 pub struct LeaseTable {
+    /// The pool is `pool_len` addresses from `pool_start`, less `server`.
     pool_start: u32,
-    pool_count: u32,
+    pool_len: u32,
+    /// The served network: only its host addresses are handed out.
+    network: Option<Ipv4Network>,
+    /// This server's own address, never handed out.
+    server: Option<Ipv4Addr>,
     statics: HashMap<MacAddr, Ipv4Addr>,
     static_ips: HashSet<Ipv4Addr>,
     bindings: HashMap<MacAddr, Binding>,
@@ -296,16 +301,57 @@ impl LeaseTable {
         };
         LeaseTable {
             pool_start: start,
-            pool_count: count,
+            pool_len: count,
             statics: statics.iter().map(|s| (s.mac, s.ip)).collect(),
             static_ips: statics.iter().map(|s| s.ip).collect(),
             ..LeaseTable::default()
         }
     }
 
+    /// A table for the part of `pool_count` addresses from `pool_start` that are
+    /// host addresses of `network` (whose address is this server's): the network
+    /// and broadcast addresses, addresses past the network and the server's own
+    /// are never handed out, nor reserved by `[static_dhcp]`.
+    pub fn for_network(
+        network: Ipv4Network,
+        pool_start: Ipv4Addr,
+        pool_count: u32,
+        statics: &[StaticLease],
+    ) -> Self {
+        let server = network.address();
+        let usable = |ip: Ipv4Addr| network.is_host(ip) && ip != server;
+        let statics: Vec<StaticLease> = statics.iter().filter(|s| usable(s.ip)).copied().collect();
+        let (first, last) = network.host_range();
+        let start = u32::from(pool_start).max(u32::from(first));
+        let end = (u64::from(u32::from(pool_start)) + u64::from(pool_count))
+            .saturating_sub(1)
+            .min(u64::from(u32::from(last)));
+        let len = if pool_count == 0 || end < u64::from(start) {
+            0
+        } else {
+            u32::try_from(end - u64::from(start) + 1).unwrap_or(u32::MAX)
+        };
+        LeaseTable {
+            network: Some(network),
+            server: Some(server),
+            ..LeaseTable::new(Some(Ipv4Addr::from(start)), len, &statics)
+        }
+    }
+
+    /// True when `ip` may be handed out at all: a host address of the served
+    /// network other than the server's own.
+    fn usable(&self, ip: Ipv4Addr) -> bool {
+        self.network.is_none_or(|n| n.is_host(ip)) && Some(ip) != self.server
+    }
+
     /// Applies lease-file records in order (later lines win).
+    /// Records of addresses that may not be handed out (the network's own or
+    /// broadcast address, or this server's) are skipped.
     pub fn load(&mut self, records: impl IntoIterator<Item = LeaseRecord>) {
         for record in records {
+            if !self.usable(record.ip) {
+                continue;
+            }
             self.unbind(record.mac);
             match record.state {
                 RecordState::Bound | RecordState::Released => {
@@ -356,8 +402,26 @@ impl LeaseTable {
         records
     }
 
+    /// How many addresses the pool really has.
     pub fn pool_count(&self) -> u32 {
-        self.pool_count
+        self.pool_len - u32::from(self.server.is_some_and(|ip| self.in_range(ip)))
+    }
+
+    /// The first and last pool address, when the pool has any.
+    pub fn pool_range(&self) -> Option<(Ipv4Addr, Ipv4Addr)> {
+        let last = self.pool_len.checked_sub(1)?;
+        let first = Ipv4Addr::from(self.pool_start);
+        Some((first, Ipv4Addr::from(self.pool_start.wrapping_add(last))))
+    }
+
+    /// True when this server's own address lies within the pool's range (and is
+    /// left out of it).
+    pub fn pool_skips_server(&self) -> bool {
+        self.server.is_some_and(|ip| self.in_range(ip))
+    }
+
+    fn in_range(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip).wrapping_sub(self.pool_start) < self.pool_len
     }
 
     /// Number of MACs with a confirmed, unreleased binding.
@@ -366,7 +430,7 @@ impl LeaseTable {
     }
 
     pub fn in_pool(&self, ip: Ipv4Addr) -> bool {
-        u32::from(ip).wrapping_sub(self.pool_start) < self.pool_count
+        self.in_range(ip) && Some(ip) != self.server
     }
 
     /// The address `mac` holds right now: its reservation, its confirmed
@@ -419,15 +483,19 @@ impl LeaseTable {
 
     /// Pool addresses from index `from` on.
     fn pool_addresses(&self, from: u32) -> impl Iterator<Item = Ipv4Addr> + '_ {
-        (from..self.pool_count).map(|i| Ipv4Addr::from(self.pool_start.wrapping_add(i)))
+        (from..self.pool_len).map(|i| Ipv4Addr::from(self.pool_start.wrapping_add(i)))
     }
 
-    /// The index of the first pool address that is neither bound nor reserved:
-    /// no address before it can be offered to a client without a binding.
+    /// The index of the first pool address that is neither bound, reserved nor
+    /// the server's: no address before it can be offered to a client without a
+    /// binding.
     fn first_unheld(&mut self) -> u32 {
-        while self.scan_from < self.pool_count {
+        while self.scan_from < self.pool_len {
             let ip = Ipv4Addr::from(self.pool_start.wrapping_add(self.scan_from));
-            if !self.holders.contains_key(&ip) && !self.static_ips.contains(&ip) {
+            if !self.holders.contains_key(&ip)
+                && !self.static_ips.contains(&ip)
+                && Some(ip) != self.server
+            {
                 break;
             }
             self.scan_from += 1;
@@ -438,7 +506,7 @@ impl LeaseTable {
     /// Takes `ip` out of `holders`, keeping `scan_from` at or below it.
     fn remove_holder(&mut self, ip: Ipv4Addr) -> Option<MacAddr> {
         let index = u32::from(ip).wrapping_sub(self.pool_start);
-        if index < self.pool_count {
+        if index < self.pool_len {
             self.scan_from = self.scan_from.min(index);
         }
         self.holders.remove(&ip)
@@ -477,7 +545,7 @@ impl LeaseTable {
                     .find(|ip| self.available_to(*ip, mac, now, false))
             })
             .ok_or(LeaseError::PoolExhausted {
-                pool_count: self.pool_count,
+                pool_count: self.pool_count(),
             })?;
         self.hold(mac, ip, now);
         Ok(ip)
@@ -812,6 +880,45 @@ mod tests {
     }
 
     #[test]
+    fn a_network_table_hands_out_its_host_addresses_only() {
+        let now = Instant::now();
+        let network = Ipv4Network::new(ip(1), 24).unwrap();
+        let broadcast = [StaticLease {
+            mac: mac(9),
+            ip: ip(255),
+            line: 3,
+        }];
+        let mut t = LeaseTable::for_network(network, ip(253), 10, &broadcast);
+        assert_eq!(t.pool_count(), 2);
+        assert_eq!(t.pool_range(), Some((ip(253), ip(254))));
+        assert_eq!(
+            t.offer(mac(9), None, now),
+            Ok(ip(253)),
+            "a reservation of the broadcast address is ignored"
+        );
+        let bound = |m: u8, a: u8| LeaseRecord {
+            mac: mac(m),
+            ip: ip(a),
+            epoch: 1,
+            state: RecordState::Bound,
+            pxe: false,
+            uuid: None,
+        };
+        t.load([bound(5, 255), bound(6, 0), bound(7, 1), bound(8, 254)]);
+        for m in [5, 6, 7] {
+            assert_eq!(t.current_address(mac(m), now), None, "mac {m}");
+        }
+        assert_eq!(t.current_address(mac(8), now), Some(ip(254)));
+        // The server's own address is all the range holds.
+        let t = LeaseTable::for_network(network, ip(0), 2, &[]);
+        assert_eq!((t.pool_count(), t.pool_skips_server()), (0, true));
+        assert_eq!(
+            LeaseTable::for_network(network, ip(100), 0, &[]).pool_range(),
+            None
+        );
+    }
+
+    #[test]
     fn unconfirmed_offers_expire() {
         let now = Instant::now();
         let mut t = table(1);
@@ -1136,7 +1243,7 @@ mod tests {
                     .find(|ip| t.available_to(*ip, mac, now, false))
             })
             .ok_or(LeaseError::PoolExhausted {
-                pool_count: t.pool_count,
+                pool_count: t.pool_count(),
             })
     }
 
