@@ -299,9 +299,12 @@ impl Endpoint {
         }
     }
 
-    /// Gives up on authorisations that did not come in time; their requests are
-    /// dropped, with a line saying so.
+    /// Gives up on authorisations that did not come in time (their requests are
+    /// dropped, with a line saying so) and forgets offers no one took up.
     pub fn handle_timeout(&mut self, now: Instant) {
+        for network in &mut self.networks {
+            network.leases.sweep_offers(now);
+        }
         let expired = match &mut self.access {
             AccessControl::Http(decisions) => decisions.expire(now),
             _ => Vec::new(),
@@ -315,10 +318,12 @@ impl Endpoint {
 
     /// When `handle_timeout` next has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match &self.access {
+        let authorisation = match &self.access {
             AccessControl::Http(decisions) => decisions.next_deadline(),
             _ => None,
-        }
+        };
+        let sweeps = self.networks.iter().map(|n| n.leases.offers_sweep_at());
+        sweeps.chain([authorisation]).flatten().min()
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {

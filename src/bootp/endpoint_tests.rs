@@ -483,3 +483,39 @@ fn the_network_address_is_never_in_the_pool() {
         "{said:?}"
     );
 }
+
+#[test]
+fn offers_to_machines_that_never_come_back_are_swept() {
+    let network = Ipv4Network::new(server_ip(), 24).unwrap();
+    let pool = "pool_start = 10.0.0.2\npool_count = 250\nallow_simple_dhcp = on";
+    let (mut e, _) = starting(network, pool, "");
+    let start = Instant::now();
+    let mut now = start;
+    let mut most = 0;
+    // Five minutes of DISCOVERs from a new MAC every 100 ms, none of which asks
+    // for its offer: the pool's 250 addresses are offered over and over.
+    for i in 0..3000u32 {
+        let [_, a, b, c] = i.to_be_bytes();
+        let mut message = Message::parse(&request(MessageType::Discover, 0, i, false)).unwrap();
+        message.chaddr[..6].copy_from_slice(&[0x02, a, b, c, 0, 1]);
+        e.handle_datagram(now, EPOCH, 0, CLIENT, &message.emit(576).bytes);
+        transmits(&mut e);
+        events(&mut e);
+        now += Duration::from_millis(100);
+        if e.poll_timeout().is_some_and(|t| t <= now) {
+            e.handle_timeout(now);
+        }
+        most = most.max(e.network(0).unwrap().leases.offer_count());
+    }
+    assert!(most <= 2 * 250, "{most} offers remembered at once");
+    // Once the flood stops, every offer goes.
+    while let Some(deadline) = e.poll_timeout() {
+        assert!(
+            deadline <= now + Duration::from_secs(2 * 60),
+            "{deadline:?}"
+        );
+        now = deadline;
+        e.handle_timeout(now);
+    }
+    assert_eq!(e.network(0).unwrap().leases.offer_count(), 0);
+}

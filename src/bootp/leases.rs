@@ -260,6 +260,52 @@ struct Offer {
     until: Instant,
 }
 
+/// Tentative offers, in two generations so that expired ones go in bulk: every
+/// [`OFFER_HOLD`] the older generation, expired by then to the last offer, is
+/// dropped and the younger one takes its place. Offers to machines that never
+/// come back (a flood of made-up MACs) are thus forgotten within two holds, and
+/// no packet pays for a scan.
+#[derive(Debug, Clone, Default)]
+struct Offers {
+    young: HashMap<MacAddr, Offer>,
+    old: HashMap<MacAddr, Offer>,
+    /// When `old` is dropped next; `None` while there is no offer.
+    rotate_at: Option<Instant>,
+}
+
+impl Offers {
+    fn get(&self, mac: &MacAddr) -> Option<&Offer> {
+        self.young.get(mac).or_else(|| self.old.get(mac))
+    }
+
+    fn insert(&mut self, mac: MacAddr, offer: Offer) {
+        self.old.remove(&mac);
+        self.young.insert(mac, offer);
+        // Every offer in `young` ends before the rotation after next.
+        self.rotate_at.get_or_insert(offer.until);
+    }
+
+    fn remove(&mut self, mac: &MacAddr) -> Option<Offer> {
+        self.young.remove(mac).or_else(|| self.old.remove(mac))
+    }
+
+    fn len(&self) -> usize {
+        self.young.len() + self.old.len()
+    }
+
+    /// The offers dropped at `now`: the older generation, when it is due. Each
+    /// of them was made before the last rotation, so ended at most one hold after
+    /// it, which is when this one is due.
+    fn rotate(&mut self, now: Instant) -> Option<HashMap<MacAddr, Offer>> {
+        if self.rotate_at.is_none_or(|at| at > now) {
+            return None;
+        }
+        let expired = std::mem::replace(&mut self.old, std::mem::take(&mut self.young));
+        self.rotate_at = (!self.old.is_empty()).then_some(now + OFFER_HOLD);
+        Some(expired)
+    }
+}
+
 /// All address state of one server. Pure: times come in as arguments.
 #[derive(Debug, Clone, Default)]
 pub struct LeaseTable {
@@ -282,7 +328,7 @@ pub struct LeaseTable {
     scan_from: u32,
     /// Address → MAC that released it and would like it back.
     remembered: HashMap<Ipv4Addr, MacAddr>,
-    offers: HashMap<MacAddr, Offer>,
+    offers: Offers,
     offered: HashMap<Ipv4Addr, MacAddr>,
     quarantine: HashMap<Ipv4Addr, Instant>,
 }
@@ -424,6 +470,11 @@ impl LeaseTable {
         u32::from(ip).wrapping_sub(self.pool_start) < self.pool_len
     }
 
+    /// Offers remembered (expired ones included until they are swept).
+    pub fn offer_count(&self) -> usize {
+        self.offers.len()
+    }
+
     /// Number of MACs with a confirmed, unreleased binding.
     pub fn bound_count(&self) -> usize {
         self.holders.len()
@@ -549,6 +600,21 @@ impl LeaseTable {
             })?;
         self.hold(mac, ip, now);
         Ok(ip)
+    }
+
+    /// When [`LeaseTable::sweep_offers`] next has offers to forget.
+    pub fn offers_sweep_at(&self) -> Option<Instant> {
+        self.offers.rotate_at
+    }
+
+    /// Forgets offers that expired by `now` and were never taken up (those that
+    /// are due: an expired offer may be kept up to one more hold).
+    pub fn sweep_offers(&mut self, now: Instant) {
+        for (mac, offer) in self.offers.rotate(now).unwrap_or_default() {
+            if self.offered.get(&offer.ip) == Some(&mac) {
+                self.offered.remove(&offer.ip);
+            }
+        }
     }
 
     fn hold(&mut self, mac: MacAddr, ip: Ipv4Addr, now: Instant) {
@@ -928,6 +994,29 @@ mod tests {
                 .is_err()
         );
         assert_eq!(t.offer(mac(2), None, now + OFFER_HOLD), Ok(ip(100)));
+    }
+
+    #[test]
+    fn expired_offers_are_swept_and_live_ones_kept() {
+        let now = Instant::now();
+        let mut t = table(10);
+        assert_eq!(t.offers_sweep_at(), None);
+        t.offer(mac(1), None, now).unwrap();
+        assert_eq!(t.offers_sweep_at(), Some(now + OFFER_HOLD));
+        t.offer(mac(2), None, now + Duration::from_secs(30))
+            .unwrap();
+        // The first sweep keeps both: mac(2)'s offer still holds.
+        t.sweep_offers(now + OFFER_HOLD);
+        assert_eq!(t.offer_count(), 2);
+        assert_eq!(t.current_address(mac(2), now + OFFER_HOLD), Some(ip(101)));
+        let next = t.offers_sweep_at().unwrap();
+        assert!(next >= now + Duration::from_secs(30) + OFFER_HOLD);
+        t.sweep_offers(next);
+        assert_eq!((t.offer_count(), t.offers_sweep_at()), (0, None));
+        assert_eq!(t.offer(mac(3), None, next), Ok(ip(100)));
+        // A confirmed offer is gone at once.
+        t.confirm(mac(3), ip(100), 1, false, None);
+        assert_eq!(t.offer_count(), 0);
     }
 
     #[test]
