@@ -199,8 +199,11 @@ impl Endpoint {
             events: VecDeque::new(),
         };
         endpoint.compact();
-        for (index, net) in nets.iter().enumerate().take(endpoint.networks.len()) {
-            let leases = &endpoint.networks[index].leases;
+        let served: Vec<_> = nets.iter().zip(&bootp.pools).enumerate().collect();
+        for (index, (net, pool_start)) in served {
+            let Some(leases) = endpoint.networks.get(index).map(|n| &n.leases) else {
+                break;
+            };
             let pool = match leases.pool_range() {
                 Some((first, last)) => format!(
                     "{} address{}, {first} to {last}{}",
@@ -219,7 +222,7 @@ impl Endpoint {
                 net.device,
                 net.network,
                 net.server(),
-                bootp.pools[index],
+                pool_start,
                 bootp.pool_count,
                 leases.bound_count(),
                 bootp.lease_file.display()

@@ -8,6 +8,9 @@
 //! address again as long as no one else took it; new clients get never-used
 //! addresses first so that this usually holds.
 //!
+//! The pool of a served network holds only host addresses of that network other
+//! than the server's own ([`LeaseTable::for_network`]).
+//!
 //! An OFFER only reserves an address tentatively, in memory, for [`OFFER_HOLD`];
 //! the ACK confirms it and yields a [`LeaseRecord`] that the I/O shell appends to
 //! the lease file, flushed, before the ACK leaves.
@@ -390,8 +393,7 @@ impl LeaseTable {
         self.network.is_none_or(|n| n.is_host(ip)) && Some(ip) != self.server
     }
 
-    /// Applies lease-file records in order (later lines win).
-    /// Records of addresses that may not be handed out (the network's own or
+    /// Applies lease-file records in order (later lines win). Records of addresses that may not be handed out (the network's own or
     /// broadcast address, or this server's) are skipped.
     pub fn load(&mut self, records: impl IntoIterator<Item = LeaseRecord>) {
         for record in records {
