@@ -369,3 +369,38 @@ fn two_pools_on_one_interface_are_refused_at_start() {
         bootd.log()
     );
 }
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn a_pool_running_past_the_network_hands_out_only_its_host_addresses() {
+    require_root();
+    let pair = Pair::new("10.94.0.1/24", None);
+    let dir = TempDir::new();
+    std::fs::create_dir_all(dir.path.join("root")).unwrap();
+    // 20 addresses from .253 would run over the broadcast address into 10.94.1.0.
+    let conf = dir.write(
+        "bootd.ini",
+        "[logger]\nlevel = debug\n[bootp]\npool_start = 10.94.0.253\npool_count = 20\nallow_simple_dhcp = on\nlease_file = leases\n[bootfile]\ndefault = pxelinux.0\n[tftp]\nroot = root\n",
+    );
+    let bootd = start(&pair, &conf);
+    assert!(
+        bootd
+            .log()
+            .contains("pool 10.94.0.253 + 20 (2 addresses, 10.94.0.253 to 10.94.0.254)"),
+        "{}",
+        bootd.log()
+    );
+    set_mac(&pair, "02:00:00:00:00:01");
+    assert_eq!(udhcpc(&pair, &dir, "a", &[]).unwrap()["ip"], "10.94.0.253");
+    set_mac(&pair, "02:00:00:00:00:02");
+    assert_eq!(udhcpc(&pair, &dir, "b", &[]).unwrap()["ip"], "10.94.0.254");
+    set_mac(&pair, "02:00:00:00:00:03");
+    assert!(udhcpc(&pair, &dir, "c", &[]).is_none(), "{}", bootd.log());
+    assert!(
+        bootd.log().contains(
+            "02-00-00-00-00-03: no address left: all 2 pool addresses are bound or offered"
+        ),
+        "{}",
+        bootd.log()
+    );
+}

@@ -5,11 +5,12 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use crossbeam_channel::Receiver;
 use mio::{Poll, Waker};
 
 use crate::bootp::service::BootpService;
 use crate::config::{Config, Problem, Services, TftpRoot};
-use crate::event::{EventBus, Mailbox};
+use crate::event::{EventBus, Mailbox, Message};
 use crate::limits;
 use crate::net::{self, NetConfig};
 use crate::notify;
@@ -160,11 +161,18 @@ fn check_pools(
         return;
     }
     for lease in &config.static_dhcp {
-        if !served.iter().any(|(_, n)| n.contains(lease.ip)) {
-            warnings.push(format!(
+        match served.iter().map(|(_, n)| n).find(|n| n.contains(lease.ip)) {
+            None => warnings.push(format!(
                 "{file}:{}: [static_dhcp] {} = {} is outside every served network; that machine will not be served",
                 lease.line, lease.mac, lease.ip
-            ));
+            )),
+            Some(net) if !net.network.is_host(lease.ip) || lease.ip == net.server() => {
+                warnings.push(format!(
+                    "{file}:{}: [static_dhcp] {} = {} is the network, broadcast or server address of {} ({}); that machine gets a pool address instead",
+                    lease.line, lease.mac, lease.ip, net.network, net.device
+                ))
+            }
+            Some(_) => {}
         }
     }
 }
@@ -201,48 +209,42 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
     }
     let mut supervisor =
         Supervisor::new().map_err(|e| format!("cannot install the signal handlers: {e}"))?;
-    let mut bus = EventBus::default();
+    let notifies = !served.is_empty() && !config.bootp.notify.is_empty();
+    let EventReaders { tftp, notify, bus } = EventReaders::open(plan.services.tftp(), notifies)?;
 
-    if plan.services.tftp() {
-        let poll = new_poll()?;
-        let waker = new_waker(&poll)?;
-        let (mailbox, inbox) = Mailbox::new(INBOX_CAPACITY, Some(Arc::clone(&waker)));
-        bus.subscribe("tftp", mailbox.clone());
+    if let Some(inbox) = tftp {
         let service = TftpService {
             config: config.tftp.clone(),
             address: plan.tftp_address,
-            poll,
-            waker,
-            inbox,
+            poll: inbox.poll,
+            waker: inbox.waker,
+            inbox: inbox.receiver,
             filter_rules: config.filters.clone(),
         };
         supervisor
-            .spawn("tftp", mailbox, move || service.run())
+            .spawn("tftp", inbox.mailbox, move || service.run())
             .map_err(|e| format!("cannot start the TFTP thread: {e}"))?;
     }
 
+    if let Some((mailbox, inbox)) = notify {
+        let targets = config.bootp.notify.clone();
+        supervisor
+            .spawn("notify", mailbox, move || notify::run(targets, inbox))
+            .map_err(|e| format!("cannot start the notifier thread: {e}"))?;
+    }
+
     if !served.is_empty() {
-        if !config.bootp.notify.is_empty() {
-            let (mailbox, inbox) = Mailbox::new(INBOX_CAPACITY, None);
-            bus.subscribe("notify", mailbox.clone());
-            let targets = config.bootp.notify.clone();
-            supervisor
-                .spawn("notify", mailbox, move || notify::run(targets, inbox))
-                .map_err(|e| format!("cannot start the notifier thread: {e}"))?;
-        }
-        let poll = new_poll()?;
-        let waker = new_waker(&poll)?;
-        let (mailbox, inbox) = Mailbox::new(INBOX_CAPACITY, Some(Arc::clone(&waker)));
+        let inbox = LoopInbox::open()?;
         let service = BootpService {
             config: config.clone(),
             served,
-            poll,
-            waker,
-            inbox,
-            events: bus.clone(),
+            poll: inbox.poll,
+            waker: inbox.waker,
+            inbox: inbox.receiver,
+            events: bus,
         };
         supervisor
-            .spawn("bootp", mailbox, move || service.run())
+            .spawn("bootp", inbox.mailbox, move || service.run())
             .map_err(|e| format!("cannot start the BOOTP thread: {e}"))?;
     }
 
@@ -254,6 +256,57 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
     Ok(ending)
 }
 
+/// The inbox of a service with a mio loop: the loop's poll, the waker that
+/// senders wake it with, and both ends of its channel.
+struct LoopInbox {
+    poll: Poll,
+    waker: Arc<Waker>,
+    mailbox: Mailbox,
+    receiver: Receiver<Message>,
+}
+
+impl LoopInbox {
+    fn open() -> Result<LoopInbox, String> {
+        let poll = new_poll()?;
+        let waker = new_waker(&poll)?;
+        let (mailbox, receiver) = Mailbox::new(INBOX_CAPACITY, Some(Arc::clone(&waker)));
+        Ok(LoopInbox {
+            poll,
+            waker,
+            mailbox,
+            receiver,
+        })
+    }
+}
+
+/// The inboxes of the threads that read events (TFTP, notifier), and the bus
+/// that reaches every one of them. Made before any thread starts, so the BOOTP
+/// service, which publishes, can only be given a bus with every subscriber in it.
+struct EventReaders {
+    tftp: Option<LoopInbox>,
+    notify: Option<(Mailbox, Receiver<Message>)>,
+    bus: EventBus,
+}
+
+impl EventReaders {
+    fn open(tftp: bool, notify: bool) -> Result<EventReaders, String> {
+        let tftp = tftp.then(LoopInbox::open).transpose()?;
+        let notify = notify.then(|| Mailbox::new(INBOX_CAPACITY, None));
+        let mut subscribers = Vec::new();
+        if let Some(inbox) = &tftp {
+            subscribers.push(("tftp", inbox.mailbox.clone()));
+        }
+        if let Some((mailbox, _)) = &notify {
+            subscribers.push(("notify", mailbox.clone()));
+        }
+        Ok(EventReaders {
+            tftp,
+            notify,
+            bus: EventBus::new(subscribers),
+        })
+    }
+}
+
 fn new_poll() -> Result<Poll, String> {
     Poll::new().map_err(|e| format!("cannot create an event loop: {e}"))
 }
@@ -262,4 +315,69 @@ fn new_waker(poll: &Poll) -> Result<Arc<Waker>, String> {
     Waker::new(poll.registry(), WAKER)
         .map(Arc::new)
         .map_err(|e| format!("cannot create an event-loop waker: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+    use crate::types::Ipv4Network;
+    use std::path::Path;
+
+    fn served(address: Ipv4Addr, prefix_len: u8) -> NetConfig {
+        NetConfig {
+            device: "eth1".into(),
+            label: "eth1".into(),
+            index: None,
+            network: Ipv4Network::new(address, prefix_len).unwrap(),
+            mtu: None,
+        }
+    }
+
+    #[test]
+    fn the_bus_reaches_every_thread_that_reads_events() {
+        let event = crate::event::Event::ServerAddress(Ipv4Addr::new(10, 0, 0, 1));
+        let delivered =
+            |inbox: &Receiver<Message>| inbox.try_recv() == Ok(Message::Event(event.clone()));
+        for (tftp, notify) in [(true, true), (true, false), (false, true), (false, false)] {
+            let readers = EventReaders::open(tftp, notify).unwrap();
+            readers.bus.publish(event.clone());
+            let to_tftp = readers
+                .tftp
+                .as_ref()
+                .map(|inbox| delivered(&inbox.receiver));
+            let to_notify = readers.notify.as_ref().map(|(_, inbox)| delivered(inbox));
+            assert_eq!(to_tftp, tftp.then_some(true), "tftp {tftp} notify {notify}");
+            assert_eq!(
+                to_notify,
+                notify.then_some(true),
+                "tftp {tftp} notify {notify}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_reservation_no_host_may_hold_is_reported() {
+        let text = "[bootp]\npool_start = 10.0.0.100\n[static_dhcp]\n02-00-00-00-00-01 = 10.0.0.255\n02-00-00-00-00-02 = 10.0.0.1\n02-00-00-00-00-03 = 10.0.0.7\n";
+        let config = load_str(Path::new("t.ini"), text, Path::new("/"))
+            .unwrap()
+            .config;
+        let mut warnings = Vec::new();
+        check_pools(
+            &config,
+            &[(
+                Ipv4Addr::new(10, 0, 0, 100),
+                served(Ipv4Addr::new(10, 0, 0, 1), 24),
+            )],
+            true,
+            &mut warnings,
+        );
+        assert_eq!(
+            warnings,
+            vec![
+                "t.ini:4: [static_dhcp] 02-00-00-00-00-01 = 10.0.0.255 is the network, broadcast or server address of 10.0.0.0/24 (eth1); that machine gets a pool address instead",
+                "t.ini:5: [static_dhcp] 02-00-00-00-00-02 = 10.0.0.1 is the network, broadcast or server address of 10.0.0.0/24 (eth1); that machine gets a pool address instead",
+            ]
+        );
+    }
 }

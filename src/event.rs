@@ -2,7 +2,7 @@
 //!
 //! Each service thread owns one inbox (a crossbeam channel). A service with a mio
 //! loop also owns a `mio::Waker`: a sender always sends first and wakes second, so
-//! the loop, woken, finds the message (crates.md §6).
+//! the loop, woken, finds the message.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -77,14 +77,18 @@ impl Mailbox {
 }
 
 /// Fans each event out to every subscriber (TFTP thread, notifier thread).
-#[derive(Clone, Default)]
+///
+/// It is built once from the complete list of subscribers and cannot gain one
+/// afterwards, nor be copied: a service that publishes holds a bus that reaches
+/// every subscriber, whatever order start-up makes them in.
 pub struct EventBus {
     subscribers: Vec<(&'static str, Mailbox)>,
 }
 
 impl EventBus {
-    pub fn subscribe(&mut self, name: &'static str, mailbox: Mailbox) {
-        self.subscribers.push((name, mailbox));
+    /// A bus reaching each named mailbox.
+    pub fn new(subscribers: Vec<(&'static str, Mailbox)>) -> EventBus {
+        EventBus { subscribers }
     }
 
     pub fn publish(&self, event: Event) {
@@ -108,9 +112,7 @@ mod tests {
         let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(7)).unwrap());
         let (tftp, tftp_inbox) = Mailbox::new(4, Some(waker));
         let (notify, notify_inbox) = Mailbox::new(4, None);
-        let mut bus = EventBus::default();
-        bus.subscribe("tftp", tftp);
-        bus.subscribe("notify", notify);
+        let bus = EventBus::new(vec![("tftp", tftp), ("notify", notify)]);
         let event = Event::ServerAddress(Ipv4Addr::new(10, 0, 0, 1));
         bus.publish(event.clone());
         assert_eq!(tftp_inbox.try_recv(), Ok(Message::Event(event.clone())));

@@ -3,6 +3,8 @@
 //! means refused. Every answer names the entry and its line, so the log says why a
 //! machine did not boot.
 
+use std::time::Instant;
+
 use super::server::{AccessGrant, AccessPolicy, AccessQuery, AccessVerdict};
 use crate::config::{MacRule, UuidRule};
 use crate::types::{MacAddr, Uuid};
@@ -36,7 +38,7 @@ pub struct MacList {
 }
 
 impl AccessPolicy for MacList {
-    fn check(&mut self, query: &AccessQuery) -> AccessVerdict {
+    fn check(&mut self, _now: Instant, query: &AccessQuery) -> AccessVerdict {
         match decide_mac(&self.rules, query.mac) {
             Some(rule) if rule.allow => AccessVerdict::Allow(AccessGrant::default()),
             Some(rule) => AccessVerdict::Deny(format!(
@@ -54,7 +56,7 @@ pub struct UuidList {
 }
 
 impl AccessPolicy for UuidList {
-    fn check(&mut self, query: &AccessQuery) -> AccessVerdict {
+    fn check(&mut self, _now: Instant, query: &AccessQuery) -> AccessVerdict {
         let Some(uuid) = query.uuid else {
             return AccessVerdict::Deny(
                 "no UUID known: access = uuid needs option 97 of a PXE request, and this machine has made none through bootd".into(),
@@ -105,14 +107,14 @@ mod tests {
     }
 
     fn allowed(policy: &mut dyn AccessPolicy, q: &AccessQuery) -> Result<(), String> {
-        match policy.check(q) {
+        match policy.check(Instant::now(), q) {
             AccessVerdict::Allow(_) => Ok(()),
             AccessVerdict::Deny(reason) => Err(reason),
             AccessVerdict::Pending => Err("pending".into()),
         }
     }
 
-    /// pybootd-behaviour.md §13 item 42: an OUI entry.
+    /// An OUI entry (`/24`) matches every MAC of that vendor and no other.
     #[test]
     fn oui_pattern_allows_its_vendor_only() {
         let (mac_rules, _) = rules("[mac]\nAA-BB-CC/24 = enable\n");
@@ -127,7 +129,7 @@ mod tests {
         );
     }
 
-    /// Item 43: an exact entry beats a pattern, wherever it stands.
+    /// An exact entry beats a pattern, wherever it stands.
     #[test]
     fn exact_entry_beats_a_pattern() {
         let (mac_rules, _) = rules("[mac]\nAA-BB-CC/24 = enable\nAA-BB-CC-00-00-01 = disable\n");
@@ -142,7 +144,7 @@ mod tests {
         );
     }
 
-    /// Item 44: `/N` leaves the N lowest bits free.
+    /// `/N` leaves the N lowest bits free.
     #[test]
     fn slash_n_frees_the_low_bits() {
         let (mac_rules, _) = rules("[mac]\nAA-BB-CC-DD/8 = enable\n");
@@ -164,7 +166,7 @@ mod tests {
         );
     }
 
-    /// Item 45, deliberately unlike pybootd: a machine holding an address, or
+    /// Deliberately unlike pybootd: a machine holding an address, or
     /// reserved in [static_dhcp], is still checked; a `disable` always wins.
     #[test]
     fn every_request_is_checked_even_with_an_address() {
@@ -201,7 +203,7 @@ mod tests {
         );
     }
 
-    /// Item 46: UUID lists, and an OS request inheriting its PXE phase's UUID (the
+    /// UUID lists, and an OS request inheriting its PXE phase's UUID (the
     /// server passes the inherited UUID in the query).
     #[test]
     fn uuid_list_and_a_missing_uuid() {

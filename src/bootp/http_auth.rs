@@ -70,11 +70,10 @@ pub struct HttpDecisions {
     entries: HashMap<MacAddr, Entry>,
     queued: Vec<Query>,
     next_id: u64,
-    now: Instant,
 }
 
 impl HttpDecisions {
-    pub fn new(config: &HttpAuthConfig, now: Instant) -> HttpDecisions {
+    pub fn new(config: &HttpAuthConfig) -> HttpDecisions {
         HttpDecisions {
             location: config.location.clone().unwrap_or_default(),
             pxe_path: config.pxe_path.clone().unwrap_or_default(),
@@ -84,13 +83,7 @@ impl HttpDecisions {
             entries: HashMap::new(),
             queued: Vec::new(),
             next_id: 1,
-            now,
         }
-    }
-
-    /// The time `check` takes as now (the trait passes none).
-    pub fn set_now(&mut self, now: Instant) {
-        self.now = now;
     }
 
     /// Queries `check` asked for since the last call.
@@ -204,8 +197,7 @@ impl HttpDecisions {
 }
 
 impl AccessPolicy for HttpDecisions {
-    fn check(&mut self, query: &AccessQuery) -> AccessVerdict {
-        let now = self.now;
+    fn check(&mut self, now: Instant, query: &AccessQuery) -> AccessVerdict {
         let always_check = self.always_check;
         if let Some(entry) = self.entries.get_mut(&query.mac)
             && entry.phase == query.next_phase
@@ -304,15 +296,15 @@ mod tests {
     #[test]
     fn pxe_and_os_queries_use_their_paths_and_the_seeds_mac_form() {
         let t = Instant::now();
-        let mut d = HttpDecisions::new(&config(false), t);
-        assert_eq!(d.check(&query(true, Phase::Pxe)), AccessVerdict::Pending);
+        let mut d = HttpDecisions::new(&config(false));
+        assert_eq!(d.check(t, &query(true, Phase::Pxe)), AccessVerdict::Pending);
         let q = d.take_queries();
         assert_eq!(
             q[0].url,
             "http://10.0.0.2:8080/boot?mac=00-0A-86-A2-2F-3E&uuid=12345678-abcd-ef00-1111-abcdefabcdef"
         );
-        let mut d = HttpDecisions::new(&config(false), t);
-        d.check(&query(false, Phase::OsDhcp));
+        let mut d = HttpDecisions::new(&config(false));
+        d.check(t, &query(false, Phase::OsDhcp));
         let q = d.take_queries();
         assert_eq!(
             q[0].url,
@@ -323,9 +315,9 @@ mod tests {
     #[test]
     fn retransmissions_while_pending_start_no_second_query() {
         let t = Instant::now();
-        let mut d = HttpDecisions::new(&config(false), t);
+        let mut d = HttpDecisions::new(&config(false));
         for _ in 0..5 {
-            assert_eq!(d.check(&query(true, Phase::Pxe)), AccessVerdict::Pending);
+            assert_eq!(d.check(t, &query(true, Phase::Pxe)), AccessVerdict::Pending);
         }
         assert_eq!(d.take_queries().len(), 1);
         assert_eq!(d.pending(), 1);
@@ -334,8 +326,8 @@ mod tests {
     #[test]
     fn a_200_allows_for_the_phase_with_client_and_file() {
         let t = Instant::now();
-        let mut d = HttpDecisions::new(&config(false), t);
-        d.check(&query(true, Phase::Pxe));
+        let mut d = HttpDecisions::new(&config(false));
+        d.check(t, &query(true, Phase::Pxe));
         let id = d.take_queries()[0].id;
         let (mac, line) = d
             .answer(
@@ -359,14 +351,14 @@ mod tests {
         // The parked request, then the ROM's retransmissions: no new query.
         for _ in 0..3 {
             assert_eq!(
-                d.check(&query(true, Phase::Pxe)),
+                d.check(t, &query(true, Phase::Pxe)),
                 AccessVerdict::Allow(grant.clone())
             );
         }
         assert!(d.take_queries().is_empty());
         // The OS phase is a new phase: a new query, on the dhcp path.
         assert_eq!(
-            d.check(&query(false, Phase::OsDhcp)),
+            d.check(t, &query(false, Phase::OsDhcp)),
             AccessVerdict::Pending
         );
         assert!(d.take_queries()[0].url.contains("/linux?"));
@@ -375,8 +367,8 @@ mod tests {
     #[test]
     fn any_other_status_refuses_and_is_remembered_for_a_while() {
         let t = Instant::now();
-        let mut d = HttpDecisions::new(&config(false), t);
-        d.check(&query(true, Phase::Pxe));
+        let mut d = HttpDecisions::new(&config(false));
+        d.check(t, &query(true, Phase::Pxe));
         let id = d.take_queries()[0].id;
         d.answer(
             id,
@@ -387,19 +379,22 @@ mod tests {
             t,
         );
         let refused = AccessVerdict::Deny("the HTTP authorisation server answered 401".into());
-        assert_eq!(d.check(&query(true, Phase::Pxe)), refused);
-        assert_eq!(d.check(&query(true, Phase::Pxe)), refused);
+        assert_eq!(d.check(t, &query(true, Phase::Pxe)), refused);
+        assert_eq!(d.check(t, &query(true, Phase::Pxe)), refused);
         assert!(d.take_queries().is_empty());
         // After the decision's lifetime the machine is asked about again.
-        d.set_now(t + DECISION_TTL + Duration::from_secs(1));
-        assert_eq!(d.check(&query(true, Phase::Pxe)), AccessVerdict::Pending);
+        let later = t + DECISION_TTL + Duration::from_secs(1);
+        assert_eq!(
+            d.check(later, &query(true, Phase::Pxe)),
+            AccessVerdict::Pending
+        );
     }
 
     #[test]
     fn no_answer_within_the_timeout_ignores_and_the_next_retransmission_asks_again() {
         let t = Instant::now();
-        let mut d = HttpDecisions::new(&config(false), t);
-        d.check(&query(true, Phase::Pxe));
+        let mut d = HttpDecisions::new(&config(false));
+        d.check(t, &query(true, Phase::Pxe));
         let id = d.take_queries()[0].id;
         assert_eq!(d.next_deadline(), Some(t + Duration::from_secs(2)));
         assert!(d.expire(t + Duration::from_secs(1)).is_empty());
@@ -422,29 +417,32 @@ mod tests {
             ),
             None
         );
-        d.set_now(t + Duration::from_secs(3));
-        assert_eq!(d.check(&query(true, Phase::Pxe)), AccessVerdict::Pending);
+        let later = t + Duration::from_secs(3);
+        assert_eq!(
+            d.check(later, &query(true, Phase::Pxe)),
+            AccessVerdict::Pending
+        );
         assert_eq!(d.take_queries().len(), 1);
     }
 
     #[test]
     fn a_failed_query_refuses_once_then_asks_again() {
         let t = Instant::now();
-        let mut d = HttpDecisions::new(&config(false), t);
-        d.check(&query(true, Phase::Pxe));
+        let mut d = HttpDecisions::new(&config(false));
+        d.check(t, &query(true, Phase::Pxe));
         let id = d.take_queries()[0].id;
         d.answer(id, Answer::Failed("Connection refused".into()), t);
         assert!(
-            matches!(d.check(&query(true, Phase::Pxe)), AccessVerdict::Deny(r) if r.contains("Connection refused"))
+            matches!(d.check(t, &query(true, Phase::Pxe)), AccessVerdict::Deny(r) if r.contains("Connection refused"))
         );
-        assert_eq!(d.check(&query(true, Phase::Pxe)), AccessVerdict::Pending);
+        assert_eq!(d.check(t, &query(true, Phase::Pxe)), AccessVerdict::Pending);
     }
 
     #[test]
     fn always_check_asks_on_every_request() {
         let t = Instant::now();
-        let mut d = HttpDecisions::new(&config(true), t);
-        d.check(&query(true, Phase::Pxe));
+        let mut d = HttpDecisions::new(&config(true));
+        d.check(t, &query(true, Phase::Pxe));
         let id = d.take_queries()[0].id;
         d.answer(
             id,
@@ -455,10 +453,10 @@ mod tests {
             t,
         );
         assert!(matches!(
-            d.check(&query(true, Phase::Pxe)),
+            d.check(t, &query(true, Phase::Pxe)),
             AccessVerdict::Allow(_)
         ));
-        assert_eq!(d.check(&query(true, Phase::Pxe)), AccessVerdict::Pending);
+        assert_eq!(d.check(t, &query(true, Phase::Pxe)), AccessVerdict::Pending);
         assert_eq!(d.take_queries().len(), 1);
     }
 

@@ -8,6 +8,9 @@
 //! address again as long as no one else took it; new clients get never-used
 //! addresses first so that this usually holds.
 //!
+//! The pool of a served network holds only host addresses of that network other
+//! than the server's own ([`LeaseTable::for_network`]).
+//!
 //! An OFFER only reserves an address tentatively, in memory, for [`OFFER_HOLD`];
 //! the ACK confirms it and yields a [`LeaseRecord`] that the I/O shell appends to
 //! the lease file, flushed, before the ACK leaves.
@@ -35,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::config::StaticLease;
-use crate::types::{MacAddr, Uuid};
+use crate::types::{Ipv4Network, MacAddr, Uuid};
 
 /// How long an OFFER keeps its address reserved without an ACK.
 pub const OFFER_HOLD: Duration = Duration::from_secs(60);
@@ -260,11 +263,62 @@ struct Offer {
     until: Instant,
 }
 
+/// Tentative offers, in two generations so that expired ones go in bulk: every
+/// [`OFFER_HOLD`] the older generation, expired by then to the last offer, is
+/// dropped and the younger one takes its place. Offers to machines that never
+/// come back (a flood of made-up MACs) are thus forgotten within two holds, and
+/// no packet pays for a scan.
+#[derive(Debug, Clone, Default)]
+struct Offers {
+    young: HashMap<MacAddr, Offer>,
+    old: HashMap<MacAddr, Offer>,
+    /// When `old` is dropped next; `None` while there is no offer.
+    rotate_at: Option<Instant>,
+}
+
+impl Offers {
+    fn get(&self, mac: &MacAddr) -> Option<&Offer> {
+        self.young.get(mac).or_else(|| self.old.get(mac))
+    }
+
+    fn insert(&mut self, mac: MacAddr, offer: Offer) {
+        self.old.remove(&mac);
+        self.young.insert(mac, offer);
+        // Every offer in `young` ends before the rotation after next.
+        self.rotate_at.get_or_insert(offer.until);
+    }
+
+    fn remove(&mut self, mac: &MacAddr) -> Option<Offer> {
+        self.young.remove(mac).or_else(|| self.old.remove(mac))
+    }
+
+    fn len(&self) -> usize {
+        self.young.len() + self.old.len()
+    }
+
+    /// The offers dropped at `now`: the older generation, when it is due. Each
+    /// of them was made before the last rotation, so ended at most one hold after
+    /// it, which is when this one is due.
+    fn rotate(&mut self, now: Instant) -> Option<HashMap<MacAddr, Offer>> {
+        if self.rotate_at.is_none_or(|at| at > now) {
+            return None;
+        }
+        let expired = std::mem::replace(&mut self.old, std::mem::take(&mut self.young));
+        self.rotate_at = (!self.old.is_empty()).then_some(now + OFFER_HOLD);
+        Some(expired)
+    }
+}
+
 /// All address state of one server. Pure: times come in as arguments.
 #[derive(Debug, Clone, Default)]
 pub struct LeaseTable {
+    /// The pool is `pool_len` addresses from `pool_start`, less `server`.
     pool_start: u32,
-    pool_count: u32,
+    pool_len: u32,
+    /// The served network: only its host addresses are handed out.
+    network: Option<Ipv4Network>,
+    /// This server's own address, never handed out.
+    server: Option<Ipv4Addr>,
     statics: HashMap<MacAddr, Ipv4Addr>,
     static_ips: HashSet<Ipv4Addr>,
     bindings: HashMap<MacAddr, Binding>,
@@ -277,7 +331,7 @@ pub struct LeaseTable {
     scan_from: u32,
     /// Address → MAC that released it and would like it back.
     remembered: HashMap<Ipv4Addr, MacAddr>,
-    offers: HashMap<MacAddr, Offer>,
+    offers: Offers,
     offered: HashMap<Ipv4Addr, MacAddr>,
     quarantine: HashMap<Ipv4Addr, Instant>,
 }
@@ -296,16 +350,56 @@ impl LeaseTable {
         };
         LeaseTable {
             pool_start: start,
-            pool_count: count,
+            pool_len: count,
             statics: statics.iter().map(|s| (s.mac, s.ip)).collect(),
             static_ips: statics.iter().map(|s| s.ip).collect(),
             ..LeaseTable::default()
         }
     }
 
-    /// Applies lease-file records in order (later lines win).
+    /// A table for the part of `pool_count` addresses from `pool_start` that are
+    /// host addresses of `network` (whose address is this server's): the network
+    /// and broadcast addresses, addresses past the network and the server's own
+    /// are never handed out, nor reserved by `[static_dhcp]`.
+    pub fn for_network(
+        network: Ipv4Network,
+        pool_start: Ipv4Addr,
+        pool_count: u32,
+        statics: &[StaticLease],
+    ) -> Self {
+        let server = network.address();
+        let usable = |ip: Ipv4Addr| network.is_host(ip) && ip != server;
+        let statics: Vec<StaticLease> = statics.iter().filter(|s| usable(s.ip)).copied().collect();
+        let (first, last) = network.host_range();
+        let start = u32::from(pool_start).max(u32::from(first));
+        let end = (u64::from(u32::from(pool_start)) + u64::from(pool_count))
+            .saturating_sub(1)
+            .min(u64::from(u32::from(last)));
+        let len = if pool_count == 0 || end < u64::from(start) {
+            0
+        } else {
+            u32::try_from(end - u64::from(start) + 1).unwrap_or(u32::MAX)
+        };
+        LeaseTable {
+            network: Some(network),
+            server: Some(server),
+            ..LeaseTable::new(Some(Ipv4Addr::from(start)), len, &statics)
+        }
+    }
+
+    /// True when `ip` may be handed out at all: a host address of the served
+    /// network other than the server's own.
+    fn usable(&self, ip: Ipv4Addr) -> bool {
+        self.network.is_none_or(|n| n.is_host(ip)) && Some(ip) != self.server
+    }
+
+    /// Applies lease-file records in order (later lines win). Records of addresses that may not be handed out (the network's own or
+    /// broadcast address, or this server's) are skipped.
     pub fn load(&mut self, records: impl IntoIterator<Item = LeaseRecord>) {
         for record in records {
+            if !self.usable(record.ip) {
+                continue;
+            }
             self.unbind(record.mac);
             match record.state {
                 RecordState::Bound | RecordState::Released => {
@@ -356,8 +450,31 @@ impl LeaseTable {
         records
     }
 
+    /// How many addresses the pool really has.
     pub fn pool_count(&self) -> u32 {
-        self.pool_count
+        self.pool_len - u32::from(self.server.is_some_and(|ip| self.in_range(ip)))
+    }
+
+    /// The first and last pool address, when the pool has any.
+    pub fn pool_range(&self) -> Option<(Ipv4Addr, Ipv4Addr)> {
+        let last = self.pool_len.checked_sub(1)?;
+        let first = Ipv4Addr::from(self.pool_start);
+        Some((first, Ipv4Addr::from(self.pool_start.wrapping_add(last))))
+    }
+
+    /// True when this server's own address lies within the pool's range (and is
+    /// left out of it).
+    pub fn pool_skips_server(&self) -> bool {
+        self.server.is_some_and(|ip| self.in_range(ip))
+    }
+
+    fn in_range(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip).wrapping_sub(self.pool_start) < self.pool_len
+    }
+
+    /// Offers remembered (expired ones included until they are swept).
+    pub fn offer_count(&self) -> usize {
+        self.offers.len()
     }
 
     /// Number of MACs with a confirmed, unreleased binding.
@@ -366,7 +483,7 @@ impl LeaseTable {
     }
 
     pub fn in_pool(&self, ip: Ipv4Addr) -> bool {
-        u32::from(ip).wrapping_sub(self.pool_start) < self.pool_count
+        self.in_range(ip) && Some(ip) != self.server
     }
 
     /// The address `mac` holds right now: its reservation, its confirmed
@@ -419,15 +536,19 @@ impl LeaseTable {
 
     /// Pool addresses from index `from` on.
     fn pool_addresses(&self, from: u32) -> impl Iterator<Item = Ipv4Addr> + '_ {
-        (from..self.pool_count).map(|i| Ipv4Addr::from(self.pool_start.wrapping_add(i)))
+        (from..self.pool_len).map(|i| Ipv4Addr::from(self.pool_start.wrapping_add(i)))
     }
 
-    /// The index of the first pool address that is neither bound nor reserved:
-    /// no address before it can be offered to a client without a binding.
+    /// The index of the first pool address that is neither bound, reserved nor
+    /// the server's: no address before it can be offered to a client without a
+    /// binding.
     fn first_unheld(&mut self) -> u32 {
-        while self.scan_from < self.pool_count {
+        while self.scan_from < self.pool_len {
             let ip = Ipv4Addr::from(self.pool_start.wrapping_add(self.scan_from));
-            if !self.holders.contains_key(&ip) && !self.static_ips.contains(&ip) {
+            if !self.holders.contains_key(&ip)
+                && !self.static_ips.contains(&ip)
+                && Some(ip) != self.server
+            {
                 break;
             }
             self.scan_from += 1;
@@ -438,7 +559,7 @@ impl LeaseTable {
     /// Takes `ip` out of `holders`, keeping `scan_from` at or below it.
     fn remove_holder(&mut self, ip: Ipv4Addr) -> Option<MacAddr> {
         let index = u32::from(ip).wrapping_sub(self.pool_start);
-        if index < self.pool_count {
+        if index < self.pool_len {
             self.scan_from = self.scan_from.min(index);
         }
         self.holders.remove(&ip)
@@ -477,10 +598,25 @@ impl LeaseTable {
                     .find(|ip| self.available_to(*ip, mac, now, false))
             })
             .ok_or(LeaseError::PoolExhausted {
-                pool_count: self.pool_count,
+                pool_count: self.pool_count(),
             })?;
         self.hold(mac, ip, now);
         Ok(ip)
+    }
+
+    /// When [`LeaseTable::sweep_offers`] next has offers to forget.
+    pub fn offers_sweep_at(&self) -> Option<Instant> {
+        self.offers.rotate_at
+    }
+
+    /// Forgets offers that expired by `now` and were never taken up (those that
+    /// are due: an expired offer may be kept up to one more hold).
+    pub fn sweep_offers(&mut self, now: Instant) {
+        for (mac, offer) in self.offers.rotate(now).unwrap_or_default() {
+            if self.offered.get(&offer.ip) == Some(&mac) {
+                self.offered.remove(&offer.ip);
+            }
+        }
     }
 
     fn hold(&mut self, mac: MacAddr, ip: Ipv4Addr, now: Instant) {
@@ -812,6 +948,45 @@ mod tests {
     }
 
     #[test]
+    fn a_network_table_hands_out_its_host_addresses_only() {
+        let now = Instant::now();
+        let network = Ipv4Network::new(ip(1), 24).unwrap();
+        let broadcast = [StaticLease {
+            mac: mac(9),
+            ip: ip(255),
+            line: 3,
+        }];
+        let mut t = LeaseTable::for_network(network, ip(253), 10, &broadcast);
+        assert_eq!(t.pool_count(), 2);
+        assert_eq!(t.pool_range(), Some((ip(253), ip(254))));
+        assert_eq!(
+            t.offer(mac(9), None, now),
+            Ok(ip(253)),
+            "a reservation of the broadcast address is ignored"
+        );
+        let bound = |m: u8, a: u8| LeaseRecord {
+            mac: mac(m),
+            ip: ip(a),
+            epoch: 1,
+            state: RecordState::Bound,
+            pxe: false,
+            uuid: None,
+        };
+        t.load([bound(5, 255), bound(6, 0), bound(7, 1), bound(8, 254)]);
+        for m in [5, 6, 7] {
+            assert_eq!(t.current_address(mac(m), now), None, "mac {m}");
+        }
+        assert_eq!(t.current_address(mac(8), now), Some(ip(254)));
+        // The server's own address is all the range holds.
+        let t = LeaseTable::for_network(network, ip(0), 2, &[]);
+        assert_eq!((t.pool_count(), t.pool_skips_server()), (0, true));
+        assert_eq!(
+            LeaseTable::for_network(network, ip(100), 0, &[]).pool_range(),
+            None
+        );
+    }
+
+    #[test]
     fn unconfirmed_offers_expire() {
         let now = Instant::now();
         let mut t = table(1);
@@ -821,6 +996,29 @@ mod tests {
                 .is_err()
         );
         assert_eq!(t.offer(mac(2), None, now + OFFER_HOLD), Ok(ip(100)));
+    }
+
+    #[test]
+    fn expired_offers_are_swept_and_live_ones_kept() {
+        let now = Instant::now();
+        let mut t = table(10);
+        assert_eq!(t.offers_sweep_at(), None);
+        t.offer(mac(1), None, now).unwrap();
+        assert_eq!(t.offers_sweep_at(), Some(now + OFFER_HOLD));
+        t.offer(mac(2), None, now + Duration::from_secs(30))
+            .unwrap();
+        // The first sweep keeps both: mac(2)'s offer still holds.
+        t.sweep_offers(now + OFFER_HOLD);
+        assert_eq!(t.offer_count(), 2);
+        assert_eq!(t.current_address(mac(2), now + OFFER_HOLD), Some(ip(101)));
+        let next = t.offers_sweep_at().unwrap();
+        assert!(next >= now + Duration::from_secs(30) + OFFER_HOLD);
+        t.sweep_offers(next);
+        assert_eq!((t.offer_count(), t.offers_sweep_at()), (0, None));
+        assert_eq!(t.offer(mac(3), None, next), Ok(ip(100)));
+        // A confirmed offer is gone at once.
+        t.confirm(mac(3), ip(100), 1, false, None);
+        assert_eq!(t.offer_count(), 0);
     }
 
     #[test]
@@ -1136,7 +1334,7 @@ mod tests {
                     .find(|ip| t.available_to(*ip, mac, now, false))
             })
             .ok_or(LeaseError::PoolExhausted {
-                pool_count: t.pool_count,
+                pool_count: t.pool_count(),
             })
     }
 

@@ -1,7 +1,9 @@
-//! BOOTP/DHCP/PXE: wire format, server logic (sans-IO), leases, and the mio service.
+//! BOOTP/DHCP/PXE: wire format, the answer to one request, leases and the endpoint
+//! (all sans-IO), the access policies, and the mio shell with its HTTP workers.
 
 pub mod acl;
 pub mod auth_workers;
+pub mod endpoint;
 pub mod http_auth;
 pub mod leases;
 pub mod pxe;

@@ -24,7 +24,7 @@ pub const DISCOVERY_BOOT_FILE_ONLY: u8 = 0x08;
 
 /// True for a PXE client: option 97 present (any length) or option 60 starting
 /// with `PXEClient`. pybootd required option 97 of exactly 17 bytes, but some ROMs
-/// omit 97 altogether (landscape.md §3 quirk 3), so either sign is enough.
+/// omit 97 altogether, so either sign is enough.
 pub fn is_pxe_client(options: &Options) -> bool {
     options.client_machine_id().is_some()
         || options
@@ -146,7 +146,7 @@ impl BootFileChoice {
 
 /// Picks the boot file: iPXE clients first (when configured), then the entry for
 /// the architecture, then `default` (pybootd 1.8 dropped clients of unlisted
-/// architectures instead, §9 item 12).
+/// architectures instead).
 pub fn choose_boot_file(boot_files: &BootFiles, arch: Option<u16>, ipxe: bool) -> BootFileChoice {
     if ipxe && let Some(file) = &boot_files.ipxe {
         return BootFileChoice::ForIpxe { file: file.clone() };

@@ -1,33 +1,29 @@
-//! The BOOTP/DHCP/PXE server logic, sans-IO: one parsed request, the interface it
-//! arrived on, the configuration, the lease state and `now` in; a reply with its
-//! destination, or a drop with its reason, plus the lease event and the lease-file
-//! record the I/O shell must act on, out.
+//! The answer to one BOOTP/DHCP/PXE request, sans-IO: a parsed request with its
+//! source and time, the configuration, the served network it arrived on (what the
+//! server tells clients there, its leases and its clients' phases) and the access
+//! policy in; an [`Outcome`] out: a reply with its destination, or a drop with its
+//! reason, plus the lease event to publish, the lease-file record that must be on
+//! disk before the reply leaves, and notices worth a log line.
 //!
-//! What the shell does with an [`Outcome`], in this order:
-//! 1. `persist`: append it to the lease file and fsync; on failure call
-//!    [`LeaseTable::mark_unpersisted`], log, and send nothing (the client retries).
-//! 2. `action`: send the reply bytes to the destination; log drops at debug
-//!    (pool exhaustion and refusals at info/warn, once per client).
-//! 3. `event`: put it on the channel for the notifier and TFTP threads.
-//! 4. `notices`: log them.
+//! [`super::endpoint`] calls [`handle`] and does everything around it: parking
+//! requests, holding replies until their record is durable, logging once.
 //!
-//! Access control (issue 5) plugs in through [`AccessPolicy`]: the handler asks
-//! it once per DISCOVER/REQUEST/INFORM/BOOTP request, after the phase gate and
-//! before any address is reserved. A policy that must wait for an HTTP worker
-//! answers [`AccessVerdict::Pending`]; the handler then returns
-//! [`Action::Pending`] with no state changed, the shell keeps the request, and
-//! when the worker's answer arrives it calls [`handle`] again with the same
-//! request, the policy now answering from its cache. Retransmissions while
-//! pending also reach the policy, which must not start a second query.
+//! Access control plugs in through [`AccessPolicy`]: the handler asks it once per
+//! DISCOVER/REQUEST/INFORM/BOOTP request, after the phase gate and before any
+//! address is reserved. A policy that must wait for an HTTP worker answers
+//! [`AccessVerdict::Pending`]; the handler then returns [`Action::Pending`] with no
+//! state changed, and is called again with the same request once the answer is
+//! in, the policy then answering from its cache. Retransmissions while pending
+//! also reach the policy, which must not start a second query.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
 
-use crate::config::{BootFiles, BootpConfig, Config, DnsSetting, MacRule};
+use crate::config::{BootFiles, BootpConfig, DnsSetting, MacRule};
 use crate::event::{EventKind, LeaseEvent};
-use crate::types::{MacAddr, Uuid};
+use crate::types::{Ipv4Network, MacAddr, Uuid};
 
 use super::leases::{LeaseError, LeaseRecord, LeaseTable, RefuseReason, RequestVerdict};
 use super::pxe::{self, BootFileChoice};
@@ -36,13 +32,38 @@ use super::wire::{
     OP_BOOTREQUEST, Options, ParseError, SERVER_PORT, tag,
 };
 
-/// The interface a request came in on, as the shell detected it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Interface {
-    /// This server's address on that interface: siaddr, option 54, default router.
-    pub server_ip: Ipv4Addr,
+/// What the server tells the clients of one served network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// This server's address there (siaddr, option 54, default router) with the
+    /// network's prefix.
+    pub network: Ipv4Network,
+    /// Option 1: `[bootp] netmask`, else the network's own.
     pub netmask: Ipv4Addr,
+    /// Option 28, from the advertised netmask.
     pub broadcast: Ipv4Addr,
+    /// Option 6, already resolved (see [`resolve_dns`]; reading resolv.conf is I/O).
+    pub dns: Vec<Ipv4Addr>,
+}
+
+impl Link {
+    /// The link of `network`, advertising `netmask` when one is configured.
+    pub fn new(network: Ipv4Network, netmask: Option<Ipv4Addr>, dns: Vec<Ipv4Addr>) -> Link {
+        let advertised = netmask
+            .and_then(|mask| Ipv4Network::with_netmask(network.address(), mask))
+            .unwrap_or(network);
+        Link {
+            network,
+            netmask: netmask.unwrap_or(network.netmask()),
+            broadcast: advertised.broadcast(),
+            dns,
+        }
+    }
+
+    /// This server's address on the link.
+    pub fn server_ip(&self) -> Ipv4Addr {
+        self.network.address()
+    }
 }
 
 /// The configuration parts the logic reads.
@@ -51,19 +72,6 @@ pub struct ServerConfig<'a> {
     pub bootp: &'a BootpConfig,
     pub boot_files: &'a BootFiles,
     pub buggy_clients: &'a [MacRule],
-    /// Option 6, already resolved (see [`resolve_dns`]; reading resolv.conf is I/O).
-    pub dns_servers: &'a [Ipv4Addr],
-}
-
-impl<'a> ServerConfig<'a> {
-    pub fn new(config: &'a Config, dns_servers: &'a [Ipv4Addr]) -> Self {
-        ServerConfig {
-            bootp: &config.bootp,
-            boot_files: &config.boot_files,
-            buggy_clients: &config.buggy_clients,
-            dns_servers,
-        }
-    }
 }
 
 /// The addresses for option 6: the configured list, or for `auto` the
@@ -97,7 +105,8 @@ pub fn resolve_dns(
     }
 }
 
-/// pybootd's per-MAC phases (pybootd-behaviour.md §3.5).
+/// The boot phase of a MAC, as pybootd tracked it: it decides who is served when
+/// `allow_simple_dhcp` is off, and which HTTP path an authorisation asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Never PXE-booted through bootd.
@@ -122,20 +131,24 @@ pub fn next_phase(current: Phase, pxe: bool, kind: Option<MessageType>) -> Phase
     }
 }
 
-/// All mutable state of the BOOTP service.
-#[derive(Debug, Clone, Default)]
-pub struct ServerState {
+/// One served network: what the server tells its clients, and what it knows
+/// about them (their addresses, and which boot phase each MAC is in).
+#[derive(Debug, Clone)]
+pub struct ServedNetwork {
+    pub link: Link,
     pub leases: LeaseTable,
     phases: HashMap<MacAddr, Phase>,
     /// UUID of each MAC's PXE phase, inherited by its OS requests.
     uuids: HashMap<MacAddr, Uuid>,
 }
 
-impl ServerState {
-    pub fn new(leases: LeaseTable) -> Self {
-        ServerState {
+impl ServedNetwork {
+    pub fn new(link: Link, leases: LeaseTable) -> Self {
+        ServedNetwork {
+            link,
             leases,
-            ..ServerState::default()
+            phases: HashMap::new(),
+            uuids: HashMap::new(),
         }
     }
 
@@ -192,9 +205,9 @@ pub enum AccessVerdict {
     Pending,
 }
 
-/// Decides who may boot (issue 5). Implementations: mac/uuid lists, HTTP delegation.
+/// Decides who may boot. Implementations: mac/uuid lists, HTTP delegation.
 pub trait AccessPolicy {
-    fn check(&mut self, query: &AccessQuery) -> AccessVerdict;
+    fn check(&mut self, now: Instant, query: &AccessQuery) -> AccessVerdict;
 }
 
 /// No `access` option: everyone is served.
@@ -202,21 +215,24 @@ pub trait AccessPolicy {
 pub struct AllowAll;
 
 impl AccessPolicy for AllowAll {
-    fn check(&mut self, _query: &AccessQuery) -> AccessVerdict {
+    fn check(&mut self, _now: Instant, _query: &AccessQuery) -> AccessVerdict {
         AccessVerdict::Allow(AccessGrant::default())
     }
 }
 
-/// One request as the shell received it.
+/// One request as it came in.
 #[derive(Debug, Clone, Copy)]
-pub struct Request<'a> {
-    pub message: &'a Message,
+pub struct Datagram<'a> {
+    pub bytes: &'a [u8],
     /// UDP source of the datagram.
     pub source: SocketAddrV4,
-    pub interface: Interface,
+    /// Drives offer holds, quarantines and access decisions.
+    pub now: Instant,
+    /// Unix seconds: only stamps lease-file records.
+    pub epoch: u64,
 }
 
-/// Everything the shell must do about one request.
+/// Everything one request leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub action: Action,
@@ -252,8 +268,11 @@ pub enum Action {
     Silent,
     /// Ignored, for this reason.
     Drop(DropReason),
-    /// Waiting for the access policy; call [`handle`] again when it has decided.
-    Pending,
+    /// Waiting for the access policy about this MAC; [`handle`] the same
+    /// datagram again when it has decided.
+    Pending {
+        mac: MacAddr,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,6 +281,37 @@ pub struct Reply {
     /// The encoded message, padded to 300 bytes and within the client's limit.
     pub bytes: Vec<u8>,
     pub destination: SocketAddrV4,
+}
+
+impl Reply {
+    /// The log line for this reply once it is sent.
+    pub fn describe(&self) -> String {
+        let message = &self.message;
+        let destination = self.destination;
+        let mac = message.client_mac();
+        if message.message_type() == Some(MessageType::Nak) {
+            return format!("{mac}: NAK via {destination}");
+        }
+        let kind = match message.message_type() {
+            Some(t) => format!("{t}"),
+            None => "BOOTREPLY".into(),
+        };
+        let address = if message.yiaddr != Ipv4Addr::UNSPECIFIED {
+            message.yiaddr
+        } else {
+            message.ciaddr
+        };
+        let mut line = format!("{mac}: {kind} {address} via {destination}");
+        let file = String::from_utf8_lossy(&message.file);
+        let file = file.trim_end_matches('\0');
+        if !file.is_empty() {
+            line.push_str(&format!(", boot file {file}"));
+        }
+        if message.options.contains(tag::VENDOR_SPECIFIC) {
+            line.push_str(" (PXE)");
+        }
+        line
+    }
 }
 
 /// Things worth a log line that do not change the action.
@@ -414,32 +464,6 @@ impl fmt::Display for DropReason {
     }
 }
 
-/// Parses a datagram and handles it; parse errors become drops.
-// The arguments are exactly [`handle`]'s, with the bytes in place of the request.
-#[allow(clippy::too_many_arguments)]
-pub fn handle_datagram(
-    config: &ServerConfig<'_>,
-    state: &mut ServerState,
-    bytes: &[u8],
-    source: SocketAddrV4,
-    interface: Interface,
-    access: &mut dyn AccessPolicy,
-    now: Instant,
-    epoch: u64,
-) -> Outcome {
-    match Message::parse(bytes) {
-        Ok(message) => {
-            let request = Request {
-                message: &message,
-                source,
-                interface,
-            };
-            handle(config, state, &request, access, now, epoch)
-        }
-        Err(error) => Outcome::drop(DropReason::Malformed(error)),
-    }
-}
-
 /// What kind of answer is being built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ReplyKind {
@@ -455,19 +479,28 @@ struct Client<'a> {
     pxe: bool,
     uuid: Option<Uuid>,
     message: &'a Message,
+    source: SocketAddrV4,
 }
 
-/// Handles one request. `now` drives offer holds and quarantines; `epoch` (Unix
-/// seconds) only stamps lease-file records.
+/// What an answer to an allowed client is built from.
+struct Answer<'a> {
+    config: &'a ServerConfig<'a>,
+    client: &'a Client<'a>,
+    grant: &'a AccessGrant,
+}
+
+/// Handles one datagram that arrived on `network`; parse errors become drops.
 pub fn handle(
     config: &ServerConfig<'_>,
-    state: &mut ServerState,
-    request: &Request<'_>,
+    network: &mut ServedNetwork,
     access: &mut dyn AccessPolicy,
-    now: Instant,
-    epoch: u64,
+    datagram: &Datagram<'_>,
 ) -> Outcome {
-    let message = request.message;
+    let message = match Message::parse(datagram.bytes) {
+        Ok(message) => message,
+        Err(error) => return Outcome::drop(DropReason::Malformed(error)),
+    };
+    let message = &message;
     if message.op != OP_BOOTREQUEST {
         return Outcome::drop(DropReason::NotARequest { op: message.op });
     }
@@ -478,21 +511,17 @@ pub fn handle(
         });
     }
     let mac = message.client_mac();
-    let interface = request.interface;
-    let on_link = |ip: Ipv4Addr| {
-        let mask = u32::from(interface.netmask);
-        u32::from(ip) & mask == u32::from(interface.server_ip) & mask
-    };
+    let served = network.link.network;
     // A relay agent must sit on the served network (dnsmasq and Kea likewise pick
     // the pool by giaddr, and answer nothing they have no pool for).
-    if message.giaddr != Ipv4Addr::UNSPECIFIED && !on_link(message.giaddr) {
+    if message.giaddr != Ipv4Addr::UNSPECIFIED && !served.contains(message.giaddr) {
         return Outcome::drop(DropReason::ForeignRelay {
             mac,
             giaddr: message.giaddr,
         });
     }
     // A client address is answered by unicast: it must be on this network too.
-    if message.ciaddr != Ipv4Addr::UNSPECIFIED && !on_link(message.ciaddr) {
+    if message.ciaddr != Ipv4Addr::UNSPECIFIED && !served.contains(message.ciaddr) {
         return Outcome::drop(DropReason::ForeignClientAddress {
             mac,
             ciaddr: message.ciaddr,
@@ -505,22 +534,21 @@ pub fn handle(
     if let Some(other @ MessageType::Other(_)) = kind {
         return Outcome::drop(DropReason::UnexpectedType { mac, kind: other });
     }
-    let server_ip = request.interface.server_ip;
     if matches!(
         kind,
         Some(MessageType::Request | MessageType::Decline | MessageType::Release)
     ) && let Some(server_id) = message.options.server_id()
-        && server_id != server_ip
+        && server_id != network.link.server_ip()
     {
         // The client picked another server's offer: ours is free again.
-        state.leases.cancel_offer(mac);
+        network.leases.cancel_offer(mac);
         return Outcome::drop(DropReason::ForAnotherServer { mac, server_id });
     }
 
     let pxe = pxe::is_pxe_client(&message.options);
     let request_uuid = pxe::client_uuid(&message.options);
-    let uuid = request_uuid.or_else(|| state.known_uuid(mac));
-    let phase = state.phase(mac);
+    let uuid = request_uuid.or_else(|| network.known_uuid(mac));
+    let phase = network.phase(mac);
     let next = next_phase(phase, pxe, kind);
     if next == Phase::Idle && !config.bootp.allow_simple_dhcp {
         return Outcome::drop(DropReason::SimpleClientNotAllowed { mac });
@@ -530,71 +558,70 @@ pub fn handle(
         pxe,
         uuid,
         message,
+        source: datagram.source,
     };
+    let (now, epoch) = (datagram.now, datagram.epoch);
 
     let outcome = match kind {
-        Some(MessageType::Release) => release(state, &client, request, epoch),
-        Some(MessageType::Decline) => decline(state, &client, now, epoch),
+        Some(MessageType::Release) => release(network, &client, epoch),
+        Some(MessageType::Decline) => decline(network, &client, now, epoch),
         _ => {
-            // access control hooks here: mac/uuid lists and HTTP delegation decide
-            // before any address is reserved; see the module documentation.
+            // Access control decides before any address is reserved; see the
+            // module documentation.
             let query = AccessQuery {
                 mac,
                 uuid,
                 pxe,
                 phase,
                 next_phase: next,
-                address: state.leases.current_address(mac, now),
+                address: network.leases.current_address(mac, now),
                 message_type: kind,
             };
-            let grant = match access.check(&query) {
+            let grant = match access.check(now, &query) {
                 AccessVerdict::Allow(grant) => grant,
                 AccessVerdict::Deny(reason) => {
                     return Outcome::drop(DropReason::Refused { mac, reason });
                 }
                 AccessVerdict::Pending => {
                     return Outcome {
-                        action: Action::Pending,
+                        action: Action::Pending { mac },
                         persist: None,
                         event: None,
                         notices: Vec::new(),
                     };
                 }
             };
+            let answer = Answer {
+                config,
+                client: &client,
+                grant: &grant,
+            };
             match kind {
-                Some(MessageType::Discover) => {
-                    discover(config, state, &client, request, &grant, now)
-                }
-                Some(MessageType::Request) => {
-                    dhcp_request(config, state, &client, request, &grant, now, epoch)
-                }
-                Some(MessageType::Inform) => inform(config, &client, request, &grant),
-                _ => bootp(config, state, &client, request, &grant, now, epoch),
+                Some(MessageType::Discover) => discover(&answer, network, now),
+                Some(MessageType::Request) => dhcp_request(&answer, network, now, epoch),
+                Some(MessageType::Inform) => inform(&answer, &network.link),
+                _ => bootp(&answer, network, now, epoch),
             }
         }
     };
     if matches!(outcome.action, Action::Reply(_) | Action::Silent) {
-        state.phases.insert(mac, next);
+        network.phases.insert(mac, next);
         if pxe && let Some(uuid) = request_uuid {
-            state.uuids.insert(mac, uuid);
+            network.uuids.insert(mac, uuid);
         }
     }
     outcome
 }
 
 /// The boot file for this client, or the drop when a PXE client has none.
-fn boot_file(
-    config: &ServerConfig<'_>,
-    client: &Client<'_>,
-    grant: &AccessGrant,
-    notices: &mut Vec<Notice>,
-) -> Result<Option<String>, DropReason> {
-    if let Some(file) = &grant.boot_file {
+fn boot_file(answer: &Answer<'_>, notices: &mut Vec<Notice>) -> Result<Option<String>, DropReason> {
+    let client = answer.client;
+    if let Some(file) = &answer.grant.boot_file {
         return Ok(Some(file.clone()));
     }
     let options = &client.message.options;
     let choice = pxe::choose_boot_file(
-        config.boot_files,
+        answer.config.boot_files,
         pxe::client_architecture(options),
         pxe::is_ipxe(options),
     );
@@ -615,21 +642,15 @@ fn boot_file(
     }
 }
 
-fn discover(
-    config: &ServerConfig<'_>,
-    state: &mut ServerState,
-    client: &Client<'_>,
-    request: &Request<'_>,
-    grant: &AccessGrant,
-    now: Instant,
-) -> Outcome {
+fn discover(answer: &Answer<'_>, network: &mut ServedNetwork, now: Instant) -> Outcome {
+    let client = answer.client;
     let mut notices = Vec::new();
-    let file = match boot_file(config, client, grant, &mut notices) {
+    let file = match boot_file(answer, &mut notices) {
         Ok(file) => file,
         Err(reason) => return Outcome::drop(reason),
     };
     let requested = client.message.options.requested_ip();
-    let ip = match state.leases.offer(client.mac, requested, now) {
+    let ip = match network.leases.offer(client.mac, requested, now) {
         Ok(ip) => ip,
         Err(LeaseError::PoolExhausted { pool_count }) => {
             return Outcome::drop(DropReason::PoolExhausted {
@@ -639,13 +660,11 @@ fn discover(
         }
     };
     let reply = build_reply(
-        config,
-        client,
-        request,
+        answer,
+        &network.link,
         ReplyKind::Offer,
         ip,
         file.as_deref(),
-        grant,
         &mut notices,
     );
     Outcome {
@@ -657,20 +676,18 @@ fn discover(
 }
 
 fn dhcp_request(
-    config: &ServerConfig<'_>,
-    state: &mut ServerState,
-    client: &Client<'_>,
-    request: &Request<'_>,
-    grant: &AccessGrant,
+    answer: &Answer<'_>,
+    network: &mut ServedNetwork,
     now: Instant,
     epoch: u64,
 ) -> Outcome {
+    let client = answer.client;
     let message = client.message;
     let requested = message
         .options
         .requested_ip()
         .or_else(|| (message.ciaddr != Ipv4Addr::UNSPECIFIED).then_some(message.ciaddr));
-    let ip = match state.leases.request(client.mac, requested, now) {
+    let ip = match network.leases.request(client.mac, requested, now) {
         RequestVerdict::Grant(ip) => ip,
         RequestVerdict::Refuse(RefuseReason::PoolExhausted { pool_count }) => {
             return Outcome::drop(DropReason::PoolExhausted {
@@ -678,40 +695,35 @@ fn dhcp_request(
                 pool_count,
             });
         }
-        RequestVerdict::Refuse(reason) => return nak(config, client, request, reason),
+        RequestVerdict::Refuse(reason) => {
+            return nak(answer.config, client, &network.link, reason);
+        }
     };
     let mut notices = Vec::new();
-    let file = match boot_file(config, client, grant, &mut notices) {
+    let file = match boot_file(answer, &mut notices) {
         Ok(file) => file,
         Err(reason) => return Outcome::drop(reason),
     };
-    let persist = state
+    let persist = network
         .leases
         .confirm(client.mac, ip, epoch, client.pxe, client.uuid);
     let reply = build_reply(
-        config,
-        client,
-        request,
+        answer,
+        &network.link,
         ReplyKind::Ack,
         ip,
         file.as_deref(),
-        grant,
         &mut notices,
     );
     Outcome {
         action: Action::Reply(reply),
         persist,
-        event: Some(event(client, request, ip, file)),
+        event: Some(event(client, &network.link, ip, file)),
         notices,
     }
 }
 
-fn event(
-    client: &Client<'_>,
-    request: &Request<'_>,
-    ip: Ipv4Addr,
-    file: Option<String>,
-) -> LeaseEvent {
+fn event(client: &Client<'_>, link: &Link, ip: Ipv4Addr, file: Option<String>) -> LeaseEvent {
     LeaseEvent {
         kind: if client.pxe {
             EventKind::Boot
@@ -722,27 +734,20 @@ fn event(
         uuid: client.uuid,
         ip,
         boot_file: file,
-        server_ip: request.interface.server_ip,
+        server_ip: link.server_ip(),
     }
 }
 
-fn inform(
-    config: &ServerConfig<'_>,
-    client: &Client<'_>,
-    request: &Request<'_>,
-    grant: &AccessGrant,
-) -> Outcome {
+fn inform(answer: &Answer<'_>, link: &Link) -> Outcome {
     let mut notices = Vec::new();
     // INFORM asks for configuration only; a boot file is not an error to lack.
-    let file = boot_file(config, client, grant, &mut notices).unwrap_or(None);
+    let file = boot_file(answer, &mut notices).unwrap_or(None);
     let reply = build_reply(
-        config,
-        client,
-        request,
+        answer,
+        link,
         ReplyKind::InformAck,
         Ipv4Addr::UNSPECIFIED,
         file.as_deref(),
-        grant,
         &mut notices,
     );
     Outcome {
@@ -753,14 +758,9 @@ fn inform(
     }
 }
 
-fn release(
-    state: &mut ServerState,
-    client: &Client<'_>,
-    request: &Request<'_>,
-    epoch: u64,
-) -> Outcome {
+fn release(network: &mut ServedNetwork, client: &Client<'_>, epoch: u64) -> Outcome {
     let ip = client.message.ciaddr;
-    match state.leases.release(client.mac, ip, epoch) {
+    match network.leases.release(client.mac, ip, epoch) {
         Some(record) => Outcome {
             action: Action::Silent,
             persist: Some(record),
@@ -770,7 +770,7 @@ fn release(
                 uuid: client.uuid,
                 ip,
                 boot_file: None,
-                server_ip: request.interface.server_ip,
+                server_ip: network.link.server_ip(),
             }),
             notices: Vec::new(),
         },
@@ -782,9 +782,9 @@ fn release(
     }
 }
 
-fn decline(state: &mut ServerState, client: &Client<'_>, now: Instant, epoch: u64) -> Outcome {
+fn decline(network: &mut ServedNetwork, client: &Client<'_>, now: Instant, epoch: u64) -> Outcome {
     let ip = client.message.options.requested_ip();
-    match ip.and_then(|ip| state.leases.decline(client.mac, ip, now, epoch)) {
+    match ip.and_then(|ip| network.leases.decline(client.mac, ip, now, epoch)) {
         Some(record) => Outcome {
             action: Action::Silent,
             notices: vec![Notice::Declined {
@@ -802,17 +802,10 @@ fn decline(state: &mut ServerState, client: &Client<'_>, now: Instant, epoch: u6
     }
 }
 
-fn bootp(
-    config: &ServerConfig<'_>,
-    state: &mut ServerState,
-    client: &Client<'_>,
-    request: &Request<'_>,
-    grant: &AccessGrant,
-    now: Instant,
-    epoch: u64,
-) -> Outcome {
+fn bootp(answer: &Answer<'_>, network: &mut ServedNetwork, now: Instant, epoch: u64) -> Outcome {
+    let client = answer.client;
     let mut notices = Vec::new();
-    let file = match boot_file(config, client, grant, &mut notices) {
+    let file = match boot_file(answer, &mut notices) {
         Ok(file) => file,
         Err(reason) => return Outcome::drop(reason),
     };
@@ -821,7 +814,7 @@ fn bootp(
     let (ip, persist) = if message.ciaddr != Ipv4Addr::UNSPECIFIED {
         (message.ciaddr, None)
     } else {
-        let ip = match state.leases.offer(client.mac, None, now) {
+        let ip = match network.leases.offer(client.mac, None, now) {
             Ok(ip) => ip,
             Err(LeaseError::PoolExhausted { pool_count }) => {
                 return Outcome::drop(DropReason::PoolExhausted {
@@ -831,7 +824,7 @@ fn bootp(
             }
         };
         // BOOTP has no second step: the reply is the binding.
-        let persist = state
+        let persist = network
             .leases
             .confirm(client.mac, ip, epoch, client.pxe, client.uuid);
         (ip, persist)
@@ -842,19 +835,17 @@ fn bootp(
         ip
     };
     let reply = build_reply(
-        config,
-        client,
-        request,
+        answer,
+        &network.link,
         ReplyKind::Bootp,
         yiaddr,
         file.as_deref(),
-        grant,
         &mut notices,
     );
     Outcome {
         action: Action::Reply(reply),
         persist,
-        event: Some(event(client, request, ip, file)),
+        event: Some(event(client, &network.link, ip, file)),
         notices,
     }
 }
@@ -886,20 +877,17 @@ fn echo_options(request: &Options, reply: &mut Options) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn build_reply(
-    config: &ServerConfig<'_>,
-    client: &Client<'_>,
-    request: &Request<'_>,
+    answer: &Answer<'_>,
+    link: &Link,
     kind: ReplyKind,
     yiaddr: Ipv4Addr,
     file: Option<&str>,
-    grant: &AccessGrant,
     notices: &mut Vec<Notice>,
 ) -> Reply {
+    let (config, client) = (answer.config, answer.client);
     let bootp = config.bootp;
-    let interface = request.interface;
-    let server_ip = interface.server_ip;
+    let server_ip = link.server_ip();
     let asked = &client.message.options;
     let mut message = reply_header(client.message);
     message.ciaddr = match kind {
@@ -911,12 +899,6 @@ fn build_reply(
     message.sname = format!("{}.{}", bootp.servername, bootp.domain).into_bytes();
     message.file = file.unwrap_or("").as_bytes().to_vec();
 
-    let netmask = bootp.netmask.unwrap_or(interface.netmask);
-    let broadcast = if bootp.netmask.is_some() {
-        Ipv4Addr::from(u32::from(server_ip) | !u32::from(netmask))
-    } else {
-        interface.broadcast
-    };
     let o = &mut message.options;
     // Essentials first, so a small option-57 limit only ever cuts extras.
     let message_type = match kind {
@@ -946,23 +928,23 @@ fn build_reply(
             }
         }
     }
-    o.set(tag::SUBNET_MASK, netmask.octets());
+    o.set(tag::SUBNET_MASK, link.netmask.octets());
     if bootp.send_gateway {
         o.set(tag::ROUTER, bootp.gateway.unwrap_or(server_ip).octets());
     }
-    if !config.dns_servers.is_empty() {
+    if !link.dns.is_empty() {
         // One TLV listing every server (RFC 2132 §3.8), not one TLV each.
-        let list: Vec<u8> = config.dns_servers.iter().flat_map(|a| a.octets()).collect();
+        let list: Vec<u8> = link.dns.iter().flat_map(|a| a.octets()).collect();
         o.set(tag::DNS_SERVERS, list);
     }
     if asked.requests(tag::BROADCAST_ADDRESS) {
-        o.set(tag::BROADCAST_ADDRESS, broadcast.octets());
+        o.set(tag::BROADCAST_ADDRESS, link.broadcast.octets());
     }
     if asked.requests(tag::DOMAIN_NAME) && !bootp.domain.is_empty() {
         o.set(tag::DOMAIN_NAME, bootp.domain.as_bytes().to_vec());
     }
     if asked.requests(tag::HOST_NAME)
-        && let Some(name) = grant.host_name.as_deref().filter(|n| !n.is_empty())
+        && let Some(name) = answer.grant.host_name.as_deref().filter(|n| !n.is_empty())
     {
         o.set(tag::HOST_NAME, name.as_bytes().to_vec());
     }
@@ -985,13 +967,13 @@ fn build_reply(
     if kind != ReplyKind::Bootp {
         echo_options(asked, o);
     }
-    finish(config, client, request, message, false, notices)
+    finish(config, client, message, false, notices)
 }
 
 fn nak(
     config: &ServerConfig<'_>,
     client: &Client<'_>,
-    request: &Request<'_>,
+    link: &Link,
     reason: RefuseReason,
 ) -> Outcome {
     let mut message = reply_header(client.message);
@@ -1001,14 +983,14 @@ fn nak(
     }
     let o = &mut message.options;
     o.set(tag::MESSAGE_TYPE, [MessageType::Nak.to_byte()]);
-    o.set(tag::SERVER_ID, request.interface.server_ip.octets());
+    o.set(tag::SERVER_ID, link.server_ip().octets());
     o.set(tag::MESSAGE, reason.to_string().into_bytes());
     echo_options(&client.message.options, o);
     let mut notices = vec![Notice::Nak {
         mac: client.mac,
         reason,
     }];
-    let reply = finish(config, client, request, message, true, &mut notices);
+    let reply = finish(config, client, message, true, &mut notices);
     Outcome {
         action: Action::Reply(reply),
         persist: None,
@@ -1020,7 +1002,6 @@ fn nak(
 fn finish(
     config: &ServerConfig<'_>,
     client: &Client<'_>,
-    request: &Request<'_>,
     mut message: Message,
     is_nak: bool,
     notices: &mut Vec<Notice>,
@@ -1041,7 +1022,7 @@ fn finish(
         .iter()
         .any(|rule| rule.allow && rule.matches(client.mac));
     Reply {
-        destination: reply_destination(client.message, request.source, buggy, is_nak),
+        destination: reply_destination(client.message, client.source, buggy, is_nak),
         message,
         bytes: emitted.bytes,
     }

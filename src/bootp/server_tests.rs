@@ -1,6 +1,6 @@
-//! Server logic tests: byte-exact exchanges, pybootd-behaviour.md §13 items
-//! 11–41 with bootd's intended behaviour (names say where bootd deliberately
-//! differs from pybootd 1.8), and property tests.
+//! Tests of the answer to one request: byte-exact exchanges, pybootd's behaviour
+//! where bootd keeps it and where it deliberately differs from pybootd 1.8 (the
+//! test names say so), and property tests.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use super::*;
 use crate::bootp::leases::{LeaseTable, RecordState};
 use crate::bootp::wire::tests::hex;
 use crate::config::{BootFiles, BootpConfig, DnsSetting, MacRule, StaticLease};
-use crate::types::{MacAddr, Uuid};
+use crate::types::{Ipv4Network, MacAddr, Uuid};
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 25, 1);
 const EPOCH: u64 = 1_718_000_000;
@@ -45,15 +45,16 @@ fn boot_files() -> BootFiles {
     }
 }
 
-/// A server on 192.168.25.1/24 with the state of one test.
+/// A server on 192.168.25.1/24 with the state of one test. The configuration
+/// may change between requests; the network keeps its leases and phases.
 struct Harness {
     bootp: BootpConfig,
     files: BootFiles,
     buggy: Vec<MacRule>,
     statics: Vec<StaticLease>,
     dns: Vec<Ipv4Addr>,
-    interface: Interface,
-    state: ServerState,
+    interface: Ipv4Network,
+    network: ServedNetwork,
     now: Instant,
 }
 
@@ -63,22 +64,24 @@ impl Harness {
     }
 
     fn with(bootp: BootpConfig) -> Self {
+        Self::on(Ipv4Network::new(SERVER, 24).unwrap(), bootp)
+    }
+
+    /// A server whose interface holds `interface`.
+    fn on(interface: Ipv4Network, bootp: BootpConfig) -> Self {
         let dns = match &bootp.dns {
             DnsSetting::List(list) => list.clone(),
             _ => Vec::new(),
         };
+        let link = Link::new(interface, bootp.netmask, dns.clone());
         let mut h = Harness {
             bootp,
             files: boot_files(),
             buggy: Vec::new(),
             statics: Vec::new(),
             dns,
-            interface: Interface {
-                server_ip: SERVER,
-                netmask: Ipv4Addr::new(255, 255, 255, 0),
-                broadcast: Ipv4Addr::new(192, 168, 25, 255),
-            },
-            state: ServerState::default(),
+            interface,
+            network: ServedNetwork::new(link, LeaseTable::default()),
             now: Instant::now(),
         };
         h.reset_leases();
@@ -91,30 +94,40 @@ impl Harness {
     }
 
     fn reset_leases(&mut self) {
-        self.state = ServerState::new(LeaseTable::new(
-            self.bootp.pools.first().copied(),
-            self.bootp.pool_count,
-            &self.statics,
-        ));
+        let link = Link::new(self.interface, self.bootp.netmask, self.dns.clone());
+        self.network = ServedNetwork::new(
+            link,
+            LeaseTable::new(
+                self.bootp.pools.first().copied(),
+                self.bootp.pool_count,
+                &self.statics,
+            ),
+        );
     }
 
-    fn send_from(&mut self, bytes: &[u8], source: SocketAddrV4) -> Outcome {
+    fn send_with(
+        &mut self,
+        bytes: &[u8],
+        source: SocketAddrV4,
+        access: &mut dyn AccessPolicy,
+    ) -> Outcome {
+        self.network.link = Link::new(self.interface, self.bootp.netmask, self.dns.clone());
         let config = ServerConfig {
             bootp: &self.bootp,
             boot_files: &self.files,
             buggy_clients: &self.buggy,
-            dns_servers: &self.dns,
         };
-        handle_datagram(
-            &config,
-            &mut self.state,
+        let datagram = Datagram {
             bytes,
             source,
-            self.interface,
-            &mut AllowAll,
-            self.now,
-            EPOCH,
-        )
+            now: self.now,
+            epoch: EPOCH,
+        };
+        handle(&config, &mut self.network, access, &datagram)
+    }
+
+    fn send_from(&mut self, bytes: &[u8], source: SocketAddrV4) -> Outcome {
+        self.send_with(bytes, source, &mut AllowAll)
     }
 
     fn send(&mut self, bytes: &[u8]) -> Outcome {
@@ -596,7 +609,7 @@ fn decline_quarantines_and_next_discover_gets_another_address() {
         }]
     );
     assert_eq!(outcome.persist.unwrap().state, RecordState::Declined);
-    assert!(h.state.leases.is_quarantined(ip(100), h.now));
+    assert!(h.network.leases.is_quarantined(ip(100), h.now));
     let (offer, _, _) = h.reply(&os_discover());
     assert_eq!(offer.yiaddr, ip(101));
 }
@@ -756,7 +769,7 @@ fn overloaded_discover_is_read_from_file_field() {
     assert!(reply.options.contains(tag::VENDOR_SPECIFIC), "a PXE client");
 }
 
-/// pybootd tests/simple.py packet 1: header, cookie, immediate END.
+/// A plain BOOTP request as pybootd's own tests send it: header, cookie, END.
 const SIMPLE_PY_BOOTP: &str = "
     010106002233445a0000800000000000000000000000000000000000000a86a22f3e
     00000000000000000000000000000000000000000000000000000000000000000000
@@ -788,9 +801,9 @@ fn plain_bootp_gets_bootp_reply_byte_exact() {
     assert_eq!(outcome.event.unwrap().kind, EventKind::Lease);
 }
 
-/// pybootd tests/simple.py packet 2 (pybootd issue #16, InterNiche stack): 548
-/// bytes, options 53 50 1 3 51 55 54 81, nine pads, 52 (overload: file), END; the
-/// file field carries option 60.
+/// A REQUEST from the InterNiche TCP/IP stack, an embedded client: 548 bytes,
+/// options 53 50 1 3 51 55 54 81, nine pads, 52 (overload: file), END; the file
+/// field carries option 60.
 const INTERNICHE_REQUEST: &str = "
     010106002233445a0000800000000000000000000000000000000000000a86a22f3e
     00000000000000000000000000000000000000000000000000000000000000000000
@@ -829,18 +842,14 @@ fn interniche_request_parses() {
     assert!(m.file.is_empty());
 }
 
-/// §13 item 13: the InterNiche REQUEST gets its ACK (from the server it names).
+/// The InterNiche REQUEST gets its ACK (from the server it names).
 #[test]
-fn item13_interniche_request_gets_ack() {
+fn interniche_request_gets_ack() {
     let mut bootp = bootp_config();
     bootp.pools = vec![Ipv4Addr::new(192, 168, 1, 20)];
     bootp.allow_simple_dhcp = true;
-    let mut h = Harness::with(bootp);
-    h.interface = Interface {
-        server_ip: Ipv4Addr::new(192, 168, 1, 58),
-        netmask: Ipv4Addr::new(255, 255, 255, 0),
-        broadcast: Ipv4Addr::new(192, 168, 1, 255),
-    };
+    let interface = Ipv4Network::new(Ipv4Addr::new(192, 168, 1, 58), 24).unwrap();
+    let mut h = Harness::on(interface, bootp);
     let outcome = h.send(&hex(INTERNICHE_REQUEST));
     let want = expected(
         "02 01 06 00 2233445a 0000 8000 00000000 c0a80119 c0a8013a 00000000
@@ -857,10 +866,10 @@ fn item13_interniche_request_gets_ack() {
 }
 
 // ---------------------------------------------------------------------------
-// pybootd-behaviour.md §13, items 11–41
+// pybootd's behaviour, kept or deliberately changed
 
 #[test]
-fn item11_op_other_than_request_is_dropped() {
+fn op_other_than_request_is_dropped() {
     let mut h = Harness::new();
     let mut b = bios_pxe_discover();
     b[0] = 2;
@@ -871,7 +880,7 @@ fn item11_op_other_than_request_is_dropped() {
 }
 
 #[test]
-fn item12_discover_without_end_is_answered_unlike_pybootd() {
+fn discover_without_end_is_answered_unlike_pybootd() {
     let mut h = Harness::new();
     let mut b = bios_pxe_discover();
     assert_eq!(b.pop(), Some(0xff));
@@ -879,7 +888,7 @@ fn item12_discover_without_end_is_answered_unlike_pybootd() {
 }
 
 #[test]
-fn item14_more_than_255_pads_are_accepted_unlike_pybootd() {
+fn more_than_255_pads_are_accepted_unlike_pybootd() {
     let mut h = Harness::new();
     let mut b = packet(
         "01 01 06 00 00000001 0000 0000 00000000 00000000 00000000 00000000
@@ -892,7 +901,7 @@ fn item14_more_than_255_pads_are_accepted_unlike_pybootd() {
 }
 
 #[test]
-fn item15_unknown_options_are_skipped() {
+fn unknown_options_are_skipped() {
     let mut h = Harness::new();
     let mut b = bios_pxe_discover();
     b.pop();
@@ -904,7 +913,7 @@ fn item15_unknown_options_are_skipped() {
 }
 
 #[test]
-fn item16_simple_discover_ignored_when_simple_dhcp_off() {
+fn simple_discover_ignored_when_simple_dhcp_off() {
     let mut h = Harness::new();
     assert_eq!(
         h.send(&os_discover()).action,
@@ -915,7 +924,7 @@ fn item16_simple_discover_ignored_when_simple_dhcp_off() {
 }
 
 #[test]
-fn item17_simple_discover_offered_when_simple_dhcp_on() {
+fn simple_discover_offered_when_simple_dhcp_on() {
     let mut h = Harness::new().simple();
     assert_eq!(
         h.reply(&os_discover()).0.message_type(),
@@ -924,7 +933,7 @@ fn item17_simple_discover_offered_when_simple_dhcp_on() {
 }
 
 #[test]
-fn item18_no_option_53_gets_bootp_reply_not_offer_unlike_pybootd() {
+fn no_option_53_gets_bootp_reply_not_offer_unlike_pybootd() {
     let mut h = Harness::new().simple();
     let (reply, _, _) = h.reply(&hex(SIMPLE_PY_BOOTP));
     assert_eq!(reply.message_type(), None);
@@ -937,11 +946,11 @@ fn item18_no_option_53_gets_bootp_reply_not_offer_unlike_pybootd() {
 }
 
 #[test]
-fn item19_after_pxe_the_os_is_served_with_simple_dhcp_off() {
+fn after_pxe_the_os_is_served_with_simple_dhcp_off() {
     let mut h = Harness::new();
     assert!(h.send(&bios_pxe_discover()).reply().is_some());
     assert_eq!(
-        h.state.phase(MacAddr([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc])),
+        h.network.phase(MacAddr([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc])),
         Phase::Pxe
     );
     assert!(h.send(&os_discover()).reply().is_some());
@@ -951,13 +960,13 @@ fn item19_after_pxe_the_os_is_served_with_simple_dhcp_off() {
         Some(MessageType::Ack)
     );
     assert_eq!(
-        h.state.phase(MacAddr([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc])),
+        h.network.phase(MacAddr([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc])),
         Phase::OsDhcp
     );
 }
 
 #[test]
-fn item19_os_served_after_restart_from_the_lease_file() {
+fn os_served_after_restart_from_the_lease_file() {
     let mut h = Harness::new();
     h.send(&bios_pxe_discover());
     let record = h
@@ -970,13 +979,13 @@ fn item19_os_served_after_restart_from_the_lease_file() {
         .unwrap();
     // Restart: fresh state, lease file replayed.
     h.reset_leases();
-    h.state.leases.load([record]);
+    h.network.leases.load([record]);
     let (offer, _, _) = h.reply(&os_discover());
     assert_eq!(offer.yiaddr, ip(100));
 }
 
 #[test]
-fn item20_option_97_of_16_bytes_still_marks_pxe_unlike_pybootd() {
+fn option_97_of_16_bytes_still_marks_pxe_unlike_pybootd() {
     // bootd takes any option 97 as a PXE sign (ROMs vary); no UUID comes of it.
     let mut h = Harness::new();
     let b = packet(
@@ -987,14 +996,14 @@ fn item20_option_97_of_16_bytes_still_marks_pxe_unlike_pybootd() {
     let (reply, _, _) = h.reply(&b);
     assert!(reply.options.contains(tag::VENDOR_SPECIFIC));
     assert!(
-        h.state
+        h.network
             .known_uuid(MacAddr([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc]))
             .is_none()
     );
 }
 
 #[test]
-fn item21_request_acks_offered_address_but_checks_50_and_54_unlike_pybootd() {
+fn request_acks_offered_address_but_checks_50_and_54_unlike_pybootd() {
     let mut h = Harness::new().simple();
     let (offer, _, _) = h.reply(&os_discover());
     let (ack, _, _) = h.reply(&os_request());
@@ -1002,7 +1011,7 @@ fn item21_request_acks_offered_address_but_checks_50_and_54_unlike_pybootd() {
 }
 
 #[test]
-fn item22_release_and_decline_get_no_reply_inform_does() {
+fn release_and_decline_get_no_reply_inform_does() {
     let mut h = Harness::new().simple();
     dora(&mut h);
     let release = packet(
@@ -1030,7 +1039,7 @@ fn discover_from(last: u8) -> Vec<u8> {
 }
 
 #[test]
-fn item23_sequential_and_sticky() {
+fn sequential_and_sticky() {
     let mut h = Harness::new();
     assert_eq!(h.reply(&discover_from(1)).0.yiaddr, ip(100));
     assert_eq!(h.reply(&discover_from(2)).0.yiaddr, ip(101));
@@ -1038,7 +1047,7 @@ fn item23_sequential_and_sticky() {
 }
 
 #[test]
-fn item24_static_address_and_pool_skips_it() {
+fn static_address_and_pool_skips_it() {
     let mut h = Harness::new();
     h.statics = vec![StaticLease {
         mac: MacAddr([0x52, 0x54, 0, 0, 0, 9]),
@@ -1051,7 +1060,7 @@ fn item24_static_address_and_pool_skips_it() {
 }
 
 #[test]
-fn item25_pool_exhaustion_drops_with_typed_reason() {
+fn pool_exhaustion_drops_with_typed_reason() {
     let mut h = Harness::new();
     h.bootp.pool_count = 2;
     h.reset_leases();
@@ -1067,7 +1076,7 @@ fn item25_pool_exhaustion_drops_with_typed_reason() {
 }
 
 #[test]
-fn item26_release_frees_for_others_unlike_pybootd() {
+fn release_frees_for_others_unlike_pybootd() {
     let mut h = Harness::new().simple();
     h.bootp.pool_count = 1;
     h.reset_leases();
@@ -1081,7 +1090,7 @@ fn item26_release_frees_for_others_unlike_pybootd() {
 }
 
 #[test]
-fn item27_unrelayed_replies_use_limited_broadcast_and_keep_flags_unlike_pybootd() {
+fn unrelayed_replies_use_limited_broadcast_and_keep_flags_unlike_pybootd() {
     let mut h = Harness::new();
     let (reply, destination, _) = h.reply(&discover_from(1));
     assert_eq!(destination, BROADCAST_68);
@@ -1098,7 +1107,7 @@ fn item27_unrelayed_replies_use_limited_broadcast_and_keep_flags_unlike_pybootd(
 }
 
 #[test]
-fn item28_relayed_requests_go_to_giaddr_port_67() {
+fn relayed_requests_go_to_giaddr_port_67() {
     let mut h = Harness::new();
     let mut b = discover_from(1);
     b[24..28].copy_from_slice(&[192, 168, 25, 7]);
@@ -1108,7 +1117,7 @@ fn item28_relayed_requests_go_to_giaddr_port_67() {
 }
 
 #[test]
-fn item29_renewal_with_ciaddr_is_unicast_and_yiaddr_is_ciaddr() {
+fn renewal_with_ciaddr_is_unicast_and_yiaddr_is_ciaddr() {
     let mut h = Harness::new().simple();
     dora(&mut h);
     let renew = packet(
@@ -1125,7 +1134,7 @@ fn item29_renewal_with_ciaddr_is_unicast_and_yiaddr_is_ciaddr() {
 }
 
 #[test]
-fn item30_buggy_clients_always_get_limited_broadcast() {
+fn buggy_clients_always_get_limited_broadcast() {
     let mut h = Harness::new().simple();
     h.buggy = vec![MacRule {
         text: "52-54-00/24".into(),
@@ -1149,7 +1158,7 @@ fn item30_buggy_clients_always_get_limited_broadcast() {
 }
 
 #[test]
-fn item31_header_and_option_order() {
+fn header_and_option_order() {
     let mut h = Harness::new();
     let (reply, _, outcome) = h.reply(&bios_pxe_discover());
     assert_eq!(reply.op, 2);
@@ -1158,14 +1167,14 @@ fn item31_header_and_option_order() {
     assert_eq!(reply.siaddr, SERVER);
     let tags: Vec<u8> = reply.options.iter().map(|(t, _)| t).collect();
     assert_eq!(&tags[..2], &[53, 54], "53 and 54 first");
-    // §13 item 41 [Q]: no stray `255 0 0`: one END, pads after it.
+    // One END and pads after it: no stray `255 0 0` after the options.
     let bytes = reply_bytes(&outcome);
     let end = bytes.iter().rposition(|b| *b == 0xff).unwrap();
     assert_eq!(end, bytes.len() - 1);
 }
 
 #[test]
-fn item32_sname_and_file() {
+fn sname_and_file() {
     let mut h = Harness::new();
     h.bootp.servername = "bootd".into();
     h.bootp.domain = "lab".into();
@@ -1175,7 +1184,7 @@ fn item32_sname_and_file() {
 }
 
 #[test]
-fn item33_dns_one_tlv_and_auto() {
+fn dns_one_tlv_and_auto() {
     let mut h = Harness::new();
     let (reply, _, _) = h.reply(&bios_pxe_discover());
     assert_eq!(
@@ -1196,7 +1205,7 @@ fn item33_dns_one_tlv_and_auto() {
 }
 
 #[test]
-fn item34_gateway_netmask_and_gateway_off() {
+fn gateway_netmask_and_gateway_off() {
     let mut h = Harness::new();
     let (reply, _, _) = h.reply(&bios_pxe_discover());
     assert_eq!(reply.options.get(tag::ROUTER), Some(&SERVER.octets()[..]));
@@ -1212,14 +1221,14 @@ fn item34_gateway_netmask_and_gateway_off() {
         reply.options.get(tag::BROADCAST_ADDRESS),
         Some(&[192u8, 168, 255, 255][..])
     );
-    // pybootd issue #5: option 3 can be switched off.
+    // `set_gateway = off` leaves option 3 out.
     h.bootp.send_gateway = false;
     let (reply, _, _) = h.reply(&bios_pxe_discover());
     assert!(!reply.options.contains(tag::ROUTER));
 }
 
 #[test]
-fn item35_lease_time_encoding() {
+fn lease_time_encoding() {
     let mut h = Harness::new();
     let (reply, _, _) = h.reply(&bios_pxe_discover());
     assert_eq!(
@@ -1229,14 +1238,14 @@ fn item35_lease_time_encoding() {
 }
 
 #[test]
-fn item36_option_43_is_discovery_control_8_unlike_pybootd() {
+fn option_43_is_discovery_control_8_unlike_pybootd() {
     let mut h = Harness::new();
     let (reply, _, _) = h.reply(&bios_pxe_discover());
     assert_eq!(reply.options.vendor_specific(), Some(&[6u8, 1, 8, 255][..]));
 }
 
 #[test]
-fn item37_pxe_options_60_97_always_66_67_when_asked() {
+fn pxe_options_60_97_always_66_67_when_asked() {
     let mut h = Harness::new();
     let b = packet(
         "01 01 06 00 0000000a 0000 0000 00000000 00000000 00000000 00000000
@@ -1254,7 +1263,7 @@ fn item37_pxe_options_60_97_always_66_67_when_asked() {
 }
 
 #[test]
-fn item38_pxe_client_without_option_55_gets_reply() {
+fn pxe_client_without_option_55_gets_reply() {
     let mut h = Harness::new();
     let b = packet(
         "01 01 06 00 0000000b 0000 0000 00000000 00000000 00000000 00000000
@@ -1270,7 +1279,7 @@ fn item38_pxe_client_without_option_55_gets_reply() {
 }
 
 #[test]
-fn item39_option_13_is_not_sent() {
+fn option_13_is_not_sent() {
     // Boot file size needs file-system or HTTP I/O; the sans-IO core leaves it out.
     let mut h = Harness::new();
     let (reply, _, _) = h.reply(&bios_pxe_discover());
@@ -1278,7 +1287,7 @@ fn item39_option_13_is_not_sent() {
 }
 
 #[test]
-fn item40_arch_selects_file_unlisted_gets_default_unlike_pybootd() {
+fn arch_selects_file_unlisted_gets_default_unlike_pybootd() {
     let mut h = Harness::new();
     let with_class = |class: &str| {
         let class_hex: String = class.bytes().map(|b| format!("{b:02x}")).collect();
@@ -1369,29 +1378,14 @@ struct ScriptedPolicy {
 }
 
 impl AccessPolicy for ScriptedPolicy {
-    fn check(&mut self, query: &AccessQuery) -> AccessVerdict {
+    fn check(&mut self, _now: Instant, query: &AccessQuery) -> AccessVerdict {
         self.queries.push(query.clone());
         self.verdict.clone()
     }
 }
 
 fn send_with(h: &mut Harness, bytes: &[u8], policy: &mut ScriptedPolicy) -> Outcome {
-    let config = ServerConfig {
-        bootp: &h.bootp,
-        boot_files: &h.files,
-        buggy_clients: &h.buggy,
-        dns_servers: &h.dns,
-    };
-    handle_datagram(
-        &config,
-        &mut h.state,
-        bytes,
-        SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
-        h.interface,
-        policy,
-        h.now,
-        EPOCH,
-    )
+    h.send_with(bytes, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68), policy)
 }
 
 #[test]
@@ -1411,15 +1405,15 @@ fn access_seam_deny_pending_and_grant() {
     assert_eq!(query.uuid, Some(Uuid(0x00112233445566778899aabbccddeeff)));
     assert_eq!((query.phase, query.next_phase), (Phase::Idle, Phase::Pxe));
     // Refused clients take no address and do not change phase.
-    assert_eq!(h.state.leases.current_address(query.mac, h.now), None);
-    assert_eq!(h.state.phase(query.mac), Phase::Idle);
+    assert_eq!(h.network.leases.current_address(query.mac, h.now), None);
+    assert_eq!(h.network.phase(query.mac), Phase::Idle);
 
     policy.verdict = AccessVerdict::Pending;
     assert_eq!(
         send_with(&mut h, &bios_pxe_discover(), &mut policy).action,
-        Action::Pending
+        Action::Pending { mac: query.mac }
     );
-    assert_eq!(h.state.phase(query.mac), Phase::Idle);
+    assert_eq!(h.network.phase(query.mac), Phase::Idle);
 
     policy.verdict = AccessVerdict::Allow(AccessGrant {
         host_name: Some("node7".into()),
@@ -1597,7 +1591,7 @@ proptest! {
             h.now += Duration::from_secs(7);
         }
         // No address bound to two MACs.
-        let records = h.state.leases.records();
+        let records = h.network.leases.records();
         let mut bound: Vec<Ipv4Addr> = records
             .iter()
             .filter(|r| r.state == RecordState::Bound)

@@ -672,7 +672,7 @@ pub struct Emitted {
 }
 
 /// Copies `text` into a fixed field, keeping at least one NUL at the end (ROMs
-/// read `file` as a C string, landscape.md §3 quirk 11).
+/// read `file` as a C string and run past a field without one).
 fn write_c_string(field: &mut [u8], text: &[u8]) {
     let room = field.len().saturating_sub(1);
     let len = text.len().min(room);

@@ -1,0 +1,542 @@
+//! The BOOTP/DHCP endpoint, sans-IO: every served network with its leases, the
+//! access policy and its HTTP decisions, the requests parked while an HTTP
+//! authorisation runs, replies held until the lease record they depend on is on
+//! disk, and the memory of what was already said once.
+//!
+//! It is fed with `handle_datagram`, `handle_auth_answer`, `handle_persisted` and
+//! `handle_timeout`, and drained with [`Endpoint::poll_transmit`] (replies, each
+//! with the network whose socket sends it), [`Endpoint::poll_event`] (log lines,
+//! events to publish, authorisation queries for the workers, lease records to
+//! write) and [`Endpoint::poll_timeout`] (when to call `handle_timeout`).
+//!
+//! Durability is a hard rule: a reply, event or log line that follows from a lease
+//! record waits until the shell has written and fsynced that record and said so
+//! with `handle_persisted`. A failed write releases nothing (the client retries).
+//! Later answers to the same MAC wait behind a write still in progress.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Instant;
+
+use log::{Level, LevelFilter};
+
+use super::acl::{MacList, UuidList};
+use super::http_auth::{Answer, HttpDecisions, Query};
+use super::leases::{LeaseRecord, LeaseTable};
+use super::server::{
+    self, AccessPolicy, Action, AllowAll, Datagram, DropReason, Link, Notice, Outcome,
+    ServedNetwork, ServerConfig,
+};
+use crate::config::{Access, BootFiles, BootpConfig, Config, MacRule};
+use crate::event::{self as bus, EventKind};
+use crate::net::NetConfig;
+use crate::types::MacAddr;
+
+/// Rewrite the lease file once this many lines were appended since the last rewrite.
+const COMPACT_AFTER_APPENDS: usize = 10_000;
+/// Refusals and warnings already logged (per MAC and text); forgotten past this size.
+const REFUSALS_REMEMBERED: usize = 10_000;
+
+/// Names one lease record handed out for writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WriteId(u64);
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Which served network's socket sends it (the one its request came in on).
+    pub network: usize,
+    pub destination: SocketAddrV4,
+    pub bytes: Vec<u8>,
+    /// The client it answers, for a line about a failed send.
+    pub mac: MacAddr,
+    /// The info line to log once it is sent (`None` when info is not logged).
+    pub sent_line: Option<String>,
+}
+
+/// What the shell must do besides sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Log {
+        level: Level,
+        line: String,
+    },
+    /// For the notifier and TFTP threads.
+    Publish(bus::Event),
+    /// Ask the HTTP authorisation server; answer with `handle_auth_answer`.
+    Authorise(Query),
+    /// Append to the lease file and fsync, then call `handle_persisted`.
+    Persist {
+        id: WriteId,
+        record: LeaseRecord,
+    },
+    /// Rewrite the lease file with exactly these records.
+    Compact(Vec<LeaseRecord>),
+}
+
+/// `[bootp] access`: who may boot.
+enum AccessControl {
+    Everyone(AllowAll),
+    Macs(MacList),
+    Uuids(UuidList),
+    Http(HttpDecisions),
+}
+
+impl AccessControl {
+    fn policy(&mut self) -> &mut dyn AccessPolicy {
+        match self {
+            AccessControl::Everyone(p) => p,
+            AccessControl::Macs(p) => p,
+            AccessControl::Uuids(p) => p,
+            AccessControl::Http(p) => p,
+        }
+    }
+}
+
+/// A request waiting for its HTTP authorisation.
+struct Parked {
+    network: usize,
+    bytes: Vec<u8>,
+    source: SocketAddrV4,
+}
+
+/// What one answer releases once its lease record is durable.
+enum Held {
+    Transmit(Transmit),
+    Event(Event),
+}
+
+/// A lease record out for writing, and what waits on it.
+struct Write {
+    network: usize,
+    mac: MacAddr,
+    held: Vec<Held>,
+}
+
+pub struct Endpoint {
+    bootp: BootpConfig,
+    boot_files: BootFiles,
+    buggy_clients: Vec<MacRule>,
+    networks: Vec<ServedNetwork>,
+    access: AccessControl,
+    parked: HashMap<MacAddr, Parked>,
+    /// (MAC, line) pairs already logged at their full level.
+    said_once: HashSet<(MacAddr, String)>,
+    /// Lease-file records of networks not served now: kept, so a rewrite never
+    /// loses them.
+    foreign: Vec<LeaseRecord>,
+    appended: usize,
+    writes: HashMap<WriteId, Write>,
+    /// The write each (network, MAC) waits on.
+    writing: HashMap<(usize, MacAddr), WriteId>,
+    next_write: u64,
+    /// The last (now, Unix seconds) seen: stamps records of resumed requests.
+    clock: Option<(Instant, u64)>,
+    /// The most detailed level logged: lines below it are not even formatted.
+    verbosity: LevelFilter,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+}
+
+impl Endpoint {
+    /// Serves `nets` (one per pool of `[bootp] pool_start`, in order) with the
+    /// records read from the lease file. `resolv_conf` is the text of
+    /// /etc/resolv.conf for `dns = auto`.
+    pub fn new(
+        config: &Config,
+        nets: &[NetConfig],
+        records: Vec<LeaseRecord>,
+        resolv_conf: Option<&str>,
+        verbosity: LevelFilter,
+    ) -> Endpoint {
+        let bootp = &config.bootp;
+        let mut records = records;
+        let mut networks = Vec::new();
+        for (net, pool_start) in nets.iter().zip(&bootp.pools) {
+            let statics: Vec<_> = config
+                .static_dhcp
+                .iter()
+                .filter(|s| net.contains(s.ip))
+                .copied()
+                .collect();
+            let (mine, others): (Vec<_>, Vec<_>) =
+                records.into_iter().partition(|r| net.contains(r.ip));
+            records = others;
+            let mut leases =
+                LeaseTable::for_network(net.network, *pool_start, bootp.pool_count, &statics);
+            leases.load(mine);
+            let dns = server::resolve_dns(&bootp.dns, resolv_conf, net.server());
+            let link = Link::new(net.network, bootp.netmask, dns);
+            networks.push(ServedNetwork::new(link, leases));
+        }
+        let access = match bootp.access {
+            None => AccessControl::Everyone(AllowAll),
+            Some(Access::Mac) => AccessControl::Macs(MacList {
+                rules: config.mac_acl.clone(),
+            }),
+            Some(Access::Uuid) => AccessControl::Uuids(UuidList {
+                rules: config.uuid_acl.clone(),
+            }),
+            Some(Access::Http) => AccessControl::Http(HttpDecisions::new(&config.http)),
+        };
+        let mut endpoint = Endpoint {
+            bootp: bootp.clone(),
+            boot_files: config.boot_files.clone(),
+            buggy_clients: config.buggy_clients.clone(),
+            networks,
+            access,
+            parked: HashMap::new(),
+            said_once: HashSet::new(),
+            foreign: records,
+            appended: 0,
+            writes: HashMap::new(),
+            writing: HashMap::new(),
+            next_write: 0,
+            clock: None,
+            verbosity,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        };
+        endpoint.compact();
+        let served: Vec<_> = nets.iter().zip(&bootp.pools).enumerate().collect();
+        for (index, (net, pool_start)) in served {
+            let Some(leases) = endpoint.networks.get(index).map(|n| &n.leases) else {
+                break;
+            };
+            let pool = match leases.pool_range() {
+                Some((first, last)) => format!(
+                    "{} address{}, {first} to {last}{}",
+                    leases.pool_count(),
+                    if leases.pool_count() == 1 { "" } else { "es" },
+                    if leases.pool_skips_server() {
+                        " without this server's own"
+                    } else {
+                        ""
+                    }
+                ),
+                None => format!("no address: none is a host address of {}", net.network),
+            };
+            let line = format!(
+                "serving BOOTP/DHCP on {} ({}) as {}: pool {} + {} ({pool}), {} bindings in {}",
+                net.device,
+                net.network,
+                net.server(),
+                pool_start,
+                bootp.pool_count,
+                leases.bound_count(),
+                bootp.lease_file.display()
+            );
+            endpoint
+                .events
+                .push_back(Event::Publish(bus::Event::ServerAddress(net.server())));
+            endpoint.log(Level::Info, || line);
+        }
+        endpoint
+    }
+
+    /// One datagram that arrived on the socket of network `network` at `now`
+    /// (`epoch`: the same instant in Unix seconds).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        epoch: u64,
+        network: usize,
+        source: SocketAddrV4,
+        bytes: &[u8],
+    ) {
+        self.clock = Some((now, epoch));
+        self.process(now, epoch, network, source, bytes);
+    }
+
+    /// The HTTP authorisation server's answer to query `id` (also a failure to
+    /// ask it); the request it parked is handled again.
+    pub fn handle_auth_answer(&mut self, now: Instant, id: u64, answer: Answer) {
+        let AccessControl::Http(decisions) = &mut self.access else {
+            return;
+        };
+        let Some((mac, line)) = decisions.answer(id, answer, now) else {
+            return;
+        };
+        self.log(Level::Info, || format!("{mac}: {line}"));
+        if let Some(parked) = self.parked.remove(&mac) {
+            let epoch = self.epoch_at(now);
+            self.process(now, epoch, parked.network, parked.source, &parked.bytes);
+        }
+    }
+
+    /// The shell wrote the record of `id` (`Ok`: written and fsynced): what waited
+    /// on it is released; after a failure, nothing is, and the next request of
+    /// that client writes its binding again.
+    pub fn handle_persisted(&mut self, id: WriteId, result: io::Result<()>) {
+        let Some(write) = self.writes.remove(&id) else {
+            return;
+        };
+        if self.writing.get(&(write.network, write.mac)) == Some(&id) {
+            self.writing.remove(&(write.network, write.mac));
+        }
+        match result {
+            Ok(()) => {
+                for held in write.held {
+                    match held {
+                        Held::Transmit(transmit) => self.transmits.push_back(transmit),
+                        Held::Event(event) => self.events.push_back(event),
+                    }
+                }
+                self.appended += 1;
+                if self.appended >= COMPACT_AFTER_APPENDS {
+                    self.compact();
+                }
+            }
+            Err(e) => {
+                if let Some(network) = self.networks.get_mut(write.network) {
+                    network.leases.mark_unpersisted(write.mac);
+                }
+                let path = self.bootp.lease_file.display();
+                let line = format!(
+                    "{}: cannot write the lease file {path} ({e}); no answer sent, the client will ask again",
+                    write.mac
+                );
+                self.log(Level::Error, || line);
+            }
+        }
+    }
+
+    /// Gives up on authorisations that did not come in time (their requests are
+    /// dropped, with a line saying so) and forgets offers no one took up.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for network in &mut self.networks {
+            network.leases.sweep_offers(now);
+        }
+        let expired = match &mut self.access {
+            AccessControl::Http(decisions) => decisions.expire(now),
+            _ => Vec::new(),
+        };
+        for (mac, reason) in expired {
+            self.parked.remove(&mac);
+            let reason = DropReason::Refused { mac, reason };
+            self.log_drop(&reason, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68));
+        }
+    }
+
+    /// When `handle_timeout` next has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let authorisation = match &self.access {
+            AccessControl::Http(decisions) => decisions.next_deadline(),
+            _ => None,
+        };
+        let sweeps = self.networks.iter().map(|n| n.leases.offers_sweep_at());
+        sweeps.chain([authorisation]).flatten().min()
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The served network of that index.
+    pub fn network(&self, index: usize) -> Option<&ServedNetwork> {
+        self.networks.get(index)
+    }
+
+    /// Requests waiting for their HTTP authorisation.
+    pub fn parked_count(&self) -> usize {
+        self.parked.len()
+    }
+
+    fn process(
+        &mut self,
+        now: Instant,
+        epoch: u64,
+        index: usize,
+        source: SocketAddrV4,
+        bytes: &[u8],
+    ) {
+        let Some(network) = self.networks.get_mut(index) else {
+            return;
+        };
+        let config = ServerConfig {
+            bootp: &self.bootp,
+            boot_files: &self.boot_files,
+            buggy_clients: &self.buggy_clients,
+        };
+        let datagram = Datagram {
+            bytes,
+            source,
+            now,
+            epoch,
+        };
+        let outcome = server::handle(&config, network, self.access.policy(), &datagram);
+        if let Action::Pending { mac } = outcome.action {
+            // A retransmission replaces the request parked before it.
+            let parked = Parked {
+                network: index,
+                bytes: bytes.to_vec(),
+                source,
+            };
+            self.parked.insert(mac, parked);
+            self.forward_queries();
+            return;
+        }
+        self.apply(outcome, index, source);
+    }
+
+    /// Hands the queries the HTTP decisions asked for to the shell.
+    fn forward_queries(&mut self) {
+        let AccessControl::Http(decisions) = &mut self.access else {
+            return;
+        };
+        for query in decisions.take_queries() {
+            if Level::Debug <= self.verbosity {
+                self.events.push_back(Event::Log {
+                    level: Level::Debug,
+                    line: format!("{}: asking {}", query.mac, query.url),
+                });
+            }
+            self.events.push_back(Event::Authorise(query));
+        }
+    }
+
+    fn apply(&mut self, outcome: Outcome, index: usize, source: SocketAddrV4) {
+        let Outcome {
+            action,
+            persist,
+            event,
+            notices,
+        } = outcome;
+        for notice in &notices {
+            match notice {
+                // Every retransmission repeats it: say it once per client.
+                Notice::DefaultBootFile { mac, .. } => {
+                    if self.said_once.insert((*mac, notice.to_string())) {
+                        self.log(Level::Warn, || notice.to_string());
+                    }
+                }
+                _ => self.log(Level::Info, || notice.to_string()),
+            }
+        }
+        let mut held = Vec::new();
+        let mut client = event.as_ref().map(|e| e.mac);
+        match action {
+            Action::Reply(reply) => {
+                let mac = reply.message.client_mac();
+                client = Some(mac);
+                let sent_line = (Level::Info <= self.verbosity).then(|| reply.describe());
+                held.push(Held::Transmit(Transmit {
+                    network: index,
+                    destination: reply.destination,
+                    bytes: reply.bytes,
+                    mac,
+                    sent_line,
+                }));
+            }
+            Action::Silent => {
+                if let Some(event) = &event
+                    && event.kind == EventKind::Release
+                {
+                    held.push(Held::Event(Event::Log {
+                        level: Level::Info,
+                        line: format!("{}: released {}", event.mac, event.ip),
+                    }));
+                }
+            }
+            Action::Pending { .. } => {}
+            Action::Drop(reason) => self.log_drop(&reason, source),
+        }
+        if let Some(event) = event {
+            held.push(Held::Event(Event::Publish(bus::Event::Lease(event))));
+        }
+        // The binding reaches the disk before the client hears of it: a crash
+        // after the ACK never loses an address a machine believes it has.
+        if let Some(record) = persist {
+            let id = WriteId(self.next_write);
+            self.next_write += 1;
+            let mac = record.mac;
+            self.events.push_back(Event::Persist { id, record });
+            self.writes.insert(
+                id,
+                Write {
+                    network: index,
+                    mac,
+                    held,
+                },
+            );
+            self.writing.insert((index, mac), id);
+            return;
+        }
+        // An answer that repeats a binding still being written depends on it too.
+        if let Some(mac) = client
+            && let Some(id) = self.writing.get(&(index, mac))
+            && let Some(write) = self.writes.get_mut(id)
+        {
+            write.held.extend(held);
+            return;
+        }
+        for held in held {
+            match held {
+                Held::Transmit(transmit) => self.transmits.push_back(transmit),
+                Held::Event(event) => self.events.push_back(event),
+            }
+        }
+    }
+
+    /// A dropped packet is a debug line; a refused client an info line, once per
+    /// reason.
+    fn log_drop(&mut self, reason: &DropReason, source: SocketAddrV4) {
+        let refused_mac = match reason {
+            DropReason::SimpleClientNotAllowed { mac }
+            | DropReason::Refused { mac, .. }
+            | DropReason::PoolExhausted { mac, .. }
+            | DropReason::NoBootFile { mac, .. } => Some(*mac),
+            _ => None,
+        };
+        match refused_mac {
+            Some(mac) => {
+                let text = reason.to_string();
+                if self.said_once.len() >= REFUSALS_REMEMBERED {
+                    self.said_once.clear();
+                }
+                if self.said_once.insert((mac, text.clone())) {
+                    self.log(Level::Info, || text);
+                } else {
+                    self.log(Level::Debug, || text);
+                }
+            }
+            None => self.log(Level::Debug, || format!("{source}: dropped: {reason}")),
+        }
+    }
+
+    /// Queues a log line, formatting it only when its level is logged.
+    fn log(&mut self, level: Level, line: impl FnOnce() -> String) {
+        if level <= self.verbosity {
+            self.events.push_back(Event::Log {
+                level,
+                line: line(),
+            });
+        }
+    }
+
+    /// Asks for the lease file to be rewritten with one line per binding.
+    fn compact(&mut self) {
+        let mut records = self.foreign.clone();
+        for network in &self.networks {
+            records.extend(network.leases.records());
+        }
+        self.events.push_back(Event::Compact(records));
+        self.appended = 0;
+    }
+
+    /// Unix seconds at `now`, from the last datagram's clock reading.
+    fn epoch_at(&self, now: Instant) -> u64 {
+        self.clock.map_or(0, |(then, epoch)| {
+            epoch.saturating_add(now.saturating_duration_since(then).as_secs())
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "endpoint_tests.rs"]
+mod tests;

@@ -1,0 +1,521 @@
+//! Endpoint tests, driven by a fake clock: parking requests while an HTTP
+//! authorisation runs, log-once memory, and replies held until their lease record
+//! is durable.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::bootp::leases::RecordState;
+use crate::bootp::wire::{Message, MessageType, tag};
+use crate::config::load_str;
+use crate::types::Ipv4Network;
+
+const EPOCH: u64 = 1_718_000_000;
+const CLIENT: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68);
+
+fn server_ip() -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 0, 1)
+}
+
+fn net(network: Ipv4Network) -> NetConfig {
+    NetConfig {
+        device: "eth0".into(),
+        label: "eth0".into(),
+        index: None,
+        network,
+        mtu: None,
+    }
+}
+
+/// An endpoint serving 10.0.0.1/24 from a pool of 10.0.0.100 + 10, with `bootp`
+/// lines added to `[bootp]` and `rest` after it, logging everything.
+fn endpoint(bootp: &str, rest: &str) -> Endpoint {
+    let network = Ipv4Network::new(server_ip(), 24).unwrap();
+    let bootp = format!("pool_start = 10.0.0.100\npool_count = 10\n{bootp}");
+    starting(network, &bootp, rest).0
+}
+
+/// An endpoint serving `network`, and what it said at start-up.
+fn starting(network: Ipv4Network, bootp: &str, rest: &str) -> (Endpoint, Vec<Event>) {
+    let text = format!(
+        "[bootp]\nlease_file = /nonexistent/leases\n{bootp}\n[bootfile]\ndefault = pxelinux.0\n00000 = pxelinux.0\n{rest}"
+    );
+    let loaded = load_str(Path::new("t.ini"), &text, Path::new("/")).unwrap();
+    let mut endpoint = Endpoint::new(
+        &loaded.config,
+        &[net(network)],
+        Vec::new(),
+        None,
+        LevelFilter::Debug,
+    );
+    let said = events(&mut endpoint);
+    (endpoint, said)
+}
+
+fn mac(last: u8) -> MacAddr {
+    MacAddr([0x52, 0x54, 0, 0, 0, last])
+}
+
+/// A DHCP request of `kind` from `mac(last)`; PXE requests carry option 60
+/// `PXEClient` and architecture 0.
+fn request(kind: MessageType, last: u8, xid: u32, pxe: bool) -> Vec<u8> {
+    let mut message = Message {
+        xid,
+        ..Message::default()
+    };
+    message.chaddr[..6].copy_from_slice(&mac(last).0);
+    message.options.set(tag::MESSAGE_TYPE, [kind.to_byte()]);
+    if pxe {
+        message.options.set(
+            tag::VENDOR_CLASS,
+            b"PXEClient:Arch:00000:UNDI:002001".to_vec(),
+        );
+    }
+    message.emit(576).bytes
+}
+
+fn dhcp_request(last: u8, xid: u32, address: Ipv4Addr) -> Vec<u8> {
+    let mut message = Message::parse(&request(MessageType::Request, last, xid, true)).unwrap();
+    message.options.set(tag::SERVER_ID, server_ip().octets());
+    message.options.set(tag::REQUESTED_IP, address.octets());
+    message.emit(576).bytes
+}
+
+fn events(endpoint: &mut Endpoint) -> Vec<Event> {
+    std::iter::from_fn(|| endpoint.poll_event()).collect()
+}
+
+fn transmits(endpoint: &mut Endpoint) -> Vec<Transmit> {
+    std::iter::from_fn(|| endpoint.poll_transmit()).collect()
+}
+
+fn lines(events: &[Event], wanted: Level) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Log { level, line } if *level == wanted => Some(line.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn queries(events: &[Event]) -> Vec<Query> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Authorise(query) => Some(query.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn reply_of(transmit: &Transmit) -> Message {
+    Message::parse(&transmit.bytes).unwrap()
+}
+
+const HTTP: &str =
+    "[http]\nlocation = http://10.0.0.2:8080\npxe = /boot\ndhcp = /linux\ntimeout = 2\n";
+
+fn allowed() -> Answer {
+    Answer::Status {
+        code: 200,
+        body: String::new(),
+    }
+}
+
+#[test]
+fn a_request_parks_while_its_authorisation_runs_and_resumes_on_the_answer() {
+    let mut e = endpoint("access = http", HTTP);
+    let now = Instant::now();
+    e.handle_datagram(
+        now,
+        EPOCH,
+        0,
+        CLIENT,
+        &request(MessageType::Discover, 1, 7, true),
+    );
+    assert!(
+        transmits(&mut e).is_empty(),
+        "no answer before the decision"
+    );
+    let asked = queries(&events(&mut e));
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].mac, mac(1));
+    assert!(
+        asked[0]
+            .url
+            .starts_with("http://10.0.0.2:8080/boot?mac=52-54-00-00-00-01")
+    );
+    assert_eq!(e.parked_count(), 1);
+
+    e.handle_auth_answer(now + Duration::from_millis(5), asked[0].id, allowed());
+    let sent = transmits(&mut e);
+    assert_eq!(sent.len(), 1);
+    let offer = reply_of(&sent[0]);
+    assert_eq!(offer.message_type(), Some(MessageType::Offer));
+    assert_eq!(offer.xid, 7);
+    assert_eq!(e.parked_count(), 0);
+    let said = events(&mut e);
+    assert!(
+        lines(&said, Level::Info)
+            .contains(&"52-54-00-00-00-01: HTTP authorisation allows it".into()),
+        "{said:?}"
+    );
+}
+
+#[test]
+fn a_retransmission_while_parked_replaces_the_request_and_asks_nothing_more() {
+    let mut e = endpoint("access = http", HTTP);
+    let now = Instant::now();
+    let mut asked = Vec::new();
+    for (step, xid) in [11, 12, 13].into_iter().enumerate() {
+        let at = now + Duration::from_millis(300 * step as u64);
+        e.handle_datagram(
+            at,
+            EPOCH,
+            0,
+            CLIENT,
+            &request(MessageType::Discover, 1, xid, true),
+        );
+        asked.extend(queries(&events(&mut e)));
+    }
+    assert_eq!(asked.len(), 1, "one query for three retransmissions");
+    assert_eq!(e.parked_count(), 1);
+    e.handle_auth_answer(now + Duration::from_secs(1), asked[0].id, allowed());
+    let sent = transmits(&mut e);
+    assert_eq!(sent.len(), 1, "one answer, to the latest retransmission");
+    assert_eq!(reply_of(&sent[0]).xid, 13);
+}
+
+#[test]
+fn a_parked_request_expires_with_a_line_saying_why() {
+    let mut e = endpoint("access = http", HTTP);
+    let now = Instant::now();
+    e.handle_datagram(
+        now,
+        EPOCH,
+        0,
+        CLIENT,
+        &request(MessageType::Discover, 1, 7, true),
+    );
+    let id = queries(&events(&mut e))[0].id;
+    assert_eq!(e.poll_timeout(), Some(now + Duration::from_secs(2)));
+    e.handle_timeout(now + Duration::from_secs(1));
+    assert_eq!(e.parked_count(), 1, "not yet");
+    e.handle_timeout(now + Duration::from_secs(2));
+    assert_eq!(e.parked_count(), 0);
+    assert_eq!(
+        lines(&events(&mut e), Level::Info),
+        vec!["52-54-00-00-00-01: refused: the HTTP authorisation server did not answer within 2 s"]
+    );
+    assert_eq!(e.poll_timeout(), None);
+    // The late answer sends nothing.
+    e.handle_auth_answer(now + Duration::from_secs(3), id, allowed());
+    assert!(transmits(&mut e).is_empty());
+}
+
+#[test]
+fn a_query_the_workers_cannot_take_refuses_the_parked_request_once() {
+    let mut e = endpoint("access = http", HTTP);
+    let now = Instant::now();
+    e.handle_datagram(
+        now,
+        EPOCH,
+        0,
+        CLIENT,
+        &request(MessageType::Discover, 1, 7, true),
+    );
+    let id = queries(&events(&mut e))[0].id;
+    let failed = Answer::Failed("too many authorisation queries waiting".into());
+    e.handle_auth_answer(now, id, failed);
+    assert!(transmits(&mut e).is_empty());
+    assert_eq!(e.parked_count(), 0);
+    let info = lines(&events(&mut e), Level::Info);
+    assert!(
+        info.iter().any(|l| l.starts_with(
+            "52-54-00-00-00-01: refused: the HTTP authorisation server could not be asked"
+        )),
+        "{info:?}"
+    );
+}
+
+#[test]
+fn a_refusal_is_said_once_at_info_then_at_debug() {
+    let mut e = endpoint("access = mac", "[mac]\n52-54-00-00-00-02 = enable\n");
+    let now = Instant::now();
+    let mut said = Vec::new();
+    for xid in 1..=3 {
+        e.handle_datagram(
+            now,
+            EPOCH,
+            0,
+            CLIENT,
+            &request(MessageType::Discover, 1, xid, true),
+        );
+        said.extend(events(&mut e));
+    }
+    assert!(transmits(&mut e).is_empty());
+    let refusal = "52-54-00-00-00-01: refused: no [mac] entry matches it".to_string();
+    assert_eq!(lines(&said, Level::Info), vec![refusal.clone()]);
+    assert_eq!(lines(&said, Level::Debug), vec![refusal.clone(), refusal]);
+}
+
+#[test]
+fn the_default_boot_file_warning_is_said_once_per_client() {
+    let mut e = endpoint("", "");
+    let now = Instant::now();
+    let mut message = Message::parse(&request(MessageType::Discover, 1, 1, true)).unwrap();
+    message.options.set(tag::CLIENT_ARCH, [0, 11]);
+    let bytes = message.emit(576).bytes;
+    let mut said = Vec::new();
+    for _ in 0..3 {
+        e.handle_datagram(now, EPOCH, 0, CLIENT, &bytes);
+        said.extend(events(&mut e));
+    }
+    assert_eq!(transmits(&mut e).len(), 3, "each is answered");
+    let warnings = lines(&said, Level::Warn);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("no [bootfile] entry for architecture 11"));
+}
+
+/// DISCOVER then REQUEST from `mac(last)`; returns the events of the REQUEST.
+fn discover_and_request(e: &mut Endpoint, last: u8, now: Instant) -> Vec<Event> {
+    e.handle_datagram(
+        now,
+        EPOCH,
+        0,
+        CLIENT,
+        &request(MessageType::Discover, last, 1, true),
+    );
+    let offer = transmits(e);
+    assert_eq!(offer.len(), 1);
+    let address = reply_of(&offer[0]).yiaddr;
+    events(e);
+    e.handle_datagram(now, EPOCH, 0, CLIENT, &dhcp_request(last, 2, address));
+    events(e)
+}
+
+fn persisted(events: &[Event]) -> Vec<(WriteId, LeaseRecord)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Persist { id, record } => Some((*id, record.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn published(events: &[Event]) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, Event::Publish(bus::Event::Lease(_))))
+        .count()
+}
+
+#[test]
+fn the_ack_waits_until_its_lease_record_is_on_disk() {
+    let mut e = endpoint("", "");
+    let now = Instant::now();
+    let said = discover_and_request(&mut e, 1, now);
+    let writes = persisted(&said);
+    assert_eq!(writes.len(), 1);
+    let (id, record) = &writes[0];
+    assert_eq!(
+        (record.mac, record.ip, record.epoch, record.state),
+        (
+            mac(1),
+            Ipv4Addr::new(10, 0, 0, 100),
+            EPOCH,
+            RecordState::Bound
+        )
+    );
+    assert!(e.poll_transmit().is_none(), "no ACK before the write");
+    assert_eq!(published(&said), 0, "no event before the write");
+
+    e.handle_persisted(*id, Ok(()));
+    let sent = transmits(&mut e);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(reply_of(&sent[0]).message_type(), Some(MessageType::Ack));
+    assert_eq!(
+        sent[0].sent_line.as_deref(),
+        Some(
+            "52-54-00-00-00-01: DHCPACK 10.0.0.100 via 255.255.255.255:68, boot file pxelinux.0 (PXE)"
+        )
+    );
+    assert_eq!(published(&events(&mut e)), 1);
+}
+
+#[test]
+fn a_failed_write_sends_no_ack_and_the_retry_writes_again() {
+    let mut e = endpoint("", "");
+    let now = Instant::now();
+    let said = discover_and_request(&mut e, 1, now);
+    let (id, _) = persisted(&said)[0].clone();
+    e.handle_persisted(id, Err(io::Error::other("No space left on device")));
+    assert!(transmits(&mut e).is_empty(), "no ACK");
+    let said = events(&mut e);
+    assert_eq!(published(&said), 0, "no event");
+    assert_eq!(
+        lines(&said, Level::Error),
+        vec![
+            "52-54-00-00-00-01: cannot write the lease file /nonexistent/leases (No space left on device); no answer sent, the client will ask again"
+        ]
+    );
+    // The client's retransmission writes the binding again, then is answered.
+    e.handle_datagram(
+        now,
+        EPOCH,
+        0,
+        CLIENT,
+        &dhcp_request(1, 3, Ipv4Addr::new(10, 0, 0, 100)),
+    );
+    let writes = persisted(&events(&mut e));
+    assert_eq!(writes.len(), 1, "written again");
+    assert!(e.poll_transmit().is_none());
+    e.handle_persisted(writes[0].0, Ok(()));
+    assert_eq!(transmits(&mut e).len(), 1);
+}
+
+#[test]
+fn an_answer_repeating_a_binding_being_written_waits_for_that_write() {
+    let mut e = endpoint("", "");
+    let now = Instant::now();
+    let said = discover_and_request(&mut e, 1, now);
+    let (id, _) = persisted(&said)[0].clone();
+    // A retransmission before the shell reports the write: nothing new to write,
+    // but its ACK depends on the same record.
+    e.handle_datagram(
+        now,
+        EPOCH,
+        0,
+        CLIENT,
+        &dhcp_request(1, 2, Ipv4Addr::new(10, 0, 0, 100)),
+    );
+    assert!(persisted(&events(&mut e)).is_empty());
+    assert!(e.poll_transmit().is_none());
+    e.handle_persisted(id, Ok(()));
+    assert_eq!(transmits(&mut e).len(), 2);
+}
+
+fn nak_or_ack(e: &mut Endpoint, last: u8, address: Ipv4Addr, now: Instant) -> Option<MessageType> {
+    let mut message = Message::parse(&request(MessageType::Request, last, 9, false)).unwrap();
+    message.options.set(tag::REQUESTED_IP, address.octets());
+    e.handle_datagram(now, EPOCH, 0, CLIENT, &message.emit(576).bytes);
+    for event in events(e) {
+        if let Event::Persist { id, .. } = event {
+            e.handle_persisted(id, Ok(()));
+        }
+    }
+    let sent = transmits(e);
+    sent.first().and_then(|t| reply_of(t).message_type())
+}
+
+#[test]
+fn a_pool_running_past_its_network_hands_out_only_its_host_addresses() {
+    // 10.0.0.250 + 20 on 10.0.0.0/24 would run over the broadcast address into
+    // 10.0.1.0/24; this server itself is 10.0.0.252.
+    let network = Ipv4Network::new(Ipv4Addr::new(10, 0, 0, 252), 24).unwrap();
+    let pool = "pool_start = 10.0.0.250\npool_count = 20\nallow_simple_dhcp = on";
+    let (mut e, said) = starting(network, pool, "");
+    let now = Instant::now();
+    let mut offered = Vec::new();
+    for last in 1..=20 {
+        e.handle_datagram(
+            now,
+            EPOCH,
+            0,
+            CLIENT,
+            &request(MessageType::Discover, last, 1, true),
+        );
+        offered.extend(transmits(&mut e).iter().map(|t| reply_of(t).yiaddr));
+    }
+    let host = |last: u8| Ipv4Addr::new(10, 0, 0, last);
+    assert_eq!(offered, vec![host(250), host(251), host(253), host(254)]);
+    // Nor is such an address granted when a client asks for it.
+    for (last, address) in [
+        (30, host(255)),
+        (31, host(252)),
+        (32, Ipv4Addr::new(10, 0, 1, 3)),
+    ] {
+        assert_eq!(
+            nak_or_ack(&mut e, last, address, now),
+            Some(MessageType::Nak),
+            "{address}"
+        );
+    }
+    // Start-up says how many addresses the pool really has.
+    assert_eq!(
+        lines(&said, Level::Info),
+        vec![
+            "serving BOOTP/DHCP on eth0 (10.0.0.0/24) as 10.0.0.252: pool 10.0.0.250 + 20 (4 addresses, 10.0.0.250 to 10.0.0.254 without this server's own), 0 bindings in /nonexistent/leases"
+        ]
+    );
+}
+
+#[test]
+fn the_network_address_is_never_in_the_pool() {
+    let network = Ipv4Network::new(server_ip(), 24).unwrap();
+    let pool = "pool_start = 10.0.0.0\npool_count = 3\nallow_simple_dhcp = on";
+    let (mut e, said) = starting(network, pool, "");
+    let now = Instant::now();
+    let mut offered = Vec::new();
+    for last in 1..=3 {
+        e.handle_datagram(
+            now,
+            EPOCH,
+            0,
+            CLIENT,
+            &request(MessageType::Discover, last, 1, true),
+        );
+        offered.extend(transmits(&mut e).iter().map(|t| reply_of(t).yiaddr));
+    }
+    assert_eq!(offered, vec![Ipv4Addr::new(10, 0, 0, 2)]);
+    assert_eq!(
+        nak_or_ack(&mut e, 9, Ipv4Addr::new(10, 0, 0, 0), now),
+        Some(MessageType::Nak)
+    );
+    assert!(
+        lines(&said, Level::Info)[0].contains(
+            "pool 10.0.0.0 + 3 (1 address, 10.0.0.1 to 10.0.0.2 without this server's own)"
+        ),
+        "{said:?}"
+    );
+}
+
+#[test]
+fn offers_to_machines_that_never_come_back_are_swept() {
+    let network = Ipv4Network::new(server_ip(), 24).unwrap();
+    let pool = "pool_start = 10.0.0.2\npool_count = 250\nallow_simple_dhcp = on";
+    let (mut e, _) = starting(network, pool, "");
+    let start = Instant::now();
+    let mut now = start;
+    let mut most = 0;
+    // Five minutes of DISCOVERs from a new MAC every 100 ms, none of which asks
+    // for its offer: the pool's 250 addresses are offered over and over.
+    for i in 0..3000u32 {
+        let [_, a, b, c] = i.to_be_bytes();
+        let mut message = Message::parse(&request(MessageType::Discover, 0, i, false)).unwrap();
+        message.chaddr[..6].copy_from_slice(&[0x02, a, b, c, 0, 1]);
+        e.handle_datagram(now, EPOCH, 0, CLIENT, &message.emit(576).bytes);
+        transmits(&mut e);
+        events(&mut e);
+        now += Duration::from_millis(100);
+        if e.poll_timeout().is_some_and(|t| t <= now) {
+            e.handle_timeout(now);
+        }
+        most = most.max(e.network(0).unwrap().leases.offer_count());
+    }
+    assert!(most <= 2 * 250, "{most} offers remembered at once");
+    // Once the flood stops, every offer goes.
+    while let Some(deadline) = e.poll_timeout() {
+        assert!(
+            deadline <= now + Duration::from_secs(2 * 60),
+            "{deadline:?}"
+        );
+        now = deadline;
+        e.handle_timeout(now);
+    }
+    assert_eq!(e.network(0).unwrap().leases.offer_count(), 0);
+}
