@@ -349,10 +349,6 @@ impl<Io> Endpoint<Io> {
         }
     }
 
-    pub fn root(&self) -> &TftpRoot {
-        &self.settings.root
-    }
-
     /// Transfers in the registry, from their request to their end.
     pub fn transfer_count(&self) -> usize {
         self.by_client.len()
@@ -478,6 +474,10 @@ impl<Io> Endpoint<Io> {
             return;
         }
         let rewrite = self.settings.filters.apply(&request.filename);
+        let filter_line = match rewrite {
+            Rewrite::Indirect { line, .. } => line,
+            _ => 0,
+        };
         let entry = Entry {
             client: peer,
             io: None,
@@ -488,7 +488,7 @@ impl<Io> Endpoint<Io> {
                 request,
                 limits,
                 local,
-                filter_line: 0,
+                filter_line,
             },
             http_progress: None,
             position: 0,
@@ -508,13 +508,6 @@ impl<Io> Endpoint<Io> {
             Rewrite::Indirect { path, line } => match &self.settings.root {
                 TftpRoot::Dir(root) => {
                     let root = root.clone();
-                    if let Some(Entry {
-                        state: State::Opening { filter_line, .. },
-                        ..
-                    }) = self.entry_mut(id)
-                    {
-                        *filter_line = line;
-                    }
                     self.events
                         .push_back(Event::ReadIndirect { id, root, path });
                 }
@@ -651,10 +644,15 @@ impl<Io> Endpoint<Io> {
     /// The source or the port [`Event::Open`] asked for could not be opened (the shell
     /// has closed what it had opened).
     pub fn handle_open_failed(&mut self, _now: Instant, id: TransferId, failure: OpenFailure) {
-        let Some(entry) = self.entry(id) else {
+        let Some(Entry {
+            client,
+            state: State::Opening { .. },
+            ..
+        }) = self.entry(id)
+        else {
             return;
         };
-        let client = entry.client;
+        let client = *client;
         match failure {
             OpenFailure::Source(e) => self.refuse_opening(id, e),
             OpenFailure::ReadersBusy { running } => self.refuse_opening(
@@ -678,7 +676,7 @@ impl<Io> Endpoint<Io> {
                     Level::Warn,
                     format!("{client}: cannot open a transfer socket: {e}"),
                 );
-                if let Some((local, _)) = self.remove_opening(id) {
+                if let Some(local) = self.remove_opening(id) {
                     self.refuse(
                         local,
                         client,
@@ -1075,18 +1073,18 @@ impl<Io> Endpoint<Io> {
         );
         let client = entry.client;
         self.log(Level::Info, line);
-        if let Some((local, _)) = self.remove_opening(id) {
+        if let Some(local) = self.remove_opening(id) {
             self.refuse(local, client, error.code, error.client_message);
         }
     }
 
-    /// Removes a transfer still opening; returns its local address and client.
-    fn remove_opening(&mut self, id: TransferId) -> Option<(Ipv4Addr, SocketAddr)> {
-        let entry = self.remove(id)?;
-        match entry.state {
-            State::Opening { local, .. } => Some((local, entry.client)),
-            _ => None,
-        }
+    /// Removes a transfer still opening; returns the address its request came to.
+    fn remove_opening(&mut self, id: TransferId) -> Option<Ipv4Addr> {
+        let State::Opening { local, .. } = self.entry(id)?.state else {
+            return None;
+        };
+        self.remove(id);
+        Some(local)
     }
 
     /// Sends ERROR `code` with `message` to `peer` from a new port on `local`.
@@ -1983,6 +1981,75 @@ mod tests {
             vec![Sent::ToClient("p3", client(4000), data(1, &[9; 3]))]
         );
         assert_eq!(ep.transfer_count(), 3);
+    }
+
+    proptest::proptest! {
+        /// Any datagrams, on the TFTP port or a transfer's, from any of a few clients,
+        /// with time passing: no panic, no runaway output, and every transfer ends.
+        #[test]
+        fn random_traffic_never_panics_and_every_transfer_ends(
+            packets in proptest::collection::vec(
+                (0u8..4, 0u16..4, proptest::collection::vec(proptest::num::u8::ANY, 0..24), 0u64..1500),
+                0..120,
+            ),
+        ) {
+            let mut now = Instant::now();
+            let mut ep = endpoint(local_root(), 3, &[("x*", "[{filename}]")]);
+            let content = [1u8; 1500];
+            let mut ids = Vec::new();
+            for (kind, port, junk, step) in packets {
+                now += Duration::from_millis(step);
+                let from = client(2000 + port);
+                let bytes = match kind {
+                    0 => rrq(if port == 3 { "x" } else { "f" }, &[("blksize", "8"), ("windowsize", "4")]),
+                    1 => ack(u16::from(junk.first().copied().unwrap_or(0))),
+                    _ => junk,
+                };
+                match (kind, ids.last()) {
+                    (0, _) | (_, None) => request(&mut ep, now, from, &bytes),
+                    (_, Some(&id)) => ep.handle_datagram(now, Arrival::Transfer(id), from, &bytes),
+                }
+                for &id in &ids {
+                    read_local(&mut ep, now, id, &content);
+                }
+                ep.handle_timeout(now);
+                // Answer what the endpoint asks, as the shell does, until it is quiet.
+                loop {
+                    let (_, events) = flush(&mut ep, now);
+                    let mut asked = false;
+                    for event in events {
+                        match event {
+                            Event::Open { id, .. } => {
+                                ids.push(id);
+                                ep.handle_source_opened(now, id, "port", Some(1500));
+                                read_local(&mut ep, now, id, &content);
+                                asked = true;
+                            }
+                            Event::ReadIndirect { id, .. } => {
+                                let path = "x".into();
+                                let file = IndirectFile { path, content: b"f".to_vec() };
+                                ep.handle_indirect(now, id, Ok(file));
+                                asked = true;
+                            }
+                            _ => {}
+                        }
+                    }
+                    if !asked {
+                        break;
+                    }
+                }
+                proptest::prop_assert!(ep.transfer_count() <= 3);
+            }
+            // Left alone, every transfer gives up in the end.
+            for _ in 0..100 {
+                let Some(due) = ep.poll_timeout() else { break };
+                now = now.max(due);
+                ep.handle_timeout(now);
+                flush(&mut ep, now);
+            }
+            proptest::prop_assert_eq!(ep.transfer_count(), 0);
+            proptest::prop_assert_eq!(ep.poll_timeout(), None);
+        }
     }
 
     #[test]
