@@ -15,9 +15,15 @@
 //! again. A server whose clients are slow thus spins for at most `SAMPLE × budget`
 //! per `PAUSE` (64 × 50 µs = 3.2 ms a second, 0.3% of a core).
 //!
-//! Pure: the caller passes `now` and reports each spin's outcome.
+//! The policy is pure (the caller passes `now` and reports each spin's outcome);
+//! [`BusyPoll::spin`] applies it to the service's mio poll.
 
+use std::io;
 use std::time::{Duration, Instant};
+
+use mio::{Events, Poll};
+
+use crate::service_loop;
 
 /// Spins per verdict on whether spinning pays.
 pub const SAMPLE: u32 = 64;
@@ -78,6 +84,33 @@ impl BusyPoll {
         }
         self.spins = 0;
         self.hits = 0;
+    }
+
+    /// Polls `poll` without sleeping for as long as the policy allows, from `start`;
+    /// true when events arrived (they are in `events`), false to go on to a sleeping
+    /// poll.
+    pub fn spin(
+        &mut self,
+        poll: &mut Poll,
+        events: &mut Events,
+        start: Instant,
+        transfers_in_flight: bool,
+        timeout: Option<Duration>,
+    ) -> io::Result<bool> {
+        let budget = self.spin_for(start, transfers_in_flight, timeout);
+        if budget.is_zero() {
+            return Ok(false);
+        }
+        loop {
+            service_loop::poll(poll, events, Some(Duration::ZERO))?;
+            let now = Instant::now();
+            let caught = !events.is_empty();
+            if caught || now.duration_since(start) >= budget {
+                self.record(now, caught);
+                return Ok(caught);
+            }
+            std::hint::spin_loop();
+        }
     }
 
     /// Whether spinning is off for now because it has not been paying.

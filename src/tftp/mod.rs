@@ -1,8 +1,14 @@
-//! TFTP: wire format, transfer state machine (sans-IO), timer wheel, sources, the shared file cache, filters, the transfer sockets, and the mio service.
+//! TFTP: the wire format, the sans-IO endpoint (every protocol decision and every
+//! transfer's state, with the transfer state machine and its timer wheel), the name
+//! checks, and the I/O around them: sources, the shared file cache, the transfer
+//! sockets, busy polling, and the mio service shell.
 
 pub mod busy_poll;
+pub mod endpoint;
 pub mod file_cache;
+pub mod listener;
 pub mod path;
+pub mod port;
 pub mod service;
 pub mod source;
 pub mod tid_socket;

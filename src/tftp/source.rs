@@ -1,6 +1,8 @@
-//! Where a transfer's bytes come from: a file under the root directory, or an HTTP
-//! URL under the root prefix, streamed by a reader thread into a bounded channel so
-//! the TFTP loop never blocks on the network.
+//! Where a transfer's bytes come from: a file under the root directory (read through
+//! the shared file cache), or an HTTP URL under the root prefix, streamed by a reader
+//! thread into a bounded channel so the TFTP loop never blocks on the network. The
+//! service opens a [`Source`] when the endpoint asks, and [`supply`] hands the
+//! endpoint what a transfer's source has for it.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -9,42 +11,95 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
+use std::time::Instant;
 
-use super::path::{self, Refusal};
-use super::wire::ErrorCode;
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
-/// Why a name cannot be served: the TFTP error to send and the reason to log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenError {
-    pub code: ErrorCode,
-    /// Sent to the client: short, no server paths.
-    pub client_message: &'static str,
-    /// Logged: the full reason.
-    pub reason: String,
+use super::endpoint::{
+    Endpoint, INDIRECT_READ, IndirectFile, OpenError, OpenFailure, SourceFailure, SourceSpec,
+    TransferId,
+};
+use super::file_cache::{FileCache, FileKey};
+use super::path;
+
+/// A transfer's source, opened.
+#[derive(Debug)]
+pub enum Source {
+    /// A file under the root, shared with the other transfers reading it.
+    Local(FileKey),
+    Http(Receiver<HttpChunk>),
 }
 
-impl OpenError {
-    fn refused(reason: impl Into<String>) -> OpenError {
-        OpenError {
-            code: ErrorCode::AccessViolation,
-            client_message: "access violation",
-            reason: reason.into(),
+impl Source {
+    /// Opens what the endpoint asked for, and says the size of a local file. An HTTP
+    /// reader calls `wake` after every message; no more than `max_readers` run at
+    /// once, so a dead mirror in a boot storm cannot pile them up.
+    pub fn open(
+        spec: SourceSpec,
+        files: &mut FileCache,
+        readers: &ReaderCount,
+        max_readers: usize,
+        wake: impl Fn() + Send + 'static,
+    ) -> Result<(Source, Option<u64>), OpenFailure> {
+        match spec {
+            SourceSpec::File { root, name } => {
+                let opened = open_local(&root, &name).map_err(OpenFailure::Source)?;
+                let file = files.adopt(opened.file).map_err(|e| {
+                    let reason = format!("{}: {e}", opened.path.display());
+                    OpenFailure::Source(OpenError::refused(reason))
+                })?;
+                Ok((Source::Local(file), Some(file.size())))
+            }
+            SourceSpec::Http { url } => {
+                let running = readers.live();
+                if running >= max_readers {
+                    return Err(OpenFailure::ReadersBusy { running });
+                }
+                let chunks = spawn_http_reader(url, readers, wake).map_err(OpenFailure::Reader)?;
+                Ok((Source::Http(chunks), None))
+            }
         }
     }
 
-    fn not_found(reason: impl Into<String>) -> OpenError {
-        OpenError {
-            code: ErrorCode::FileNotFound,
-            client_message: "file not found",
-            reason: reason.into(),
+    /// Lets go of the source, read up to `position`: a shared file closes with its
+    /// last reader, and an HTTP reader stops when it finds its channel closed.
+    pub fn release(self, files: &mut FileCache, position: u64) {
+        if let Source::Local(file) = self {
+            files.release(file, position);
         }
     }
 }
 
-impl From<Refusal> for OpenError {
-    fn from(r: Refusal) -> OpenError {
-        OpenError::refused(format!("refused name: {r}"))
+/// Gives transfer `id` what its source has for it now: bytes of a local file read
+/// straight into the transfer's buffer, or what its HTTP reader has delivered.
+pub fn supply<Io: AsRef<Source>>(
+    endpoint: &mut Endpoint<Io>,
+    files: &mut FileCache,
+    id: TransferId,
+    now: Instant,
+) {
+    while let Some(io) = endpoint.source_wanted(id) {
+        let chunk = match io.as_ref() {
+            Source::Local(file) => {
+                let file = *file;
+                endpoint.handle_source_read(now, id, |at, room| files.read(file, at, room));
+                continue;
+            }
+            Source::Http(chunks) => chunks.try_recv(),
+        };
+        match chunk {
+            Ok(HttpChunk::Start { length }) => endpoint.handle_source_answered(now, id, length),
+            Ok(HttpChunk::Data(data)) => endpoint.handle_source_data(now, id, &data),
+            Ok(HttpChunk::End) => endpoint.handle_source_end(now, id),
+            Ok(HttpChunk::Failed { status, reason }) => {
+                let failure = SourceFailure::Http { status, reason };
+                endpoint.handle_source_failed(now, id, failure);
+            }
+            Err(TryRecvError::Empty) => return,
+            Err(TryRecvError::Disconnected) => {
+                endpoint.handle_source_failed(now, id, SourceFailure::ReaderEnded)
+            }
+        }
     }
 }
 
@@ -95,6 +150,19 @@ pub fn open_local(root_canonical: &Path, name: &str) -> Result<LocalFile, OpenEr
         file,
         size: metadata.len(),
         path: real,
+    })
+}
+
+/// Reads the start of the indirection file `name` under `root_canonical` (confined
+/// like any request), for the name it holds.
+pub fn read_indirect(root_canonical: &Path, name: &str) -> Result<IndirectFile, OpenError> {
+    let mut file = open_local(root_canonical, name)?;
+    let mut content = Vec::new();
+    read_up_to(&mut file.file, INDIRECT_READ, &mut content)
+        .map_err(|e| OpenError::not_found(format!("{}: {e}", file.path.display())))?;
+    Ok(IndirectFile {
+        path: file.path,
+        content,
     })
 }
 
@@ -266,6 +334,7 @@ fn stream(url: &str, sender: &Sender<HttpChunk>, wake: &dyn Fn()) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tftp::wire::ErrorCode;
     use std::io::Write;
     use std::net::TcpListener;
 

@@ -27,6 +27,7 @@ use std::os::fd::AsRawFd;
 
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
+use super::transfer::Datagram;
 use crate::sockets;
 
 pub struct TidSocket {
@@ -79,6 +80,17 @@ impl TidSocket {
                 self.send_once(parts, to)
             }
             other => other,
+        }
+    }
+
+    /// Sends a transfer's datagram; DATA goes out from the transfer's buffer, its
+    /// header in a second slice.
+    pub fn send_datagram(&mut self, datagram: Datagram<'_>, to: &SockAddr) -> io::Result<usize> {
+        match datagram {
+            Datagram::Whole(bytes) => self.send(&[IoSlice::new(bytes)], to),
+            Datagram::Data { header, payload } => {
+                self.send(&[IoSlice::new(&header), IoSlice::new(payload)], to)
+            }
         }
     }
 

@@ -1,5 +1,5 @@
-//! A hashed timer wheel for retransmission timers, generic over the key (the service
-//! keys transfers by client `SocketAddr`).
+//! A hashed timer wheel for retransmission timers, generic over the key (the TFTP
+//! endpoint keys it by transfer).
 //!
 //! - `schedule` is O(1): the entry goes into the slot of its tick. Scheduling a key
 //!   again replaces its timer; `cancel` forgets it. Both are lazy: the key's current
@@ -7,7 +7,7 @@
 //!   slot is next visited, so nothing is searched for.
 //! - Deadlines are rounded **up** to the next tick: a timer never fires early.
 //! - Entries more than one revolution away stay in their slot until their tick comes.
-//! - `next_timeout` gives the `Duration` to pass to `mio::Poll::poll` (`None`: no timer).
+//! - `poll_timeout` gives the instant of the earliest timer (`None`: no timer).
 //!
 //! Pure: the caller passes `now`.
 
@@ -111,14 +111,14 @@ impl<K: Hash + Eq + Clone> TimerWheel<K> {
         self.live.get(&entry.key) == Some(&entry.epoch)
     }
 
-    /// How long `mio::Poll::poll` may sleep: until the earliest pending timer (zero if
-    /// it is due), `None` when no timer is pending.
+    /// The instant of the earliest pending timer (its tick, so at or after the deadline
+    /// it was given), `None` when no timer is pending.
     ///
     /// Stale entries (cancelled or rescheduled) in the slots it looks at are dropped on
     /// the way, so each is looked at once: the service calls this on every loop turn,
     /// and a transfer reschedules on every ACK, so leaving them would make every call
     /// rescan all the reschedulings of the last timeout period.
-    pub fn next_timeout(&mut self, now: Instant) -> Option<Duration> {
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
         if self.live.is_empty() {
             return None;
         }
@@ -133,7 +133,7 @@ impl<K: Hash + Eq + Clone> TimerWheel<K> {
             };
             entries.retain(|e| live.get(&e.key) == Some(&e.epoch));
             if entries.iter().any(|e| e.tick == tick) {
-                return Some(self.instant_of(tick).saturating_duration_since(now));
+                return Some(self.instant_of(tick));
             }
         }
         // Only timers beyond one revolution: the earliest of them.
@@ -143,7 +143,7 @@ impl<K: Hash + Eq + Clone> TimerWheel<K> {
             .filter(|e| self.is_current(e))
             .map(|e| e.tick)
             .min()
-            .map(|tick| self.instant_of(tick).saturating_duration_since(now))
+            .map(|tick| self.instant_of(tick))
     }
 
     /// Appends to `expired` the key of every timer due at `now` (each key once, its
@@ -201,12 +201,12 @@ mod tests {
         let t0 = Instant::now();
         let mut w = wheel(t0);
         w.schedule(1, t0 + 15 * MS);
-        assert_eq!(w.next_timeout(t0), Some(20 * MS));
+        assert_eq!(w.poll_timeout(), Some(t0 + 20 * MS));
         assert!(expire_at(&mut w, t0 + 14 * MS).is_empty());
         assert!(expire_at(&mut w, t0 + 19 * MS).is_empty());
         assert_eq!(expire_at(&mut w, t0 + 20 * MS), vec![1]);
         assert!(w.is_empty());
-        assert_eq!(w.next_timeout(t0 + 20 * MS), None);
+        assert_eq!(w.poll_timeout(), None);
     }
 
     #[test]
@@ -225,7 +225,7 @@ mod tests {
         assert!(expire_at(&mut w, t0 + 100 * MS).is_empty());
         w.schedule(3, t0 + 50 * MS);
         // Ticks up to 100 ms are done: the next one begins at 110 ms.
-        assert_eq!(w.next_timeout(t0 + 100 * MS), Some(10 * MS));
+        assert_eq!(w.poll_timeout(), Some(t0 + 110 * MS));
         assert_eq!(expire_at(&mut w, t0 + 110 * MS), vec![3]);
     }
 
@@ -236,7 +236,7 @@ mod tests {
         // 2 s on a 640 ms wheel: lands in a slot visited three times before it is due.
         w.schedule(1, t0 + 2000 * MS);
         w.schedule(2, t0 + 100 * MS);
-        assert_eq!(w.next_timeout(t0), Some(100 * MS));
+        assert_eq!(w.poll_timeout(), Some(t0 + 100 * MS));
         let mut now = t0;
         let mut fired = Vec::new();
         while now < t0 + 2100 * MS {
@@ -245,7 +245,7 @@ mod tests {
                 fired.push((key, now - t0));
             }
             if now == t0 + 105 * MS {
-                assert_eq!(w.next_timeout(now), Some(1895 * MS));
+                assert_eq!(w.poll_timeout(), Some(t0 + 2000 * MS));
             }
         }
         assert_eq!(fired, vec![(2, 100 * MS), (1, 2000 * MS)]);
@@ -273,7 +273,7 @@ mod tests {
         w.cancel(&2); // the transfer ended
         assert_eq!(w.len(), 1);
         assert!(w.is_scheduled(&1) && !w.is_scheduled(&2));
-        assert_eq!(w.next_timeout(t0), Some(50 * MS));
+        assert_eq!(w.poll_timeout(), Some(t0 + 50 * MS));
         assert!(expire_at(&mut w, t0 + 40 * MS).is_empty());
         assert_eq!(expire_at(&mut w, t0 + 50 * MS), vec![1]);
         // Nothing fires twice.
@@ -291,37 +291,37 @@ mod tests {
     }
 
     #[test]
-    fn next_timeout_ignores_cancelled_entries() {
+    fn poll_timeout_ignores_cancelled_entries() {
         let t0 = Instant::now();
         let mut w = wheel(t0);
         w.schedule(1, t0 + 10 * MS);
         w.schedule(2, t0 + 300 * MS);
         w.cancel(&1);
-        assert_eq!(w.next_timeout(t0), Some(300 * MS));
+        assert_eq!(w.poll_timeout(), Some(t0 + 300 * MS));
         w.cancel(&2);
-        assert_eq!(w.next_timeout(t0), None);
+        assert_eq!(w.poll_timeout(), None);
     }
 
     #[test]
-    fn next_timeout_drops_the_stale_entries_it_passes() {
+    fn poll_timeout_drops_the_stale_entries_it_passes() {
         let t0 = Instant::now();
         let mut w = wheel(t0);
         // A transfer rescheduling its timer on every ACK, 1000 ACKs within 500 ms.
         for i in 0..1000u32 {
             w.schedule(7, t0 + (i / 2) * MS + 300 * MS);
-            assert!(w.next_timeout(t0).is_some());
+            assert!(w.poll_timeout().is_some());
         }
-        assert_eq!(w.next_timeout(t0), Some(800 * MS));
+        assert_eq!(w.poll_timeout(), Some(t0 + 800 * MS));
         let stored: usize = w.slots.iter().map(Vec::len).sum();
         assert_eq!(stored, 1, "stale entries kept: {stored}");
     }
 
     #[test]
-    fn next_timeout_is_zero_when_due() {
+    fn poll_timeout_is_already_past_when_due() {
         let t0 = Instant::now();
         let mut w = wheel(t0);
         w.schedule(1, t0 + 10 * MS);
-        assert_eq!(w.next_timeout(t0 + 25 * MS), Some(Duration::ZERO));
+        assert!(w.poll_timeout().is_some_and(|at| at <= t0 + 25 * MS));
     }
 
     #[test]

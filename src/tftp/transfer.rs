@@ -1,18 +1,19 @@
 //! The read-transfer state machine (sans-IO): one RRQ from one client endpoint.
 //!
-//! The transfer owns no socket, no clock and no file. The service shell:
+//! The transfer owns no socket, no clock and no file. Its owner (the endpoint):
 //! 1. calls [`Transfer::start`] with the parsed request, the [`Limits`] and the file
 //!    size when known;
 //! 2. keeps it supplied with bytes: while [`Transfer::wanted_bytes`] is non-zero it
 //!    reads that many bytes (from a local file, or whatever an HTTP reader thread has
 //!    delivered) and calls [`Transfer::feed`] (or reads straight into the transfer's
 //!    buffer with [`Transfer::feed_with`]), then [`Transfer::feed_eof`] at the end;
-//! 3. sends every datagram [`Transfer::next_datagram`] produces (DATA payloads are
-//!    lent from the transfer's buffer, so the shell can send them without a copy);
-//! 4. passes every datagram from the client endpoint to [`Transfer::on_packet`] and
-//!    calls [`Transfer::on_timeout`] when [`Transfer::next_timeout`] is reached;
-//! 5. drops the transfer once [`Transfer::is_finished`] is `Some` and `next_datagram`
-//!    has nothing more (a final ERROR may still be queued when it turns `Some`).
+//! 3. sends every datagram [`Transfer::poll_transmit`] produces (DATA payloads are
+//!    lent from the transfer's buffer, so they can be sent without a copy);
+//! 4. passes every datagram from the client endpoint to [`Transfer::handle_datagram`]
+//!    and calls [`Transfer::handle_timeout`] when [`Transfer::poll_timeout`] is reached;
+//! 5. drops the transfer once [`Transfer::is_finished`] and `poll_transmit` has
+//!    nothing more (a final ERROR may still be queued when it finishes);
+//!    [`Transfer::outcome`] says how it ended.
 //!
 //! Only bytes not yet acknowledged are kept, so memory is about window × blksize. Block
 //! numbers are tracked as 64-bit indices and written modulo 65536 (after 65535 comes 0,
@@ -33,15 +34,14 @@
 use std::time::{Duration, Instant};
 
 use super::wire::{self, ErrorCode, Mode, Packet, Request, TftpOption};
-use crate::config::TftpConfig;
 
 /// RFC 2348 limits for `blksize`.
 pub const MIN_BLKSIZE: u16 = 8;
 pub const MAX_BLKSIZE: u16 = 65464;
 /// The RFC 1350 block size, used when `blksize` is not negotiated.
 pub const DEFAULT_BLKSIZE: u16 = 512;
-/// Windows beyond 64 blocks bring no gain and break clients (landscape.md §2); keeping
-/// the window far below 32768 also keeps 16-bit ACK numbers unambiguous.
+/// Windows beyond 64 blocks bring no gain and break some clients; keeping the window
+/// far below 32768 also keeps 16-bit ACK numbers unambiguous.
 pub const MAX_WINDOWSIZE: u16 = 64;
 /// IPv4 (20) + UDP (8) + TFTP DATA header (4): `blksize` = MTU − 32 avoids fragmentation.
 pub const MTU_OVERHEAD: u32 = 32;
@@ -71,22 +71,16 @@ impl Limits {
         }
     }
 
-    /// Limits for an interface of `mtu` bytes (when known) under `config`: the block
-    /// size is the smaller of MTU − 32 and `max_blocksize`.
-    pub fn from_config(config: &TftpConfig, mtu: Option<u32>) -> Limits {
+    /// These limits on an interface of `mtu` bytes (when known): the block size is
+    /// the smaller of MTU − 32 and `max_blksize`, so blocks are not fragmented.
+    pub fn with_mtu(self, mtu: Option<u32>) -> Limits {
         let from_mtu =
             mtu.map(|m| u16::try_from(m.saturating_sub(MTU_OVERHEAD)).unwrap_or(MAX_BLKSIZE));
-        let max_blksize = match (from_mtu, config.max_blocksize) {
-            (Some(a), Some(b)) => a.min(b),
-            (Some(a), None) => a,
-            (None, Some(b)) => b,
-            (None, None) => MAX_BLKSIZE,
-        };
         Limits::new(
-            max_blksize,
-            config.max_windowsize,
-            config.timeout,
-            config.retries,
+            from_mtu.map_or(self.max_blksize, |m| m.min(self.max_blksize)),
+            self.max_windowsize,
+            self.timeout,
+            self.retries,
         )
     }
 }
@@ -142,13 +136,25 @@ pub enum Received {
     Ignored(&'static str),
 }
 
-/// A datagram to send, as [`Transfer::next_datagram`] lends it.
+/// A datagram to send, as [`Transfer::poll_transmit`] lends it.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Datagram<'a> {
     /// An OACK or ERROR, whole.
     Whole(&'a [u8]),
     /// DATA: the four header bytes, then the payload (send them as one datagram).
     Data { header: [u8; 4], payload: &'a [u8] },
+}
+
+/// What `poll_transmit` sends next.
+enum Next {
+    /// The queued ERROR (the transfer is over).
+    Error,
+    Oack,
+    /// DATA `block`, whose payload is `buffer[range]`.
+    Data {
+        block: u64,
+        range: std::ops::Range<usize>,
+    },
 }
 
 /// One read transfer. See the module documentation for the calling sequence.
@@ -179,7 +185,7 @@ pub struct Transfer {
     final_block: Option<u64>,
     /// Highest block index acknowledged (0: none, or the OACK).
     acked: u64,
-    /// Next block index `next_datagram` sends.
+    /// Next block index `poll_transmit` sends.
     next_to_send: u64,
     /// Highest block index ever sent.
     highest_sent: u64,
@@ -192,8 +198,9 @@ pub struct Transfer {
     timeouts_in_a_row: u32,
     pending_error: Option<(ErrorCode, String)>,
     outcome: Option<Outcome>,
+    /// When the transfer ended (the `now` of the call that ended it).
+    ended_at: Option<Instant>,
     stats: Stats,
-    started: Instant,
 }
 
 /// Parses a decimal option value; anything else means "option not taken".
@@ -288,16 +295,17 @@ impl Transfer {
             timeouts_in_a_row: 0,
             pending_error: None,
             outcome: None,
+            ended_at: None,
             stats: Stats {
                 blksize,
                 windowsize,
                 tsize,
                 ..Stats::default()
             },
-            started: now,
         };
         if request.mode == Mode::Mail {
             transfer.abort(
+                now,
                 ErrorCode::IllegalOperation,
                 "mail mode is not supported; use octet or netascii",
             );
@@ -310,12 +318,7 @@ impl Transfer {
         &self.granted
     }
 
-    /// When `start` was called.
-    pub fn started(&self) -> Instant {
-        self.started
-    }
-
-    /// Counters so far (final once `is_finished` is `Some`).
+    /// Counters so far (final once the transfer is finished).
     pub fn stats(&self) -> Stats {
         self.stats
     }
@@ -419,50 +422,63 @@ impl Transfer {
 
     /// Ends the transfer from the server side (e.g. the HTTP source failed) and queues
     /// an ERROR for the client.
-    pub fn abort(&mut self, code: ErrorCode, message: &str) {
+    pub fn abort(&mut self, now: Instant, code: ErrorCode, message: &str) {
         if self.outcome.is_some() {
             return;
         }
         self.pending_error = Some((code, message.to_owned()));
-        self.finish(Outcome::Aborted {
-            code,
-            message: message.to_owned(),
-        });
+        self.finish(
+            now,
+            Outcome::Aborted {
+                code,
+                message: message.to_owned(),
+            },
+        );
     }
 
-    fn finish(&mut self, outcome: Outcome) {
+    fn finish(&mut self, now: Instant, outcome: Outcome) {
         self.outcome = Some(outcome);
+        self.ended_at = Some(now);
         self.deadline = None;
         self.buffer = Vec::new();
         self.head = 0;
         self.tail = 0;
     }
 
-    /// `Some` once the transfer is over. Drain `next_datagram` before dropping it: a
+    /// Whether the transfer is over. Drain `poll_transmit` before dropping it: a
     /// final ERROR may be queued.
-    pub fn is_finished(&self) -> Option<&Outcome> {
+    pub fn is_finished(&self) -> bool {
+        self.outcome.is_some()
+    }
+
+    /// How the transfer ended; `None` while it runs.
+    pub fn outcome(&self) -> Option<&Outcome> {
         self.outcome.as_ref()
     }
 
-    /// When `on_timeout` should be called next; `None` when nothing is outstanding.
-    pub fn next_timeout(&self) -> Option<Instant> {
+    /// When the transfer ended; `None` while it runs.
+    pub fn ended_at(&self) -> Option<Instant> {
+        self.ended_at
+    }
+
+    /// When `handle_timeout` should be called next; `None` when nothing is outstanding.
+    pub fn poll_timeout(&self) -> Option<Instant> {
         self.deadline
     }
 
-    /// Handles one datagram from the client endpoint.
-    /// `now` is accepted for symmetry with the other entry points (and future RTT
-    /// estimation); the decisions do not depend on it today.
-    pub fn on_packet(&mut self, datagram: &[u8], _now: Instant) -> Received {
+    /// Handles one datagram from the client endpoint. `now` dates the end of the
+    /// transfer when this datagram ends it (the last ACK, or the client's ERROR).
+    pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) -> Received {
         if self.outcome.is_some() {
             return Received::Ignored("transfer already finished");
         }
         match Packet::parse(datagram) {
-            Ok(Packet::Ack { block }) => self.on_ack(block),
+            Ok(Packet::Ack { block }) => self.on_ack(now, block),
             Ok(Packet::Error { code, message }) => {
-                self.finish(Outcome::ClientError { code, message });
+                self.finish(now, Outcome::ClientError { code, message });
                 Received::ClientError
             }
-            // A repeated RRQ is the shell's business (it arrives on port 69); DATA,
+            // A repeated RRQ is the endpoint's business (it arrives on port 69); DATA,
             // WRQ and OACK make no sense here. Ignoring them keeps spoofed junk from
             // killing a live transfer; the timeout still covers a confused client.
             Ok(_) => Received::Ignored("not an ACK or ERROR"),
@@ -470,7 +486,7 @@ impl Transfer {
         }
     }
 
-    fn on_ack(&mut self, block: u16) -> Received {
+    fn on_ack(&mut self, now: Instant, block: u16) -> Received {
         if !self.data_phase {
             if block != 0 {
                 return Received::OutOfWindow { block };
@@ -517,7 +533,7 @@ impl Transfer {
         self.stats.bytes += acked_bytes as u64;
         self.timeouts_in_a_row = 0;
         if self.final_block == Some(newly_acked) {
-            self.finish(Outcome::Completed);
+            self.finish(now, Outcome::Completed);
             return Received::Completed;
         }
         if newly_acked < self.highest_sent {
@@ -537,10 +553,10 @@ impl Transfer {
         Received::Advanced { acked: newly_acked }
     }
 
-    /// Call when `next_timeout` is reached (an early or stale call does nothing and
+    /// Call when `poll_timeout` is reached (an early or stale call does nothing and
     /// returns `false`). Schedules a retransmission, or ends the transfer after
     /// `retries` timeouts in a row.
-    pub fn on_timeout(&mut self, now: Instant) -> bool {
+    pub fn handle_timeout(&mut self, now: Instant) -> bool {
         if self.outcome.is_some() {
             return false;
         }
@@ -555,7 +571,7 @@ impl Transfer {
                 self.timeouts_in_a_row
             );
             self.pending_error = Some((ErrorCode::NotDefined, message));
-            self.finish(Outcome::TimedOut);
+            self.finish(now, Outcome::TimedOut);
             return true;
         }
         self.timeouts_in_a_row += 1;
@@ -568,48 +584,21 @@ impl Transfer {
         true
     }
 
-    /// Writes the next datagram to send into `out` (cleared first) and returns `true`,
-    /// or returns `false` when nothing is to be sent now: `next_datagram` as whole
-    /// bytes, for tests that compare datagrams byte for byte.
-    #[cfg(test)]
-    pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
-        out.clear();
-        match self.next_datagram(now) {
-            Some(Datagram::Whole(bytes)) => out.extend_from_slice(bytes),
-            Some(Datagram::Data { header, payload }) => {
-                out.extend_from_slice(&header);
-                out.extend_from_slice(payload);
-            }
-            None => return false,
-        }
-        true
+    /// Whether `poll_transmit` has a datagram to give now.
+    pub fn has_datagram(&self) -> bool {
+        self.next_datagram().is_some()
     }
 
-    /// The next datagram to send, or `None` when nothing is to be sent now. Call
-    /// until `None`; each datagram counts as sent.
-    pub fn next_datagram(&mut self, now: Instant) -> Option<Datagram<'_>> {
-        if let Some((code, message)) = self.pending_error.take() {
-            self.control.clear();
-            wire::emit_error(code, &message, &mut self.control);
-            self.stats.datagrams += 1;
-            return Some(Datagram::Whole(&self.control));
+    /// What `poll_transmit` sends next, decided without sending it.
+    fn next_datagram(&self) -> Option<Next> {
+        if self.pending_error.is_some() {
+            return Some(Next::Error);
         }
         if self.outcome.is_some() {
             return None;
         }
         if self.oack_due {
-            self.control.clear();
-            Packet::Oack {
-                options: self.granted.clone(),
-            }
-            .emit(&mut self.control);
-            self.oack_due = false;
-            if self.oack_sent {
-                self.stats.retransmits += 1;
-            }
-            self.oack_sent = true;
-            self.sent(now);
-            return Some(Datagram::Whole(&self.control));
+            return Some(Next::Oack);
         }
         if !self.data_phase {
             return None;
@@ -619,17 +608,48 @@ impl Transfer {
             return None;
         }
         let range = self.block_range(block)?;
-        if block <= self.highest_sent {
-            self.stats.retransmits += 1;
-        } else {
-            self.highest_sent = block;
+        Some(Next::Data { block, range })
+    }
+
+    /// The next datagram to send, or `None` when nothing is to be sent now. Call
+    /// until `None`; each datagram counts as sent.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Datagram<'_>> {
+        match self.next_datagram()? {
+            Next::Error => {
+                let (code, message) = self.pending_error.take()?;
+                self.control.clear();
+                wire::emit_error(code, &message, &mut self.control);
+                self.stats.datagrams += 1;
+                Some(Datagram::Whole(&self.control))
+            }
+            Next::Oack => {
+                self.control.clear();
+                Packet::Oack {
+                    options: self.granted.clone(),
+                }
+                .emit(&mut self.control);
+                self.oack_due = false;
+                if self.oack_sent {
+                    self.stats.retransmits += 1;
+                }
+                self.oack_sent = true;
+                self.sent(now);
+                Some(Datagram::Whole(&self.control))
+            }
+            Next::Data { block, range } => {
+                if block <= self.highest_sent {
+                    self.stats.retransmits += 1;
+                } else {
+                    self.highest_sent = block;
+                }
+                self.next_to_send = block + 1;
+                self.sent(now);
+                Some(Datagram::Data {
+                    header: wire::data_header(block as u16),
+                    payload: &self.buffer[range],
+                })
+            }
         }
-        self.next_to_send = block + 1;
-        self.sent(now);
-        Some(Datagram::Data {
-            header: wire::data_header(block as u16),
-            payload: &self.buffer[range],
-        })
     }
 
     fn sent(&mut self, now: Instant) {
@@ -676,11 +696,30 @@ mod tests {
         Packet::Ack { block }.to_bytes()
     }
 
+    /// Writes the next datagram `poll_transmit` lends into `out` (cleared first) as
+    /// whole bytes, for comparing datagrams byte for byte; false when there is none.
+    /// `has_datagram` must have said so beforehand.
+    fn transmit(transfer: &mut Transfer, now: Instant, out: &mut Vec<u8>) -> bool {
+        out.clear();
+        let announced = transfer.has_datagram();
+        let datagram = transfer.poll_transmit(now);
+        assert_eq!(announced, datagram.is_some(), "has_datagram disagrees");
+        match datagram {
+            Some(Datagram::Whole(bytes)) => out.extend_from_slice(bytes),
+            Some(Datagram::Data { header, payload }) => {
+                out.extend_from_slice(&header);
+                out.extend_from_slice(payload);
+            }
+            None => return false,
+        }
+        true
+    }
+
     /// Everything `poll_transmit` has to send now.
     fn drain(transfer: &mut Transfer, now: Instant) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let mut sent = Vec::new();
-        while transfer.poll_transmit(now, &mut out) {
+        while transmit(transfer, now, &mut out) {
             sent.push(out.clone());
             assert!(sent.len() < 100_000, "runaway transmit");
         }
@@ -814,17 +853,17 @@ mod tests {
         for _ in 0..10_000_000 {
             supply(&mut transfer, source, &mut offset);
             let mut acks = Vec::new();
-            while transfer.poll_transmit(now, &mut out) {
+            while transmit(&mut transfer, now, &mut out) {
                 to_client += 1;
                 if !drop_to_client(to_client) {
                     acks.extend(client.on_datagram(&out));
                 }
             }
-            if transfer.is_finished().is_some() {
+            if transfer.outcome().is_some() {
                 break;
             }
             if acks.is_empty() {
-                let Some(deadline) = transfer.next_timeout() else {
+                let Some(deadline) = transfer.poll_timeout() else {
                     panic!("stalled: nothing to send and no timer");
                 };
                 now = deadline;
@@ -832,22 +871,22 @@ mod tests {
                 if !client.done {
                     to_server += 1;
                     if !drop_to_server(to_server) {
-                        transfer.on_packet(&ack(client.last_in_order()), now);
+                        transfer.handle_datagram(now, &ack(client.last_in_order()));
                     }
                 }
-                transfer.on_timeout(now);
+                transfer.handle_timeout(now);
                 continue;
             }
             for datagram in acks {
                 to_server += 1;
                 if !drop_to_server(to_server) {
-                    transfer.on_packet(&datagram, now);
+                    transfer.handle_datagram(now, &datagram);
                 }
             }
         }
         Run {
             received: client.received,
-            outcome: transfer.is_finished().cloned(),
+            outcome: transfer.outcome().cloned(),
             stats: transfer.stats(),
             server_datagrams: to_client,
             wire_blocks: client.wire_blocks,
@@ -865,8 +904,8 @@ mod tests {
         // opcode 3 | block 1 | "abc"
         assert_eq!(sent, vec![vec![0x00, 0x03, 0x00, 0x01, b'a', b'b', b'c']]);
         assert!(transfer.granted_options().is_empty());
-        assert_eq!(transfer.on_packet(&ack(1), now), Received::Completed);
-        assert_eq!(transfer.is_finished(), Some(&Outcome::Completed));
+        assert_eq!(transfer.handle_datagram(now, &ack(1)), Received::Completed);
+        assert_eq!(transfer.outcome(), Some(&Outcome::Completed));
         assert_eq!(transfer.stats().blocks, 1);
         assert_eq!(transfer.stats().bytes, 3);
     }
@@ -913,7 +952,7 @@ mod tests {
             (1428, 8, Some(123_456))
         );
         // The negotiated timeout drives the retransmission timer.
-        assert_eq!(transfer.next_timeout(), Some(now + Duration::from_secs(3)));
+        assert_eq!(transfer.poll_timeout(), Some(now + Duration::from_secs(3)));
     }
 
     #[test]
@@ -959,36 +998,32 @@ mod tests {
     }
 
     #[test]
-    fn limits_from_config_take_the_smaller_of_mtu_and_max_blocksize() {
-        let mut config = TftpConfig {
-            address: None,
-            port: 69,
-            max_blocksize: None,
-            max_windowsize: 16,
-            timeout: Duration::from_secs(2),
-            retries: 4,
-            max_transfers: 100,
-            root: crate::config::TftpRoot::Dir("/srv/tftp".into()),
-            http_timeout: Duration::from_secs(5),
-            busy_poll: Duration::ZERO,
+    fn limits_take_the_smaller_of_mtu_and_max_blocksize() {
+        // As the service builds them: no `[tftp] blocksize` means the RFC maximum.
+        let configured = |max_blocksize: Option<u16>, max_windowsize: u16| {
+            Limits::new(
+                max_blocksize.unwrap_or(MAX_BLKSIZE),
+                max_windowsize,
+                Duration::from_secs(2),
+                4,
+            )
         };
-        assert_eq!(Limits::from_config(&config, Some(1500)).max_blksize, 1468);
-        assert_eq!(Limits::from_config(&config, Some(9000)).max_blksize, 8968);
-        assert_eq!(
-            Limits::from_config(&config, Some(65536)).max_blksize,
-            MAX_BLKSIZE
-        );
-        assert_eq!(Limits::from_config(&config, None).max_blksize, MAX_BLKSIZE);
-        config.max_blocksize = Some(1024);
-        assert_eq!(Limits::from_config(&config, Some(1500)).max_blksize, 1024);
-        assert_eq!(Limits::from_config(&config, None).max_blksize, 1024);
-        config.max_windowsize = 500;
-        let limits = Limits::from_config(&config, Some(1500));
+        let limits = configured(None, 16);
+        assert_eq!(limits.with_mtu(Some(1500)).max_blksize, 1468);
+        assert_eq!(limits.with_mtu(Some(9000)).max_blksize, 8968);
+        assert_eq!(limits.with_mtu(Some(65536)).max_blksize, MAX_BLKSIZE);
+        assert_eq!(limits.with_mtu(None).max_blksize, MAX_BLKSIZE);
+        let limits = configured(Some(1024), 16);
+        assert_eq!(limits.with_mtu(Some(1500)).max_blksize, 1024);
+        assert_eq!(limits.with_mtu(None).max_blksize, 1024);
+        let limits = configured(Some(1024), 500).with_mtu(Some(1500));
         assert_eq!(limits.max_windowsize, MAX_WINDOWSIZE);
         assert_eq!(
             (limits.timeout, limits.retries),
             (Duration::from_secs(2), 4)
         );
+        // A tiny MTU still leaves the RFC minimum block size.
+        assert_eq!(limits.with_mtu(Some(20)).max_blksize, MIN_BLKSIZE);
     }
 
     #[test]
@@ -1039,22 +1074,25 @@ mod tests {
         let oack = drain(&mut t, now);
         assert_eq!(oack.len(), 1);
         // Nothing before the timeout, and an early call does nothing.
-        assert!(!t.on_timeout(now + Duration::from_millis(999)));
+        assert!(!t.handle_timeout(now + Duration::from_millis(999)));
         assert!(drain(&mut t, now).is_empty());
         // The OACK was lost: resent on each timeout.
         let mut at = now;
         for _ in 0..3 {
-            at = t.next_timeout().unwrap_or(at);
-            assert!(t.on_timeout(at));
+            at = t.poll_timeout().unwrap_or(at);
+            assert!(t.handle_timeout(at));
             assert_eq!(drain(&mut t, at), oack);
         }
         // ACKs other than 0 do not start the data.
-        assert_eq!(t.on_packet(&ack(1), at), Received::OutOfWindow { block: 1 });
+        assert_eq!(
+            t.handle_datagram(at, &ack(1)),
+            Received::OutOfWindow { block: 1 }
+        );
         assert!(drain(&mut t, at).is_empty());
-        assert_eq!(t.on_packet(&ack(0), at), Received::OackAcknowledged);
+        assert_eq!(t.handle_datagram(at, &ack(0)), Received::OackAcknowledged);
         assert_eq!(blocks_of(&drain(&mut t, at)), vec![1]);
         // A late duplicate ACK 0 changes nothing.
-        assert_eq!(t.on_packet(&ack(0), at), Received::Duplicate);
+        assert_eq!(t.handle_datagram(at, &ack(0)), Received::Duplicate);
         assert!(drain(&mut t, at).is_empty());
         assert_eq!(t.stats().retransmits, 3);
     }
@@ -1091,19 +1129,22 @@ mod tests {
         let mut t = Transfer::start(&request(Mode::Octet, &[]), &limits(), None, now);
         t.feed(&pattern(512 * 20));
         assert_eq!(blocks_of(&drain(&mut t, now)), vec![1]);
-        assert_eq!(t.on_packet(&ack(1), now), Received::Advanced { acked: 1 });
+        assert_eq!(
+            t.handle_datagram(now, &ack(1)),
+            Received::Advanced { acked: 1 }
+        );
         assert_eq!(blocks_of(&drain(&mut t, now)), vec![2]);
         // ACK 1 again, ten times (the client retransmitted it): no DATA at all.
         for _ in 0..10 {
-            assert_eq!(t.on_packet(&ack(1), now), Received::Duplicate);
+            assert_eq!(t.handle_datagram(now, &ack(1)), Received::Duplicate);
             assert!(drain(&mut t, now).is_empty());
         }
         // Every ACK duplicated from here on: still one DATA per new ACK.
         let mut datagrams = 0;
         for block in 2..=10u16 {
-            t.on_packet(&ack(block), now);
+            t.handle_datagram(now, &ack(block));
             datagrams += drain(&mut t, now).len();
-            t.on_packet(&ack(block), now);
+            t.handle_datagram(now, &ack(block));
             datagrams += drain(&mut t, now).len();
         }
         assert_eq!(datagrams, 9);
@@ -1118,24 +1159,33 @@ mod tests {
         let mut t = Transfer::start(&req, &limits(), None, now);
         t.feed(&pattern(512 * 40));
         drain(&mut t, now);
-        t.on_packet(&ack(0), now);
+        t.handle_datagram(now, &ack(0));
         assert_eq!(blocks_of(&drain(&mut t, now)), vec![1, 2, 3, 4]);
-        assert_eq!(t.on_packet(&ack(4), now), Received::Advanced { acked: 4 });
+        assert_eq!(
+            t.handle_datagram(now, &ack(4)),
+            Received::Advanced { acked: 4 }
+        );
         assert_eq!(blocks_of(&drain(&mut t, now)), vec![5, 6, 7, 8]);
         // ACK 4 again means "block 5 was lost" (RFC 7440): the window is resent once.
-        assert_eq!(t.on_packet(&ack(4), now), Received::Rewound { acked: 4 });
+        assert_eq!(
+            t.handle_datagram(now, &ack(4)),
+            Received::Rewound { acked: 4 }
+        );
         assert_eq!(blocks_of(&drain(&mut t, now)), vec![5, 6, 7, 8]);
         // More copies of ACK 4, and older ACKs, many times: nothing more is resent.
         for stale in [4u16, 4, 3, 2, 0, 4, 1, 4] {
-            t.on_packet(&ack(stale), now);
+            t.handle_datagram(now, &ack(stale));
             assert!(drain(&mut t, now).is_empty(), "ACK {stale} caused traffic");
         }
         assert_eq!(t.stats().retransmits, 4);
         // The client answers each resent copy with ACK 8: one new window, no more.
-        assert_eq!(t.on_packet(&ack(8), now), Received::Advanced { acked: 8 });
+        assert_eq!(
+            t.handle_datagram(now, &ack(8)),
+            Received::Advanced { acked: 8 }
+        );
         assert_eq!(blocks_of(&drain(&mut t, now)), vec![9, 10, 11, 12]);
         for _ in 0..4 {
-            assert_eq!(t.on_packet(&ack(8), now), Received::Duplicate);
+            assert_eq!(t.handle_datagram(now, &ack(8)), Received::Duplicate);
             assert!(drain(&mut t, now).is_empty());
         }
     }
@@ -1149,18 +1199,24 @@ mod tests {
         let mut t = Transfer::start(&req, &limits(), None, now);
         t.feed(&pattern(512 * 40));
         drain(&mut t, now);
-        t.on_packet(&ack(0), now);
+        t.handle_datagram(now, &ack(0));
         assert_eq!(drain(&mut t, now).len(), 4);
         let at = now + Duration::from_secs(1);
-        t.on_timeout(at);
+        t.handle_timeout(at);
         assert_eq!(blocks_of(&drain(&mut t, at)), vec![1, 2, 3, 4]);
-        assert_eq!(t.on_packet(&ack(4), at), Received::Advanced { acked: 4 });
+        assert_eq!(
+            t.handle_datagram(at, &ack(4)),
+            Received::Advanced { acked: 4 }
+        );
         assert_eq!(blocks_of(&drain(&mut t, at)), vec![5, 6, 7, 8]);
         for _ in 0..4 {
-            assert_eq!(t.on_packet(&ack(4), at), Received::Duplicate);
+            assert_eq!(t.handle_datagram(at, &ack(4)), Received::Duplicate);
             assert!(drain(&mut t, at).is_empty());
         }
-        assert_eq!(t.on_packet(&ack(8), at), Received::Advanced { acked: 8 });
+        assert_eq!(
+            t.handle_datagram(at, &ack(8)),
+            Received::Advanced { acked: 8 }
+        );
         assert_eq!(blocks_of(&drain(&mut t, at)), vec![9, 10, 11, 12]);
         assert_eq!(t.stats().retransmits, 4);
     }
@@ -1171,10 +1227,10 @@ mod tests {
         let mut t = Transfer::start(&request(Mode::Octet, &[]), &limits(), None, now);
         t.feed(&pattern(512 * 4));
         drain(&mut t, now);
-        t.on_packet(&ack(1), now);
+        t.handle_datagram(now, &ack(1));
         drain(&mut t, now);
         for _ in 0..5 {
-            assert_eq!(t.on_packet(&ack(1), now), Received::Duplicate);
+            assert_eq!(t.handle_datagram(now, &ack(1)), Received::Duplicate);
             assert!(drain(&mut t, now).is_empty());
         }
     }
@@ -1186,15 +1242,21 @@ mod tests {
         let mut t = Transfer::start(&req, &limits(), None, now);
         t.feed(&pattern(512 * 40));
         drain(&mut t, now);
-        t.on_packet(&ack(0), now);
+        t.handle_datagram(now, &ack(0));
         assert_eq!(blocks_of(&drain(&mut t, now)), vec![1, 2, 3, 4]);
         // Block 3 lost: the client ACKs 2, the last in-order block.
-        assert_eq!(t.on_packet(&ack(2), now), Received::Rewound { acked: 2 });
+        assert_eq!(
+            t.handle_datagram(now, &ack(2)),
+            Received::Rewound { acked: 2 }
+        );
         assert_eq!(blocks_of(&drain(&mut t, now)), vec![3, 4, 5, 6]);
         // The client saw 4 out of order and ACKs 2 again: a duplicate, ignored.
-        assert_eq!(t.on_packet(&ack(2), now), Received::Duplicate);
+        assert_eq!(t.handle_datagram(now, &ack(2)), Received::Duplicate);
         assert!(drain(&mut t, now).is_empty());
-        assert_eq!(t.on_packet(&ack(6), now), Received::Advanced { acked: 6 });
+        assert_eq!(
+            t.handle_datagram(now, &ack(6)),
+            Received::Advanced { acked: 6 }
+        );
         assert_eq!(blocks_of(&drain(&mut t, now)), vec![7, 8, 9, 10]);
         assert_eq!(t.stats().retransmits, 2);
     }
@@ -1206,18 +1268,18 @@ mod tests {
         let mut t = Transfer::start(&req, &limits(), None, now);
         t.feed(&pattern(512 * 100));
         drain(&mut t, now);
-        t.on_packet(&ack(0), now);
+        t.handle_datagram(now, &ack(0));
         assert_eq!(drain(&mut t, now).len(), 8);
         // Timeout: the whole window goes again.
         let at = now + Duration::from_secs(1);
-        assert!(t.on_timeout(at));
+        assert!(t.handle_timeout(at));
         assert_eq!(blocks_of(&drain(&mut t, at)), (1..=8).collect::<Vec<_>>());
         // Late ACKs for blocks of the first burst arrive one by one (a client that
         // ACKs every block). They advance the window but never trigger a resend burst.
         let mut traffic = 0;
         for block in 1..=7u16 {
             assert_eq!(
-                t.on_packet(&ack(block), at),
+                t.handle_datagram(at, &ack(block)),
                 Received::Advanced {
                     acked: u64::from(block)
                 }
@@ -1238,26 +1300,26 @@ mod tests {
         t.feed(&data);
         t.feed_eof();
         drain(&mut t, now);
-        t.on_packet(&ack(0), now);
+        t.handle_datagram(now, &ack(0));
         assert_eq!(blocks_of(&drain(&mut t, now)), vec![1, 2]);
-        t.on_packet(&ack(2), now);
+        t.handle_datagram(now, &ack(2));
         assert_eq!(blocks_of(&drain(&mut t, now)), vec![3, 4]);
-        t.on_packet(&ack(4), now);
+        t.handle_datagram(now, &ack(4));
         assert_eq!(blocks_of(&drain(&mut t, now)), vec![5, 6]);
         // ACK 2 overtaken by ACK 4 arrives now: out of window, ignored.
         assert_eq!(
-            t.on_packet(&ack(2), now),
+            t.handle_datagram(now, &ack(2)),
             Received::OutOfWindow { block: 2 }
         );
         // An ACK for a block never sent: ignored.
         assert_eq!(
-            t.on_packet(&ack(9), now),
+            t.handle_datagram(now, &ack(9)),
             Received::OutOfWindow { block: 9 }
         );
         assert!(drain(&mut t, now).is_empty());
-        t.on_packet(&ack(6), now);
+        t.handle_datagram(now, &ack(6));
         assert_eq!(blocks_of(&drain(&mut t, now)), vec![7]);
-        assert_eq!(t.on_packet(&ack(7), now), Received::Completed);
+        assert_eq!(t.handle_datagram(now, &ack(7)), Received::Completed);
     }
 
     #[test]
@@ -1267,22 +1329,22 @@ mod tests {
         t.feed(&pattern(512));
         t.feed_eof();
         assert_eq!(blocks_of(&drain(&mut t, now)), vec![1]);
-        t.on_packet(&ack(1), now);
+        t.handle_datagram(now, &ack(1));
         // 512 bytes exactly: an empty block 2 ends the transfer.
         let sent = drain(&mut t, now);
         assert_eq!(sent, vec![vec![0x00, 0x03, 0x00, 0x02]]); // DATA, block 2, no payload
-        assert_eq!(t.is_finished(), None);
+        assert_eq!(t.outcome(), None);
         let mut at = now;
         for _ in 0..3 {
             at += Duration::from_secs(1);
-            assert!(t.on_timeout(at));
+            assert!(t.handle_timeout(at));
             assert_eq!(drain(&mut t, at), sent);
         }
-        assert_eq!(t.on_packet(&ack(2), at), Received::Completed);
-        assert_eq!(t.is_finished(), Some(&Outcome::Completed));
+        assert_eq!(t.handle_datagram(at, &ack(2)), Received::Completed);
+        assert_eq!(t.outcome(), Some(&Outcome::Completed));
         assert!(drain(&mut t, at).is_empty());
-        assert_eq!(t.next_timeout(), None);
-        assert!(!t.on_timeout(at + Duration::from_secs(60)));
+        assert_eq!(t.poll_timeout(), None);
+        assert!(!t.handle_timeout(at + Duration::from_secs(60)));
     }
 
     #[test]
@@ -1309,9 +1371,9 @@ mod tests {
         t.feed_eof();
         // opcode 6 | "tsize" NUL "0" NUL
         assert_eq!(drain(&mut t, now), vec![b"\x00\x06tsize\x000\x00".to_vec()]);
-        t.on_packet(&ack(0), now);
+        t.handle_datagram(now, &ack(0));
         assert_eq!(drain(&mut t, now), vec![vec![0x00, 0x03, 0x00, 0x01]]);
-        assert_eq!(t.on_packet(&ack(1), now), Received::Completed);
+        assert_eq!(t.handle_datagram(now, &ack(1)), Received::Completed);
         assert_eq!(t.stats().bytes, 0);
     }
 
@@ -1328,19 +1390,19 @@ mod tests {
         drain(&mut t, now);
         // The client refuses the OACK with ERROR 8.
         let error = wire::error_packet(ErrorCode::OptionRefused, "no thanks");
-        assert_eq!(t.on_packet(&error, now), Received::ClientError);
+        assert_eq!(t.handle_datagram(now, &error), Received::ClientError);
         assert_eq!(
-            t.is_finished(),
+            t.outcome(),
             Some(&Outcome::ClientError {
                 code: ErrorCode::OptionRefused,
                 message: "no thanks".into()
             })
         );
         assert!(drain(&mut t, now).is_empty(), "no reply to an ERROR");
-        assert_eq!(t.next_timeout(), None);
+        assert_eq!(t.poll_timeout(), None);
         assert_eq!(t.wanted_bytes(), 0);
         assert_eq!(
-            t.on_packet(&ack(0), now),
+            t.handle_datagram(now, &ack(0)),
             Received::Ignored("transfer already finished")
         );
     }
@@ -1354,11 +1416,11 @@ mod tests {
         let first = drain(&mut t, now);
         let mut at = now;
         let mut copies = first.len();
-        while t.is_finished().is_none() {
-            at = t.next_timeout().unwrap_or(at + Duration::from_secs(1000));
-            t.on_timeout(at);
+        while t.outcome().is_none() {
+            at = t.poll_timeout().unwrap_or(at + Duration::from_secs(1000));
+            t.handle_timeout(at);
             let sent = drain(&mut t, at);
-            if t.is_finished().is_none() {
+            if t.outcome().is_none() {
                 assert_eq!(sent, first);
                 copies += sent.len();
             } else {
@@ -1370,8 +1432,8 @@ mod tests {
         }
         assert_eq!(copies, 4, "the original and 3 retransmissions");
         assert_eq!(at - now, Duration::from_secs(8));
-        assert_eq!(t.is_finished(), Some(&Outcome::TimedOut));
-        assert_eq!(t.next_timeout(), None);
+        assert_eq!(t.outcome(), Some(&Outcome::TimedOut));
+        assert_eq!(t.poll_timeout(), None);
     }
 
     #[test]
@@ -1470,10 +1532,10 @@ mod tests {
         let mut t = Transfer::start(&req, &limits(), None, now);
         assert_eq!(t.wanted_bytes(), 1024);
         drain(&mut t, now);
-        t.on_packet(&ack(0), now);
+        t.handle_datagram(now, &ack(0));
         // Nothing yet: no DATA and no timer (nothing is in flight).
         assert!(drain(&mut t, now).is_empty());
-        assert_eq!(t.next_timeout(), None);
+        assert_eq!(t.poll_timeout(), None);
         // 300 bytes: not a full block yet.
         t.feed(&[1; 300]);
         assert!(drain(&mut t, now).is_empty());
@@ -1487,8 +1549,8 @@ mod tests {
         assert_eq!(t.wanted_bytes(), 0);
         let sent = drain(&mut t, now);
         assert_eq!(data_of(&sent[0]), Some((2, vec![2; 88])));
-        t.on_packet(&ack(2), now);
-        assert_eq!(t.is_finished(), Some(&Outcome::Completed));
+        t.handle_datagram(now, &ack(2));
+        assert_eq!(t.outcome(), Some(&Outcome::Completed));
         assert_eq!(t.stats().bytes, 600);
     }
 
@@ -1500,16 +1562,16 @@ mod tests {
         let data = pattern(1024 * 50);
         let mut offset = 0;
         drain(&mut t, now);
-        t.on_packet(&ack(0), now);
+        t.handle_datagram(now, &ack(0));
         let mut acked = 0u16;
-        while t.is_finished().is_none() {
+        while t.outcome().is_none() {
             supply(&mut t, &data, &mut offset);
             assert!(t.live_len() <= 4 * 1024);
             let sent = drain(&mut t, now);
             if let Some(last) = blocks_of(&sent).last() {
                 acked = *last;
             }
-            t.on_packet(&ack(acked), now);
+            t.handle_datagram(now, &ack(acked));
         }
         assert_eq!(t.stats().bytes, data.len() as u64);
     }
@@ -1569,9 +1631,9 @@ mod tests {
             let mut largest_buffer = 0;
             let bound = 3 * 1468 * window.parse::<usize>().unwrap() + READ_AHEAD;
             let mut pending = vec![ack(0)];
-            while t.is_finished().is_none() {
+            while t.outcome().is_none() {
                 for packet in pending.drain(..) {
-                    t.on_packet(&packet, now);
+                    t.handle_datagram(now, &packet);
                 }
                 while t.wanted_bytes() > 0 {
                     let asked = t.wanted_bytes().max(READ_AHEAD);
@@ -1597,11 +1659,7 @@ mod tests {
                 }
                 pending.extend(last.map(ack));
             }
-            assert_eq!(
-                t.is_finished(),
-                Some(&Outcome::Completed),
-                "window {window}"
-            );
+            assert_eq!(t.outcome(), Some(&Outcome::Completed), "window {window}");
             assert!(received == source, "window {window}: bytes differ");
             assert!(
                 largest_buffer <= bound,
@@ -1615,7 +1673,7 @@ mod tests {
         let now = Instant::now();
         let mut t = Transfer::start(&request(Mode::Mail, &[]), &limits(), None, now);
         assert!(matches!(
-            t.is_finished(),
+            t.outcome(),
             Some(Outcome::Aborted {
                 code: ErrorCode::IllegalOperation,
                 ..
@@ -1633,14 +1691,14 @@ mod tests {
         let mut t = Transfer::start(&request(Mode::Octet, &[]), &limits(), None, now);
         t.feed(&[0; 512]);
         drain(&mut t, now);
-        t.abort(ErrorCode::FileNotFound, "HTTP 404");
+        t.abort(now, ErrorCode::FileNotFound, "HTTP 404");
         assert_eq!(
             drain(&mut t, now),
             vec![wire::error_packet(ErrorCode::FileNotFound, "HTTP 404")]
         );
-        assert_eq!(t.next_timeout(), None);
+        assert_eq!(t.poll_timeout(), None);
         // A second abort does not queue a second ERROR.
-        t.abort(ErrorCode::NotDefined, "again");
+        t.abort(now, ErrorCode::NotDefined, "again");
         assert!(drain(&mut t, now).is_empty());
     }
 
@@ -1657,10 +1715,13 @@ mod tests {
             vec![0x00, 0x09, 0x01],                // unknown opcode
             vec![0x00],                            // truncated
         ] {
-            assert!(matches!(t.on_packet(&junk, now), Received::Ignored(_)));
+            assert!(matches!(
+                t.handle_datagram(now, &junk),
+                Received::Ignored(_)
+            ));
             assert!(drain(&mut t, now).is_empty());
         }
-        assert_eq!(t.is_finished(), None);
+        assert_eq!(t.outcome(), None);
     }
 
     proptest! {
@@ -1681,12 +1742,12 @@ mod tests {
                 now += Duration::from_millis(step);
                 supply(&mut t, &data, &mut offset);
                 match kind % 4 {
-                    0 | 1 => { t.on_packet(&ack(block), now); }
-                    2 => { t.on_packet(&junk, now); }
-                    _ => { t.on_timeout(now); }
+                    0 | 1 => { t.handle_datagram(now, &ack(block)); }
+                    2 => { t.handle_datagram(now, &junk); }
+                    _ => { t.handle_timeout(now); }
                 }
                 let mut n = 0;
-                while t.poll_transmit(now, &mut out) {
+                while transmit(&mut t, now, &mut out) {
                     n += 1;
                     prop_assert!(n <= 16, "one event produced more than a window of datagrams");
                     prop_assert!(Packet::parse(&out).is_ok());
