@@ -8,8 +8,8 @@ packages=(
     iproute2 nftables tcpdump util-linux procps
     # real clients
     busybox isc-dhcp-client dhcpcd-base tftp-hpa atftp curl
-    # test helpers (HTTP servers, crafted packets)
-    python3
+    # test helpers (HTTP servers, crafted packets); systemd-analyze checks the unit
+    python3 systemd
     # virtual machines booting through bootd (integration/vm.rs, demo.sh): QEMU with
     # its iPXE option ROMs (BIOS) and OVMF (UEFI); the boot files pxelinux, ldlinux.c32
     # and a GRUB network image; depmod and cpio to make the initramfs. The kernel and

@@ -43,7 +43,6 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     Stop,
-    Reload,
     Event(Event),
 }
 
@@ -126,8 +125,8 @@ mod tests {
     #[test]
     fn a_full_inbox_drops_instead_of_blocking() {
         let (mailbox, inbox) = Mailbox::new(1, None);
-        assert!(mailbox.send(Message::Reload));
-        assert!(!mailbox.send(Message::Reload));
+        assert!(mailbox.send(Message::Stop));
+        assert!(!mailbox.send(Message::Stop));
         drop(inbox);
         assert!(!mailbox.send(Message::Stop));
     }

@@ -8,7 +8,7 @@
 //! asks for `pxelinux.cfg/C0A8…`). A leading `./` or `/` on the request is ignored
 //! (both mean the root: GRUB asks for `/grub/grub.cfg`).
 //!
-//! In a value, `{filename}` is the requested name (as the seeds document it; pybootd's
+//! In a value, `{filename}` is the requested name (as pybootd documents it; its
 //! code substituted something else). A value in brackets, `[dir/{filename}.cfg]`,
 //! names a file whose content (first line, trimmed) is the name to serve; reading it is
 //! I/O, so [`Filters::apply`] returns [`Rewrite::Indirect`] and the caller reads it
@@ -121,6 +121,7 @@ impl Filters {
         Ok(Filters { rules: compiled })
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }

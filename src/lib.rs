@@ -1,22 +1,22 @@
 //! bootd: a network-boot daemon (BOOTP/DHCP/PXE and TFTP), successor of pybootd.
 //!
 //! Each protocol is split into a sans-IO core (parse/emit and state machines that
-//! take `now`) and a thin mio shell running on its own thread. See `design.md`.
+//! take `now`) and a thin mio shell running on its own thread.
 
-pub mod batch_receive;
-pub mod bootp;
+pub(crate) mod batch_receive;
+pub(crate) mod bootp;
 pub mod cli;
 pub mod config;
 pub mod daemon;
-pub mod event;
-pub mod filters;
-pub mod limits;
+pub(crate) mod event;
+pub(crate) mod filters;
+pub(crate) mod limits;
 pub mod logging;
-pub mod net;
-pub mod notify;
-pub mod service_loop;
-pub mod sockets;
+pub(crate) mod net;
+pub(crate) mod notify;
+pub(crate) mod service_loop;
+pub(crate) mod sockets;
 pub mod supervisor;
-pub mod syslog;
-pub mod tftp;
-pub mod types;
+pub(crate) mod syslog;
+pub(crate) mod tftp;
+pub(crate) mod types;

@@ -32,7 +32,7 @@ pub fn run(targets: Vec<SocketAddr>, inbox: Receiver<Message>) -> Result<(), Str
     while let Ok(message) = inbox.recv() {
         match message {
             Message::Stop => return Ok(()),
-            Message::Reload | Message::Event(Event::ServerAddress(_)) => {}
+            Message::Event(Event::ServerAddress(_)) => {}
             Message::Event(Event::Lease(event)) => {
                 let payload = datagram(&event);
                 for target in &targets {

@@ -26,7 +26,6 @@ pub fn poll(poll: &mut Poll, events: &mut Events, timeout: Option<Duration>) -> 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Inbox {
     pub stop: bool,
-    pub reload: bool,
     pub events: Vec<Event>,
 }
 
@@ -37,7 +36,6 @@ pub fn drain(inbox: &Receiver<Message>) -> Inbox {
     loop {
         match inbox.try_recv() {
             Ok(Message::Stop) => out.stop = true,
-            Ok(Message::Reload) => out.reload = true,
             Ok(Message::Event(e)) => out.events.push(e),
             Err(TryRecvError::Empty) => return out,
             Err(TryRecvError::Disconnected) => {

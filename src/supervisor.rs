@@ -134,7 +134,6 @@ impl Supervisor {
                                 log::info!(
                                     "SIGHUP received: configuration reload is not supported yet; restart bootd to apply changes"
                                 );
-                                self.broadcast(Message::Reload);
                             }
                             _ => {
                                 let name = if signal == SIGINT {

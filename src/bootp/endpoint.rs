@@ -338,11 +338,13 @@ impl Endpoint {
     }
 
     /// The served network of that index.
+    #[cfg(test)]
     pub fn network(&self, index: usize) -> Option<&ServedNetwork> {
         self.networks.get(index)
     }
 
     /// Requests waiting for their HTTP authorisation.
+    #[cfg(test)]
     pub fn parked_count(&self) -> usize {
         self.parked.len()
     }

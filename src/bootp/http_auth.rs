@@ -170,6 +170,7 @@ impl HttpDecisions {
     }
 
     /// Queries in flight.
+    #[cfg(test)]
     pub fn pending(&self) -> usize {
         self.entries
             .values()
@@ -294,7 +295,7 @@ mod tests {
     }
 
     #[test]
-    fn pxe_and_os_queries_use_their_paths_and_the_seeds_mac_form() {
+    fn pxe_and_os_queries_use_their_paths_and_the_dashed_mac_form() {
         let t = Instant::now();
         let mut d = HttpDecisions::new(&config(false));
         assert_eq!(d.check(t, &query(true, Phase::Pxe)), AccessVerdict::Pending);

@@ -292,6 +292,7 @@ impl Offers {
         self.young.remove(mac).or_else(|| self.old.remove(mac))
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.young.len() + self.old.len()
     }
@@ -473,6 +474,7 @@ impl LeaseTable {
     }
 
     /// Offers remembered (expired ones included until they are swept).
+    #[cfg(test)]
     pub fn offer_count(&self) -> usize {
         self.offers.len()
     }
@@ -776,6 +778,7 @@ impl LeaseTable {
     }
 
     /// True when `ip` is quarantined at `now`.
+    #[cfg(test)]
     pub fn is_quarantined(&self, ip: Ipv4Addr, now: Instant) -> bool {
         self.quarantine.get(&ip).is_some_and(|until| *until > now)
     }

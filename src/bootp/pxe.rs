@@ -11,8 +11,6 @@ use super::wire::{Options, tag};
 
 /// Option 60 prefix of PXE ROMs, also the value servers send back.
 pub const PXE_CLIENT_CLASS: &[u8] = b"PXEClient";
-/// Option 60 prefix of UEFI HTTP boot clients.
-pub const HTTP_CLIENT_CLASS: &[u8] = b"HTTPClient";
 
 /// PXE 2.1 option 43 sub-option: discovery control.
 pub const SUBOPT_DISCOVERY_CONTROL: u8 = 6;

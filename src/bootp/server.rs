@@ -253,6 +253,7 @@ impl Outcome {
     }
 
     /// The reply, if there is one.
+    #[cfg(test)]
     pub fn reply(&self) -> Option<&Reply> {
         match &self.action {
             Action::Reply(reply) => Some(reply),

@@ -71,6 +71,7 @@ pub mod tag {
     pub const ROUTER: u8 = 3;
     pub const DNS_SERVERS: u8 = 6;
     pub const HOST_NAME: u8 = 12;
+    #[cfg(test)]
     pub const BOOT_FILE_SIZE: u8 = 13;
     pub const DOMAIN_NAME: u8 = 15;
     pub const BROADCAST_ADDRESS: u8 = 28;
@@ -96,6 +97,7 @@ pub mod tag {
     /// RFC 4578.
     pub const CLIENT_ARCH: u8 = 93;
     /// RFC 4578.
+    #[cfg(test)]
     pub const CLIENT_NDI: u8 = 94;
     /// RFC 4578.
     pub const CLIENT_UUID: u8 = 97;
@@ -354,10 +356,12 @@ impl Options {
         self.entries.iter().map(|(t, v)| (*t, v.as_slice()))
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -447,6 +451,7 @@ impl Options {
     }
 
     /// Option 94: (interface type, major, minor), when it has its 3 bytes.
+    #[cfg(test)]
     pub fn client_network_interface(&self) -> Option<(u8, u8, u8)> {
         match self.get(tag::CLIENT_NDI)? {
             [kind, major, minor] => Some((*kind, *major, *minor)),
@@ -460,6 +465,7 @@ impl Options {
     }
 
     /// Option 43, raw.
+    #[cfg(test)]
     pub fn vendor_specific(&self) -> Option<&[u8]> {
         self.get(tag::VENDOR_SPECIFIC)
     }
@@ -607,6 +613,7 @@ impl Message {
         self.options.message_type()
     }
 
+    #[cfg(test)]
     pub fn broadcast_flag(&self) -> bool {
         self.flags & FLAG_BROADCAST != 0
     }

@@ -114,6 +114,7 @@ impl BusyPoll {
     }
 
     /// Whether spinning is off for now because it has not been paying.
+    #[cfg(test)]
     pub fn is_paused(&self, now: Instant) -> bool {
         self.paused_until.is_some_and(|until| now < until)
     }

@@ -219,16 +219,19 @@ impl FileCache {
     }
 
     /// Files held open.
+    #[cfg(test)]
     pub fn open_files(&self) -> usize {
         self.files.len()
     }
 
     /// Chunks read from disk so far.
+    #[cfg(test)]
     pub fn loads(&self) -> u64 {
         self.loads
     }
 
     /// Chunks whose bytes are held in memory, over all files.
+    #[cfg(test)]
     pub fn chunks_held(&self) -> usize {
         self.files
             .values()

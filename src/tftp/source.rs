@@ -107,7 +107,6 @@ pub fn supply<Io: AsRef<Source>>(
 #[derive(Debug)]
 pub struct LocalFile {
     pub file: File,
-    pub size: u64,
     pub path: PathBuf,
 }
 
@@ -146,11 +145,7 @@ pub fn open_local(root_canonical: &Path, name: &str) -> Result<LocalFile, OpenEr
             real.display()
         )));
     }
-    Ok(LocalFile {
-        file,
-        size: metadata.len(),
-        path: real,
-    })
+    Ok(LocalFile { file, path: real })
 }
 
 /// Reads the start of the indirection file `name` under `root_canonical` (confined
@@ -361,9 +356,9 @@ mod tests {
         let dir = scratch();
         let root = dir.join("root").canonicalize().unwrap();
         let f = open_local(&root, "sub/file.bin").unwrap();
-        assert_eq!(f.size, 7);
+        assert_eq!(f.file.metadata().unwrap().len(), 7);
         let f = open_local(&root, "./inside").unwrap();
-        assert_eq!(f.size, 7);
+        assert_eq!(f.file.metadata().unwrap().len(), 7);
         let e = open_local(&root, "escape").unwrap_err();
         assert_eq!(e.code, ErrorCode::AccessViolation);
         assert!(e.reason.contains("outside the root"), "{}", e.reason);

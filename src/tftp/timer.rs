@@ -99,10 +99,12 @@ impl<K: Hash + Eq + Clone> TimerWheel<K> {
     }
 
     /// Number of pending timers.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.live.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.live.is_empty()
     }

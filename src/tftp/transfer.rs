@@ -314,6 +314,7 @@ impl Transfer {
     }
 
     /// The options granted in the OACK (empty: no OACK, DATA 1 directly).
+    #[cfg(test)]
     pub fn granted_options(&self) -> &[TftpOption] {
         &self.granted
     }

@@ -124,6 +124,7 @@ pub struct TftpOption {
 }
 
 impl TftpOption {
+    #[cfg(test)]
     pub fn new(name: &str, value: &str) -> TftpOption {
         TftpOption {
             name: name.to_owned(),
@@ -143,6 +144,7 @@ pub struct Request {
 
 impl Request {
     /// The value of the first option called `name` (lower-case).
+    #[cfg(test)]
     pub fn option(&self, name: &str) -> Option<&str> {
         self.options
             .iter()
@@ -174,13 +176,6 @@ pub enum ParseError {
     /// The filename or an option is not UTF-8.
     NotUtf8,
     UnknownMode(String),
-}
-
-impl ParseError {
-    /// The ERROR a server answers with, when it answers at all (RFC 1350: code 4).
-    pub fn error_code(&self) -> ErrorCode {
-        ErrorCode::IllegalOperation
-    }
 }
 
 impl fmt::Display for ParseError {
@@ -316,6 +311,7 @@ impl<'a> Packet<'a> {
     }
 
     /// The datagram as a new vector.
+    #[cfg(test)]
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         self.emit(&mut out);
