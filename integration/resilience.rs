@@ -1,5 +1,6 @@
 //! What bootd sends besides its replies, under pressure: a log reader that stops
-//! reading must not stop the services or the shutdown.
+//! reading must not stop the services or the shutdown, and a notification target
+//! that never answers must not cost the others their notifications.
 
 mod common;
 
@@ -189,4 +190,77 @@ fn a_stalled_log_reader_stops_neither_the_services_nor_the_shutdown() {
         std::thread::sleep(Duration::from_millis(10));
     };
     assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn a_dead_notify_target_costs_the_others_no_notification() {
+    require_root();
+    let pair = Pair::new("10.98.0.1/24", Some("10.98.0.2/24"));
+    let dir = TempDir::new();
+    std::fs::create_dir_all(dir.path.join("root")).unwrap();
+    // 10.98.0.77 is on the served network, but no one answers ARP for it: what is
+    // sent there waits in the kernel until the neighbour is given up.
+    let conf = dir.write(
+        "bootd.ini",
+        "[logger]\nlevel = info\n[bootp]\npool_start = 10.98.0.100\npool_count = 60\nallow_simple_dhcp = on\nlease_file = leases\nnotify = 10.98.0.77:7000;10.98.0.2:7000\n[bootfile]\ndefault = pxelinux.0\n[tftp]\nroot = root\n",
+    );
+    let listener = Spawned::start(
+        pair.client
+            .command("python3")
+            .arg(script("notify_storm.py"))
+            .args(["listen", "10.98.0.2", "7000", "4"]),
+    );
+    assert!(
+        listener.wait_for_stdout("READY", Duration::from_secs(5)),
+        "the listener did not start"
+    );
+    let bootd = Bootd::start(&pair.server, &conf, &["-p"]);
+    bootd.wait_for_log("serving BOOTP/DHCP", Duration::from_secs(5));
+    let storm = run_bounded(
+        pair.client
+            .command("python3")
+            .arg(script("notify_storm.py"))
+            .args(["leases", &pair.client_if, "48", "30"]),
+        Duration::from_secs(300),
+    );
+    storm.assert_success();
+    let acks: usize = storm
+        .stdout
+        .trim()
+        .strip_prefix("ACKS ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{storm}"));
+    assert!(
+        acks >= 1400,
+        "only {acks} of 1440 leases were ACKed: {storm}"
+    );
+    let heard = listener.finish(Duration::from_secs(30));
+    let notifications = heard
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("LEASE,"))
+        .count();
+    assert_eq!(
+        notifications,
+        acks,
+        "{acks} leases ACKed, {notifications} notified to the healthy target; bootd's log:\n{}",
+        bootd
+            .log()
+            .lines()
+            .filter(|l| l.contains("notif"))
+            .take(20)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    // The dead target is reported, but not once per notification.
+    let log = bootd.log();
+    let reports = log
+        .lines()
+        .filter(|l| l.contains("10.98.0.77:7000"))
+        .count();
+    assert!(
+        reports <= 5,
+        "{reports} lines about the dead target:\n{log}"
+    );
 }
