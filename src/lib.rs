@@ -1,7 +1,8 @@
 //! bootd: a network-boot daemon (BOOTP/DHCP/PXE and TFTP), successor of pybootd.
 //!
 //! Each protocol is split into a sans-IO core (parse/emit and state machines that
-//! take `now`) and a thin mio shell running on its own thread.
+//! take `now`) and a thin mio shell running on its own thread. Imports run down the
+//! layers: shells, then endpoints, then wire formats, then the shared nouns of `types`.
 
 pub(crate) mod batch_receive;
 pub(crate) mod bootp;
@@ -10,6 +11,7 @@ pub mod config;
 pub mod daemon;
 pub(crate) mod event;
 pub(crate) mod filters;
+pub mod fuzzing;
 pub(crate) mod limits;
 pub mod logging;
 pub(crate) mod net;

@@ -128,6 +128,15 @@ fn run(path: &Path, services: Services) -> ExitCode {
         eprintln!("bootd: {e}");
         return ExitCode::from(EXIT_ERROR);
     }
+    let code = run_logged(path, services, loaded);
+    // Log lines are written by their own thread: give it a moment to write the
+    // last ones, but no more, should the log reader be stalled.
+    bootd::logging::flush(bootd::logging::EXIT_FLUSH);
+    code
+}
+
+/// Runs the daemon once the logger is installed.
+fn run_logged(path: &Path, services: Services, loaded: Loaded) -> ExitCode {
     supervisor::install_panic_logger();
     log::info!(
         "bootd {} starting with {}",

@@ -1,55 +1,81 @@
-//! A simplelog logger writing RFC 3164 lines to the local syslog socket
-//! (`/dev/log`), which rsyslog and journald both read. simplelog has none.
+//! Log lines as RFC 3164 frames on the local syslog socket (`/dev/log`), which
+//! rsyslog and journald both read; simplelog has no such logger. Records are
+//! framed by the thread that logs, sent by the `log` thread (see `logging`).
 
 use std::io;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
-use log::{LevelFilter, Metadata, Record};
-use simplelog::{Config, SharedLogger};
+use log::{LevelFilter, Record};
 use time::{OffsetDateTime, UtcOffset};
+
+use crate::logging::Sink;
 
 /// Facility `daemon` (RFC 3164 §4.1.1).
 const FACILITY_DAEMON: u8 = 3;
 
-pub struct SyslogLogger {
+/// Turns records into syslog frames, in the thread that logs.
+pub struct SyslogFormat {
     level: LevelFilter,
-    path: PathBuf,
-    socket: Mutex<Option<UnixDatagram>>,
     offset: UtcOffset,
     pid: u32,
 }
 
-impl SyslogLogger {
-    /// Connects at once, so a missing syslog socket is a start-up error, not silence.
-    pub fn connect(path: &Path, level: LevelFilter) -> io::Result<SyslogLogger> {
-        let socket = UnixDatagram::unbound()?;
-        socket.connect(path)?;
-        Ok(SyslogLogger {
+impl SyslogFormat {
+    /// Call before any thread starts: the local offset cannot be read safely later.
+    pub fn new(level: LevelFilter) -> SyslogFormat {
+        SyslogFormat {
             level,
-            path: path.to_path_buf(),
-            socket: Mutex::new(Some(socket)),
-            // Read before any thread starts: the local offset cannot be read safely later.
             offset: UtcOffset::current_local_offset().unwrap_or(UtcOffset::UTC),
             pid: std::process::id(),
-        })
+        }
     }
 
-    fn send(&self, line: &[u8]) {
-        let Ok(mut guard) = self.socket.lock() else {
-            return;
+    /// `record` as one frame; empty when its level is filtered out.
+    pub fn line(&self, record: &Record<'_>) -> Vec<u8> {
+        if record.level() > self.level {
+            return Vec::new();
+        }
+        let thread = std::thread::current();
+        let message = match thread.name() {
+            Some(name) if name != "main" => format!("({name}) {}", record.args()),
+            _ => record.args().to_string(),
         };
-        if let Some(socket) = guard.as_ref()
+        let now = OffsetDateTime::now_utc().to_offset(self.offset);
+        frame(record.level(), now, self.pid, &message).into_bytes()
+    }
+}
+
+/// The local syslog socket, written by the `log` thread alone.
+pub struct SyslogSink {
+    path: PathBuf,
+    socket: Option<UnixDatagram>,
+}
+
+impl SyslogSink {
+    /// Connects at once, so a missing syslog socket is a start-up error, not silence.
+    pub fn connect(path: &Path) -> io::Result<SyslogSink> {
+        let socket = UnixDatagram::unbound()?;
+        socket.connect(path)?;
+        Ok(SyslogSink {
+            path: path.to_path_buf(),
+            socket: Some(socket),
+        })
+    }
+}
+
+impl Sink for SyslogSink {
+    fn write_line(&mut self, line: &[u8]) {
+        if let Some(socket) = &self.socket
             && socket.send(line).is_ok()
         {
             return;
         }
         // The syslog daemon may have restarted: reconnect once and retry.
-        *guard = UnixDatagram::unbound()
+        self.socket = UnixDatagram::unbound()
             .and_then(|s| s.connect(&self.path).map(|_| s))
             .ok();
-        if let Some(socket) = guard.as_ref() {
+        if let Some(socket) = &self.socket {
             let _ = socket.send(line);
         }
     }
@@ -79,41 +105,6 @@ pub fn frame(level: log::Level, when: OffsetDateTime, pid: u32, message: &str) -
     )
 }
 
-impl log::Log for SyslogLogger {
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.level() <= self.level
-    }
-
-    fn log(&self, record: &Record<'_>) {
-        if !self.enabled(record.metadata()) {
-            return;
-        }
-        let thread = std::thread::current();
-        let message = match thread.name() {
-            Some(name) if name != "main" => format!("({name}) {}", record.args()),
-            _ => record.args().to_string(),
-        };
-        let now = OffsetDateTime::now_utc().to_offset(self.offset);
-        self.send(frame(record.level(), now, self.pid, &message).as_bytes());
-    }
-
-    fn flush(&self) {}
-}
-
-impl SharedLogger for SyslogLogger {
-    fn level(&self) -> LevelFilter {
-        self.level
-    }
-
-    fn config(&self) -> Option<&Config> {
-        None
-    }
-
-    fn as_log(self: Box<Self>) -> Box<dyn log::Log> {
-        Box::new(*self)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,14 +127,15 @@ mod tests {
         let path = dir.join("log.sock");
         let _ = std::fs::remove_file(&path);
         let server = UnixDatagram::bind(&path).unwrap();
-        let logger = SyslogLogger::connect(&path, LevelFilter::Info).unwrap();
-        log::Log::log(
-            &logger,
+        let mut sink = SyslogSink::connect(&path).unwrap();
+        let format = SyslogFormat::new(LevelFilter::Info);
+        let line = format.line(
             &Record::builder()
                 .level(log::Level::Info)
                 .args(format_args!("hello"))
                 .build(),
         );
+        sink.write_line(&line);
         let mut buf = [0u8; 256];
         let n = server.recv(&mut buf).unwrap();
         let line = std::str::from_utf8(&buf[..n]).unwrap();
@@ -156,9 +148,17 @@ mod tests {
     }
 
     #[test]
+    fn records_below_the_level_make_no_frame() {
+        let format = SyslogFormat::new(LevelFilter::Warn);
+        let record = Record::builder()
+            .level(log::Level::Info)
+            .args(format_args!("quiet"))
+            .build();
+        assert!(format.line(&record).is_empty());
+    }
+
+    #[test]
     fn a_missing_socket_is_an_error() {
-        assert!(
-            SyslogLogger::connect(Path::new("/nonexistent/dev/log"), LevelFilter::Info).is_err()
-        );
+        assert!(SyslogSink::connect(Path::new("/nonexistent/dev/log")).is_err());
     }
 }

@@ -311,7 +311,6 @@ impl<'a> Packet<'a> {
     }
 
     /// The datagram as a new vector.
-    #[cfg(test)]
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         self.emit(&mut out);
