@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub(crate) mod event;
+pub(crate) mod files;
 pub(crate) mod filters;
 pub(crate) mod limits;
 pub mod logging;

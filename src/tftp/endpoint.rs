@@ -38,11 +38,11 @@ use std::time::{Duration, Instant};
 use foldhash::HashMap;
 use log::Level;
 
-use super::path::{self, Refusal};
 use super::timer::TimerWheel;
 use super::transfer::{Datagram, Limits, Outcome, Received, Transfer};
 use super::wire::{self, ErrorCode, Packet, Request};
 use crate::config::TftpRoot;
+use crate::files::name::{self, Refusal};
 use crate::filters::{self, Filters, Rewrite};
 
 /// Timer wheel: 10 ms ticks, 4096 slots (41 s per revolution).
@@ -125,8 +125,8 @@ pub enum Arrival {
 /// What to open for a transfer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {
-    /// The file `name` under the directory `root` (confined to it).
-    File { root: PathBuf, name: String },
+    /// The file `name` under the root directory (confined to it).
+    File { name: String },
     /// The URL, streamed by a reader thread.
     Http { url: String },
 }
@@ -174,13 +174,9 @@ pub enum Event<Io> {
         client: SocketAddr,
         received: Received,
     },
-    /// Read the start of `path` under `root` (confined to it) and give it to
-    /// [`Endpoint::handle_indirect`].
-    ReadIndirect {
-        id: TransferId,
-        root: PathBuf,
-        path: String,
-    },
+    /// Read the start of `path` under the root directory (confined to it) and give it
+    /// to [`Endpoint::handle_indirect`].
+    ReadIndirect { id: TransferId, path: String },
     /// Open `source` and a port on `local` for the transfer to `client`, then call
     /// [`Endpoint::handle_source_opened`] or [`Endpoint::handle_open_failed`].
     Open {
@@ -506,11 +502,7 @@ impl<Io> Endpoint<Io> {
                 self.open(id);
             }
             Rewrite::Indirect { path, line } => match &self.settings.root {
-                TftpRoot::Dir(root) => {
-                    let root = root.clone();
-                    self.events
-                        .push_back(Event::ReadIndirect { id, root, path });
-                }
+                TftpRoot::Dir(_) => self.events.push_back(Event::ReadIndirect { id, path }),
                 TftpRoot::Url(_) => self.refuse_opening(
                     id,
                     OpenError::not_found(format!(
@@ -571,11 +563,10 @@ impl<Io> Endpoint<Io> {
         };
         let (client, local) = (*client, *local);
         let source = match &self.settings.root {
-            TftpRoot::Dir(root) => SourceSpec::File {
-                root: root.clone(),
+            TftpRoot::Dir(_) => SourceSpec::File {
                 name: served.clone(),
             },
-            TftpRoot::Url(prefix) => match path::url_for(prefix, served) {
+            TftpRoot::Url(prefix) => match name::url_for(prefix, served) {
                 Ok(url) => SourceSpec::Http { url },
                 Err(refusal) => return self.refuse_opening(id, refusal.into()),
             },
@@ -1408,7 +1399,6 @@ mod tests {
         assert_eq!(
             source,
             SourceSpec::File {
-                root: "/srv/tftp".into(),
                 name: "boot/pxelinux.0".into()
             }
         );
@@ -1802,16 +1792,13 @@ mod tests {
         request(&mut ep, t0, client(2001), &rrq("grub/grub.cfg", &[]));
         let (_, events) = flush(&mut ep, t0);
         assert!(opened(&events).is_none(), "the indirection is read first");
-        let Some(Event::ReadIndirect { id, root, path }) = events
+        let Some(Event::ReadIndirect { id, path }) = events
             .into_iter()
             .find(|e| matches!(e, Event::ReadIndirect { .. }))
         else {
             panic!("no ReadIndirect");
         };
-        assert_eq!(
-            (root, path.as_str()),
-            ("/srv/tftp".into(), "links/grub/grub.cfg")
-        );
+        assert_eq!(path, "links/grub/grub.cfg");
         let file = IndirectFile {
             path: "/srv/tftp/links/grub/grub.cfg".into(),
             content: b"\n  images/grub.cfg  \nignored\n".to_vec(),

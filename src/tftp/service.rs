@@ -14,7 +14,9 @@ use crossbeam_channel::Receiver;
 use mio::{Events, Poll, Token, Waker};
 
 use super::busy_poll::BusyPoll;
-use super::endpoint::{Arrival, Endpoint, Event, OpenFailure, Settings, SourceSpec, TransferId};
+use super::endpoint::{
+    Arrival, Endpoint, Event, OpenError, OpenFailure, Settings, SourceSpec, TransferId,
+};
 use super::file_cache::FileCache;
 use super::listener::Listeners;
 use super::port::{self, Port};
@@ -23,6 +25,7 @@ use super::transfer::{Limits, MAX_BLKSIZE};
 use crate::batch_receive::{self, ReceiveBatch};
 use crate::config::{FilterRule, TftpConfig, TftpRoot};
 use crate::event::{Event as BusEvent, Message};
+use crate::files::root::RootDir;
 use crate::filters::Filters;
 use crate::service_loop::{self, WAKER};
 
@@ -44,6 +47,8 @@ pub struct TftpService {
 
 struct Shell {
     endpoint: Endpoint<Port>,
+    /// The root directory, held open (`None` for an http:// root).
+    root_dir: Option<RootDir>,
     listeners: Listeners,
     waker: Arc<Waker>,
     files: FileCache,
@@ -64,12 +69,15 @@ impl TftpService {
             inbox,
             filter_rules,
         } = self;
-        let root = match c.root {
-            TftpRoot::Dir(dir) => TftpRoot::Dir(
-                dir.canonicalize()
-                    .map_err(|e| format!("[tftp] root = {}: {e}", dir.display()))?,
+        let root_dir = match &c.root {
+            TftpRoot::Dir(dir) => Some(
+                RootDir::open(dir).map_err(|e| format!("[tftp] root = {}: {e}", dir.display()))?,
             ),
-            url => url,
+            TftpRoot::Url(_) => None,
+        };
+        let root = match &root_dir {
+            Some(dir) => TftpRoot::Dir(dir.path().to_path_buf()),
+            None => c.root,
         };
         let served = match &root {
             TftpRoot::Dir(dir) => dir.display().to_string(),
@@ -85,6 +93,7 @@ impl TftpService {
         let limits = Limits::new(max_blksize, c.max_windowsize, c.timeout, c.retries);
         let mut shell = Shell {
             endpoint: Endpoint::new(settings, Instant::now()),
+            root_dir,
             listeners: Listeners::new(c.port, limits, served),
             waker,
             files: FileCache::default(),
@@ -190,8 +199,11 @@ impl Shell {
             match event {
                 Event::Log(level, line) => log::log!(level, "{line}"),
                 Event::Received { client, received } => log::trace!("{client}: {received:?}"),
-                Event::ReadIndirect { id, root, path } => {
-                    let file = source::read_indirect(&root, &path);
+                Event::ReadIndirect { id, path } => {
+                    let file = match &self.root_dir {
+                        Some(root) => source::read_indirect(root, &path),
+                        None => Err(OpenError::not_found("an indirection needs a local root")),
+                    };
                     self.endpoint.handle_indirect(now, id, file);
                 }
                 Event::Open {
@@ -225,7 +237,8 @@ impl Shell {
         let waker = Arc::clone(&self.waker);
         let wake = move || drop(waker.wake());
         let (files, readers) = (&mut self.files, &self.readers);
-        let (source, size) = Source::open(spec, files, readers, self.max_readers, wake)?;
+        let root = self.root_dir.as_ref();
+        let (source, size) = Source::open(spec, root, files, readers, self.max_readers, wake)?;
         let token = Token(FIRST_TRANSFER_TOKEN + id.index());
         match Port::open(poll, token, client, local, source) {
             Ok(port) => Ok((port, size)),

@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -20,7 +20,7 @@ use super::endpoint::{
     TransferId,
 };
 use super::file_cache::{FileCache, FileKey};
-use super::path;
+use crate::files::root::{self, OpenErrorKind, RootDir};
 
 /// A transfer's source, opened.
 #[derive(Debug)]
@@ -36,14 +36,18 @@ impl Source {
     /// once, so a dead mirror in a boot storm cannot pile them up.
     pub fn open(
         spec: SourceSpec,
+        root: Option<&RootDir>,
         files: &mut FileCache,
         readers: &ReaderCount,
         max_readers: usize,
         wake: impl Fn() + Send + 'static,
     ) -> Result<(Source, Option<u64>), OpenFailure> {
         match spec {
-            SourceSpec::File { root, name } => {
-                let opened = open_local(&root, &name).map_err(OpenFailure::Source)?;
+            SourceSpec::File { name } => {
+                let root = root.ok_or_else(|| {
+                    OpenFailure::Source(OpenError::not_found("a file needs a local root"))
+                })?;
+                let opened = open_local(root, &name).map_err(OpenFailure::Source)?;
                 let file = files.adopt(opened.file).map_err(|e| {
                     let reason = format!("{}: {e}", opened.path.display());
                     OpenFailure::Source(OpenError::refused(reason))
@@ -110,48 +114,21 @@ pub struct LocalFile {
     pub path: PathBuf,
 }
 
-/// Opens `name` under `root_canonical` (the root after `canonicalize`). The name is
-/// checked lexically first, then the real path after symlinks are followed must still
-/// lie under the root.
-pub fn open_local(root_canonical: &Path, name: &str) -> Result<LocalFile, OpenError> {
-    let candidate = path::resolve(root_canonical, name)?;
-    let real = match candidate.canonicalize() {
-        Ok(p) => p,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(OpenError::not_found(format!(
-                "{}: no such file",
-                candidate.display()
-            )));
-        }
-        Err(e) => return Err(OpenError::refused(format!("{}: {e}", candidate.display()))),
-    };
-    path::check_within(root_canonical, &real).map_err(|_| {
-        OpenError::refused(format!(
-            "{} leads to {}, outside the root",
-            candidate.display(),
-            real.display()
-        ))
+/// Opens the regular file `name` under `root`, with no way out of it (see
+/// `crate::files::root`).
+pub fn open_local(root: &RootDir, name: &str) -> Result<LocalFile, OpenError> {
+    let opened = root.open_file(name).map_err(|e| match e.kind {
+        OpenErrorKind::NotFound | OpenErrorKind::NotAFile => OpenError::not_found(e.reason),
+        OpenErrorKind::Refused => OpenError::refused(e.reason),
     })?;
-    let file = File::open(&real).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => OpenError::not_found(format!("{}: {e}", real.display())),
-        _ => OpenError::refused(format!("{}: {e}", real.display())),
-    })?;
-    let metadata = file
-        .metadata()
-        .map_err(|e| OpenError::refused(format!("{}: {e}", real.display())))?;
-    if !metadata.is_file() {
-        return Err(OpenError::not_found(format!(
-            "{}: not a regular file",
-            real.display()
-        )));
-    }
-    Ok(LocalFile { file, path: real })
+    let root::OpenedFile { file, path, .. } = opened;
+    Ok(LocalFile { file, path })
 }
 
-/// Reads the start of the indirection file `name` under `root_canonical` (confined
-/// like any request), for the name it holds.
-pub fn read_indirect(root_canonical: &Path, name: &str) -> Result<IndirectFile, OpenError> {
-    let mut file = open_local(root_canonical, name)?;
+/// Reads the start of the indirection file `name` under `root` (confined like any
+/// request), for the name it holds.
+pub fn read_indirect(root: &RootDir, name: &str) -> Result<IndirectFile, OpenError> {
+    let mut file = open_local(root, name)?;
     let mut content = Vec::new();
     read_up_to(&mut file.file, INDIRECT_READ, &mut content)
         .map_err(|e| OpenError::not_found(format!("{}: {e}", file.path.display())))?;
@@ -354,7 +331,7 @@ mod tests {
     #[test]
     fn local_files_inside_the_root_open_and_symlinks_out_are_refused() {
         let dir = scratch();
-        let root = dir.join("root").canonicalize().unwrap();
+        let root = RootDir::open(&dir.join("root")).unwrap();
         let f = open_local(&root, "sub/file.bin").unwrap();
         assert_eq!(f.file.metadata().unwrap().len(), 7);
         let f = open_local(&root, "./inside").unwrap();
