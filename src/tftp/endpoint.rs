@@ -268,6 +268,10 @@ struct Entry<Io> {
     http_progress: Option<Instant>,
     /// Source bytes taken so far: where the next read of a local file starts.
     position: u64,
+    /// The size the source announced: a local file's when it was opened, an HTTP
+    /// answer's length. A source that ends before it or runs past it has changed
+    /// under the transfer, which then ends with an ERROR rather than a short block.
+    size: Option<u64>,
     /// For the log: the requested name made printable, and the name served.
     requested: String,
     served: String,
@@ -488,6 +492,7 @@ impl<Io> Endpoint<Io> {
             },
             http_progress: None,
             position: 0,
+            size: None,
             started: now,
             armed: None,
             ready: false,
@@ -619,6 +624,7 @@ impl<Io> Endpoint<Io> {
             options.join(" ")
         );
         entry.io = Some(io);
+        entry.size = size;
         if http {
             entry.http_progress = Some(now);
             entry.state = State::WaitingForSource { request, limits };
@@ -712,7 +718,21 @@ impl<Io> Endpoint<Io> {
             Ok(n) => {
                 entry.position += n as u64;
                 if n < wanted {
-                    transfer.feed_eof();
+                    match entry.size {
+                        Some(size) if entry.position < size => {
+                            let line = format!(
+                                "{}: {} ended after {} of its {size} bytes: the file changed during the transfer",
+                                entry.client, entry.served, entry.position
+                            );
+                            transfer.abort(
+                                now,
+                                ErrorCode::NotDefined,
+                                "file changed on the server",
+                            );
+                            self.log(Level::Warn, line);
+                        }
+                        _ => transfer.feed_eof(),
+                    }
                 }
             }
             Err(e) => {
@@ -737,6 +757,7 @@ impl<Io> Endpoint<Io> {
             return;
         };
         entry.http_progress = Some(now);
+        entry.size = length;
         entry.state = State::Running(Transfer::start(&request, &limits, length, now));
         let line = format!(
             "{}: {} answered ({})",
@@ -758,19 +779,40 @@ impl<Io> Endpoint<Io> {
             return;
         };
         entry.http_progress = Some(now);
-        transfer.feed(bytes);
+        entry.position += bytes.len() as u64;
+        match entry.size {
+            Some(size) if entry.position > size => {
+                let line = format!(
+                    "{}: {} sent more than its {size} bytes",
+                    entry.client, entry.served
+                );
+                transfer.abort(now, ErrorCode::NotDefined, "remote source failed");
+                self.log(Level::Warn, line);
+            }
+            _ => transfer.feed(bytes),
+        }
         self.mark_ready(id);
     }
 
     /// The HTTP source has no more bytes.
-    pub fn handle_source_end(&mut self, _now: Instant, id: TransferId) {
+    pub fn handle_source_end(&mut self, now: Instant, id: TransferId) {
         let Some(entry) = self.entry_mut(id) else {
             return;
         };
         let State::Running(transfer) = &mut entry.state else {
             return;
         };
-        transfer.feed_eof();
+        match entry.size {
+            Some(size) if entry.position < size => {
+                let line = format!(
+                    "{}: {} ended after {} of its {size} bytes",
+                    entry.client, entry.served, entry.position
+                );
+                transfer.abort(now, ErrorCode::NotDefined, "remote source failed");
+                self.log(Level::Warn, line);
+            }
+            _ => transfer.feed_eof(),
+        }
         self.mark_ready(id);
     }
 
@@ -1939,6 +1981,95 @@ mod tests {
             "a aborted: read error on the server, after 0 bytes"
         ));
         assert_eq!(ep.transfer_count(), 0);
+    }
+
+    /// A local file truncated while it is sent: the client was told its size (or
+    /// will compare what it got with the file), so it gets an ERROR, never a short
+    /// last block that would end the transfer as if complete.
+    #[test]
+    fn a_local_file_that_shrinks_during_its_transfer_ends_with_an_error() {
+        let t0 = Instant::now();
+        let mut ep = endpoint(local_root(), 10, &[]);
+        request(&mut ep, t0, client(2000), &rrq("a", &[]));
+        let (_, events) = flush(&mut ep, t0);
+        let (id, _) = opened(&events).unwrap();
+        ep.handle_source_opened(t0, id, "port-a", Some(2000));
+        // Only 700 of the 2000 bytes opened are left when it is read.
+        let left = [4u8; 700];
+        read_local(&mut ep, t0, id, &left);
+        let (sent, _) = flush(&mut ep, t0);
+        assert_eq!(
+            sent,
+            vec![Sent::ToClient("port-a", client(2000), data(1, &[4; 512]))]
+        );
+        ep.handle_datagram(t0, Arrival::Transfer(id), client(2000), &ack(1));
+        read_local(&mut ep, t0, id, &left);
+        let (sent, events) = flush(&mut ep, t0);
+        assert_eq!(
+            sent,
+            vec![Sent::ToClient(
+                "port-a",
+                client(2000),
+                error(ErrorCode::NotDefined, "file changed on the server")
+            )]
+        );
+        assert!(
+            has_log(
+                &events,
+                Level::Warn,
+                "10.0.0.100:2000: a ended after 700 of its 2000 bytes: the file changed during the transfer"
+            ),
+            "{events:?}"
+        );
+        assert!(has_log(
+            &events,
+            Level::Warn,
+            "a aborted: file changed on the server, after 512 bytes"
+        ));
+        assert_eq!(ep.transfer_count(), 0);
+    }
+
+    /// An HTTP source whose body ends before, or runs past, the length it announced
+    /// ends the transfer with an ERROR.
+    #[test]
+    fn an_http_source_inconsistent_with_its_length_ends_with_an_error() {
+        for (fed, end, log) in [
+            (600, true, "linux ended after 600 of its 1000 bytes"),
+            (1200, false, "linux sent more than its 1000 bytes"),
+        ] {
+            let t0 = Instant::now();
+            let mut ep = endpoint(http_root(), 10, &[]);
+            request(&mut ep, t0, client(2000), &rrq("linux", &[]));
+            let (_, events) = flush(&mut ep, t0);
+            let (id, _) = opened(&events).unwrap();
+            ep.handle_source_opened(t0, id, "port-a", None);
+            ep.handle_source_answered(t0, id, Some(1000));
+            ep.handle_source_data(t0, id, &vec![5u8; fed]);
+            if end {
+                ep.handle_source_end(t0, id);
+            }
+            let (sent, events) = flush(&mut ep, t0);
+            let errors: Vec<&Sent> = sent
+                .iter()
+                .filter(|s| matches!(s, Sent::ToClient(_, _, bytes) if bytes[1] == 5))
+                .collect();
+            assert_eq!(
+                errors,
+                vec![&Sent::ToClient(
+                    "port-a",
+                    client(2000),
+                    error(ErrorCode::NotDefined, "remote source failed")
+                )],
+                "{fed}: {sent:?}"
+            );
+            assert!(
+                sent.iter()
+                    .all(|s| !matches!(s, Sent::ToClient(_, _, bytes) if bytes[1] == 3 && bytes.len() < 516)),
+                "{fed}: a short DATA block was sent: {sent:?}"
+            );
+            assert!(has_log(&events, Level::Warn, log), "{events:?}");
+            assert_eq!(ep.transfer_count(), 0);
+        }
     }
 
     #[test]
