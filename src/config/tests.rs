@@ -256,7 +256,9 @@ fn every_default() {
     let listed = |section: &str| l.settings.iter().filter(|s| s.section == section).count();
     assert_eq!(listed("logger"), 3);
     assert_eq!(listed("bootp"), 17);
-    assert_eq!(listed("tftp"), 10);
+    assert_eq!(t.max_transfers_per_client, 32);
+    assert_eq!(t.max_timeout, Duration::from_secs(10));
+    assert_eq!(listed("tftp"), 12);
     assert_eq!(listed("http"), 5);
     let pool_start = l
         .settings

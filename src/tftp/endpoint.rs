@@ -30,7 +30,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -59,6 +59,8 @@ pub struct Settings {
     /// `[filters]`, compiled.
     pub filters: Filters,
     pub max_transfers: usize,
+    /// Transfers one client address may hold at once.
+    pub max_transfers_per_client: usize,
     /// How long an HTTP source may keep a transfer waiting (answer or bytes).
     pub http_timeout: Duration,
 }
@@ -312,6 +314,14 @@ enum QueuedFrom {
     Transfer(TransferId),
 }
 
+/// The transfers one client address holds, and the requests it was refused meanwhile
+/// (logged at info once, then counted and summed up when its last transfer ends).
+#[derive(Debug, Default)]
+struct AddressShare {
+    transfers: usize,
+    refused: u64,
+}
+
 /// The TFTP endpoint. See the module documentation.
 #[derive(Debug)]
 pub struct Endpoint<Io> {
@@ -320,6 +330,8 @@ pub struct Endpoint<Io> {
     transfers: Vec<Option<Entry<Io>>>,
     free: Vec<usize>,
     by_client: HashMap<SocketAddr, TransferId>,
+    /// What each client address holds (an entry only while it holds a transfer).
+    by_address: HashMap<IpAddr, AddressShare>,
     /// Transfers reading an HTTP source: the shell reads them when a reader wakes it.
     http: Vec<TransferId>,
     wheel: TimerWheel<TransferId>,
@@ -339,6 +351,7 @@ impl<Io> Endpoint<Io> {
             transfers: Vec::new(),
             free: Vec::new(),
             by_client: HashMap::default(),
+            by_address: HashMap::default(),
             http: Vec::new(),
             wheel: TimerWheel::new(now, TICK, SLOTS),
             expired: Vec::new(),
@@ -453,6 +466,34 @@ impl<Io> Endpoint<Io> {
                     "{peer}: repeated request for {} ignored: its transfer is running",
                     printable(&request.filename)
                 ),
+            );
+            return;
+        }
+        let most = self.settings.max_transfers_per_client;
+        if let Some(share) = self.by_address.get_mut(&peer.ip())
+            && share.transfers >= most
+        {
+            share.refused += 1;
+            // Once at info per address and episode, then at debug: a flood of
+            // requests makes one line, not one each.
+            let level = if share.refused == 1 {
+                Level::Info
+            } else {
+                Level::Debug
+            };
+            self.log(
+                level,
+                format!(
+                    "{peer}: refused {}: {} already holds {most} transfers ([tftp] max_transfers_per_client)",
+                    printable(&request.filename),
+                    peer.ip()
+                ),
+            );
+            self.refuse(
+                local,
+                peer,
+                ErrorCode::NotDefined,
+                "too many transfers from your address",
             );
             return;
         }
@@ -1165,6 +1206,7 @@ impl<Io> Endpoint<Io> {
             }
         };
         self.by_client.insert(client, id);
+        self.by_address.entry(client.ip()).or_default().transfers += 1;
         id
     }
 
@@ -1172,6 +1214,23 @@ impl<Io> Endpoint<Io> {
         let entry = self.transfers.get_mut(id.0)?.take()?;
         self.free.push(id.0);
         self.by_client.remove(&entry.client);
+        let address = entry.client.ip();
+        if let Some(share) = self.by_address.get_mut(&address) {
+            share.transfers = share.transfers.saturating_sub(1);
+            if share.transfers == 0 {
+                let refused = share.refused;
+                self.by_address.remove(&address);
+                if refused > 1 {
+                    let most = self.settings.max_transfers_per_client;
+                    self.log(
+                        Level::Info,
+                        format!(
+                            "{address}: {refused} requests refused while it held {most} transfers"
+                        ),
+                    );
+                }
+            }
+        }
         self.wheel.cancel(&id);
         if entry.http_progress.is_some() {
             self.http.retain(|&other| other != id);
@@ -1268,7 +1327,7 @@ mod tests {
     }
 
     fn limits() -> Limits {
-        Limits::new(1468, 16, Duration::from_secs(1), 3)
+        Limits::new(1468, 16, Duration::from_secs(1), 3).with_max_timeout(Duration::from_secs(10))
     }
 
     fn endpoint(root: TftpRoot, max_transfers: usize, rules: &[(&str, &str)]) -> Endpoint<Io> {
@@ -1285,6 +1344,7 @@ mod tests {
             root,
             filters: Filters::new(&rules).unwrap(),
             max_transfers,
+            max_transfers_per_client: 32,
             http_timeout: HTTP_TIMEOUT,
         };
         Endpoint::new(settings, Instant::now())
@@ -1525,6 +1585,91 @@ mod tests {
         ));
         assert!(opened(&events).is_none());
         assert_eq!(ep.transfer_count(), 1);
+    }
+
+    /// 1,100 requests from one address asking `timeout=255`, then silence, filled
+    /// `max_transfers` for 25 minutes. One address now holds at most its share, the
+    /// rest of its requests are refused (logged once at info, then at debug), others
+    /// are still served, and its silent transfers end after `retries` timeouts of
+    /// the server's own (the 255 s asked is above the maximum granted).
+    #[test]
+    fn one_client_address_cannot_take_the_whole_service() {
+        let t0 = Instant::now();
+        let mut ep = endpoint(local_root(), 1000, &[]);
+        let mut opened_ids = Vec::new();
+        let mut refusals = Vec::new();
+        let mut events = Vec::new();
+        for port in 1..=1100u16 {
+            request(
+                &mut ep,
+                t0,
+                client(port),
+                &rrq("kernel", &[("timeout", "255")]),
+            );
+            let (sent, new_events) = flush(&mut ep, t0);
+            if let Some((id, _)) = opened(&new_events) {
+                ep.handle_source_opened(t0, id, "port", Some(100_000));
+                read_local(&mut ep, t0, id, &[0; 100_000]);
+                flush(&mut ep, t0);
+                opened_ids.push(id);
+            }
+            refusals.extend(sent);
+            events.extend(new_events);
+        }
+        assert_eq!(opened_ids.len(), 32);
+        assert_eq!(refusals.len(), 1068);
+        assert_eq!(
+            refusals[0],
+            Sent::FromNewPort(
+                LOCAL,
+                client(33),
+                error(
+                    ErrorCode::NotDefined,
+                    "too many transfers from your address"
+                )
+            )
+        );
+        let info: Vec<_> = logs(&events)
+            .into_iter()
+            .filter(|(level, line)| *level == Level::Info && line.contains("refused"))
+            .collect();
+        assert_eq!(
+            info,
+            vec![(
+                Level::Info,
+                "10.0.0.100:33: refused kernel: 10.0.0.100 already holds 32 transfers ([tftp] max_transfers_per_client)".to_string()
+            )]
+        );
+        assert!(has_log(
+            &events,
+            Level::Debug,
+            "10.0.0.100:1100: refused kernel: 10.0.0.100 already holds 32 transfers"
+        ));
+        // Another machine is served.
+        let other = SocketAddr::from(([10, 0, 0, 101], 2000));
+        request(&mut ep, t0, other, &rrq("kernel", &[]));
+        let (_, new_events) = flush(&mut ep, t0);
+        assert!(opened(&new_events).is_some());
+        // The silent transfers end within (retries + 1) × 1 s.
+        let mut now = t0;
+        while let Some(due) = ep.poll_timeout() {
+            now = due;
+            ep.handle_timeout(now);
+            let (_, new_events) = flush(&mut ep, now);
+            events.extend(new_events);
+            if ep.transfer_count() == 1 {
+                break;
+            }
+        }
+        assert!(now <= t0 + Duration::from_millis(4100), "{:?}", now - t0);
+        assert!(has_log(
+            &events,
+            Level::Info,
+            "10.0.0.100: 1068 requests refused while it held 32 transfers"
+        ));
+        // Its slots are free again.
+        request(&mut ep, now, client(5000), &rrq("kernel", &[]));
+        assert!(opened(&flush(&mut ep, now).1).is_some());
     }
 
     #[test]

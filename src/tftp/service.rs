@@ -87,10 +87,12 @@ impl TftpService {
             root,
             filters: Filters::new(&filter_rules).map_err(|e| e.to_string())?,
             max_transfers: c.max_transfers,
+            max_transfers_per_client: c.max_transfers_per_client,
             http_timeout: c.http_timeout,
         };
         let max_blksize = c.max_blocksize.unwrap_or(MAX_BLKSIZE);
-        let limits = Limits::new(max_blksize, c.max_windowsize, c.timeout, c.retries);
+        let limits = Limits::new(max_blksize, c.max_windowsize, c.timeout, c.retries)
+            .with_max_timeout(c.max_timeout);
         let mut shell = Shell {
             endpoint: Endpoint::new(settings, Instant::now()),
             root_dir,
