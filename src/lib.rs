@@ -11,6 +11,7 @@ pub mod daemon;
 pub(crate) mod event;
 pub(crate) mod files;
 pub(crate) mod filters;
+pub(crate) mod http_client;
 pub(crate) mod limits;
 pub mod logging;
 pub(crate) mod net;

@@ -20,7 +20,7 @@ use super::endpoint::{
 use super::file_cache::FileCache;
 use super::listener::Listeners;
 use super::port::{self, Port};
-use super::source::{self, ReaderCount, Source};
+use super::source::{self, HttpReaders, ReaderCount, Source};
 use super::transfer::{Limits, MAX_BLKSIZE};
 use crate::batch_receive::{self, ReceiveBatch};
 use crate::config::{FilterRule, TftpConfig, TftpRoot};
@@ -52,8 +52,7 @@ struct Shell {
     listeners: Listeners,
     waker: Arc<Waker>,
     files: FileCache,
-    readers: ReaderCount,
-    max_readers: usize,
+    readers: HttpReaders,
     datagram: Vec<u8>,
     batch: ReceiveBatch,
     busy_poll: BusyPoll,
@@ -99,8 +98,11 @@ impl TftpService {
             listeners: Listeners::new(c.port, limits, served),
             waker,
             files: FileCache::default(),
-            readers: ReaderCount::default(),
-            max_readers: c.max_transfers,
+            readers: HttpReaders {
+                count: ReaderCount::default(),
+                max: c.max_transfers,
+                timeout: c.http_timeout,
+            },
             datagram: vec![0u8; RECEIVE_BUFFER],
             batch: ReceiveBatch::default(),
             busy_poll: BusyPoll::new(c.busy_poll),
@@ -240,7 +242,7 @@ impl Shell {
         let wake = move || drop(waker.wake());
         let (files, readers) = (&mut self.files, &self.readers);
         let root = self.root_dir.as_ref();
-        let (source, size) = Source::open(spec, root, files, readers, self.max_readers, wake)?;
+        let (source, size) = Source::open(spec, root, files, readers, wake)?;
         let token = Token(FIRST_TRANSFER_TOKEN + id.index());
         match Port::open(poll, token, client, local, source) {
             Ok(port) => Ok((port, size)),
