@@ -332,6 +332,8 @@ pub struct Endpoint<Io> {
     by_client: HashMap<SocketAddr, TransferId>,
     /// What each client address holds (an entry only while it holds a transfer).
     by_address: HashMap<IpAddr, AddressShare>,
+    /// Requests refused since the service was last full (`max_transfers`).
+    busy_refused: u64,
     /// Transfers reading an HTTP source: the shell reads them when a reader wakes it.
     http: Vec<TransferId>,
     wheel: TimerWheel<TransferId>,
@@ -352,6 +354,7 @@ impl<Io> Endpoint<Io> {
             free: Vec::new(),
             by_client: HashMap::default(),
             by_address: HashMap::default(),
+            busy_refused: 0,
             http: Vec::new(),
             wheel: TimerWheel::new(now, TICK, SLOTS),
             expired: Vec::new(),
@@ -498,8 +501,16 @@ impl<Io> Endpoint<Io> {
             return;
         }
         if self.transfer_count() >= self.settings.max_transfers {
+            self.busy_refused += 1;
+            // A warning when the service fills up, then debug lines: requests from
+            // forged addresses would otherwise make one warning each.
+            let level = if self.busy_refused == 1 {
+                Level::Warn
+            } else {
+                Level::Debug
+            };
             self.log(
-                Level::Warn,
+                level,
                 format!(
                     "{peer}: refused {}: {} transfers already running ([tftp] max_transfers)",
                     printable(&request.filename),
@@ -1214,6 +1225,13 @@ impl<Io> Endpoint<Io> {
         let entry = self.transfers.get_mut(id.0)?.take()?;
         self.free.push(id.0);
         self.by_client.remove(&entry.client);
+        if self.busy_refused > 0 {
+            let refused = std::mem::take(&mut self.busy_refused);
+            self.log(
+                Level::Info,
+                format!("a transfer slot is free again; {refused} requests were refused while all {} were taken", self.settings.max_transfers),
+            );
+        }
         let address = entry.client.ip();
         if let Some(share) = self.by_address.get_mut(&address) {
             share.transfers = share.transfers.saturating_sub(1);
@@ -1585,6 +1603,27 @@ mod tests {
         ));
         assert!(opened(&events).is_none());
         assert_eq!(ep.transfer_count(), 1);
+        // More requests while it is full: debug lines, then one summary line once a
+        // slot is free.
+        for port in 2002..2100 {
+            request(&mut ep, t0, client(port), &rrq("b", &[]));
+        }
+        let (sent, events) = flush(&mut ep, t0);
+        assert_eq!(sent.len(), 98);
+        assert!(
+            logs(&events)
+                .iter()
+                .all(|(level, _)| *level == Level::Debug)
+        );
+        ep.handle_datagram(t0, Arrival::Transfer(TransferId(0)), client(2000), &ack(1));
+        let (_, events) = flush(&mut ep, t0);
+        assert!(has_log(
+            &events,
+            Level::Info,
+            "a transfer slot is free again; 99 requests were refused while all 1 were taken"
+        ));
+        request(&mut ep, t0, client(2001), &rrq("b", &[]));
+        assert!(opened(&flush(&mut ep, t0).1).is_some());
     }
 
     /// 1,100 requests from one address asking `timeout=255`, then silence, filled
