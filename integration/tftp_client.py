@@ -21,9 +21,9 @@ Usage (names are given in hex so any byte can be sent):
   slow HOST PORT NAMEHEX OUT MILLISECONDS
       like get (octet, lockstep), but waits MILLISECONDS before each ACK: a
       client on a slow link.
-  rrq HOST PORT NAMEHEX
+  rrq HOST PORT NAMEHEX [SECONDS]
       sends one RRQ (octet) and prints the first answer: "ERROR code msg",
-      "DATA block len", "OACK ..." or "TIMEOUT".
+      "DATA block len", "OACK ..." or "TIMEOUT" after SECONDS (default 3).
   flood HOST PORT NAMEHEX COUNT [opt=value ...]
       sends COUNT RRQs (octet, with the options), each from its own port, never
       acknowledges anything, and after 3 s prints "FLOOD" and how many first
@@ -235,7 +235,7 @@ def main():
               flush=True)
     elif command == "rrq":
         sock.sendto(rrq(name, "octet", []), server)
-        sock.settimeout(3.0)
+        sock.settimeout(float(sys.argv[5]) if len(sys.argv) > 5 else 3.0)
         try:
             packet, source = sock.recvfrom(70000)
             print(describe(packet), flush=True)

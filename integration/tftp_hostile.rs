@@ -214,10 +214,10 @@ fn a_misbehaving_mirror_costs_one_error_per_transfer_and_nothing_more() {
     std::thread::sleep(Duration::from_millis(1500));
     let idle = threads(pid);
     let silent: Vec<Spawned> = (0..20)
-        .map(|i| Spawned::start(&mut env.raw("rrq", &format!("silent/f{i}"), &[])))
+        .map(|i| Spawned::start(&mut env.raw("rrq", &format!("silent/f{i}"), &["10"])))
         .collect();
     for client in silent {
-        let finished = client.finish(Duration::from_secs(10));
+        let finished = client.finish(Duration::from_secs(20));
         assert!(finished.stdout.starts_with("ERROR "), "{finished}");
     }
     let deadline = Instant::now() + Duration::from_secs(5);

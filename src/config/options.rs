@@ -898,7 +898,10 @@ fn tftp_root(base: &Path, text: &str) -> ValueResult<TftpRoot> {
     let text = text.trim();
     let lower = text.to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
-        return Ok(TftpRoot::Url(text.trim_end_matches('/').to_string()));
+        let url = text.trim_end_matches('/');
+        // What the client would refuse at the first request is refused now.
+        crate::http_client::Url::parse(url).map_err(|e| e.to_string())?;
+        return Ok(TftpRoot::Url(url.to_string()));
     }
     if text.contains("://") {
         return Err("a URL root must be http:// (or https:// with the https feature)".into());

@@ -634,3 +634,22 @@ fn the_bootp_timeout_stands_in_for_the_http_timeout_in_the_report() {
     assert_eq!(http_timeout.value, "3");
     assert_eq!(http_timeout.origin, Origin::Line(2));
 }
+
+/// A URL root the HTTP client would refuse at the first request is refused by the
+/// loader (and so by `--check`).
+#[test]
+fn url_roots_the_client_cannot_fetch_are_refused() {
+    let e = err("[tftp]\nroot = http://user:secret@mirror/d-i\n");
+    assert!(e.contains("user names in URLs are not supported"), "{e}");
+    let e = err("[tftp]\nroot = http://mirror:0/d-i\n");
+    assert!(e.contains("bad port"), "{e}");
+    if cfg!(feature = "https") {
+        assert!(load_text("[tftp]\nroot = https://mirror/d-i\n").is_ok());
+    } else {
+        let e = err("[tftp]\nroot = https://mirror/d-i\n");
+        assert!(
+            e.contains("https:// needs bootd built with the `https` feature"),
+            "{e}"
+        );
+    }
+}

@@ -116,8 +116,9 @@ pub struct Url {
 }
 
 impl Url {
+    /// Parses `url`; the error says what is wrong, without repeating the URL.
     pub fn parse(url: &str) -> Result<Url, Error> {
-        let bad = |why: &str| Error::Url(format!("{url}: {why}"));
+        let bad = |why: &str| Error::Url(why.to_string());
         let (tls, rest) = if let Some(rest) = strip_prefix_ignore_case(url, "http://") {
             (false, rest)
         } else if let Some(rest) = strip_prefix_ignore_case(url, "https://") {
@@ -235,7 +236,7 @@ const READ_BUFFER: usize = 16 * 1024;
 /// [`Error::Redirect`]; any other status is returned for the caller to judge.
 pub fn get(url: &str, options: &Options) -> Result<Response, Error> {
     let started = Instant::now();
-    let parsed = Url::parse(url)?;
+    let parsed = Url::parse(url).map_err(|e| Error::Url(format!("{url}: {e}")))?;
     let head_by = earliest(started + options.head_timeout, options.deadline);
     let mut connection = connect(&parsed, options, head_by)?;
     let request = format!(
