@@ -21,11 +21,23 @@ Usage (names are given in hex so any byte can be sent):
   slow HOST PORT NAMEHEX OUT MILLISECONDS
       like get (octet, lockstep), but waits MILLISECONDS before each ACK: a
       client on a slow link.
-  rrq HOST PORT NAMEHEX
+  rrq HOST PORT NAMEHEX [SECONDS]
       sends one RRQ (octet) and prints the first answer: "ERROR code msg",
-      "DATA block len", "OACK ..." or "TIMEOUT".
+      "DATA block len", "OACK ..." or "TIMEOUT" after SECONDS (default 3).
+  flood HOST PORT NAMEHEX COUNT [opt=value ...]
+      sends COUNT RRQs (octet, with the options), each from its own port, never
+      acknowledges anything, and after 3 s prints "FLOOD" and how many first
+      answers of each kind came, as "kind=count" separated by ";" (kinds: DATA,
+      OACK, "ERROR code message", NONE).
+  slow-get HOST PORT NAMEHEX OUT MILLISECONDS [opt=value ...]
+      slow, with options.
+
+The client binds to the address in the environment variable TFTP_BIND, if set.
 """
 
+import collections
+import os
+import select
 import socket
 import struct
 import sys
@@ -150,8 +162,9 @@ def main():
     command, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     name = bytes.fromhex(sys.argv[4])
     server = (host, port)
+    bind = os.environ.get("TFTP_BIND", "0.0.0.0")
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("0.0.0.0", 0))
+    sock.bind((bind, 0))
     if command == "get":
         mode, out = sys.argv[5], sys.argv[6]
         options = [tuple(o.split("=", 1)) for o in sys.argv[7:]]
@@ -191,9 +204,38 @@ def main():
         out, delay_ms = sys.argv[5], float(sys.argv[6])
         print(get(sock, server, name, "octet", [], out, ack_delay_s=delay_ms / 1000),
               flush=True)
+    elif command == "slow-get":
+        out, delay_ms = sys.argv[5], float(sys.argv[6])
+        options = [tuple(o.split("=", 1)) for o in sys.argv[7:]]
+        print(get(sock, server, name, "octet", options, out, ack_delay_s=delay_ms / 1000),
+              flush=True)
+    elif command == "flood":
+        count = int(sys.argv[5])
+        options = [tuple(o.split("=", 1)) for o in sys.argv[6:]]
+        sockets = []
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind((bind, 0))
+            s.sendto(rrq(name, "octet", options), server)
+            sockets.append(s)
+        answers = {}
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline and len(answers) < count:
+            waiting = [s for s in sockets if s.fileno() not in answers]
+            ready, _, _ = select.select(waiting, [], [], max(0.01, deadline - time.monotonic()))
+            for s in ready:
+                packet, _ = s.recvfrom(70000)
+                kind = describe(packet)
+                if kind.startswith(("DATA", "OACK")):
+                    kind = kind.split(" ")[0]
+                answers[s.fileno()] = kind
+        counts = collections.Counter(answers.values())
+        counts["NONE"] = count - len(answers)
+        print("FLOOD " + ";".join("%s=%d" % kv for kv in sorted(counts.items()) if kv[1]),
+              flush=True)
     elif command == "rrq":
         sock.sendto(rrq(name, "octet", []), server)
-        sock.settimeout(3.0)
+        sock.settimeout(float(sys.argv[5]) if len(sys.argv) > 5 else 3.0)
         try:
             packet, source = sock.recvfrom(70000)
             print(describe(packet), flush=True)

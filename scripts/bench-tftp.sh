@@ -141,6 +141,8 @@ address = ${ADDR[bootd]}
 port = 69
 windowsize = 64
 max_transfers = 1000
+# Every benchmark client shares one address.
+max_transfers_per_client = 1000
 EOF
 
 ip netns exec "$SNS" taskset -c "$SERVER_CPU" "$BOOTD" -t -c "$WORK/bootd.ini" \

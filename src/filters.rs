@@ -13,7 +13,7 @@
 //! names a file whose content (first line, trimmed) is the name to serve; reading it is
 //! I/O, so [`Filters::apply`] returns [`Rewrite::Indirect`] and the caller reads it
 //! (confined like any request) and passes the text to [`indirect_target`].
-//! Every resulting name still goes through `path::normalise`.
+//! Every resulting name still goes through `files::name::normalise`.
 
 use std::fmt;
 
@@ -298,7 +298,7 @@ mod tests {
         let Rewrite::Name { name, .. } = f.apply("x") else {
             panic!("rule should match");
         };
-        assert!(crate::tftp::path::normalise(&name).is_err());
+        assert!(crate::files::name::normalise(&name).is_err());
     }
 
     #[test]

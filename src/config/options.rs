@@ -647,9 +647,35 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
     },
     OptionSpec {
         section: "tftp",
+        name: "max_transfers_per_client",
+        default: Initial::Value("32"),
+        doc: "Transfers one client address may hold at once; more are refused, so one machine cannot take every slot.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.tftp.max_transfers_per_client =
+                value::integer(v.unwrap_or_default(), 1, 100_000)? as usize;
+            Ok(Some(c.tftp.max_transfers_per_client.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "tftp",
+        name: "max_timeout",
+        default: Initial::Value("10"),
+        doc: "Longest retransmission timeout granted to a client that asks for one (1-255 s); a silent client holds its slot for retries + 1 timeouts.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.tftp.max_timeout =
+                Duration::from_secs(value::integer(v.unwrap_or_default(), 1, 255)?);
+            Ok(Some(c.tftp.max_timeout.as_secs().to_string()))
+        },
+    },
+    OptionSpec {
+        section: "tftp",
         name: "http_timeout",
         default: Initial::Value("10"),
-        doc: "Seconds to wait for an http:// root to start answering.",
+        doc: "Seconds an http:// root may keep a transfer waiting: to connect, to answer, or between two reads of its body.",
         mistaken_for: &[],
         fallback: None,
         apply: |c, v, _| {
@@ -786,6 +812,8 @@ fn defaults(with_optional_sections: bool) -> Config {
             timeout: Duration::ZERO,
             retries: 0,
             max_transfers: 0,
+            max_transfers_per_client: 0,
+            max_timeout: Duration::ZERO,
             root: TftpRoot::Dir(PathBuf::new()),
             http_timeout: Duration::ZERO,
             busy_poll: Duration::ZERO,
@@ -870,7 +898,10 @@ fn tftp_root(base: &Path, text: &str) -> ValueResult<TftpRoot> {
     let text = text.trim();
     let lower = text.to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
-        return Ok(TftpRoot::Url(text.trim_end_matches('/').to_string()));
+        let url = text.trim_end_matches('/');
+        // What the client would refuse at the first request is refused now.
+        crate::http_client::Url::parse(url).map_err(|e| e.to_string())?;
+        return Ok(TftpRoot::Url(url.to_string()));
     }
     if text.contains("://") {
         return Err("a URL root must be http:// (or https:// with the https feature)".into());

@@ -256,7 +256,9 @@ fn every_default() {
     let listed = |section: &str| l.settings.iter().filter(|s| s.section == section).count();
     assert_eq!(listed("logger"), 3);
     assert_eq!(listed("bootp"), 17);
-    assert_eq!(listed("tftp"), 10);
+    assert_eq!(t.max_transfers_per_client, 32);
+    assert_eq!(t.max_timeout, Duration::from_secs(10));
+    assert_eq!(listed("tftp"), 12);
     assert_eq!(listed("http"), 5);
     let pool_start = l
         .settings
@@ -631,4 +633,23 @@ fn the_bootp_timeout_stands_in_for_the_http_timeout_in_the_report() {
         .unwrap();
     assert_eq!(http_timeout.value, "3");
     assert_eq!(http_timeout.origin, Origin::Line(2));
+}
+
+/// A URL root the HTTP client would refuse at the first request is refused by the
+/// loader (and so by `--check`).
+#[test]
+fn url_roots_the_client_cannot_fetch_are_refused() {
+    let e = err("[tftp]\nroot = http://user:secret@mirror/d-i\n");
+    assert!(e.contains("user names in URLs are not supported"), "{e}");
+    let e = err("[tftp]\nroot = http://mirror:0/d-i\n");
+    assert!(e.contains("bad port"), "{e}");
+    if cfg!(feature = "https") {
+        assert!(load_text("[tftp]\nroot = https://mirror/d-i\n").is_ok());
+    } else {
+        let e = err("[tftp]\nroot = https://mirror/d-i\n");
+        assert!(
+            e.contains("https:// needs bootd built with the `https` feature"),
+            "{e}"
+        );
+    }
 }

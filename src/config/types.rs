@@ -204,6 +204,10 @@ pub struct TftpConfig {
     /// Retransmissions of one packet before the transfer is abandoned.
     pub retries: u32,
     pub max_transfers: usize,
+    /// Transfers one client address may hold at once.
+    pub max_transfers_per_client: usize,
+    /// Longest retransmission timeout granted to a client that asks for one.
+    pub max_timeout: Duration,
     pub root: TftpRoot,
     /// Connect/header deadline for an `http://` root.
     pub http_timeout: Duration,

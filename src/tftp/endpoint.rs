@@ -30,7 +30,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -38,11 +38,11 @@ use std::time::{Duration, Instant};
 use foldhash::HashMap;
 use log::Level;
 
-use super::path::{self, Refusal};
 use super::timer::TimerWheel;
 use super::transfer::{Datagram, Limits, Outcome, Received, Transfer};
 use super::wire::{self, ErrorCode, Packet, Request};
 use crate::config::TftpRoot;
+use crate::files::name::{self, Refusal};
 use crate::filters::{self, Filters, Rewrite};
 
 /// Timer wheel: 10 ms ticks, 4096 slots (41 s per revolution).
@@ -59,6 +59,8 @@ pub struct Settings {
     /// `[filters]`, compiled.
     pub filters: Filters,
     pub max_transfers: usize,
+    /// Transfers one client address may hold at once.
+    pub max_transfers_per_client: usize,
     /// How long an HTTP source may keep a transfer waiting (answer or bytes).
     pub http_timeout: Duration,
 }
@@ -125,8 +127,8 @@ pub enum Arrival {
 /// What to open for a transfer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {
-    /// The file `name` under the directory `root` (confined to it).
-    File { root: PathBuf, name: String },
+    /// The file `name` under the root directory (confined to it).
+    File { name: String },
     /// The URL, streamed by a reader thread.
     Http { url: String },
 }
@@ -174,13 +176,9 @@ pub enum Event<Io> {
         client: SocketAddr,
         received: Received,
     },
-    /// Read the start of `path` under `root` (confined to it) and give it to
-    /// [`Endpoint::handle_indirect`].
-    ReadIndirect {
-        id: TransferId,
-        root: PathBuf,
-        path: String,
-    },
+    /// Read the start of `path` under the root directory (confined to it) and give it
+    /// to [`Endpoint::handle_indirect`].
+    ReadIndirect { id: TransferId, path: String },
     /// Open `source` and a port on `local` for the transfer to `client`, then call
     /// [`Endpoint::handle_source_opened`] or [`Endpoint::handle_open_failed`].
     Open {
@@ -272,6 +270,10 @@ struct Entry<Io> {
     http_progress: Option<Instant>,
     /// Source bytes taken so far: where the next read of a local file starts.
     position: u64,
+    /// The size the source announced: a local file's when it was opened, an HTTP
+    /// answer's length. A source that ends before it or runs past it has changed
+    /// under the transfer, which then ends with an ERROR rather than a short block.
+    size: Option<u64>,
     /// For the log: the requested name made printable, and the name served.
     requested: String,
     served: String,
@@ -312,6 +314,14 @@ enum QueuedFrom {
     Transfer(TransferId),
 }
 
+/// The transfers one client address holds, and the requests it was refused meanwhile
+/// (logged at info once, then counted and summed up when its last transfer ends).
+#[derive(Debug, Default)]
+struct AddressShare {
+    transfers: usize,
+    refused: u64,
+}
+
 /// The TFTP endpoint. See the module documentation.
 #[derive(Debug)]
 pub struct Endpoint<Io> {
@@ -320,6 +330,10 @@ pub struct Endpoint<Io> {
     transfers: Vec<Option<Entry<Io>>>,
     free: Vec<usize>,
     by_client: HashMap<SocketAddr, TransferId>,
+    /// What each client address holds (an entry only while it holds a transfer).
+    by_address: HashMap<IpAddr, AddressShare>,
+    /// Requests refused since the service was last full (`max_transfers`).
+    busy_refused: u64,
     /// Transfers reading an HTTP source: the shell reads them when a reader wakes it.
     http: Vec<TransferId>,
     wheel: TimerWheel<TransferId>,
@@ -339,6 +353,8 @@ impl<Io> Endpoint<Io> {
             transfers: Vec::new(),
             free: Vec::new(),
             by_client: HashMap::default(),
+            by_address: HashMap::default(),
+            busy_refused: 0,
             http: Vec::new(),
             wheel: TimerWheel::new(now, TICK, SLOTS),
             expired: Vec::new(),
@@ -456,9 +472,45 @@ impl<Io> Endpoint<Io> {
             );
             return;
         }
-        if self.transfer_count() >= self.settings.max_transfers {
+        let most = self.settings.max_transfers_per_client;
+        if let Some(share) = self.by_address.get_mut(&peer.ip())
+            && share.transfers >= most
+        {
+            share.refused += 1;
+            // Once at info per address and episode, then at debug: a flood of
+            // requests makes one line, not one each.
+            let level = if share.refused == 1 {
+                Level::Info
+            } else {
+                Level::Debug
+            };
             self.log(
-                Level::Warn,
+                level,
+                format!(
+                    "{peer}: refused {}: {} already holds {most} transfers ([tftp] max_transfers_per_client)",
+                    printable(&request.filename),
+                    peer.ip()
+                ),
+            );
+            self.refuse(
+                local,
+                peer,
+                ErrorCode::NotDefined,
+                "too many transfers from your address",
+            );
+            return;
+        }
+        if self.transfer_count() >= self.settings.max_transfers {
+            self.busy_refused += 1;
+            // A warning when the service fills up, then debug lines: requests from
+            // forged addresses would otherwise make one warning each.
+            let level = if self.busy_refused == 1 {
+                Level::Warn
+            } else {
+                Level::Debug
+            };
+            self.log(
+                level,
                 format!(
                     "{peer}: refused {}: {} transfers already running ([tftp] max_transfers)",
                     printable(&request.filename),
@@ -492,6 +544,7 @@ impl<Io> Endpoint<Io> {
             },
             http_progress: None,
             position: 0,
+            size: None,
             started: now,
             armed: None,
             ready: false,
@@ -506,11 +559,7 @@ impl<Io> Endpoint<Io> {
                 self.open(id);
             }
             Rewrite::Indirect { path, line } => match &self.settings.root {
-                TftpRoot::Dir(root) => {
-                    let root = root.clone();
-                    self.events
-                        .push_back(Event::ReadIndirect { id, root, path });
-                }
+                TftpRoot::Dir(_) => self.events.push_back(Event::ReadIndirect { id, path }),
                 TftpRoot::Url(_) => self.refuse_opening(
                     id,
                     OpenError::not_found(format!(
@@ -571,11 +620,10 @@ impl<Io> Endpoint<Io> {
         };
         let (client, local) = (*client, *local);
         let source = match &self.settings.root {
-            TftpRoot::Dir(root) => SourceSpec::File {
-                root: root.clone(),
+            TftpRoot::Dir(_) => SourceSpec::File {
                 name: served.clone(),
             },
-            TftpRoot::Url(prefix) => match path::url_for(prefix, served) {
+            TftpRoot::Url(prefix) => match name::url_for(prefix, served) {
                 Ok(url) => SourceSpec::Http { url },
                 Err(refusal) => return self.refuse_opening(id, refusal.into()),
             },
@@ -628,6 +676,7 @@ impl<Io> Endpoint<Io> {
             options.join(" ")
         );
         entry.io = Some(io);
+        entry.size = size;
         if http {
             entry.http_progress = Some(now);
             entry.state = State::WaitingForSource { request, limits };
@@ -721,7 +770,21 @@ impl<Io> Endpoint<Io> {
             Ok(n) => {
                 entry.position += n as u64;
                 if n < wanted {
-                    transfer.feed_eof();
+                    match entry.size {
+                        Some(size) if entry.position < size => {
+                            let line = format!(
+                                "{}: {} ended after {} of its {size} bytes: the file changed during the transfer",
+                                entry.client, entry.served, entry.position
+                            );
+                            transfer.abort(
+                                now,
+                                ErrorCode::NotDefined,
+                                "file changed on the server",
+                            );
+                            self.log(Level::Warn, line);
+                        }
+                        _ => transfer.feed_eof(),
+                    }
                 }
             }
             Err(e) => {
@@ -746,6 +809,7 @@ impl<Io> Endpoint<Io> {
             return;
         };
         entry.http_progress = Some(now);
+        entry.size = length;
         entry.state = State::Running(Transfer::start(&request, &limits, length, now));
         let line = format!(
             "{}: {} answered ({})",
@@ -767,19 +831,40 @@ impl<Io> Endpoint<Io> {
             return;
         };
         entry.http_progress = Some(now);
-        transfer.feed(bytes);
+        entry.position += bytes.len() as u64;
+        match entry.size {
+            Some(size) if entry.position > size => {
+                let line = format!(
+                    "{}: {} sent more than its {size} bytes",
+                    entry.client, entry.served
+                );
+                transfer.abort(now, ErrorCode::NotDefined, "remote source failed");
+                self.log(Level::Warn, line);
+            }
+            _ => transfer.feed(bytes),
+        }
         self.mark_ready(id);
     }
 
     /// The HTTP source has no more bytes.
-    pub fn handle_source_end(&mut self, _now: Instant, id: TransferId) {
+    pub fn handle_source_end(&mut self, now: Instant, id: TransferId) {
         let Some(entry) = self.entry_mut(id) else {
             return;
         };
         let State::Running(transfer) = &mut entry.state else {
             return;
         };
-        transfer.feed_eof();
+        match entry.size {
+            Some(size) if entry.position < size => {
+                let line = format!(
+                    "{}: {} ended after {} of its {size} bytes",
+                    entry.client, entry.served, entry.position
+                );
+                transfer.abort(now, ErrorCode::NotDefined, "remote source failed");
+                self.log(Level::Warn, line);
+            }
+            _ => transfer.feed_eof(),
+        }
         self.mark_ready(id);
     }
 
@@ -1132,6 +1217,7 @@ impl<Io> Endpoint<Io> {
             }
         };
         self.by_client.insert(client, id);
+        self.by_address.entry(client.ip()).or_default().transfers += 1;
         id
     }
 
@@ -1139,6 +1225,30 @@ impl<Io> Endpoint<Io> {
         let entry = self.transfers.get_mut(id.0)?.take()?;
         self.free.push(id.0);
         self.by_client.remove(&entry.client);
+        if self.busy_refused > 0 {
+            let refused = std::mem::take(&mut self.busy_refused);
+            self.log(
+                Level::Info,
+                format!("a transfer slot is free again; {refused} requests were refused while all {} were taken", self.settings.max_transfers),
+            );
+        }
+        let address = entry.client.ip();
+        if let Some(share) = self.by_address.get_mut(&address) {
+            share.transfers = share.transfers.saturating_sub(1);
+            if share.transfers == 0 {
+                let refused = share.refused;
+                self.by_address.remove(&address);
+                if refused > 1 {
+                    let most = self.settings.max_transfers_per_client;
+                    self.log(
+                        Level::Info,
+                        format!(
+                            "{address}: {refused} requests refused while it held {most} transfers"
+                        ),
+                    );
+                }
+            }
+        }
         self.wheel.cancel(&id);
         if entry.http_progress.is_some() {
             self.http.retain(|&other| other != id);
@@ -1235,7 +1345,7 @@ mod tests {
     }
 
     fn limits() -> Limits {
-        Limits::new(1468, 16, Duration::from_secs(1), 3)
+        Limits::new(1468, 16, Duration::from_secs(1), 3).with_max_timeout(Duration::from_secs(10))
     }
 
     fn endpoint(root: TftpRoot, max_transfers: usize, rules: &[(&str, &str)]) -> Endpoint<Io> {
@@ -1252,6 +1362,7 @@ mod tests {
             root,
             filters: Filters::new(&rules).unwrap(),
             max_transfers,
+            max_transfers_per_client: 32,
             http_timeout: HTTP_TIMEOUT,
         };
         Endpoint::new(settings, Instant::now())
@@ -1408,7 +1519,6 @@ mod tests {
         assert_eq!(
             source,
             SourceSpec::File {
-                root: "/srv/tftp".into(),
                 name: "boot/pxelinux.0".into()
             }
         );
@@ -1493,6 +1603,112 @@ mod tests {
         ));
         assert!(opened(&events).is_none());
         assert_eq!(ep.transfer_count(), 1);
+        // More requests while it is full: debug lines, then one summary line once a
+        // slot is free.
+        for port in 2002..2100 {
+            request(&mut ep, t0, client(port), &rrq("b", &[]));
+        }
+        let (sent, events) = flush(&mut ep, t0);
+        assert_eq!(sent.len(), 98);
+        assert!(
+            logs(&events)
+                .iter()
+                .all(|(level, _)| *level == Level::Debug)
+        );
+        ep.handle_datagram(t0, Arrival::Transfer(TransferId(0)), client(2000), &ack(1));
+        let (_, events) = flush(&mut ep, t0);
+        assert!(has_log(
+            &events,
+            Level::Info,
+            "a transfer slot is free again; 99 requests were refused while all 1 were taken"
+        ));
+        request(&mut ep, t0, client(2001), &rrq("b", &[]));
+        assert!(opened(&flush(&mut ep, t0).1).is_some());
+    }
+
+    /// 1,100 requests from one address asking `timeout=255`, then silence, filled
+    /// `max_transfers` for 25 minutes. One address now holds at most its share, the
+    /// rest of its requests are refused (logged once at info, then at debug), others
+    /// are still served, and its silent transfers end after `retries` timeouts of
+    /// the server's own (the 255 s asked is above the maximum granted).
+    #[test]
+    fn one_client_address_cannot_take_the_whole_service() {
+        let t0 = Instant::now();
+        let mut ep = endpoint(local_root(), 1000, &[]);
+        let mut opened_ids = Vec::new();
+        let mut refusals = Vec::new();
+        let mut events = Vec::new();
+        for port in 1..=1100u16 {
+            request(
+                &mut ep,
+                t0,
+                client(port),
+                &rrq("kernel", &[("timeout", "255")]),
+            );
+            let (sent, new_events) = flush(&mut ep, t0);
+            if let Some((id, _)) = opened(&new_events) {
+                ep.handle_source_opened(t0, id, "port", Some(100_000));
+                read_local(&mut ep, t0, id, &[0; 100_000]);
+                flush(&mut ep, t0);
+                opened_ids.push(id);
+            }
+            refusals.extend(sent);
+            events.extend(new_events);
+        }
+        assert_eq!(opened_ids.len(), 32);
+        assert_eq!(refusals.len(), 1068);
+        assert_eq!(
+            refusals[0],
+            Sent::FromNewPort(
+                LOCAL,
+                client(33),
+                error(
+                    ErrorCode::NotDefined,
+                    "too many transfers from your address"
+                )
+            )
+        );
+        let info: Vec<_> = logs(&events)
+            .into_iter()
+            .filter(|(level, line)| *level == Level::Info && line.contains("refused"))
+            .collect();
+        assert_eq!(
+            info,
+            vec![(
+                Level::Info,
+                "10.0.0.100:33: refused kernel: 10.0.0.100 already holds 32 transfers ([tftp] max_transfers_per_client)".to_string()
+            )]
+        );
+        assert!(has_log(
+            &events,
+            Level::Debug,
+            "10.0.0.100:1100: refused kernel: 10.0.0.100 already holds 32 transfers"
+        ));
+        // Another machine is served.
+        let other = SocketAddr::from(([10, 0, 0, 101], 2000));
+        request(&mut ep, t0, other, &rrq("kernel", &[]));
+        let (_, new_events) = flush(&mut ep, t0);
+        assert!(opened(&new_events).is_some());
+        // The silent transfers end within (retries + 1) × 1 s.
+        let mut now = t0;
+        while let Some(due) = ep.poll_timeout() {
+            now = due;
+            ep.handle_timeout(now);
+            let (_, new_events) = flush(&mut ep, now);
+            events.extend(new_events);
+            if ep.transfer_count() == 1 {
+                break;
+            }
+        }
+        assert!(now <= t0 + Duration::from_millis(4100), "{:?}", now - t0);
+        assert!(has_log(
+            &events,
+            Level::Info,
+            "10.0.0.100: 1068 requests refused while it held 32 transfers"
+        ));
+        // Its slots are free again.
+        request(&mut ep, now, client(5000), &rrq("kernel", &[]));
+        assert!(opened(&flush(&mut ep, now).1).is_some());
     }
 
     #[test]
@@ -1802,16 +2018,13 @@ mod tests {
         request(&mut ep, t0, client(2001), &rrq("grub/grub.cfg", &[]));
         let (_, events) = flush(&mut ep, t0);
         assert!(opened(&events).is_none(), "the indirection is read first");
-        let Some(Event::ReadIndirect { id, root, path }) = events
+        let Some(Event::ReadIndirect { id, path }) = events
             .into_iter()
             .find(|e| matches!(e, Event::ReadIndirect { .. }))
         else {
             panic!("no ReadIndirect");
         };
-        assert_eq!(
-            (root, path.as_str()),
-            ("/srv/tftp".into(), "links/grub/grub.cfg")
-        );
+        assert_eq!(path, "links/grub/grub.cfg");
         let file = IndirectFile {
             path: "/srv/tftp/links/grub/grub.cfg".into(),
             content: b"\n  images/grub.cfg  \nignored\n".to_vec(),
@@ -1952,6 +2165,95 @@ mod tests {
             "a aborted: read error on the server, after 0 bytes"
         ));
         assert_eq!(ep.transfer_count(), 0);
+    }
+
+    /// A local file truncated while it is sent: the client was told its size (or
+    /// will compare what it got with the file), so it gets an ERROR, never a short
+    /// last block that would end the transfer as if complete.
+    #[test]
+    fn a_local_file_that_shrinks_during_its_transfer_ends_with_an_error() {
+        let t0 = Instant::now();
+        let mut ep = endpoint(local_root(), 10, &[]);
+        request(&mut ep, t0, client(2000), &rrq("a", &[]));
+        let (_, events) = flush(&mut ep, t0);
+        let (id, _) = opened(&events).unwrap();
+        ep.handle_source_opened(t0, id, "port-a", Some(2000));
+        // Only 700 of the 2000 bytes opened are left when it is read.
+        let left = [4u8; 700];
+        read_local(&mut ep, t0, id, &left);
+        let (sent, _) = flush(&mut ep, t0);
+        assert_eq!(
+            sent,
+            vec![Sent::ToClient("port-a", client(2000), data(1, &[4; 512]))]
+        );
+        ep.handle_datagram(t0, Arrival::Transfer(id), client(2000), &ack(1));
+        read_local(&mut ep, t0, id, &left);
+        let (sent, events) = flush(&mut ep, t0);
+        assert_eq!(
+            sent,
+            vec![Sent::ToClient(
+                "port-a",
+                client(2000),
+                error(ErrorCode::NotDefined, "file changed on the server")
+            )]
+        );
+        assert!(
+            has_log(
+                &events,
+                Level::Warn,
+                "10.0.0.100:2000: a ended after 700 of its 2000 bytes: the file changed during the transfer"
+            ),
+            "{events:?}"
+        );
+        assert!(has_log(
+            &events,
+            Level::Warn,
+            "a aborted: file changed on the server, after 512 bytes"
+        ));
+        assert_eq!(ep.transfer_count(), 0);
+    }
+
+    /// An HTTP source whose body ends before, or runs past, the length it announced
+    /// ends the transfer with an ERROR.
+    #[test]
+    fn an_http_source_inconsistent_with_its_length_ends_with_an_error() {
+        for (fed, end, log) in [
+            (600, true, "linux ended after 600 of its 1000 bytes"),
+            (1200, false, "linux sent more than its 1000 bytes"),
+        ] {
+            let t0 = Instant::now();
+            let mut ep = endpoint(http_root(), 10, &[]);
+            request(&mut ep, t0, client(2000), &rrq("linux", &[]));
+            let (_, events) = flush(&mut ep, t0);
+            let (id, _) = opened(&events).unwrap();
+            ep.handle_source_opened(t0, id, "port-a", None);
+            ep.handle_source_answered(t0, id, Some(1000));
+            ep.handle_source_data(t0, id, &vec![5u8; fed]);
+            if end {
+                ep.handle_source_end(t0, id);
+            }
+            let (sent, events) = flush(&mut ep, t0);
+            let errors: Vec<&Sent> = sent
+                .iter()
+                .filter(|s| matches!(s, Sent::ToClient(_, _, bytes) if bytes[1] == 5))
+                .collect();
+            assert_eq!(
+                errors,
+                vec![&Sent::ToClient(
+                    "port-a",
+                    client(2000),
+                    error(ErrorCode::NotDefined, "remote source failed")
+                )],
+                "{fed}: {sent:?}"
+            );
+            assert!(
+                sent.iter()
+                    .all(|s| !matches!(s, Sent::ToClient(_, _, bytes) if bytes[1] == 3 && bytes.len() < 516)),
+                "{fed}: a short DATA block was sent: {sent:?}"
+            );
+            assert!(has_log(&events, Level::Warn, log), "{events:?}");
+            assert_eq!(ep.transfer_count(), 0);
+        }
     }
 
     #[test]

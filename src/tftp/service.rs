@@ -14,15 +14,18 @@ use crossbeam_channel::Receiver;
 use mio::{Events, Poll, Token, Waker};
 
 use super::busy_poll::BusyPoll;
-use super::endpoint::{Arrival, Endpoint, Event, OpenFailure, Settings, SourceSpec, TransferId};
+use super::endpoint::{
+    Arrival, Endpoint, Event, OpenError, OpenFailure, Settings, SourceSpec, TransferId,
+};
 use super::file_cache::FileCache;
 use super::listener::Listeners;
 use super::port::{self, Port};
-use super::source::{self, ReaderCount, Source};
+use super::source::{self, HttpReaders, ReaderCount, Source};
 use super::transfer::{Limits, MAX_BLKSIZE};
 use crate::batch_receive::{self, ReceiveBatch};
 use crate::config::{FilterRule, TftpConfig, TftpRoot};
 use crate::event::{Event as BusEvent, Message};
+use crate::files::root::RootDir;
 use crate::filters::Filters;
 use crate::service_loop::{self, WAKER};
 
@@ -44,11 +47,12 @@ pub struct TftpService {
 
 struct Shell {
     endpoint: Endpoint<Port>,
+    /// The root directory, held open (`None` for an http:// root).
+    root_dir: Option<RootDir>,
     listeners: Listeners,
     waker: Arc<Waker>,
     files: FileCache,
-    readers: ReaderCount,
-    max_readers: usize,
+    readers: HttpReaders,
     datagram: Vec<u8>,
     batch: ReceiveBatch,
     busy_poll: BusyPoll,
@@ -64,12 +68,15 @@ impl TftpService {
             inbox,
             filter_rules,
         } = self;
-        let root = match c.root {
-            TftpRoot::Dir(dir) => TftpRoot::Dir(
-                dir.canonicalize()
-                    .map_err(|e| format!("[tftp] root = {}: {e}", dir.display()))?,
+        let root_dir = match &c.root {
+            TftpRoot::Dir(dir) => Some(
+                RootDir::open(dir).map_err(|e| format!("[tftp] root = {}: {e}", dir.display()))?,
             ),
-            url => url,
+            TftpRoot::Url(_) => None,
+        };
+        let root = match &root_dir {
+            Some(dir) => TftpRoot::Dir(dir.path().to_path_buf()),
+            None => c.root,
         };
         let served = match &root {
             TftpRoot::Dir(dir) => dir.display().to_string(),
@@ -79,17 +86,23 @@ impl TftpService {
             root,
             filters: Filters::new(&filter_rules).map_err(|e| e.to_string())?,
             max_transfers: c.max_transfers,
+            max_transfers_per_client: c.max_transfers_per_client,
             http_timeout: c.http_timeout,
         };
         let max_blksize = c.max_blocksize.unwrap_or(MAX_BLKSIZE);
-        let limits = Limits::new(max_blksize, c.max_windowsize, c.timeout, c.retries);
+        let limits = Limits::new(max_blksize, c.max_windowsize, c.timeout, c.retries)
+            .with_max_timeout(c.max_timeout);
         let mut shell = Shell {
             endpoint: Endpoint::new(settings, Instant::now()),
+            root_dir,
             listeners: Listeners::new(c.port, limits, served),
             waker,
             files: FileCache::default(),
-            readers: ReaderCount::default(),
-            max_readers: c.max_transfers,
+            readers: HttpReaders {
+                count: ReaderCount::default(),
+                max: c.max_transfers,
+                timeout: c.http_timeout,
+            },
             datagram: vec![0u8; RECEIVE_BUFFER],
             batch: ReceiveBatch::default(),
             busy_poll: BusyPoll::new(c.busy_poll),
@@ -190,8 +203,11 @@ impl Shell {
             match event {
                 Event::Log(level, line) => log::log!(level, "{line}"),
                 Event::Received { client, received } => log::trace!("{client}: {received:?}"),
-                Event::ReadIndirect { id, root, path } => {
-                    let file = source::read_indirect(&root, &path);
+                Event::ReadIndirect { id, path } => {
+                    let file = match &self.root_dir {
+                        Some(root) => source::read_indirect(root, &path),
+                        None => Err(OpenError::not_found("an indirection needs a local root")),
+                    };
                     self.endpoint.handle_indirect(now, id, file);
                 }
                 Event::Open {
@@ -225,7 +241,8 @@ impl Shell {
         let waker = Arc::clone(&self.waker);
         let wake = move || drop(waker.wake());
         let (files, readers) = (&mut self.files, &self.readers);
-        let (source, size) = Source::open(spec, files, readers, self.max_readers, wake)?;
+        let root = self.root_dir.as_ref();
+        let (source, size) = Source::open(spec, root, files, readers, wake)?;
         let token = Token(FIRST_TRANSFER_TOKEN + id.index());
         match Port::open(poll, token, client, local, source) {
             Ok(port) => Ok((port, size)),

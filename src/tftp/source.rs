@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -20,7 +20,8 @@ use super::endpoint::{
     TransferId,
 };
 use super::file_cache::{FileCache, FileKey};
-use super::path;
+use crate::files::root::{self, OpenErrorKind, RootDir};
+use crate::http_client;
 
 /// A transfer's source, opened.
 #[derive(Debug)]
@@ -32,18 +33,20 @@ pub enum Source {
 
 impl Source {
     /// Opens what the endpoint asked for, and says the size of a local file. An HTTP
-    /// reader calls `wake` after every message; no more than `max_readers` run at
-    /// once, so a dead mirror in a boot storm cannot pile them up.
+    /// reader calls `wake` after every message.
     pub fn open(
         spec: SourceSpec,
+        root: Option<&RootDir>,
         files: &mut FileCache,
-        readers: &ReaderCount,
-        max_readers: usize,
+        readers: &HttpReaders,
         wake: impl Fn() + Send + 'static,
     ) -> Result<(Source, Option<u64>), OpenFailure> {
         match spec {
-            SourceSpec::File { root, name } => {
-                let opened = open_local(&root, &name).map_err(OpenFailure::Source)?;
+            SourceSpec::File { name } => {
+                let root = root.ok_or_else(|| {
+                    OpenFailure::Source(OpenError::not_found("a file needs a local root"))
+                })?;
+                let opened = open_local(root, &name).map_err(OpenFailure::Source)?;
                 let file = files.adopt(opened.file).map_err(|e| {
                     let reason = format!("{}: {e}", opened.path.display());
                     OpenFailure::Source(OpenError::refused(reason))
@@ -51,11 +54,12 @@ impl Source {
                 Ok((Source::Local(file), Some(file.size())))
             }
             SourceSpec::Http { url } => {
-                let running = readers.live();
-                if running >= max_readers {
+                let running = readers.count.live();
+                if running >= readers.max {
                     return Err(OpenFailure::ReadersBusy { running });
                 }
-                let chunks = spawn_http_reader(url, readers, wake).map_err(OpenFailure::Reader)?;
+                let chunks = spawn_http_reader(url, &readers.count, readers.timeout, wake)
+                    .map_err(OpenFailure::Reader)?;
                 Ok((Source::Http(chunks), None))
             }
         }
@@ -110,48 +114,21 @@ pub struct LocalFile {
     pub path: PathBuf,
 }
 
-/// Opens `name` under `root_canonical` (the root after `canonicalize`). The name is
-/// checked lexically first, then the real path after symlinks are followed must still
-/// lie under the root.
-pub fn open_local(root_canonical: &Path, name: &str) -> Result<LocalFile, OpenError> {
-    let candidate = path::resolve(root_canonical, name)?;
-    let real = match candidate.canonicalize() {
-        Ok(p) => p,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(OpenError::not_found(format!(
-                "{}: no such file",
-                candidate.display()
-            )));
-        }
-        Err(e) => return Err(OpenError::refused(format!("{}: {e}", candidate.display()))),
-    };
-    path::check_within(root_canonical, &real).map_err(|_| {
-        OpenError::refused(format!(
-            "{} leads to {}, outside the root",
-            candidate.display(),
-            real.display()
-        ))
+/// Opens the regular file `name` under `root`, with no way out of it (see
+/// `crate::files::root`).
+pub fn open_local(root: &RootDir, name: &str) -> Result<LocalFile, OpenError> {
+    let opened = root.open_file(name).map_err(|e| match e.kind {
+        OpenErrorKind::NotFound | OpenErrorKind::NotAFile => OpenError::not_found(e.reason),
+        OpenErrorKind::Refused => OpenError::refused(e.reason),
     })?;
-    let file = File::open(&real).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => OpenError::not_found(format!("{}: {e}", real.display())),
-        _ => OpenError::refused(format!("{}: {e}", real.display())),
-    })?;
-    let metadata = file
-        .metadata()
-        .map_err(|e| OpenError::refused(format!("{}: {e}", real.display())))?;
-    if !metadata.is_file() {
-        return Err(OpenError::not_found(format!(
-            "{}: not a regular file",
-            real.display()
-        )));
-    }
-    Ok(LocalFile { file, path: real })
+    let root::OpenedFile { file, path, .. } = opened;
+    Ok(LocalFile { file, path })
 }
 
-/// Reads the start of the indirection file `name` under `root_canonical` (confined
-/// like any request), for the name it holds.
-pub fn read_indirect(root_canonical: &Path, name: &str) -> Result<IndirectFile, OpenError> {
-    let mut file = open_local(root_canonical, name)?;
+/// Reads the start of the indirection file `name` under `root` (confined like any
+/// request), for the name it holds.
+pub fn read_indirect(root: &RootDir, name: &str) -> Result<IndirectFile, OpenError> {
+    let mut file = open_local(root, name)?;
     let mut content = Vec::new();
     read_up_to(&mut file.file, INDIRECT_READ, &mut content)
         .map_err(|e| OpenError::not_found(format!("{}: {e}", file.path.display())))?;
@@ -204,9 +181,16 @@ pub enum HttpChunk {
 const CHUNK: usize = 64 * 1024;
 /// Chunks buffered per transfer: the reader waits (backpressure) beyond this.
 const CHUNKS_IN_FLIGHT: usize = 8;
-/// A ceiling on one HTTP exchange, so a thread stuck on a dead server ends one day;
-/// the TFTP side gives up much sooner (`[tftp] http_timeout` without progress).
-const HTTP_CEILING: Duration = Duration::from_secs(6 * 3600);
+
+/// The HTTP reader threads: how many run, how many may, and how long each may wait
+/// on the mirror (to connect, for the answer, for each read of the body: a dead
+/// mirror frees its thread within that, see `crate::http_client`).
+pub struct HttpReaders {
+    pub count: ReaderCount,
+    /// No more run at once, so a dead mirror in a boot storm cannot pile them up.
+    pub max: usize,
+    pub timeout: Duration,
+}
 
 /// Counts live reader threads so a dead mirror in a boot storm cannot pile them up.
 #[derive(Clone, Default)]
@@ -226,10 +210,12 @@ impl Drop for ReaderGuard {
     }
 }
 
-/// Starts a reader thread streaming `url`; `wake` is called after every message.
+/// Starts a reader thread streaming `url`, waiting at most `timeout` on the mirror
+/// at any step; `wake` is called after every message.
 pub fn spawn_http_reader(
     url: String,
     count: &ReaderCount,
+    timeout: Duration,
     wake: impl Fn() + Send + 'static,
 ) -> io::Result<Receiver<HttpChunk>> {
     let (sender, receiver) = crossbeam_channel::bounded(CHUNKS_IN_FLIGHT);
@@ -240,7 +226,7 @@ pub fn spawn_http_reader(
         .stack_size(256 * 1024)
         .spawn(move || {
             let _guard = guard;
-            stream(&url, &sender, &wake);
+            stream(&url, timeout, &sender, &wake);
         });
     match spawned {
         Ok(_) => Ok(receiver),
@@ -248,47 +234,42 @@ pub fn spawn_http_reader(
     }
 }
 
-fn stream(url: &str, sender: &Sender<HttpChunk>, wake: &dyn Fn()) {
+fn stream(url: &str, timeout: Duration, sender: &Sender<HttpChunk>, wake: &dyn Fn()) {
     let send = |chunk: HttpChunk| -> bool {
         let delivered = sender.send(chunk).is_ok();
         wake();
         delivered
     };
-    let response = match minreq::get(url)
-        .with_timeout(HTTP_CEILING.as_secs())
-        .send_lazy()
-    {
+    let mut response = match http_client::get(url, &http_client::Options::all(timeout)) {
         Ok(r) => r,
         Err(e) => {
             send(HttpChunk::Failed {
-                status: None,
+                status: e.status(),
                 reason: format!("GET {url}: {e}"),
             });
             return;
         }
     };
-    let status = response.status_code;
+    let status = response.status();
     if !(200..300).contains(&status) {
         send(HttpChunk::Failed {
             status: Some(status),
-            reason: format!("GET {url}: HTTP {status} {}", response.reason_phrase),
+            reason: format!("GET {url}: HTTP {status} {}", response.head.reason),
         });
         return;
     }
-    let length = response
-        .headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse::<u64>().ok());
-    if !send(HttpChunk::Start { length }) {
+    if !send(HttpChunk::Start {
+        length: response.content_length(),
+    }) {
         return;
     }
-    let mut response = response;
     let mut received: u64 = 0;
     loop {
         let mut chunk = vec![0u8; CHUNK];
         let mut filled = 0;
         while filled < CHUNK {
+            // The client reports a body cut before its framing's end as an error, and
+            // a mirror silent for `timeout` as a time-out: never as an end of file.
             match response.read(&mut chunk[filled..]) {
                 Ok(0) => break,
                 Ok(n) => filled += n,
@@ -296,7 +277,10 @@ fn stream(url: &str, sender: &Sender<HttpChunk>, wake: &dyn Fn()) {
                 Err(e) => {
                     send(HttpChunk::Failed {
                         status: None,
-                        reason: format!("GET {url}: body broken after {received} bytes: {e}"),
+                        reason: format!(
+                            "GET {url}: body broken after {}: {e}",
+                            received + filled as u64
+                        ),
                     });
                     return;
                 }
@@ -311,15 +295,6 @@ fn stream(url: &str, sender: &Sender<HttpChunk>, wake: &dyn Fn()) {
             }
         }
         if filled < CHUNK {
-            if let Some(expected) = length
-                && received < expected
-            {
-                send(HttpChunk::Failed {
-                    status: None,
-                    reason: format!("GET {url}: body ended after {received} of {expected} bytes"),
-                });
-                return;
-            }
             send(HttpChunk::End);
             return;
         }
@@ -354,7 +329,7 @@ mod tests {
     #[test]
     fn local_files_inside_the_root_open_and_symlinks_out_are_refused() {
         let dir = scratch();
-        let root = dir.join("root").canonicalize().unwrap();
+        let root = RootDir::open(&dir.join("root")).unwrap();
         let f = open_local(&root, "sub/file.bin").unwrap();
         assert_eq!(f.file.metadata().unwrap().len(), 7);
         let f = open_local(&root, "./inside").unwrap();
@@ -389,6 +364,8 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    const TIMEOUT: Duration = Duration::from_secs(5);
+
     /// A one-shot HTTP server on loopback answering `response` to the first request.
     fn serve_once(response: Vec<u8>) -> String {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -422,7 +399,8 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nContent-Length: 200000\r\nConnection: close\r\n\r\n".to_vec();
         response.extend_from_slice(&body);
         let count = ReaderCount::default();
-        let chunks = collect(spawn_http_reader(serve_once(response), &count, || {}).unwrap());
+        let chunks =
+            collect(spawn_http_reader(serve_once(response), &count, TIMEOUT, || {}).unwrap());
         assert_eq!(
             chunks[0],
             HttpChunk::Start {
@@ -448,6 +426,7 @@ mod tests {
             spawn_http_reader(
                 serve_once(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec()),
                 &count,
+                TIMEOUT,
                 || {},
             )
             .unwrap(),
@@ -469,6 +448,7 @@ mod tests {
                         .to_vec(),
                 ),
                 &count,
+                TIMEOUT,
                 || {},
             )
             .unwrap(),
@@ -487,7 +467,8 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         drop(listener);
         let count = ReaderCount::default();
-        let chunks = collect(spawn_http_reader(format!("http://{addr}/x"), &count, || {}).unwrap());
+        let chunks =
+            collect(spawn_http_reader(format!("http://{addr}/x"), &count, TIMEOUT, || {}).unwrap());
         assert!(
             matches!(chunks[0], HttpChunk::Failed { status: None, .. }),
             "{chunks:?}"

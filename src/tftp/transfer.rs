@@ -45,6 +45,8 @@ pub const DEFAULT_BLKSIZE: u16 = 512;
 pub const MAX_WINDOWSIZE: u16 = 64;
 /// IPv4 (20) + UDP (8) + TFTP DATA header (4): `blksize` = MTU − 32 avoids fragmentation.
 pub const MTU_OVERHEAD: u32 = 32;
+/// The longest `timeout` RFC 2349 lets a client ask for.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(255);
 
 /// What the server grants at most; the same for every transfer on one interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +59,10 @@ pub struct Limits {
     pub timeout: Duration,
     /// Consecutive timeouts (each followed by a retransmission) before giving up.
     pub retries: u32,
+    /// Longest `timeout` granted to a client that asks; a longer ask is not granted
+    /// (RFC 2349 lets a server only accept the value or leave the option out), so a
+    /// silent client holds its slot for at most `retries` + 1 of these.
+    pub max_timeout: Duration,
 }
 
 impl Limits {
@@ -68,6 +74,15 @@ impl Limits {
             // A zero timeout would spin the event loop.
             timeout: timeout.max(Duration::from_millis(10)),
             retries,
+            max_timeout: MAX_TIMEOUT,
+        }
+    }
+
+    /// These limits granting a client's `timeout` up to `max` (1-255 s).
+    pub fn with_max_timeout(self, max: Duration) -> Limits {
+        Limits {
+            max_timeout: max.clamp(Duration::from_secs(1), MAX_TIMEOUT),
+            ..self
         }
     }
 
@@ -82,6 +97,7 @@ impl Limits {
             self.timeout,
             self.retries,
         )
+        .with_max_timeout(self.max_timeout)
     }
 }
 
@@ -228,7 +244,8 @@ impl Transfer {
             limits.max_windowsize,
             limits.timeout,
             limits.retries,
-        );
+        )
+        .with_max_timeout(limits.max_timeout);
         let mut blksize = DEFAULT_BLKSIZE;
         let mut windowsize: u16 = 1;
         let mut timeout = limits.timeout;
@@ -247,7 +264,7 @@ impl Transfer {
                 }
                 // The converted size of a netascii file is not known in advance.
                 ("tsize", _) if request.mode == Mode::Octet => size_hint,
-                ("timeout", Some(v @ 1..=255)) => {
+                ("timeout", Some(v @ 1..=255)) if Duration::from_secs(v) <= limits.max_timeout => {
                     timeout = Duration::from_secs(v);
                     Some(v)
                 }
@@ -1045,6 +1062,42 @@ mod tests {
         assert_eq!(granted("windowsize", "64").as_deref(), Some("16"));
         assert_eq!(granted("windowsize", "0"), None);
         assert_eq!(granted("windowsize", "65536"), None);
+    }
+
+    /// A client asking a long timeout and then falling silent would hold its slot
+    /// for (retries + 1) × that timeout: 25 minutes at 255 s. Above the maximum the
+    /// option is not granted, and the server's own timeout applies.
+    #[test]
+    fn a_timeout_above_the_maximum_is_not_granted() {
+        let now = Instant::now();
+        let limits = Limits::new(1468, 16, Duration::from_secs(1), 5)
+            .with_max_timeout(Duration::from_secs(10));
+        let start = |value: &str| {
+            let req = request(Mode::Octet, &[("timeout", value), ("blksize", "1024")]);
+            Transfer::start(&req, &limits, Some(5000), now)
+        };
+        let mut t = start("10");
+        assert_eq!(
+            t.granted_options(),
+            &[
+                TftpOption::new("timeout", "10"),
+                TftpOption::new("blksize", "1024")
+            ]
+        );
+        let mut t255 = start("255");
+        assert_eq!(
+            t255.granted_options(),
+            &[TftpOption::new("blksize", "1024")]
+        );
+        t.poll_transmit(now);
+        assert_eq!(t.poll_timeout(), Some(now + Duration::from_secs(10)));
+        t255.poll_transmit(now);
+        assert_eq!(t255.poll_timeout(), Some(now + Duration::from_secs(1)));
+        // The limit survives the interface's MTU.
+        assert_eq!(
+            limits.with_mtu(Some(1500)).max_timeout,
+            Duration::from_secs(10)
+        );
     }
 
     #[test]

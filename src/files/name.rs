@@ -1,17 +1,19 @@
-//! Confinement of requested names to the TFTP root (pure, lexical).
+//! Requested names checked and made relative to the root of the boot files (pure,
+//! lexical), for every service that serves them.
 //!
 //! A requested name is checked and normalised by [`normalise`]: it must be a path of
-//! plain segments. A leading `/` means the TFTP root, as for tftpd-hpa `-s` and
+//! plain segments. A leading `/` means the root, as for tftpd-hpa `-s` and
 //! dnsmasq: GRUB's network images ask for `/grub/grub.cfg` (their prefix is an absolute
 //! path on the `(tftp)` device), Debian's netboot GRUB for
 //! `/debian-installer/amd64/grub/grub.cfg`, and pxelinux configurations may name
 //! `/vmlinuz`. Anything that could climb out of the root, or mean something
 //! different to another layer (a web server decoding `%2e`, Windows reading `\`, C code
 //! stopping at NUL), is refused outright rather than cleaned up: a client that asks for
-//! such a name is either broken or hostile, and it gets ERROR 2 (access violation).
+//! such a name is either broken or hostile, and it is refused (TFTP ERROR 2).
 //!
-//! Symlinks are the shell's part: it canonicalises the root once and the resolved
-//! file before opening it, and checks [`is_within`].
+//! Symlinks are [`super::root`]'s part: it opens the name from a descriptor of the
+//! root, so that no symlink, even one swapped in while the name is being opened,
+//! leads out of it.
 
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
@@ -21,7 +23,7 @@ pub const MAX_NAME_LEN: usize = 1024;
 /// Longest single segment (Linux NAME_MAX).
 pub const MAX_SEGMENT_LEN: usize = 255;
 
-/// Why a requested name was refused. All map to ERROR 2 (access violation).
+/// Why a requested name was refused. All map to TFTP ERROR 2 (access violation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     Empty,
@@ -34,8 +36,6 @@ pub enum Refusal {
     PercentEscape,
     /// A Windows drive prefix such as `C:`.
     DrivePrefix,
-    /// The resolved path is outside the root (symlink escape, found by the shell).
-    OutsideRoot,
 }
 
 impl fmt::Display for Refusal {
@@ -49,7 +49,6 @@ impl fmt::Display for Refusal {
             Refusal::ControlCharacter => "control character in file name",
             Refusal::PercentEscape => "percent-escape in file name",
             Refusal::DrivePrefix => "drive prefix in file name",
-            Refusal::OutsideRoot => "path resolves outside the TFTP root",
         };
         f.write_str(text)
     }
@@ -125,20 +124,11 @@ pub fn resolve(root: &Path, requested: &str) -> Result<PathBuf, Refusal> {
     Ok(path)
 }
 
-/// Whether `candidate` (canonicalised by the shell, symlinks resolved) is `root`
-/// (canonicalised) or below it. Compared by path components, not string prefixes, so
-/// `/srv/tftp-other` is not inside `/srv/tftp`.
-pub fn is_within(root_canonical: &Path, candidate_canonical: &Path) -> bool {
-    candidate_canonical.starts_with(root_canonical)
-}
-
-/// Like [`is_within`] but as a `Result` for the shell's `?`.
-pub fn check_within(root_canonical: &Path, candidate_canonical: &Path) -> Result<(), Refusal> {
-    if is_within(root_canonical, candidate_canonical) {
-        Ok(())
-    } else {
-        Err(Refusal::OutsideRoot)
-    }
+/// Whether `candidate` (an absolute symlink target) is `root` (canonical) or below
+/// it. Compared by path components, not string prefixes, so `/srv/tftp-other` is not
+/// inside `/srv/tftp`.
+pub fn is_within(root_canonical: &Path, candidate: &Path) -> bool {
+    candidate.starts_with(root_canonical)
 }
 
 /// The URL of `requested` under an `http://` root `prefix`: the same refusals as for
@@ -301,10 +291,7 @@ mod tests {
         assert!(!is_within(root, Path::new("/srv/tftp-other/x")));
         assert!(!is_within(root, Path::new("/etc/passwd")));
         assert!(!is_within(root, Path::new("/srv")));
-        assert_eq!(
-            check_within(root, Path::new("/etc/shadow")),
-            Err(Refusal::OutsideRoot)
-        );
+        assert!(!is_within(root, Path::new("/etc/shadow")));
     }
 
     #[test]
