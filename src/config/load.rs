@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use super::hint;
@@ -11,6 +12,7 @@ use super::ini::{Document, Entry};
 use super::options::{self, Context, Initial, OptionSpec, SECTIONS, SectionKind, SectionSpec};
 use super::types::*;
 use super::value;
+use crate::types::MacAddr;
 
 /// Where an effective setting came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,15 +259,16 @@ impl<'a> Reader<'a> {
                 }
             );
             let mut unique: Vec<Entry> = Vec::new();
+            // Key as compared → its entry in `unique`: one look-up per line, so a
+            // section of 100,000 keys is read in one pass.
+            let mut seen: HashMap<String, usize> = HashMap::new();
             for entry in entries {
-                let same_key = |e: &Entry| {
-                    if case_sensitive {
-                        e.key == entry.key
-                    } else {
-                        e.key.eq_ignore_ascii_case(&entry.key)
-                    }
+                let key = if case_sensitive {
+                    entry.key.clone()
+                } else {
+                    entry.key.to_ascii_lowercase()
                 };
-                match unique.iter().find(|e| same_key(e)) {
+                match seen.get(&key).and_then(|&i| unique.get(i)) {
                     Some(first) if first.value == entry.value => {
                         let message = format!(
                             "{}:{}: [{name}] {} repeats line {} with the same value; the repetition is harmless but can be removed",
@@ -286,7 +289,10 @@ impl<'a> Reader<'a> {
                         );
                         self.error_at(entry.line, message);
                     }
-                    None => unique.push(entry),
+                    None => {
+                        seen.insert(key, unique.len());
+                        unique.push(entry);
+                    }
                 }
             }
             if matches!(
@@ -492,6 +498,9 @@ impl<'a> Reader<'a> {
 
     fn static_dhcp(&mut self) -> Vec<StaticLease> {
         let mut leases: Vec<StaticLease> = Vec::new();
+        // MAC → its line, and address → (MAC, line), of the reservations kept.
+        let mut by_mac: HashMap<MacAddr, usize> = HashMap::new();
+        let mut by_ip: HashMap<Ipv4Addr, (MacAddr, usize)> = HashMap::new();
         for entry in self.entries("static_dhcp") {
             let mac = match value::mac(&entry.key) {
                 Ok(m) => m,
@@ -507,8 +516,7 @@ impl<'a> Reader<'a> {
                     continue;
                 }
             };
-            if let Some(other) = leases.iter().find(|l| l.mac == mac) {
-                let line = other.line;
+            if let Some(&line) = by_mac.get(&mac) {
                 self.error(
                     "static_dhcp",
                     &entry,
@@ -516,8 +524,7 @@ impl<'a> Reader<'a> {
                 );
                 continue;
             }
-            if let Some(other) = leases.iter().find(|l| l.ip == ip) {
-                let (line, other_mac) = (other.line, other.mac);
+            if let Some(&(other_mac, line)) = by_ip.get(&ip) {
                 self.error(
                     "static_dhcp",
                     &entry,
@@ -531,6 +538,8 @@ impl<'a> Reader<'a> {
                 ip.to_string(),
                 Origin::Line(entry.line),
             );
+            by_mac.insert(mac, entry.line);
+            by_ip.insert(ip, (mac, entry.line));
             leases.push(StaticLease {
                 mac,
                 ip,
