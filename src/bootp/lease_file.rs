@@ -1,0 +1,457 @@
+//! The lease file on disk, the one file the BOOTP service writes: the journal
+//! records are appended to and that is rewritten, and the copy of the lines that
+//! could not be read. The format of a line is [`super::leases`]'s; this module is
+//! its I/O.
+//!
+//! Beside the file live `NAME.tmp`, only while the file is rewritten, and
+//! `NAME.rejected`, to which the lines found unreadable at start-up are added,
+//! dated, and which is never overwritten.
+//!
+//! Every append is all or nothing: a write or fsync that fails is taken back by
+//! cutting the file to its last good length, so no reply depends on a line that is
+//! not on disk whole, and no later line is glued to a partial one. A rewrite is a
+//! new file written and fsynced beside the old one, renamed over it, and its
+//! directory fsynced; when any step fails the new file is removed and the old one
+//! stays in use.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use log::Level;
+
+use super::leases::{self, LeaseFileContent, LeaseRecord, RejectedLine, format_binding};
+
+/// Unreadable lines logged one by one at start-up; one more line counts the rest
+/// (all of them are kept in `.rejected`).
+const REJECTED_LINES_LOGGED: usize = 20;
+/// The first line of a rewritten file.
+const HEADER: &str = "# bootd leases: MAC ADDRESS UNIX-TIME STATE [pxe] [uuid=UUID]\n";
+
+/// Why `lease_file` cannot be used.
+#[derive(Debug)]
+pub struct LeaseFileError {
+    /// `[bootp] lease_file` as configured.
+    pub lease_file: PathBuf,
+    pub trouble: Trouble,
+}
+
+#[derive(Debug)]
+pub enum Trouble {
+    /// The system refused something.
+    Io {
+        doing: &'static str,
+        path: PathBuf,
+        error: io::Error,
+    },
+}
+
+impl fmt::Display for LeaseFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lease_file = self.lease_file.display();
+        write!(f, "[bootp] lease_file = {lease_file}: ")?;
+        match &self.trouble {
+            Trouble::Io { doing, path, error } => {
+                write!(f, "cannot {doing} {}: {error}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for LeaseFileError {}
+
+/// The lease file, open for appending (see the module's documentation).
+#[derive(Debug)]
+pub struct LeaseJournal {
+    store: Option<Store>,
+}
+
+/// A lease file read at start-up.
+#[derive(Debug)]
+pub struct Opened {
+    pub journal: LeaseJournal,
+    /// The records of its good lines, in order.
+    pub records: Vec<LeaseRecord>,
+    /// What the sysadmin should read about it, in order.
+    pub notes: Vec<(Level, String)>,
+}
+
+#[derive(Debug)]
+struct Store {
+    path: PathBuf,
+    file: File,
+    /// The length of the file's whole lines: where a failed append is cut back to.
+    good_len: u64,
+    /// A failed append is still to be cut off: nothing is written before it is.
+    uncut: bool,
+    /// The file ends in a line cut short that could not be set aside: the next
+    /// record starts with a newline, on a line of its own.
+    newline_first: bool,
+    /// The rename of the last rewrite may not be on disk yet: the next append
+    /// first makes it so.
+    directory_unsynced: bool,
+    /// Why the file must not be rewritten: lines of it that exist nowhere else.
+    keep_whole: Option<String>,
+}
+
+impl LeaseJournal {
+    /// Opens `lease_file` (creating it and its directory when missing) and reads
+    /// it. The lines that give no record are added to
+    /// `NAME.rejected`, dated by `epoch` (Unix seconds), and a last line cut short
+    /// is then cut off the file; when they cannot be kept there they stay in the
+    /// file, which is then not rewritten.
+    pub fn open(lease_file: &Path, epoch: u64) -> Result<Opened, LeaseFileError> {
+        let io_fail = |doing, path: &Path, error| LeaseFileError {
+            lease_file: lease_file.to_path_buf(),
+            trouble: Trouble::Io {
+                doing,
+                path: path.to_path_buf(),
+                error,
+            },
+        };
+        let path = lease_file.to_path_buf();
+        let mut notes = Vec::new();
+        let directory = directory_of(&path);
+        fs::create_dir_all(directory).map_err(|e| io_fail("create the directory", directory, e))?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(|e| io_fail("open", &path, e))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|e| io_fail("read", &path, e))?;
+        let content = leases::parse_lease_file(&bytes);
+        let mut store = Store {
+            path,
+            file,
+            good_len: bytes.len() as u64,
+            uncut: false,
+            newline_first: false,
+            directory_unsynced: false,
+            keep_whole: None,
+        };
+        store.set_aside(&content, epoch, &mut notes);
+        Ok(Opened {
+            journal: LeaseJournal { store: Some(store) },
+            records: content.records,
+            notes,
+        })
+    }
+
+    /// Appends one record and waits until it is on disk. On failure the file is
+    /// as it was before (or, when even that fails, nothing more is written until
+    /// it is), and the error says which.
+    pub fn append(&mut self, record: &LeaseRecord) -> io::Result<()> {
+        match &mut self.store {
+            Some(store) => store.append(record),
+            None => Ok(()),
+        }
+    }
+
+    /// Rewrites the file with exactly `records` and goes on appending to the new
+    /// file; on failure, goes on with the old one, and the error says so.
+    pub fn compact(&mut self, records: &[LeaseRecord]) -> io::Result<()> {
+        match &mut self.store {
+            Some(store) => store.compact(records),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Store {
+    /// Adds the lines that give no record to `.rejected` and says so; cuts a torn
+    /// last line off once it is kept there. Lines that cannot be kept stay where
+    /// they are, and the file is not rewritten.
+    fn set_aside(
+        &mut self,
+        content: &LeaseFileContent<'_>,
+        epoch: u64,
+        notes: &mut Vec<(Level, String)>,
+    ) {
+        let lines: Vec<&RejectedLine<'_>> = content.rejected.iter().chain(&content.torn).collect();
+        if lines.is_empty() {
+            return;
+        }
+        let rejected = sibling(&self.path, ".rejected");
+        let kept = keep_rejected(&rejected, &self.path, &lines, epoch);
+        let file = self.path.display();
+        let whereabouts = match &kept {
+            Ok(()) => format!("kept in {}", rejected.display()),
+            Err(_) => "left in the file".to_string(),
+        };
+        for line in lines.iter().take(REJECTED_LINES_LOGGED) {
+            notes.push((
+                Level::Warn,
+                format!(
+                    "{file}:{}: {}; line skipped, {whereabouts}",
+                    line.number, line.error
+                ),
+            ));
+        }
+        if lines.len() > REJECTED_LINES_LOGGED {
+            notes.push((
+                Level::Warn,
+                format!(
+                    "{file}: {} more unreadable lines skipped, {whereabouts}",
+                    lines.len() - REJECTED_LINES_LOGGED
+                ),
+            ));
+        }
+        match kept {
+            Ok(()) if content.torn.is_some() => {
+                // Kept elsewhere: cut off (which needs no room on the disk), so the
+                // next record starts its own line.
+                let whole = content.whole_len as u64;
+                match self
+                    .file
+                    .set_len(whole)
+                    .and_then(|()| self.file.sync_data())
+                {
+                    Ok(()) => self.good_len = whole,
+                    Err(e) => {
+                        self.newline_first = true;
+                        notes.push((
+                            Level::Warn,
+                            format!("{file}: cannot cut the torn last line off ({e}); the next record starts on a line of its own"),
+                        ));
+                    }
+                }
+            }
+            Ok(()) => {}
+            Err(e) => {
+                self.newline_first = content.torn.is_some();
+                let why = format!(
+                    "{} unreadable lines of it are kept nowhere else ({} cannot be written: {e})",
+                    lines.len(),
+                    rejected.display()
+                );
+                notes.push((
+                    Level::Error,
+                    format!("{file}: {why}; they stay in the file, which is not rewritten until they can be kept"),
+                ));
+                self.keep_whole = Some(why);
+            }
+        }
+    }
+
+    fn append(&mut self, record: &LeaseRecord) -> io::Result<()> {
+        self.cut_back().map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("a failed write is still to be cut off the file ({e}), so nothing is written after it"),
+            )
+        })?;
+        if self.directory_unsynced {
+            sync_directory(&self.path).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("the file's last rewrite is not on disk yet: cannot sync its directory ({e})"),
+                )
+            })?;
+            self.directory_unsynced = false;
+        }
+        let mut line = Vec::new();
+        if self.newline_first {
+            line.push(b'\n');
+        }
+        line.extend_from_slice(format_binding(record).as_bytes());
+        match self
+            .file
+            .write_all(&line)
+            .and_then(|()| self.file.sync_data())
+        {
+            Ok(()) => {
+                self.good_len += line.len() as u64;
+                self.newline_first = false;
+                Ok(())
+            }
+            Err(e) => {
+                // Part of the line may be in the file (a disk that filled up in the
+                // middle of it): take it back, so that the file holds whole lines
+                // only and the next record does not continue this one.
+                self.uncut = true;
+                let outcome = match self.cut_back() {
+                    Ok(()) => "the partial line was cut off".to_string(),
+                    Err(cut) => format!(
+                        "cutting the partial line off failed too ({cut}): nothing more is written until it succeeds"
+                    ),
+                };
+                Err(io::Error::new(e.kind(), format!("{e}; {outcome}")))
+            }
+        }
+    }
+
+    /// Cuts a failed append off, if one is left.
+    fn cut_back(&mut self) -> io::Result<()> {
+        if self.uncut {
+            self.file.set_len(self.good_len)?;
+            self.file.sync_data()?;
+            self.uncut = false;
+        }
+        Ok(())
+    }
+
+    fn compact(&mut self, records: &[LeaseRecord]) -> io::Result<()> {
+        if let Some(why) = &self.keep_whole {
+            return Err(io::Error::other(format!(
+                "not rewritten: {why}; bindings are still appended to it"
+            )));
+        }
+        let temporary = sibling(&self.path, ".tmp");
+        let renamed = self
+            .write_copy(&temporary, records)
+            .and_then(|copy| fs::rename(&temporary, &self.path).map(|()| copy));
+        let (file, len) = match renamed {
+            Ok(copy) => copy,
+            Err(e) => {
+                let copy = match fs::remove_file(&temporary) {
+                    Ok(()) => "removed".to_string(),
+                    Err(r) if r.kind() == io::ErrorKind::NotFound => "removed".to_string(),
+                    Err(r) => format!("left behind (cannot remove it: {r})"),
+                };
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{e}; the new copy {} is {copy}, and bindings are still appended to {}",
+                        temporary.display(),
+                        self.path.display()
+                    ),
+                ));
+            }
+        };
+        self.file = file;
+        self.good_len = len;
+        self.uncut = false;
+        self.newline_first = false;
+        // The rename is durable once the directory is; until then the next append
+        // tries again, and fails rather than answer for a record that a crash
+        // could take back with the rename.
+        self.directory_unsynced = sync_directory(&self.path).is_err();
+        Ok(())
+    }
+
+    /// Writes `records` to `temporary` and fsyncs it; returns it open for
+    /// appending, with its length.
+    fn write_copy(&self, temporary: &Path, records: &[LeaseRecord]) -> io::Result<(File, u64)> {
+        // Left by a rewrite a crash interrupted.
+        match fs::remove_file(temporary) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut text = String::from(HEADER);
+        for record in records {
+            text.push_str(&format_binding(record));
+        }
+        let mut file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(temporary)?;
+        // The new file keeps the old one's permissions (the umask may have
+        // narrowed those it was created with).
+        file.set_permissions(self.file.metadata()?.permissions())?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        Ok((file, text.len() as u64))
+    }
+}
+
+/// Appends `lines` of `source` to the file `rejected`, under a dated comment, and
+/// fsyncs it; on failure it is cut back to what it held.
+fn keep_rejected(
+    rejected: &Path,
+    source: &Path,
+    lines: &[&RejectedLine<'_>],
+    epoch: u64,
+) -> io::Result<()> {
+    let mut text = format!(
+        "# {}: lines of {} that bootd could not read at start-up, and left out of it\n",
+        utc(epoch),
+        source.display()
+    )
+    .into_bytes();
+    for line in lines {
+        text.extend_from_slice(format!("# line {}: {}\n", line.number, line.error).as_bytes());
+        text.extend_from_slice(line.bytes);
+        text.push(b'\n');
+    }
+    let mut file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(rejected)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::other(format!(
+            "it is a {}",
+            kind_name(&meta.file_type())
+        )));
+    }
+    let before = meta.len();
+    file.write_all(&text)
+        .and_then(|()| file.sync_data())
+        .inspect_err(|_| {
+            let _ = file.set_len(before);
+        })
+}
+
+/// `2024-06-10 12:00:00 UTC`.
+fn utc(epoch: u64) -> String {
+    let time = i64::try_from(epoch)
+        .ok()
+        .and_then(|seconds| time::OffsetDateTime::from_unix_timestamp(seconds).ok());
+    match time {
+        Some(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+        None => format!("Unix time {epoch}"),
+    }
+}
+
+/// Makes the last rename in `path`'s directory durable.
+fn sync_directory(path: &Path) -> io::Result<()> {
+    File::open(directory_of(path))?.sync_all()
+}
+
+/// The directory `path` is in (`.` for a bare name).
+fn directory_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// `path` with `suffix` added to its name: `leases.lock`.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn kind_name(kind: &fs::FileType) -> &'static str {
+    if kind.is_dir() {
+        "directory"
+    } else if kind.is_fifo() {
+        "named pipe (FIFO)"
+    } else if kind.is_socket() {
+        "socket"
+    } else if kind.is_block_device() {
+        "block device"
+    } else if kind.is_char_device() {
+        "character device"
+    } else {
+        "special file"
+    }
+}
+
+#[cfg(test)]
+#[path = "lease_file_tests.rs"]
+mod tests;
