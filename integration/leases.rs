@@ -1,11 +1,14 @@
 //! The lease file under a real daemon: a disk that fills up while machines are
-//! served, a start-up rewrite that finds no room, and lines bootd cannot read.
+//! served, a start-up rewrite that finds no room, lines bootd cannot read, what
+//! `lease_file` may name (/dev/null, a symbolic link, a directory, a place bootd
+//! cannot write).
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::Ipv4Addr;
+use std::os::unix::fs::{FileTypeExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -300,5 +303,154 @@ fn lines_bootd_cannot_read_are_kept_beside_the_lease_file() {
     assert_eq!(
         on_disk.get(&mac(1)).map(String::as_str),
         Some("10.96.0.100")
+    );
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn lease_file_dev_null_keeps_nothing_and_stays_a_device() {
+    require_root();
+    let pair = Pair::new("10.93.0.1/24", None);
+    let dir = TempDir::new();
+    let conf = config(&dir, "10.93.0.100", 10, Path::new("/dev/null"));
+    // --check says that nothing is kept, and touches nothing.
+    let check = run_bounded(
+        pair.server
+            .command(bootd_binary())
+            .args(["--check", "-p", "-c"])
+            .arg(&conf),
+        Duration::from_secs(10),
+    );
+    assert_eq!(check.status.and_then(|s| s.code()), Some(0), "{check}");
+    assert!(
+        check
+            .stderr
+            .contains("warning: [bootp] lease_file = /dev/null: bindings are not kept"),
+        "{check}"
+    );
+    // The daemon gets a /dev of its own, holding a null device, so that whatever
+    // it does to /dev/null stays in there.
+    let script = format!(
+        "mount -t tmpfs -o size=64k,mode=0755 bootd-test-dev /dev && mknod -m 666 /dev/null c 1 3 && exec ip netns exec {} {} -c {} -p",
+        pair.server.name,
+        bootd_binary(),
+        conf.display()
+    );
+    let mut command = Command::new("unshare");
+    command.args(["--mount", "--propagation", "private", "sh", "-c", &script]);
+    let mut bootd = Bootd::spawn(command);
+    bootd.wait_for_log("serving BOOTP/DHCP", Duration::from_secs(5));
+    assert!(
+        bootd
+            .log()
+            .contains("lease_file = /dev/null: bindings are not kept"),
+        "{}",
+        bootd.log()
+    );
+    let served = clients(&pair, &[mac(1), mac(2)], false);
+    assert!(
+        served.iter().all(|(kind, _, _)| kind == "ACK"),
+        "{served:?}"
+    );
+    let dev = PathBuf::from(format!("/proc/{}/root/dev", bootd.pid()));
+    let null = std::fs::symlink_metadata(dev.join("null")).unwrap();
+    assert!(null.file_type().is_char_device(), "{null:?}");
+    assert!(!dev.join("null.tmp").exists());
+    let (status, _) = bootd.stop();
+    assert_eq!(status.code(), Some(0), "{}", bootd.log());
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn a_lease_file_that_is_a_symbolic_link_is_written_through() {
+    require_root();
+    let pair = Pair::new("10.92.0.1/24", None);
+    let dir = TempDir::new();
+    let real = dir.write(
+        "data/leases",
+        &format!("{} 10.92.0.109 1718000000 bound\n", mac(9)),
+    );
+    let link = dir.path.join("leases");
+    symlink("data/leases", &link).unwrap();
+    let conf = config(&dir, "10.92.0.100", 20, &link);
+    let mut bootd = start(&pair, &conf);
+    assert!(
+        bootd
+            .log()
+            .contains("is a symbolic link: bindings are kept in"),
+        "{}",
+        bootd.log()
+    );
+    let served = clients(&pair, &[mac(1)], false);
+    assert_eq!(served[0].0, "ACK", "{served:?}");
+    bootd.stop();
+    // The link is still the link; its target holds both bindings.
+    assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("data/leases"));
+    let (on_disk, _) = bindings(&real);
+    assert_eq!(
+        on_disk.get(&mac(9)).map(String::as_str),
+        Some("10.92.0.109")
+    );
+    assert_eq!(on_disk.get(&mac(1)), Some(&served[0].2));
+    let bootd = start(&pair, &conf);
+    assert!(bootd.log().contains("2 bindings"), "{}", bootd.log());
+}
+
+/// `bootd --check -p -c conf` in this namespace, within 10 s.
+fn check(conf: &Path) -> Finished {
+    run_bounded(
+        Command::new(bootd_binary())
+            .args(["--check", "-p", "-c"])
+            .arg(conf),
+        Duration::from_secs(10),
+    )
+}
+
+#[test]
+fn check_refuses_a_lease_file_that_is_a_directory() {
+    let dir = TempDir::new();
+    let leases = dir.path.join("leases");
+    std::fs::create_dir(&leases).unwrap();
+    let conf = config(&dir, "127.0.0.100", 10, &leases);
+    let done = check(&conf);
+    assert_eq!(done.status.and_then(|s| s.code()), Some(1), "{done}");
+    assert!(
+        done.stderr.contains(&format!(
+            "error: [bootp] lease_file = {}: is a directory; name a file, such as {}/leases",
+            leases.display(),
+            leases.display()
+        )),
+        "{done}"
+    );
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn check_refuses_a_lease_file_where_bootd_cannot_write() {
+    require_root();
+    let dir = TempDir::new();
+    let state = dir.path.join("state");
+    std::fs::create_dir(&state).unwrap();
+    let conf = config(&dir, "127.0.0.100", 10, &state.join("leases"));
+    // A read-only mount, in a mount namespace of its own: even root cannot
+    // write there.
+    let script = format!(
+        "mount -t tmpfs -o ro,size=64k bootd-test-ro {} && exec {} --check -p -c {}",
+        state.display(),
+        bootd_binary(),
+        conf.display()
+    );
+    let done = run_bounded(
+        Command::new("unshare").args(["--mount", "--propagation", "private", "sh", "-c", &script]),
+        Duration::from_secs(10),
+    );
+    assert_eq!(done.status.and_then(|s| s.code()), Some(1), "{done}");
+    assert!(
+        done.stderr.contains(&format!(
+            "error: [bootp] lease_file = {}: bootd cannot write in {} as this user (Read-only file system",
+            state.join("leases").display(),
+            state.display()
+        )),
+        "{done}"
     );
 }

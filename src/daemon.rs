@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crossbeam_channel::Receiver;
 use mio::{Poll, Waker};
 
-use crate::bootp::lease_file::LeaseJournal;
+use crate::bootp::lease_file::{self, LeaseJournal};
 use crate::bootp::service::{self, BootpService};
 use crate::config::{Config, Problem, Services, TftpRoot};
 use crate::event::{EventBus, Mailbox, Message};
@@ -117,6 +117,10 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
     }
     let mut warnings = Vec::new();
     if services.bootp() {
+        match lease_file::check(&config.bootp.lease_file) {
+            Ok(warning) => warnings.extend(warning),
+            Err(e) => error(e.to_string()),
+        }
         check_pools(config, &served, every_pool_found, &mut warnings);
         if config.boot_files.default.is_none() && config.boot_files.by_arch.is_empty() {
             warnings.push(format!(

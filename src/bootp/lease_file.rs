@@ -1,11 +1,19 @@
-//! The lease file on disk, the one file the BOOTP service writes: the journal
-//! records are appended to and that is rewritten, and the copy of the lines that
-//! could not be read. The format of a line is [`super::leases`]'s; this module is
-//! its I/O.
+//! The lease file on disk, the one file the BOOTP service writes: what
+//! `lease_file` really names, the journal records are appended to and that is
+//! rewritten, and the copy of the lines that could not be read. The format of a
+//! line is [`super::leases`]'s; this module is its I/O.
 //!
-//! Beside the file live `NAME.tmp`, only while the file is rewritten, and
-//! `NAME.rejected`, to which the lines found unreadable at start-up are added,
-//! dated, and which is never overwritten.
+//! What `lease_file` may name, and what bootd makes of it:
+//! - a regular file, created with its directory when missing: the journal;
+//! - a symbolic link: followed; bindings are written to its target, and a rewrite
+//!   replaces the target's directory entry, never the link;
+//! - `/dev/null`: nothing is kept across restarts ([`check`] says so, so both
+//!   `bootd --check` and the start-up log do);
+//! - a directory, or any other kind of file: an error, at `--check` and at start.
+//!
+//! Beside the file (the link's target) live `NAME.tmp`, only while the file is
+//! rewritten, and `NAME.rejected`, to which the lines found unreadable at
+//! start-up are added, dated, and which is never overwritten.
 //!
 //! Every append is all or nothing: a write or fsync that fails is taken back by
 //! cutting the file to its last good length, so no reply depends on a line that is
@@ -14,16 +22,20 @@
 //! directory fsynced; when any step fails the new file is removed and the old one
 //! stays in use.
 
+use std::ffi::CString;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use log::Level;
 
 use super::leases::{self, LeaseFileContent, LeaseRecord, RejectedLine, format_binding};
 
+/// Symbolic links followed before giving up (the kernel's own limit).
+const MAX_LINKS: usize = 40;
 /// Unreadable lines logged one by one at start-up; one more line counts the rest
 /// (all of them are kept in `.rejected`).
 const REJECTED_LINES_LOGGED: usize = 20;
@@ -40,7 +52,15 @@ pub struct LeaseFileError {
 
 #[derive(Debug)]
 pub enum Trouble {
-    /// The system refused something.
+    /// It names a directory.
+    Directory,
+    /// A FIFO, a socket, or a device other than /dev/null.
+    NotRegular { path: PathBuf, kind: &'static str },
+    /// Symbolic links that lead to no file.
+    LinkLoop,
+    /// This process may not write there.
+    NotWritable { path: PathBuf, error: io::Error },
+    /// The system refused something else.
     Io {
         doing: &'static str,
         path: PathBuf,
@@ -53,6 +73,25 @@ impl fmt::Display for LeaseFileError {
         let lease_file = self.lease_file.display();
         write!(f, "[bootp] lease_file = {lease_file}: ")?;
         match &self.trouble {
+            Trouble::Directory => write!(
+                f,
+                "is a directory; name a file, such as {}",
+                self.lease_file.join("leases").display()
+            ),
+            Trouble::NotRegular { path, kind } => write!(
+                f,
+                "{} is a {kind}, not a regular file; bootd keeps bindings in a regular file (or nowhere: /dev/null)",
+                path.display()
+            ),
+            Trouble::LinkLoop => write!(
+                f,
+                "its symbolic links lead to no file after {MAX_LINKS} steps (a loop?)"
+            ),
+            Trouble::NotWritable { path, error } => write!(
+                f,
+                "bootd cannot write in {} as this user ({error}); it keeps the lease file there, with its .tmp and .rejected files",
+                path.display()
+            ),
             Trouble::Io { doing, path, error } => {
                 write!(f, "cannot {doing} {}: {error}", path.display())
             }
@@ -62,7 +101,115 @@ impl fmt::Display for LeaseFileError {
 
 impl std::error::Error for LeaseFileError {}
 
-/// The lease file, open for appending (see the module's documentation).
+/// What `lease_file` names once symbolic links are followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A regular file, or the name one is to be created under.
+    File(PathBuf),
+    /// /dev/null: bindings are not kept.
+    Discard,
+}
+
+/// Follows `lease_file`'s symbolic links and says what they end in.
+pub fn resolve(lease_file: &Path) -> Result<Target, LeaseFileError> {
+    let fail = |trouble| LeaseFileError {
+        lease_file: lease_file.to_path_buf(),
+        trouble,
+    };
+    let mut path = lease_file.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Target::File(path)),
+            Err(error) => {
+                return Err(fail(Trouble::Io {
+                    doing: "examine",
+                    path,
+                    error,
+                }));
+            }
+        };
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            let to = fs::read_link(&path).map_err(|error| {
+                fail(Trouble::Io {
+                    doing: "read the symbolic link",
+                    path: path.clone(),
+                    error,
+                })
+            })?;
+            // A relative target is taken from the link's directory; `join` keeps
+            // an absolute one as it is.
+            path = directory_of(&path).join(to);
+            continue;
+        }
+        if kind.is_file() {
+            return Ok(Target::File(path));
+        }
+        if kind.is_dir() {
+            return Err(fail(Trouble::Directory));
+        }
+        if kind.is_char_device() && libc::major(meta.rdev()) == 1 && libc::minor(meta.rdev()) == 3 {
+            return Ok(Target::Discard);
+        }
+        return Err(fail(Trouble::NotRegular {
+            path,
+            kind: kind_name(&kind),
+        }));
+    }
+    Err(fail(Trouble::LinkLoop))
+}
+
+/// What `bootd --check` and start-up say of `lease_file` before anything is
+/// written: a warning when nothing will be kept, an error when bootd could not
+/// use it.
+pub fn check(lease_file: &Path) -> Result<Option<String>, LeaseFileError> {
+    let fail = |trouble| LeaseFileError {
+        lease_file: lease_file.to_path_buf(),
+        trouble,
+    };
+    let path = match resolve(lease_file)? {
+        Target::Discard => {
+            return Ok(Some(format!(
+                "[bootp] lease_file = {}: bindings are not kept: after a restart machines may be given other addresses, and those that PXE-booted here are forgotten; name a file to keep them",
+                lease_file.display()
+            )));
+        }
+        Target::File(path) => path,
+    };
+    // bootd creates the missing directories: the nearest one that exists must
+    // let it.
+    let directory = directory_of(&path);
+    let existing = directory
+        .ancestors()
+        .find(|d| d.exists())
+        .unwrap_or(Path::new("."));
+    if !existing.is_dir() {
+        return Err(fail(Trouble::Io {
+            doing: "create the lease file's directory under",
+            path: existing.to_path_buf(),
+            error: io::Error::from(io::ErrorKind::NotADirectory),
+        }));
+    }
+    accessible(existing, libc::W_OK).map_err(|error| {
+        fail(Trouble::NotWritable {
+            path: existing.to_path_buf(),
+            error,
+        })
+    })?;
+    if path.exists() {
+        accessible(&path, libc::R_OK | libc::W_OK).map_err(|error| {
+            fail(Trouble::NotWritable {
+                path: path.clone(),
+                error,
+            })
+        })?;
+    }
+    Ok(None)
+}
+
+/// The lease file, open for appending (see the module's documentation); for
+/// /dev/null, nothing.
 #[derive(Debug)]
 pub struct LeaseJournal {
     store: Option<Store>,
@@ -80,6 +227,7 @@ pub struct Opened {
 
 #[derive(Debug)]
 struct Store {
+    /// The file itself (a symbolic link's target).
     path: PathBuf,
     file: File,
     /// The length of the file's whole lines: where a failed append is cut back to.
@@ -98,29 +246,64 @@ struct Store {
 
 impl LeaseJournal {
     /// Opens `lease_file` (creating it and its directory when missing) and reads
-    /// it. The lines that give no record are added to
-    /// `NAME.rejected`, dated by `epoch` (Unix seconds), and a last line cut short
-    /// is then cut off the file; when they cannot be kept there they stay in the
-    /// file, which is then not rewritten.
+    /// it. The lines that give no record are added to `NAME.rejected`, dated by
+    /// `epoch` (Unix seconds), and a last line cut short is then cut off the file;
+    /// when they cannot be kept there they stay in the file, which is then not
+    /// rewritten.
     pub fn open(lease_file: &Path, epoch: u64) -> Result<Opened, LeaseFileError> {
-        let io_fail = |doing, path: &Path, error| LeaseFileError {
+        let fail = |trouble| LeaseFileError {
             lease_file: lease_file.to_path_buf(),
-            trouble: Trouble::Io {
+            trouble,
+        };
+        let io_fail = |doing, path: &Path, error| {
+            fail(Trouble::Io {
                 doing,
                 path: path.to_path_buf(),
                 error,
-            },
+            })
         };
-        let path = lease_file.to_path_buf();
+        let path = match resolve(lease_file)? {
+            Target::Discard => {
+                return Ok(Opened {
+                    journal: LeaseJournal { store: None },
+                    records: Vec::new(),
+                    notes: Vec::new(),
+                });
+            }
+            Target::File(path) => path,
+        };
         let mut notes = Vec::new();
+        if path != lease_file {
+            notes.push((
+                Level::Info,
+                format!(
+                    "[bootp] lease_file = {} is a symbolic link: bindings are kept in {}, which rewrites replace (the link stays as it is)",
+                    lease_file.display(),
+                    path.display()
+                ),
+            ));
+        }
         let directory = directory_of(&path);
         fs::create_dir_all(directory).map_err(|e| io_fail("create the directory", directory, e))?;
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
+            // Never through a link put there since it was resolved, and never
+            // blocked opening a FIFO.
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(&path)
             .map_err(|e| io_fail("open", &path, e))?;
+        let kind = file
+            .metadata()
+            .map_err(|e| io_fail("examine", &path, e))?
+            .file_type();
+        if !kind.is_file() {
+            return Err(fail(Trouble::NotRegular {
+                path,
+                kind: kind_name(&kind),
+            }));
+        }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)
             .map_err(|e| io_fail("read", &path, e))?;
@@ -414,6 +597,21 @@ fn utc(epoch: u64) -> String {
             t.second()
         ),
         None => format!("Unix time {epoch}"),
+    }
+}
+
+/// Whether this process may `mode` (`W_OK`, `R_OK | W_OK`) `path`: as its
+/// effective user, and on a mount that may be read-only.
+fn accessible(path: &Path, mode: libc::c_int) -> io::Result<()> {
+    let name = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: faccessat reads the NUL-terminated name, which `name` keeps alive
+    // across the call.
+    let result = unsafe { libc::faccessat(libc::AT_FDCWD, name.as_ptr(), mode, libc::AT_EACCESS) };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 

@@ -2,6 +2,7 @@
 //! the copy of unreadable lines, appends and rewrites.
 
 use std::net::Ipv4Addr;
+use std::os::unix::fs::{FileTypeExt, symlink};
 
 use super::*;
 use crate::bootp::leases::RecordState;
@@ -210,6 +211,127 @@ fn lines_that_cannot_be_kept_elsewhere_stay_and_the_file_is_not_rewritten() {
         format!("{text}\n52-54-00-00-00-02 192.168.25.102 2 bound\n")
     );
     assert_eq!(read(&path), (vec![record(1), record(2)], 2));
+}
+
+#[test]
+fn dev_null_keeps_nothing_and_stays_a_device() {
+    let dev_null = Path::new("/dev/null");
+    assert_eq!(resolve(dev_null).unwrap(), Target::Discard);
+    let warning = check(dev_null).unwrap().unwrap();
+    assert!(
+        warning.starts_with("[bootp] lease_file = /dev/null: bindings are not kept"),
+        "{warning}"
+    );
+    let mut opened = open(dev_null);
+    assert!(opened.records.is_empty());
+    opened.journal.append(&record(1)).unwrap();
+    opened.journal.compact(&[record(1)]).unwrap();
+    assert!(
+        fs::symlink_metadata(dev_null)
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+    assert!(!Path::new("/dev/null.tmp").exists());
+    // Through a link, the same.
+    let dir = Scratch::new("null-link");
+    let link = dir.join("leases");
+    symlink(dev_null, &link).unwrap();
+    assert_eq!(resolve(&link).unwrap(), Target::Discard);
+    let mut opened = open(&link);
+    opened.journal.compact(&[record(1)]).unwrap();
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+#[test]
+fn a_symbolic_link_is_written_through_and_survives_a_rewrite() {
+    let dir = Scratch::new("link");
+    fs::create_dir(dir.join("real")).unwrap();
+    fs::create_dir(dir.join("etc")).unwrap();
+    let target = dir.join("real/leases");
+    fs::write(&target, "52-54-00-00-00-01 192.168.25.101 1 bound\n").unwrap();
+    let link = dir.join("etc/leases");
+    symlink("../real/leases", &link).unwrap();
+    assert_eq!(
+        resolve(&link).unwrap(),
+        Target::File(dir.join("etc/../real/leases"))
+    );
+    assert_eq!(check(&link).unwrap(), None);
+    let mut opened = open(&link);
+    assert_eq!(opened.records, vec![record(1)]);
+    let notes = notes_text(&opened);
+    assert!(
+        notes.contains("is a symbolic link: bindings are kept in"),
+        "{notes}"
+    );
+    opened.journal.compact(&opened.records).unwrap();
+    opened.journal.append(&record(2)).unwrap();
+    // The link is still the link, and its target holds every record.
+    assert_eq!(fs::read_link(&link).unwrap(), Path::new("../real/leases"));
+    assert_eq!(read(&link), (vec![record(1), record(2)], 0));
+    // A dangling link: its target is created.
+    let dangling = dir.join("etc/new");
+    symlink("../real/new", &dangling).unwrap();
+    let mut opened = open(&dangling);
+    opened.journal.append(&record(3)).unwrap();
+    assert_eq!(read(&dir.join("real/new")), (vec![record(3)], 0));
+    assert!(
+        fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+#[test]
+fn a_directory_a_fifo_or_a_loop_of_links_is_refused() {
+    let dir = Scratch::new("refused");
+    let directory = dir.join("state");
+    fs::create_dir(&directory).unwrap();
+    for result in [
+        check(&directory).map(|_| ()),
+        LeaseJournal::open(&directory, EPOCH).map(|_| ()),
+    ] {
+        let e = result.unwrap_err();
+        assert!(matches!(e.trouble, Trouble::Directory), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "[bootp] lease_file = {}: is a directory; name a file, such as {}/leases",
+                directory.display(),
+                directory.display()
+            )
+        );
+    }
+    let fifo = dir.join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let e = LeaseJournal::open(&fifo, EPOCH).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("is a named pipe (FIFO), not a regular file"),
+        "{e}"
+    );
+    assert!(check(&fifo).is_err());
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    symlink(&b, &a).unwrap();
+    symlink(&a, &b).unwrap();
+    let e = check(&a).unwrap_err();
+    assert!(matches!(e.trouble, Trouble::LinkLoop), "{e}");
+    // Under a file, no directory can be made.
+    fs::write(dir.join("file"), "").unwrap();
+    for path in [dir.join("file/leases"), dir.join("file/state/leases")] {
+        let e = check(&path).unwrap_err();
+        assert!(e.to_string().contains("Not a directory"), "{e}");
+    }
 }
 
 #[test]
