@@ -1,7 +1,7 @@
 //! The lease file under a real daemon: a disk that fills up while machines are
 //! served, a start-up rewrite that finds no room, lines bootd cannot read, what
 //! `lease_file` may name (/dev/null, a symbolic link, a directory, a place bootd
-//! cannot write).
+//! cannot write), and two daemons given the same file.
 
 mod common;
 
@@ -453,4 +453,56 @@ fn check_refuses_a_lease_file_where_bootd_cannot_write() {
         )),
         "{done}"
     );
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn a_second_daemon_on_the_same_lease_file_refuses_to_start_naming_the_first() {
+    require_root();
+    let (a, b) = (
+        Pair::new("10.95.0.1/24", None),
+        Pair::new("10.95.1.1/24", None),
+    );
+    let dir = TempDir::new();
+    let leases = dir.path.join("leases");
+    let conf_a = config(&dir, "10.95.0.100", 10, &leases);
+    let conf_b = dir.write(
+        "b.ini",
+        &std::fs::read_to_string(&conf_a)
+            .unwrap()
+            .replace("10.95.0.100", "10.95.1.100"),
+    );
+    let mut first = start(&a, &conf_a);
+    let holder = format!(
+        "[bootp] lease_file = {}: in use by another bootd (PID {}, which holds {}.lock)",
+        leases.display(),
+        first.pid(),
+        leases.display()
+    );
+    // --check says so.
+    let done = run_bounded(
+        b.server
+            .command(bootd_binary())
+            .args(["--check", "-p", "-c"])
+            .arg(&conf_b),
+        Duration::from_secs(10),
+    );
+    assert_eq!(done.status.and_then(|s| s.code()), Some(1), "{done}");
+    assert!(done.stderr.contains(&holder), "{done}");
+    // The second daemon does not start.
+    let mut second = Bootd::start(&b.server, &conf_b, &["-p"]);
+    let (status, _) = second
+        .wait(Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("the second bootd runs; log:\n{}", second.log()));
+    assert_eq!(status.code(), Some(1), "{}", second.log());
+    assert!(second.log().contains(&holder), "{}", second.log());
+    assert!(!second.log().contains("serving BOOTP/DHCP"));
+    // The first goes on serving, and its bindings are kept.
+    let served = clients(&a, &[mac(1)], false);
+    assert_eq!(served[0].0, "ACK", "{served:?}");
+    first.stop();
+    // Once it is gone, the second starts, and keeps the first one's binding.
+    let mut second = start(&b, &conf_b);
+    second.stop();
+    assert_eq!(bindings(&leases).0.get(&mac(1)), Some(&served[0].2));
 }

@@ -198,8 +198,8 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
             Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
         }
     }
-    // The lease file is read before any service starts: one that cannot be used
-    // stops bootd here.
+    // The lease file is locked before anything else: a second bootd on the same
+    // file stops here, saying which one holds it.
     let lease_file = if plan.services.bootp() {
         let opened = LeaseJournal::open(&config.bootp.lease_file, service::unix_seconds())
             .map_err(|e| e.to_string())?;

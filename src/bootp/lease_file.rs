@@ -1,7 +1,8 @@
 //! The lease file on disk, the one file the BOOTP service writes: what
-//! `lease_file` really names, the journal records are appended to and that is
-//! rewritten, and the copy of the lines that could not be read. The format of a
-//! line is [`super::leases`]'s; this module is its I/O.
+//! `lease_file` really names, the lock that keeps a second bootd away from it,
+//! the journal records are appended to and that is rewritten, and the copy of the
+//! lines that could not be read. The format of a line is [`super::leases`]'s;
+//! this module is its I/O.
 //!
 //! What `lease_file` may name, and what bootd makes of it:
 //! - a regular file, created with its directory when missing: the journal;
@@ -11,9 +12,10 @@
 //!   `bootd --check` and the start-up log do);
 //! - a directory, or any other kind of file: an error, at `--check` and at start.
 //!
-//! Beside the file (the link's target) live `NAME.tmp`, only while the file is
-//! rewritten, and `NAME.rejected`, to which the lines found unreadable at
-//! start-up are added, dated, and which is never overwritten.
+//! Beside the file (the link's target) live `NAME.lock`, locked by the bootd using
+//! the file and holding its PID; `NAME.tmp`, only while the file is rewritten; and
+//! `NAME.rejected`, to which the lines found unreadable at start-up are added,
+//! dated, and which is never overwritten.
 //!
 //! Every append is all or nothing: a write or fsync that fails is taken back by
 //! cutting the file to its last good length, so no reply depends on a line that is
@@ -26,9 +28,11 @@ use std::ffi::CString;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use log::Level;
 
@@ -36,6 +40,9 @@ use super::leases::{self, LeaseFileContent, LeaseRecord, RejectedLine, format_bi
 
 /// Symbolic links followed before giving up (the kernel's own limit).
 const MAX_LINKS: usize = 40;
+/// How long start-up waits for the lock before saying who holds it: a `bootd
+/// --check` run at the same moment holds it for an instant only.
+const LOCK_WAIT: Duration = Duration::from_secs(1);
 /// Unreadable lines logged one by one at start-up; one more line counts the rest
 /// (all of them are kept in `.rejected`).
 const REJECTED_LINES_LOGGED: usize = 20;
@@ -60,6 +67,8 @@ pub enum Trouble {
     LinkLoop,
     /// This process may not write there.
     NotWritable { path: PathBuf, error: io::Error },
+    /// Another process holds the lock (`holder`: the PID it wrote in it).
+    Locked { lock: PathBuf, holder: Option<u32> },
     /// The system refused something else.
     Io {
         doing: &'static str,
@@ -89,9 +98,20 @@ impl fmt::Display for LeaseFileError {
             ),
             Trouble::NotWritable { path, error } => write!(
                 f,
-                "bootd cannot write in {} as this user ({error}); it keeps the lease file there, with its .tmp and .rejected files",
+                "bootd cannot write in {} as this user ({error}); it keeps the lease file there, with its .lock, .tmp and .rejected files",
                 path.display()
             ),
+            Trouble::Locked { lock, holder } => {
+                match holder {
+                    Some(pid) => write!(f, "in use by another bootd (PID {pid}")?,
+                    None => write!(f, "in use by another process (its PID is not recorded")?,
+                }
+                write!(
+                    f,
+                    ", which holds {}); two daemons writing one lease file lose each other's bindings: stop that one, or give each daemon its own lease_file",
+                    lock.display()
+                )
+            }
             Trouble::Io { doing, path, error } => {
                 write!(f, "cannot {doing} {}: {error}", path.display())
             }
@@ -161,8 +181,8 @@ pub fn resolve(lease_file: &Path) -> Result<Target, LeaseFileError> {
 }
 
 /// What `bootd --check` and start-up say of `lease_file` before anything is
-/// written: a warning when nothing will be kept, an error when bootd could not
-/// use it.
+/// written: a warning when nothing will be kept; an error when bootd could not
+/// use it, or when another bootd holds it.
 pub fn check(lease_file: &Path) -> Result<Option<String>, LeaseFileError> {
     let fail = |trouble| LeaseFileError {
         lease_file: lease_file.to_path_buf(),
@@ -205,6 +225,10 @@ pub fn check(lease_file: &Path) -> Result<Option<String>, LeaseFileError> {
             })
         })?;
     }
+    let lock = sibling(&path, ".lock");
+    if let Some(holder) = holder(&lock) {
+        return Err(fail(Trouble::Locked { lock, holder }));
+    }
     Ok(None)
 }
 
@@ -242,14 +266,16 @@ struct Store {
     directory_unsynced: bool,
     /// Why the file must not be rewritten: lines of it that exist nowhere else.
     keep_whole: Option<String>,
+    /// Held for as long as the file is in use.
+    _lock: Lock,
 }
 
 impl LeaseJournal {
-    /// Opens `lease_file` (creating it and its directory when missing) and reads
-    /// it. The lines that give no record are added to `NAME.rejected`, dated by
-    /// `epoch` (Unix seconds), and a last line cut short is then cut off the file;
-    /// when they cannot be kept there they stay in the file, which is then not
-    /// rewritten.
+    /// Opens `lease_file` (creating it and its directory when missing), takes its
+    /// lock, and reads it. The lines that give no record are added to
+    /// `NAME.rejected`, dated by `epoch` (Unix seconds), and a last line cut short
+    /// is then cut off the file; when they cannot be kept there they stay in the
+    /// file, which is then not rewritten.
     pub fn open(lease_file: &Path, epoch: u64) -> Result<Opened, LeaseFileError> {
         let fail = |trouble| LeaseFileError {
             lease_file: lease_file.to_path_buf(),
@@ -285,6 +311,7 @@ impl LeaseJournal {
         }
         let directory = directory_of(&path);
         fs::create_dir_all(directory).map_err(|e| io_fail("create the directory", directory, e))?;
+        let lock = Lock::acquire(&sibling(&path, ".lock")).map_err(fail)?;
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -316,6 +343,7 @@ impl LeaseJournal {
             newline_first: false,
             directory_unsynced: false,
             keep_whole: None,
+            _lock: lock,
         };
         store.set_aside(&content, epoch, &mut notes);
         Ok(Opened {
@@ -597,6 +625,84 @@ fn utc(epoch: u64) -> String {
             t.second()
         ),
         None => format!("Unix time {epoch}"),
+    }
+}
+
+/// The lock beside the lease file, held (with this process's PID written in it)
+/// while the file is in use. `flock` locks belong to the open file, so the lock
+/// goes when the daemon does, however it ends; the file stays, and the next bootd
+/// writes its own PID in it.
+#[derive(Debug)]
+struct Lock {
+    _file: File,
+}
+
+impl Lock {
+    fn acquire(path: &Path) -> Result<Lock, Trouble> {
+        let io_trouble = |doing, error| Trouble::Io {
+            doing,
+            path: path.to_path_buf(),
+            error,
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| io_trouble("open the lock file", e))?;
+        let deadline = Instant::now() + LOCK_WAIT;
+        while !try_flock(&file, libc::LOCK_EX).map_err(|e| io_trouble("lock", e))? {
+            if Instant::now() >= deadline {
+                return Err(Trouble::Locked {
+                    lock: path.to_path_buf(),
+                    holder: recorded_pid(path),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let pid = format!("{}\n", std::process::id());
+        file.set_len(0)
+            .and_then(|()| file.write_all_at(pid.as_bytes(), 0))
+            .map_err(|e| io_trouble("write this process's PID in", e))?;
+        Ok(Lock { _file: file })
+    }
+}
+
+/// Who holds the lock at `path`, without taking it: `None` when no one does (or
+/// the lock file cannot be read); `Some(None)` when its holder wrote no PID.
+fn holder(path: &Path) -> Option<Option<u32>> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    match try_flock(&file, libc::LOCK_SH) {
+        Ok(false) => Some(recorded_pid(path)),
+        // Taken, and released as `file` closes.
+        Ok(true) | Err(_) => None,
+    }
+}
+
+/// The PID the holder of the lock at `path` wrote in it.
+fn recorded_pid(path: &Path) -> Option<u32> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Takes the `flock` `operation` (LOCK_EX or LOCK_SH) on `file` without waiting:
+/// false when another open file holds a lock in the way.
+fn try_flock(file: &File, operation: libc::c_int) -> io::Result<bool> {
+    // SAFETY: flock reads no memory; the descriptor stays open for the call, as
+    // `file` is borrowed.
+    if unsafe { libc::flock(file.as_raw_fd(), operation | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let error = io::Error::last_os_error();
+    if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(error)
     }
 }
 

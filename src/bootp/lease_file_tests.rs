@@ -274,6 +274,8 @@ fn a_symbolic_link_is_written_through_and_survives_a_rewrite() {
     // The link is still the link, and its target holds every record.
     assert_eq!(fs::read_link(&link).unwrap(), Path::new("../real/leases"));
     assert_eq!(read(&link), (vec![record(1), record(2)], 0));
+    assert!(dir.join("real/leases.lock").exists());
+    assert!(!dir.join("etc/leases.lock").exists());
     // A dangling link: its target is created.
     let dangling = dir.join("etc/new");
     symlink("../real/new", &dangling).unwrap();
@@ -332,6 +334,38 @@ fn a_directory_a_fifo_or_a_loop_of_links_is_refused() {
         let e = check(&path).unwrap_err();
         assert!(e.to_string().contains("Not a directory"), "{e}");
     }
+}
+
+#[test]
+fn a_second_user_of_the_file_is_refused_with_the_pid_of_the_first() {
+    let dir = Scratch::new("lock");
+    let path = dir.join("leases");
+    assert_eq!(check(&path).unwrap(), None);
+    let first = open(&path);
+    assert_eq!(
+        fs::read_to_string(dir.join("leases.lock")).unwrap(),
+        format!("{}\n", std::process::id())
+    );
+    let message = format!(
+        "[bootp] lease_file = {}: in use by another bootd (PID {}, which holds {}.lock); two daemons writing one lease file lose each other's bindings",
+        path.display(),
+        std::process::id(),
+        path.display()
+    );
+    let e = check(&path).unwrap_err();
+    assert!(e.to_string().starts_with(&message), "{e}");
+    let e = LeaseJournal::open(&path, EPOCH).unwrap_err();
+    assert!(e.to_string().starts_with(&message), "{e}");
+    // Through a link to it, the same file: the same lock.
+    let link = dir.join("link");
+    symlink(&path, &link).unwrap();
+    assert!(matches!(
+        LeaseJournal::open(&link, EPOCH).unwrap_err().trouble,
+        Trouble::Locked { .. }
+    ));
+    drop(first);
+    assert_eq!(check(&path).unwrap(), None);
+    let _second = open(&link);
 }
 
 #[test]
