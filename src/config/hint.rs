@@ -49,11 +49,14 @@ fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<
     let allowed = (name.len() / 3).max(1);
     let mut best: Option<(usize, &str)> = None;
     for candidate in candidates {
-        let candidate_chars: Vec<char> = candidate.chars().collect();
         // An edit changes the length by one at most: a candidate whose length is
         // further off is no typo, and is not measured (so a file of 100,000 unknown
         // names, or one name of 70,000 characters, costs a glance per candidate).
-        if name.len().abs_diff(candidate_chars.len()) > allowed {
+        if name.len().abs_diff(candidate.chars().count()) > allowed {
+            continue;
+        }
+        let candidate_chars: Vec<char> = candidate.chars().collect();
+        if letters_differ_by_more_than(&name, &candidate_chars, allowed) {
             continue;
         }
         let Some(distance) = distance_within(&name, &candidate_chars, allowed) else {
@@ -64,6 +67,25 @@ fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<
         }
     }
     best.map(|(_, candidate)| candidate)
+}
+
+/// True when `a` and `b`, both ASCII, differ by more than `limit` letters counted
+/// without their order: each edit adds or takes at most one letter each way (a
+/// swap none), so they are then more than `limit` edits apart. A cheap first look
+/// that spares most candidates the measure; false when it cannot tell.
+fn letters_differ_by_more_than(a: &[char], b: &[char], limit: usize) -> bool {
+    let mut counts = [0i32; 128];
+    for (text, step) in [(a, 1), (b, -1)] {
+        for &c in text {
+            let Some(count) = counts.get_mut(c as usize) else {
+                return false;
+            };
+            *count += step;
+        }
+    }
+    let only_in_a: i32 = counts.iter().filter(|n| **n > 0).sum();
+    let only_in_b: i32 = -counts.iter().filter(|n| **n < 0).sum::<i32>();
+    usize::try_from(only_in_a.max(only_in_b)).unwrap_or(0) > limit
 }
 
 /// Edits (insert, delete, replace, swap two neighbours) turning `a` into `b`.
@@ -112,6 +134,34 @@ fn distance_within(a: &[char], b: &[char], limit: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn letters_counted_without_order_never_exceed_the_distance() {
+        for (a, b) in [
+            ("pool_strat", "pool_start"),
+            ("blksize", "blocksize"),
+            ("option12345", "pool_start"),
+            ("", "abc"),
+            ("lease_tim", "lease_time"),
+            ("ab", "ba"),
+        ] {
+            let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+            let distance = distance_within(&a, &b, usize::MAX).unwrap();
+            for limit in 0..12 {
+                if letters_differ_by_more_than(&a, &b, limit) {
+                    assert!(distance > limit, "{a:?} {b:?} {limit}");
+                }
+            }
+        }
+        let (a, b): (Vec<char>, Vec<char>) = (
+            "option12345".chars().collect(),
+            "pool_start".chars().collect(),
+        );
+        assert!(letters_differ_by_more_than(&a, &b, 3));
+        // Beyond ASCII it cannot tell.
+        let (a, b): (Vec<char>, Vec<char>) = ("é".chars().collect(), "abcdef".chars().collect());
+        assert!(!letters_differ_by_more_than(&a, &b, 0));
+    }
 
     #[test]
     fn distances() {

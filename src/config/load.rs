@@ -2,10 +2,12 @@
 //! the file, the data sections read, the rules across options checked, and every
 //! default, repetition and unknown name accounted for.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+
+// Hashed once per line of the file: foldhash keeps a random per-process seed.
+use foldhash::{HashMap, HashMapExt};
 
 use super::hint;
 use super::ini::{Document, Entry};
@@ -146,7 +148,7 @@ pub fn load_str(path: &Path, text: &str, base: &Path) -> Result<Loaded, ConfigEr
     for e in parsed.errors {
         reader.error_at(e.line, format!("{file}:{}: {}", e.line, e.message));
     }
-    reader.merge(&parsed.document);
+    reader.merge(parsed.document);
     let mut config = reader.build(base);
     config.path = path.to_path_buf();
     // In line order; a message about the whole file comes first. The sort is stable,
@@ -197,36 +199,36 @@ impl<'a> Reader<'a> {
 
     /// Groups sections by their table name and resolves repeated keys: the same value
     /// twice is a warning, two different values an error; both name both lines.
-    fn merge(&mut self, doc: &Document) {
+    fn merge(&mut self, doc: Document) {
         let mut groups: Vec<SectionGroup> = Vec::new();
-        for section in &doc.sections {
+        let known = SECTIONS
+            .iter()
+            .map(|s| s.name)
+            .collect::<Vec<_>>()
+            .join("], [");
+        for section in doc.sections {
             let first_line = section.header_lines.first().copied().unwrap_or(0);
             let Some(spec) = options::section(&section.name) else {
                 let hint = hint::for_section(&section.name)
                     .map(|h| format!(" ({h})"))
                     .unwrap_or_default();
-                let known: Vec<&str> = SECTIONS.iter().map(|s| s.name).collect();
                 self.warning_at(
                     first_line,
                     format!(
-                        "{}:{first_line}: unknown section [{}] is ignored{hint}; bootd knows [{}]",
-                        self.file,
-                        section.name,
-                        known.join("], [")
+                        "{}:{first_line}: unknown section [{}] is ignored{hint}; bootd knows [{known}]",
+                        self.file, section.name,
                     ),
                 );
                 continue;
             };
-            let headers = section
-                .header_lines
-                .iter()
-                .map(|l| (section.name.clone(), *l));
+            let name = &section.name;
+            let headers = section.header_lines.iter().map(|l| (name.clone(), *l));
             match groups.iter_mut().find(|(s, _, _)| s.name == spec.name) {
                 Some((_, lines, entries)) => {
                     lines.extend(headers);
-                    entries.extend(section.entries.iter().cloned());
+                    entries.extend(section.entries);
                 }
-                None => groups.push((spec, headers.collect(), section.entries.clone())),
+                None => groups.push((spec, headers.collect(), section.entries)),
             }
         }
         for (spec, mut headers, mut entries) in groups {
@@ -307,6 +309,7 @@ impl<'a> Reader<'a> {
 
     fn unknown_options(&mut self, section: &'static str, entries: &[Entry]) {
         let takes: Vec<&str> = options::options_of(section).map(|o| o.name).collect();
+        let takes_text = takes.join(", ");
         for entry in entries {
             if takes.iter().any(|o| o.eq_ignore_ascii_case(&entry.key)) {
                 continue;
@@ -315,11 +318,8 @@ impl<'a> Reader<'a> {
                 .map(|h| format!(" ({h})"))
                 .unwrap_or_default();
             let message = format!(
-                "{}:{}: unknown option [{section}] {} is ignored{hint}; [{section}] takes: {}",
-                self.file,
-                entry.line,
-                entry.key,
-                takes.join(", ")
+                "{}:{}: unknown option [{section}] {} is ignored{hint}; [{section}] takes: {takes_text}",
+                self.file, entry.line, entry.key,
             );
             self.warning_at(entry.line, message);
         }
