@@ -407,3 +407,23 @@ fn a_rewrite_keeps_the_files_permissions() {
     let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o640);
 }
+
+#[test]
+fn many_unreadable_lines_are_counted_in_one_log_line_and_all_kept() {
+    let dir = Scratch::new("many");
+    let path = dir.join("leases");
+    let text: String = (1..=25).map(|i| format!("bad line {i}\n")).collect();
+    fs::write(&path, &text).unwrap();
+    let opened = open(&path);
+    assert_eq!(opened.notes.len(), 21, "{}", notes_text(&opened));
+    let last = &opened.notes[20].1;
+    assert!(
+        last.ends_with(&format!(
+            "5 more unreadable lines skipped, kept in {}.rejected",
+            path.display()
+        )),
+        "{last}"
+    );
+    let kept = fs::read_to_string(dir.join("leases.rejected")).unwrap();
+    assert!(kept.contains("# line 25: ") && kept.ends_with("bad line 25\n"));
+}
