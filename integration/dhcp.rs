@@ -279,7 +279,14 @@ fn a_second_dhcp_server_on_the_host_is_reported() {
     let dir = TempDir::new();
     let conf = config(&dir, "", "");
     let _first = start(&pair, &conf);
-    let mut second = Bootd::start(&pair.server, &conf, &["-p"]);
+    // Its own lease file: a shared one would be refused first, for its lock.
+    let second_conf = dir.write(
+        "second.ini",
+        &std::fs::read_to_string(&conf)
+            .unwrap()
+            .replace("lease_file = leases", "lease_file = second-leases"),
+    );
+    let mut second = Bootd::start(&pair.server, &second_conf, &["-p"]);
     let (status, _) = second
         .wait(Duration::from_secs(5))
         .expect("the second exits");

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use crossbeam_channel::Receiver;
 use mio::{Poll, Waker};
 
-use crate::bootp::service::BootpService;
+use crate::bootp::lease_file::{self, LeaseJournal};
+use crate::bootp::service::{self, BootpService};
 use crate::config::{Config, Problem, Services, TftpRoot};
 use crate::event::{EventBus, Mailbox, Message};
 use crate::limits;
@@ -116,6 +117,10 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
     }
     let mut warnings = Vec::new();
     if services.bootp() {
+        match lease_file::check(&config.bootp.lease_file) {
+            Ok(warning) => warnings.extend(warning),
+            Err(e) => error(e.to_string()),
+        }
         check_pools(config, &served, every_pool_found, &mut warnings);
         if config.boot_files.default.is_none() && config.boot_files.by_arch.is_empty() {
             warnings.push(format!(
@@ -193,6 +198,18 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
             Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
         }
     }
+    // The lease file is locked before anything else: a second bootd on the same
+    // file stops here, saying which one holds it.
+    let lease_file = if plan.services.bootp() {
+        let opened = LeaseJournal::open(&config.bootp.lease_file, service::unix_seconds())
+            .map_err(|e| e.to_string())?;
+        for (level, line) in &opened.notes {
+            log::log!(*level, "{line}");
+        }
+        Some(opened)
+    } else {
+        None
+    };
     // The BOOTP port is the one most likely taken (another DHCP server): open it
     // on every served interface before any thread starts.
     let mut served = Vec::new();
@@ -233,7 +250,7 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
             .map_err(|e| format!("cannot start the notifier thread: {e}"))?;
     }
 
-    if !served.is_empty() {
+    if let Some(lease_file) = lease_file.filter(|_| !served.is_empty()) {
         let inbox = LoopInbox::open()?;
         let service = BootpService {
             config: config.clone(),
@@ -242,6 +259,8 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
             waker: inbox.waker,
             inbox: inbox.receiver,
             events: bus,
+            journal: lease_file.journal,
+            records: lease_file.records,
         };
         supervisor
             .spawn("bootp", inbox.mailbox, move || service.run())

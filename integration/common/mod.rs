@@ -211,10 +211,14 @@ impl Bootd {
     /// Starts `bootd -c config args…` inside `ns`.
     pub fn start(ns: &Netns, config: &Path, args: &[&str]) -> Bootd {
         let mut command = ns.command(bootd_binary());
+        command.arg("-c").arg(config).args(args);
+        Bootd::spawn(command)
+    }
+
+    /// Starts `command`, which must end by exec'ing bootd (as `ip netns exec`
+    /// does), so that its PID is bootd's.
+    pub fn spawn(mut command: Command) -> Bootd {
         command
-            .arg("-c")
-            .arg(config)
-            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

@@ -27,14 +27,11 @@
 //! Fields: MAC, address, Unix time of the event, state (`bound`, `released`,
 //! `declined`), then optional attributes: `pxe` (the MAC has PXE-booted through
 //! bootd, so its OS is served even with `allow_simple_dhcp` off) and `uuid=`.
-//! Everything here is pure except [`LeaseJournal`], the small file wrapper.
+//! Everything here is pure; the file itself is [`super::lease_file`]'s.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::config::StaticLease;
@@ -99,12 +96,18 @@ pub fn format_binding(record: &LeaseRecord) -> String {
 /// Why a lease-file line was skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseLineError {
-    MissingFields { found: usize },
+    MissingFields {
+        found: usize,
+    },
     BadMac(String),
     BadAddress(String),
     BadTime(String),
     BadState(String),
     BadAttribute(String),
+    /// Bytes that are not UTF-8 text.
+    NotText,
+    /// The last line has no newline: its write never completed.
+    CutShort,
 }
 
 impl fmt::Display for LeaseLineError {
@@ -121,6 +124,11 @@ impl fmt::Display for LeaseLineError {
                 write!(f, "`{t}` is not bound, released or declined")
             }
             LeaseLineError::BadAttribute(t) => write!(f, "unknown attribute `{t}`"),
+            LeaseLineError::NotText => write!(f, "not text (bytes that are not UTF-8)"),
+            LeaseLineError::CutShort => write!(
+                f,
+                "the last line has no newline: a write cut short (by a crash or a full disk), whose binding no client was told of"
+            ),
         }
     }
 }
@@ -166,23 +174,78 @@ fn parse_line(line: &str) -> Result<LeaseRecord, LeaseLineError> {
     Ok(record)
 }
 
-/// Reads a lease file: the records of every good line, in order, and the
-/// (1-based line number, error) of every bad one. Blank lines and `#` comments
-/// are skipped. A bad line never hides the lines after it.
-pub fn parse_lease_file(text: &str) -> (Vec<LeaseRecord>, Vec<(usize, LeaseLineError)>) {
-    let mut records = Vec::new();
-    let mut errors = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        match parse_line(line) {
-            Ok(record) => records.push(record),
-            Err(error) => errors.push((index + 1, error)),
+/// A line of the lease file that gives no record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedLine<'a> {
+    /// 1-based.
+    pub number: usize,
+    pub error: LeaseLineError,
+    /// The line as it is in the file, without its newline.
+    pub bytes: &'a [u8],
+}
+
+/// What a lease file holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseFileContent<'a> {
+    /// The records of every good line, in order.
+    pub records: Vec<LeaseRecord>,
+    /// Every whole line that could not be read, in order.
+    pub rejected: Vec<RejectedLine<'a>>,
+    /// A last line without its newline. bootd writes a record and its newline in
+    /// one write and tells no client of it before it is on disk, so such a line is
+    /// a write cut short; even when it reads as a record it may be a shorter one
+    /// (`…100` cut to `…10`), so it is never used.
+    pub torn: Option<RejectedLine<'a>>,
+    /// The length of the file up to its last newline: the file without `torn`.
+    pub whole_len: usize,
+}
+
+/// Reads a lease file. Blank lines and `#` comments are skipped; a bad line is
+/// reported and never hides the lines after it.
+pub fn parse_lease_file(bytes: &[u8]) -> LeaseFileContent<'_> {
+    let whole_len = bytes
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |newline| newline + 1);
+    let (whole, tail) = bytes.split_at(whole_len);
+    let mut content = LeaseFileContent {
+        records: Vec::new(),
+        rejected: Vec::new(),
+        torn: None,
+        whole_len,
+    };
+    let mut number = 0;
+    // `whole` is empty or ends with a newline; the lines are what comes before it.
+    if let Some(body) = whole.strip_suffix(b"\n") {
+        for line in body.split(|b| *b == b'\n') {
+            number += 1;
+            let rejected = |error| RejectedLine {
+                number,
+                error,
+                bytes: line,
+            };
+            let Ok(text) = std::str::from_utf8(line) else {
+                content.rejected.push(rejected(LeaseLineError::NotText));
+                continue;
+            };
+            let text = text.trim();
+            if text.is_empty() || text.starts_with('#') {
+                continue;
+            }
+            match parse_line(text) {
+                Ok(record) => content.records.push(record),
+                Err(error) => content.rejected.push(rejected(error)),
+            }
         }
     }
-    (records, errors)
+    if !tail.is_empty() {
+        content.torn = Some(RejectedLine {
+            number: number + 1,
+            error: LeaseLineError::CutShort,
+            bytes: tail,
+        });
+    }
+    content
 }
 
 /// Why no address could be given.
@@ -804,72 +867,6 @@ impl LeaseTable {
     }
 }
 
-/// The lease file on disk: append-only journal plus compaction. The only I/O in
-/// this module.
-#[derive(Debug)]
-pub struct LeaseJournal {
-    path: PathBuf,
-    file: File,
-}
-
-impl LeaseJournal {
-    /// Opens (creating) the journal and returns it with the text it held. A
-    /// last line cut short by a crash is closed with a newline, so the next
-    /// record starts on a line of its own.
-    pub fn open(path: &Path) -> io::Result<(LeaseJournal, String)> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
-            file.write_all(b"\n")?;
-            file.sync_data()?;
-        }
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        Ok((
-            LeaseJournal {
-                path: path.to_path_buf(),
-                file,
-            },
-            text,
-        ))
-    }
-
-    /// Appends one record and waits until it is on disk.
-    pub fn append(&mut self, record: &LeaseRecord) -> io::Result<()> {
-        self.file.write_all(format_binding(record).as_bytes())?;
-        self.file.sync_data()
-    }
-
-    /// Rewrites the file with one line per record (atomically: temporary file,
-    /// fsync, rename) and continues appending to the new file.
-    pub fn compact(&mut self, records: &[LeaseRecord]) -> io::Result<()> {
-        let mut temporary_name = self.path.clone().into_os_string();
-        temporary_name.push(".tmp");
-        let temporary = PathBuf::from(temporary_name);
-        {
-            let mut out = File::create(&temporary)?;
-            out.write_all(b"# bootd leases: MAC ADDRESS UNIX-TIME STATE [pxe] [uuid=UUID]\n")?;
-            for record in records {
-                out.write_all(format_binding(record).as_bytes())?;
-            }
-            out.sync_all()?;
-        }
-        std::fs::rename(&temporary, &self.path)?;
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty())
-            && let Ok(dir) = File::open(dir)
-        {
-            // Makes the rename itself durable; not fatal where directories cannot be synced.
-            let _ = dir.sync_all();
-        }
-        self.file = OpenOptions::new().append(true).open(&self.path)?;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1163,9 +1160,10 @@ mod tests {
             "52-54-00-00-00-01 192.168.25.100 1718000000 bound pxe uuid=01020304-0506-0708-090a-0b0c0d0e0f10\n\
              52-54-00-00-00-02 192.168.25.101 1718000042 released\n"
         );
-        let (parsed, errors) = parse_lease_file(&text);
-        assert_eq!(parsed, records);
-        assert!(errors.is_empty());
+        let content = parse_lease_file(text.as_bytes());
+        assert_eq!(content.records, records);
+        assert!(content.rejected.is_empty() && content.torn.is_none());
+        assert_eq!(content.whole_len, text.len());
     }
 
     #[test]
@@ -1179,17 +1177,48 @@ mod tests {
                     52-54-00-00-00-06 192.168.25.105 6 bound color=red\n\
                     \n\
                     52-54-00-00-00-07 192.168.25.106 7 bound\n\
-                    52-54-00-00-00-08 192.16";
-        let (records, errors) = parse_lease_file(text);
+                    52-54-00-00-00-08 192.16\n\
+                    52-54-00-00-00-09 192.168.25.10";
+        let content = parse_lease_file(text.as_bytes());
+        let records = &content.records;
         assert_eq!(records.len(), 2);
         assert_eq!(records[1].mac, mac(7));
-        let lines: Vec<usize> = errors.iter().map(|(line, _)| *line).collect();
+        let errors = &content.rejected;
+        let lines: Vec<usize> = errors.iter().map(|line| line.number).collect();
         assert_eq!(lines, vec![3, 4, 5, 6, 7, 10]);
-        assert_eq!(errors[5].1, LeaseLineError::MissingFields { found: 2 });
+        assert_eq!(errors[5].error, LeaseLineError::MissingFields { found: 2 });
+        assert_eq!(errors[5].bytes, b"52-54-00-00-00-08 192.16");
         assert_eq!(
-            errors[0].1.to_string(),
+            errors[0].error.to_string(),
             "`192.168.25.999` is not an IPv4 address"
         );
+        // The last line lacks its newline: cut short, so never used, although it
+        // reads as a record (of the wrong address: 192.168.25.10 for .107).
+        let torn = content.torn.as_ref().unwrap();
+        assert_eq!(
+            (torn.number, &torn.error, torn.bytes),
+            (
+                11,
+                &LeaseLineError::CutShort,
+                &b"52-54-00-00-00-09 192.168.25.10"[..]
+            )
+        );
+        assert_eq!(&text.as_bytes()[content.whole_len..], torn.bytes);
+    }
+
+    #[test]
+    fn bytes_that_are_not_text_are_reported_and_skipped() {
+        let content =
+            parse_lease_file(b"\xff\xfe bound\n52-54-00-00-00-01 192.168.25.100 1 bound\n");
+        assert_eq!(content.records.len(), 1);
+        assert_eq!(content.rejected.len(), 1);
+        assert_eq!(content.rejected[0].error, LeaseLineError::NotText);
+        assert_eq!(content.rejected[0].bytes, b"\xff\xfe bound");
+        for text in [&b""[..], b"\n\n# only a comment\n"] {
+            let content = parse_lease_file(text);
+            assert!(content.records.is_empty() && content.rejected.is_empty());
+            assert_eq!((content.torn, content.whole_len), (None, text.len()));
+        }
     }
 
     #[test]
@@ -1200,7 +1229,7 @@ mod tests {
                     52-54-00-00-00-02 192.168.25.101 3 released\n\
                     52-54-00-00-00-03 192.168.25.102 4 bound\n\
                     52-54-00-00-00-03 192.168.25.102 5 declined\n";
-        let (records, _) = parse_lease_file(text);
+        let records = parse_lease_file(text.as_bytes()).records;
         let mut t = table(5);
         t.load(records);
         assert_eq!(t.current_address(mac(1), now), Some(ip(100)));
@@ -1227,38 +1256,6 @@ mod tests {
         let records = t.records();
         assert_eq!(records.len(), 1);
         assert!(records[0].pxe);
-    }
-
-    #[test]
-    fn journal_appends_survive_reopen_and_compaction() {
-        let dir = std::env::temp_dir().join(format!("bootd-leases-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("leases");
-        let _ = std::fs::remove_file(&path);
-        // A crash left a half-written line.
-        std::fs::write(&path, "52-54-00-00-00-01 192.168.25.100 1 bound\n52-54-00").unwrap();
-        let (mut journal, text) = LeaseJournal::open(&path).unwrap();
-        let (records, errors) = parse_lease_file(&text);
-        assert_eq!((records.len(), errors.len()), (1, 1));
-        let record = LeaseRecord {
-            mac: mac(2),
-            ip: ip(101),
-            epoch: 2,
-            state: RecordState::Bound,
-            pxe: false,
-            uuid: None,
-        };
-        journal.append(&record).unwrap();
-        drop(journal);
-        let (mut journal, text) = LeaseJournal::open(&path).unwrap();
-        let (records, errors) = parse_lease_file(&text);
-        assert_eq!(records.len(), 2, "the new record is on its own line");
-        assert_eq!(errors.len(), 1);
-        journal.compact(&records).unwrap();
-        journal.append(&record).unwrap();
-        let (records, errors) = parse_lease_file(&std::fs::read_to_string(&path).unwrap());
-        assert_eq!((records.len(), errors.len()), (3, 0));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! BOOTP/DHCP/PXE: wire format, the answer to one request, leases and the endpoint
-//! (all sans-IO), the access policies, and the mio shell with its HTTP workers.
+//! (all sans-IO), the access policies, and the mio shell with its HTTP workers and
+//! the lease file.
 
 pub mod acl;
 pub mod auth_workers;
 pub mod endpoint;
 pub mod http_auth;
+pub mod lease_file;
 pub mod leases;
 pub mod pxe;
 pub mod server;

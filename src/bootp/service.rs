@@ -2,12 +2,13 @@
 //! per served interface (each bound to its device, so a reply leaves where its
 //! request came in), the lease file, the HTTP authorisation workers and the mio
 //! loop. It reads datagrams into the endpoint and does what the endpoint asks:
-//! send, write and fsync a lease record, rewrite the lease file, ask the HTTP
-//! server, publish, log. Every protocol rule lives in the endpoint.
+//! send, append a lease record (all or nothing, see [`super::lease_file`]),
+//! rewrite the lease file, ask the HTTP server, publish, log. Every protocol rule
+//! lives in the endpoint.
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -17,7 +18,8 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use super::auth_workers::{AuthResult, AuthWorkers};
 use super::endpoint::{Endpoint, Event, Transmit};
 use super::http_auth::Answer;
-use super::leases::{self, LeaseJournal, LeaseRecord};
+use super::lease_file::LeaseJournal;
+use super::leases::LeaseRecord;
 use crate::config::{Access, Config, DnsSetting};
 use crate::event::{EventBus, Message};
 use crate::net::NetConfig;
@@ -35,6 +37,10 @@ pub struct BootpService {
     pub waker: Arc<Waker>,
     pub inbox: Receiver<Message>,
     pub events: EventBus,
+    /// The lease file, opened and locked before any service started.
+    pub journal: LeaseJournal,
+    /// The records read from it.
+    pub records: Vec<LeaseRecord>,
 }
 
 /// What the endpoint's requests are carried out with.
@@ -57,9 +63,10 @@ impl BootpService {
             waker,
             inbox,
             events,
+            journal,
+            records,
         } = self;
         let lease_file = config.bootp.lease_file.clone();
-        let (journal, records) = open_lease_file(&lease_file)?;
         let resolv_conf = match config.bootp.dns {
             DnsSetting::Auto => std::fs::read_to_string("/etc/resolv.conf").ok(),
             _ => None,
@@ -188,6 +195,7 @@ impl Shell {
                 self.endpoint.handle_persisted(id, result);
             }
             Event::Compact(records) => {
+                // A failed rewrite costs nothing but room: the file in use stays.
                 if let Err(e) = self.journal.compact(&records) {
                     log::warn!(
                         "cannot rewrite the lease file {}: {e}",
@@ -217,30 +225,9 @@ impl Shell {
     }
 }
 
-/// Opens (creating it and its directory if needed) and reads the lease file; a bad
-/// line is reported with its number and skipped, the rest is served.
-fn open_lease_file(path: &Path) -> Result<(LeaseJournal, Vec<LeaseRecord>), String> {
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-        && !dir.exists()
-    {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            format!(
-                "[bootp] lease_file = {}: cannot create its directory: {e}",
-                path.display()
-            )
-        })?;
-    }
-    let (journal, text) = LeaseJournal::open(path)
-        .map_err(|e| format!("[bootp] lease_file = {}: cannot open: {e}", path.display()))?;
-    let (records, errors) = leases::parse_lease_file(&text);
-    for (line, error) in &errors {
-        log::warn!("{}:{line}: {error}; line ignored", path.display());
-    }
-    Ok((journal, records))
-}
-
-fn unix_seconds() -> u64 {
+/// The shell's clock in Unix seconds: lease records and the lease file's notes are
+/// stamped with it.
+pub(crate) fn unix_seconds() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

@@ -13,13 +13,9 @@
 //! every repetition, and reports the lines `configparser` accepts but pybootd's files
 //! must not have (an option before any section, a line with no delimiter, `[]`).
 
-use std::collections::HashMap;
-
 use configparser::ini::Ini;
-
-/// configparser's values: section as written → key as written → value (`None`: the
-/// line has no `=`). The order of entries comes from the line scan.
-type ParsedMap = HashMap<String, HashMap<String, Option<String>>>;
+// Hashed once per line of the file: foldhash keeps a random per-process seed.
+use foldhash::{HashMap, HashMapExt};
 
 /// One `option = value` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +39,9 @@ pub struct Section {
 #[derive(Debug, Clone, Default)]
 pub struct Document {
     pub sections: Vec<Section>,
+    /// Lower-cased name → index in `sections`: a header is found in one look-up,
+    /// so a file of 100,000 sections is read in one pass.
+    index: HashMap<String, usize>,
 }
 
 /// A syntax error: the line and what is wrong with it.
@@ -77,7 +76,7 @@ impl Document {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let lines = scan(text);
         match parse_with_configparser(text) {
-            Ok(map) => read(&lines, Some(&map)),
+            Ok(ini) => read(&lines, Some(&ini)),
             Err(error) => {
                 // Without configparser's values there is no document; the scan still
                 // reports the other lines it cannot read.
@@ -92,12 +91,11 @@ impl Document {
     }
 
     fn open_section(&mut self, name: &str, line: usize) -> usize {
-        if let Some(i) = self
-            .sections
-            .iter()
-            .position(|s| s.name.eq_ignore_ascii_case(name))
+        let key = name.to_ascii_lowercase();
+        if let Some(&i) = self.index.get(&key)
+            && let Some(section) = self.sections.get_mut(i)
         {
-            self.sections[i].header_lines.push(line);
+            section.header_lines.push(line);
             return i;
         }
         self.sections.push(Section {
@@ -105,7 +103,9 @@ impl Document {
             header_lines: vec![line],
             entries: Vec::new(),
         });
-        self.sections.len() - 1
+        let i = self.sections.len() - 1;
+        self.index.insert(key, i);
+        i
     }
 }
 
@@ -120,9 +120,10 @@ enum Current<'a> {
     Section(usize, &'a str),
 }
 
-/// Builds the document from the scanned lines and configparser's values (`None`:
-/// configparser refused the file, so only the lines' own errors are wanted).
-fn read(lines: &[(usize, Line<'_>)], map: Option<&ParsedMap>) -> Parsed {
+/// Builds the document from the scanned lines and the values configparser read
+/// (`None`: configparser refused the file, so only the lines' own errors are
+/// wanted).
+fn read(lines: &[(usize, Line<'_>)], values: Option<&Ini>) -> Parsed {
     let last_lines = last_lines(lines);
     let mut parsed = Parsed::default();
     let mut current = Current::Nothing;
@@ -157,7 +158,7 @@ fn read(lines: &[(usize, Line<'_>)], map: Option<&ParsedMap>) -> Parsed {
                 continue;
             }
         };
-        let value = match (text, map) {
+        let value = match (text, values) {
             (None, _) => None,
             // configparser holds one value per (section as written, key): the last
             // line's. An earlier line of a repeated key keeps the text written on it,
@@ -165,11 +166,8 @@ fn read(lines: &[(usize, Line<'_>)], map: Option<&ParsedMap>) -> Parsed {
             (Some(text), _) if last_lines.get(&(section_name, key)) != Some(&number) => {
                 Some(text.to_string())
             }
-            (Some(_), Some(map)) => map
-                .get(section_name)
-                .and_then(|entries| entries.get(key))
-                .cloned()
-                .flatten(),
+            // configparser's value of the line (`None`: the line has no `=`).
+            (Some(_), Some(values)) => values.get(section_name, key),
             (Some(text), None) => Some(text.to_string()),
         };
         let entry = match value {
@@ -252,20 +250,19 @@ fn scan(text: &str) -> Vec<(usize, Line<'_>)> {
     lines
 }
 
-fn parse_with_configparser(text: &str) -> Result<ParsedMap, SyntaxError> {
+/// configparser, having read `text`: section as written → key as written → value.
+fn parse_with_configparser(text: &str) -> Result<Ini, SyntaxError> {
     let mut defaults = Ini::new().defaults();
     defaults.delimiters = vec!['='];
     defaults.enable_inline_comments = false;
     defaults.case_sensitive = true;
     defaults.multiline = false;
     let mut ini = Ini::new_from_defaults(defaults);
-    let map = ini
-        .read(text.to_string())
+    // The copy of its values `read` returns is not needed: `Ini::get` reads them
+    // where they are.
+    ini.read(text.to_string())
         .map_err(|message| configparser_error(text, &message))?;
-    Ok(map
-        .into_iter()
-        .map(|(section, entries)| (section, entries.into_iter().collect()))
-        .collect())
+    Ok(ini)
 }
 
 /// configparser words its errors `line 3: …` or `line 3:0: …`; the loader puts the

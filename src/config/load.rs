@@ -2,15 +2,19 @@
 //! the file, the data sections read, the rules across options checked, and every
 //! default, repetition and unknown name accounted for.
 
-use std::collections::HashMap;
 use std::fmt;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+
+// Hashed once per line of the file: foldhash keeps a random per-process seed.
+use foldhash::{HashMap, HashMapExt};
 
 use super::hint;
 use super::ini::{Document, Entry};
 use super::options::{self, Context, Initial, OptionSpec, SECTIONS, SectionKind, SectionSpec};
 use super::types::*;
 use super::value;
+use crate::types::MacAddr;
 
 /// Where an effective setting came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,7 +148,7 @@ pub fn load_str(path: &Path, text: &str, base: &Path) -> Result<Loaded, ConfigEr
     for e in parsed.errors {
         reader.error_at(e.line, format!("{file}:{}: {}", e.line, e.message));
     }
-    reader.merge(&parsed.document);
+    reader.merge(parsed.document);
     let mut config = reader.build(base);
     config.path = path.to_path_buf();
     // In line order; a message about the whole file comes first. The sort is stable,
@@ -195,36 +199,36 @@ impl<'a> Reader<'a> {
 
     /// Groups sections by their table name and resolves repeated keys: the same value
     /// twice is a warning, two different values an error; both name both lines.
-    fn merge(&mut self, doc: &Document) {
+    fn merge(&mut self, doc: Document) {
         let mut groups: Vec<SectionGroup> = Vec::new();
-        for section in &doc.sections {
+        let known = SECTIONS
+            .iter()
+            .map(|s| s.name)
+            .collect::<Vec<_>>()
+            .join("], [");
+        for section in doc.sections {
             let first_line = section.header_lines.first().copied().unwrap_or(0);
             let Some(spec) = options::section(&section.name) else {
                 let hint = hint::for_section(&section.name)
                     .map(|h| format!(" ({h})"))
                     .unwrap_or_default();
-                let known: Vec<&str> = SECTIONS.iter().map(|s| s.name).collect();
                 self.warning_at(
                     first_line,
                     format!(
-                        "{}:{first_line}: unknown section [{}] is ignored{hint}; bootd knows [{}]",
-                        self.file,
-                        section.name,
-                        known.join("], [")
+                        "{}:{first_line}: unknown section [{}] is ignored{hint}; bootd knows [{known}]",
+                        self.file, section.name,
                     ),
                 );
                 continue;
             };
-            let headers = section
-                .header_lines
-                .iter()
-                .map(|l| (section.name.clone(), *l));
+            let name = &section.name;
+            let headers = section.header_lines.iter().map(|l| (name.clone(), *l));
             match groups.iter_mut().find(|(s, _, _)| s.name == spec.name) {
                 Some((_, lines, entries)) => {
                     lines.extend(headers);
-                    entries.extend(section.entries.iter().cloned());
+                    entries.extend(section.entries);
                 }
-                None => groups.push((spec, headers.collect(), section.entries.clone())),
+                None => groups.push((spec, headers.collect(), section.entries)),
             }
         }
         for (spec, mut headers, mut entries) in groups {
@@ -257,15 +261,16 @@ impl<'a> Reader<'a> {
                 }
             );
             let mut unique: Vec<Entry> = Vec::new();
+            // Key as compared → its entry in `unique`: one look-up per line, so a
+            // section of 100,000 keys is read in one pass.
+            let mut seen: HashMap<String, usize> = HashMap::new();
             for entry in entries {
-                let same_key = |e: &Entry| {
-                    if case_sensitive {
-                        e.key == entry.key
-                    } else {
-                        e.key.eq_ignore_ascii_case(&entry.key)
-                    }
+                let key = if case_sensitive {
+                    entry.key.clone()
+                } else {
+                    entry.key.to_ascii_lowercase()
                 };
-                match unique.iter().find(|e| same_key(e)) {
+                match seen.get(&key).and_then(|&i| unique.get(i)) {
                     Some(first) if first.value == entry.value => {
                         let message = format!(
                             "{}:{}: [{name}] {} repeats line {} with the same value; the repetition is harmless but can be removed",
@@ -286,7 +291,10 @@ impl<'a> Reader<'a> {
                         );
                         self.error_at(entry.line, message);
                     }
-                    None => unique.push(entry),
+                    None => {
+                        seen.insert(key, unique.len());
+                        unique.push(entry);
+                    }
                 }
             }
             if matches!(
@@ -301,6 +309,7 @@ impl<'a> Reader<'a> {
 
     fn unknown_options(&mut self, section: &'static str, entries: &[Entry]) {
         let takes: Vec<&str> = options::options_of(section).map(|o| o.name).collect();
+        let takes_text = takes.join(", ");
         for entry in entries {
             if takes.iter().any(|o| o.eq_ignore_ascii_case(&entry.key)) {
                 continue;
@@ -309,11 +318,8 @@ impl<'a> Reader<'a> {
                 .map(|h| format!(" ({h})"))
                 .unwrap_or_default();
             let message = format!(
-                "{}:{}: unknown option [{section}] {} is ignored{hint}; [{section}] takes: {}",
-                self.file,
-                entry.line,
-                entry.key,
-                takes.join(", ")
+                "{}:{}: unknown option [{section}] {} is ignored{hint}; [{section}] takes: {takes_text}",
+                self.file, entry.line, entry.key,
             );
             self.warning_at(entry.line, message);
         }
@@ -492,6 +498,9 @@ impl<'a> Reader<'a> {
 
     fn static_dhcp(&mut self) -> Vec<StaticLease> {
         let mut leases: Vec<StaticLease> = Vec::new();
+        // MAC → its line, and address → (MAC, line), of the reservations kept.
+        let mut by_mac: HashMap<MacAddr, usize> = HashMap::new();
+        let mut by_ip: HashMap<Ipv4Addr, (MacAddr, usize)> = HashMap::new();
         for entry in self.entries("static_dhcp") {
             let mac = match value::mac(&entry.key) {
                 Ok(m) => m,
@@ -507,8 +516,7 @@ impl<'a> Reader<'a> {
                     continue;
                 }
             };
-            if let Some(other) = leases.iter().find(|l| l.mac == mac) {
-                let line = other.line;
+            if let Some(&line) = by_mac.get(&mac) {
                 self.error(
                     "static_dhcp",
                     &entry,
@@ -516,8 +524,7 @@ impl<'a> Reader<'a> {
                 );
                 continue;
             }
-            if let Some(other) = leases.iter().find(|l| l.ip == ip) {
-                let (line, other_mac) = (other.line, other.mac);
+            if let Some(&(other_mac, line)) = by_ip.get(&ip) {
                 self.error(
                     "static_dhcp",
                     &entry,
@@ -531,6 +538,8 @@ impl<'a> Reader<'a> {
                 ip.to_string(),
                 Origin::Line(entry.line),
             );
+            by_mac.insert(mac, entry.line);
+            by_ip.insert(ip, (mac, entry.line));
             leases.push(StaticLease {
                 mac,
                 ip,

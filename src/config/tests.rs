@@ -653,3 +653,139 @@ fn url_roots_the_client_cannot_fetch_are_refused() {
         );
     }
 }
+
+// Configurations of any size are reported, quickly and without a panic: a file
+// written by a script gone wrong, or by an attacker who can feed `--check`, must
+// cost no more than a look at each line.
+
+/// How long a large file may take to load and report. Release builds take a small
+/// fraction of it; debug builds, on a loaded machine, need the margin.
+const LARGE_FILE_BOUND: Duration = Duration::from_secs(if cfg!(debug_assertions) { 30 } else { 5 });
+
+/// Loads `text` and renders the `--check` report of what loaded; prints the time.
+fn load_and_report(what: &str, text: &str) -> Result<Loaded, ConfigError> {
+    let started = std::time::Instant::now();
+    let loaded = load_text(text);
+    if let Ok(l) = &loaded {
+        let report = effective_settings("bootd.ini", &l.settings);
+        assert!(!report.is_empty());
+    }
+    let took = started.elapsed();
+    eprintln!("{what}: loaded and reported in {took:?}");
+    assert!(took < LARGE_FILE_BOUND, "{what} took {took:?}");
+    loaded
+}
+
+#[test]
+fn a_value_of_70000_characters_is_reported() {
+    let long = "a".repeat(70_000);
+    let l = load_and_report(
+        "a 70,000-character domain",
+        &format!("[bootp]\ndomain = {long}\n"),
+    )
+    .unwrap();
+    let report = effective_settings("bootd.ini", &l.settings);
+    let line = report.lines().find(|l| l.starts_with("domain = ")).unwrap();
+    assert!(line.contains(&long) && line.ends_with("; bootd.ini:2"));
+    // The other lines stay aligned among themselves, not pushed 70,000 columns right.
+    let line = report.lines().find(|l| l.starts_with("port = ")).unwrap();
+    assert!(line.len() < 100, "{line}");
+}
+
+#[test]
+fn ten_thousand_dns_servers_or_notify_targets_are_reported() {
+    let addresses: Vec<String> = (0..10_000u32)
+        .map(|i| Ipv4Addr::from(0x0A00_0000 + i).to_string())
+        .collect();
+    let l = load_and_report(
+        "10,000 DNS servers",
+        &format!("[bootp]\ndns = {}\n", addresses.join(";")),
+    )
+    .unwrap();
+    assert!(matches!(&l.config.bootp.dns, DnsSetting::List(list) if list.len() == 10_000));
+    let targets: Vec<String> = addresses.iter().map(|a| format!("{a}:9")).collect();
+    let l = load_and_report(
+        "10,000 notify targets",
+        &format!("[bootp]\nnotify = {}\n", targets.join(";")),
+    )
+    .unwrap();
+    assert_eq!(l.config.bootp.notify.len(), 10_000);
+}
+
+#[test]
+fn a_hundred_thousand_sections_are_reported_quickly() {
+    let mut text = String::from("[bootp]\npool_start = 10.0.0.100\n");
+    for i in 0..100_000 {
+        text.push_str(&format!("[unknown{i}]\n"));
+    }
+    // One known section, repeated after all of them.
+    text.push_str("[bootp]\nport = 67\n");
+    let l = load_and_report("100,000 sections", &text).unwrap();
+    assert_eq!(l.warnings.len(), 100_001);
+    assert!(l.warnings[0].starts_with("bootd.ini:3: unknown section [unknown0] is ignored"));
+    assert!(
+        l.warnings[100_000].starts_with("bootd.ini:100003: section [bootp] appears 2 times"),
+        "{}",
+        l.warnings[100_000]
+    );
+}
+
+#[test]
+fn a_hundred_thousand_filters_are_read_quickly() {
+    let mut text = String::from("[filters]\n");
+    for i in 0..100_000 {
+        text.push_str(&format!("dir{i}/* = file{i}\n"));
+    }
+    text.push_str("dir7/* = elsewhere\n");
+    let e = load_and_report("100,000 filters", &text).unwrap_err();
+    let errors: Vec<&Problem> = e.errors().collect();
+    assert_eq!(errors.len(), 1, "{e}");
+    assert!(
+        errors[0]
+            .message
+            .starts_with("bootd.ini:100002: [filters] dir7/* = elsewhere conflicts with line 9"),
+        "{}",
+        errors[0].message
+    );
+}
+
+#[test]
+fn a_hundred_thousand_reservations_are_read_quickly() {
+    let mut text = String::from("[static_dhcp]\n");
+    for i in 0..100_000u32 {
+        let [_, a, b, c] = i.to_be_bytes();
+        text.push_str(&format!(
+            "02-00-00-{a:02x}-{b:02x}-{c:02x} = 10.{a}.{b}.{c}\n"
+        ));
+    }
+    // The same MAC again (written another way), and the same address again.
+    text.push_str("02:00:00:00:00:05 = 10.200.0.1\n02-00-00-ff-00-00 = 10.0.0.9\n");
+    let e = load_and_report("100,000 reservations", &text).unwrap_err();
+    let errors: Vec<&str> = e.errors().map(|p| p.message.as_str()).collect();
+    assert_eq!(errors.len(), 2, "{e}");
+    assert!(
+        errors[0].contains("02-00-00-00-00-05 is already reserved on line 7"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].contains("10.0.0.9 is already reserved for 02-00-00-00-00-09 on line 11"),
+        "{}",
+        errors[1]
+    );
+}
+
+#[test]
+fn a_hundred_thousand_unknown_options_are_reported_quickly() {
+    let mut text = String::from("[bootp]\n");
+    for i in 0..100_000 {
+        text.push_str(&format!("option{i} = {i}\n"));
+    }
+    let l = load_and_report("100,000 unknown options", &text).unwrap();
+    assert_eq!(l.warnings.len(), 100_000);
+    assert!(
+        l.warnings[99_999].starts_with("bootd.ini:100001: unknown option [bootp] option99999"),
+        "{}",
+        l.warnings[99_999]
+    );
+}

@@ -39,6 +39,8 @@ pub fn ipv4(text: &str) -> ValueResult<Ipv4Addr> {
 /// Addresses separated by `;` (or `,`), spaces allowed; an empty list is allowed.
 pub fn ipv4_list(text: &str) -> ValueResult<Vec<Ipv4Addr>> {
     let mut list: Vec<Ipv4Addr> = Vec::new();
+    // One look-up per item, however long the list.
+    let mut seen = std::collections::HashSet::new();
     for item in text
         .split([';', ','])
         .map(str::trim)
@@ -49,7 +51,7 @@ pub fn ipv4_list(text: &str) -> ValueResult<Vec<Ipv4Addr>> {
                 "`{item}` is not an IPv4 address (expected addresses such as 192.168.1.100, separated by `;`)"
             )
         })?;
-        if list.contains(&ip) {
+        if !seen.insert(ip) {
             return Err(format!("{ip} is listed twice"));
         }
         list.push(ip);
