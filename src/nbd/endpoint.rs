@@ -146,6 +146,8 @@ struct OverlayUse {
     connections: usize,
     /// When its last connection closed.
     idle_since: Option<Instant>,
+    /// A write went to it (until then it holds nothing worth mentioning).
+    written: bool,
     full_logged: bool,
 }
 
@@ -431,6 +433,12 @@ impl<Io> Endpoint<Io> {
                 // A disk operation comes only after an export was chosen.
                 (_, None) => continue,
             };
+            if let Event::Write { disk, .. } | Event::WriteZeroes { disk, .. } = &out
+                && let Some(key) = disk.overlay
+                && let Some(usage) = self.overlays.get_mut(&key)
+            {
+                usage.written = true;
+            }
             self.events.push_back(out);
         }
     }
@@ -449,7 +457,7 @@ impl<Io> Endpoint<Io> {
         let overlay = match mode {
             NbdMode::Cow => {
                 let usage = self.overlays.entry(key).or_default();
-                if usage.connections == 0 && usage.idle_since.is_some() {
+                if usage.connections == 0 && usage.written {
                     line.push_str(", its overlay from an earlier connection kept");
                 }
                 usage.connections += 1;
