@@ -9,6 +9,7 @@ Commands (each prints what it found and exits 1 on a mismatch):
     write EXPORT OFFSET BYTE LEN     write LEN bytes of BYTE (hex) at OFFSET
     expect EXPORT OFFSET BYTE LEN    read them back, fail unless all are BYTE
     expect-not EXPORT OFFSET BYTE LEN  fail if all are BYTE
+    contains EXPORT TEXT             prints yes or no: whether TEXT is on the disk
     abuse EXPORT RO_EXPORT SIZE      every kind of bad input, in one run
     storm EXPORT N                   N connections at once, each reads a block,
                                      all held open until told (stdin line)
@@ -150,6 +151,26 @@ def read_block(export, offset, length):
     return data
 
 
+def cmd_contains(export, text):
+    sock, size, _ = open_export(export)
+    needle = text.encode()
+    chunk = 1 << 20
+    tail = b""
+    found = False
+    for offset in range(0, size, chunk):
+        length = min(chunk, size - offset)
+        request(sock, CMD_READ, offset, length)
+        error, _, data = reply(sock, length)
+        if error:
+            fail("read: error %d" % error)
+        if needle in tail + data:
+            found = True
+            break
+        tail = data[-len(needle):]
+    request(sock, CMD_DISC, 0, 0)
+    print("yes" if found else "no")
+
+
 def cmd_abuse(export, ro_export, size):
     # Client flags the server did not offer: closed.
     sock = connect()
@@ -259,6 +280,8 @@ def main():
         if same != (command == "expect"):
             fail("%s: the bytes at %s are %r…" % (command, rest[1], data[:8]))
         print("ok: %s" % command)
+    elif command == "contains":
+        cmd_contains(rest[0], rest[1])
     elif command == "abuse":
         cmd_abuse(rest[0], rest[1], int(rest[2]))
     elif command == "storm":
