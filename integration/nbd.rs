@@ -6,6 +6,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -253,5 +254,49 @@ fn an_overlay_survives_reconnection_for_cow_keep_then_is_deleted() {
         s.bootd.log().contains("NBD: stopping; 1 overlays deleted"),
         "{}",
         s.bootd.log()
+    );
+}
+
+/// `bootd --check` as a normal user: no socket is opened.
+fn check(dir: &TempDir, text: &str, args: &[&str]) -> (Option<i32>, String) {
+    let conf = dir.write("check.ini", text);
+    let out = Command::new(bootd_binary())
+        .arg("--check")
+        .arg("-c")
+        .arg(&conf)
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), stderr)
+}
+
+#[test]
+fn check_reports_a_missing_image_a_missing_cow_dir_and_nbd_alone_without_exports() {
+    let dir = TempDir::new();
+    let (code, stderr) = check(&dir, "[nbd]\naddress = 127.0.0.1\n", &["-n"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("[nbd] exports names no disk image"),
+        "{stderr}"
+    );
+    let (code, stderr) = check(
+        &dir,
+        "[nbd]\naddress = 127.0.0.1\nexports = a missing.img cow\ncow_dir = nowhere\n",
+        &["-n"],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("missing.img: No such file"), "{stderr}");
+    assert!(stderr.contains("[nbd] cow_dir"), "{stderr}");
+    std::fs::write(dir.path.join("disk.img"), [0u8; 4096]).unwrap();
+    let (code, stderr) = check(
+        &dir,
+        "[nbd]\naddress = 127.0.0.1\nexports = a disk.img write\n",
+        &["-n"],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("is written in place (mode write)"),
+        "{stderr}"
     );
 }
