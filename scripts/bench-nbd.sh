@@ -11,7 +11,9 @@
 #
 # Each server offers the image twice: read-only, and copy-on-write (bootd: mode
 # cow, per machine; nbd-server: copyonwrite, per connection; nbdkit: the cow
-# filter, one overlay for all clients; qemu-nbd: --snapshot, likewise).
+# filter, one overlay for all clients; qemu-nbd: --snapshot, likewise). Every
+# overlay is a file, as the peers' are (bootd: cow_dir), so that resident memory
+# compares the servers, not where their overlays live.
 # Measured, the median of REPEAT runs, the servers taking turns:
 #   seq MB/s     nbdcopy of the read-only export to null: (its default connections
 #                and requests in flight)
@@ -122,6 +124,7 @@ level = warning
 [nbd]
 address = $SERVER
 exports = ro disk.img; cow disk.img cow
+cow_dir = $WORK
 cow_max_size = 4G
 INI
 ip netns exec "$SNS" taskset -c "$SERVER_CPU" "$BOOTD" -n -c "$WORK/bootd.ini" \

@@ -13,8 +13,10 @@
 //! their directory while bootd holds them, and vanish with bootd, even after a
 //! crash, so no machine's writes outlive the service.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+
+// Looked up for every page of every request; foldhash keeps a random per-process seed.
+use foldhash::HashMap;
 use std::fs::{File, OpenOptions};
 use std::hash::Hash;
 use std::io;
@@ -191,7 +193,7 @@ impl Overlay {
             }
         };
         Ok(Overlay {
-            pages: HashMap::new(),
+            pages: HashMap::default(),
             file,
             data_pages: 0,
             max_pages: max_bytes / PAGE,
@@ -265,6 +267,19 @@ impl Overlay {
             let at = (pos % PAGE) as usize;
             let n = ((PAGE - pos % PAGE).min(end - pos)) as usize;
             let chunk = &data[(pos - offset) as usize..(pos - offset) as usize + n];
+            if let (Some(file), 0, true) = (&self.file, at, n == PAGE as usize) {
+                // Whole pages in a file overlay: the run of them in one write.
+                let run = ((end - pos) / PAGE).max(1);
+                let bytes = &data[(pos - offset) as usize..(pos - offset + run * PAGE) as usize];
+                file.write_all_at(bytes, pos)?;
+                for i in index..index + run {
+                    if !matches!(self.pages.insert(i, Page::File), Some(Page::File)) {
+                        self.data_pages += 1;
+                    }
+                }
+                pos += run * PAGE;
+                continue;
+            }
             match self.pages.get_mut(&index) {
                 Some(Page::Memory(page)) => page[at..at + n].copy_from_slice(chunk),
                 Some(Page::File) => match &self.file {
@@ -273,11 +288,16 @@ impl Overlay {
                 },
                 entry => {
                     let was_zero = matches!(entry, Some(Page::Zero));
-                    let mut page = vec![0u8; PAGE as usize];
-                    if n < PAGE as usize && !was_zero {
-                        image.read_at(&mut page, index * PAGE)?;
-                    }
-                    page[at..at + n].copy_from_slice(chunk);
+                    let page = if n == PAGE as usize {
+                        chunk.to_vec()
+                    } else {
+                        let mut page = vec![0u8; PAGE as usize];
+                        if !was_zero {
+                            image.read_at(&mut page, index * PAGE)?;
+                        }
+                        page[at..at + n].copy_from_slice(chunk);
+                        page
+                    };
                     let stored = match &self.file {
                         Some(file) => {
                             file.write_all_at(&page, index * PAGE)?;
@@ -355,7 +375,7 @@ impl<K: Hash + Eq + Copy> Disks<K> {
     pub fn new(images: Vec<Image>, store: OverlayStore, max_overlay: u64) -> Disks<K> {
         Disks {
             images,
-            overlays: HashMap::new(),
+            overlays: HashMap::default(),
             store,
             max_overlay,
         }
