@@ -21,10 +21,12 @@
 #                (scripts/bench/nbd_bench_client.rs)
 #   cow MB/s     WRITE_MIB MiB of sequential 256 KiB writes to the cow export, 8 in
 #                flight, and a FLUSH
-#   RSS 50       the server's resident memory (its processes summed) with 50
-#                clients connected to the cow export, each having read a block
+#   mem 50       the server's memory (proportional set size, its processes summed)
+#                with 50 clients connected to the cow export, each having read a
+#                block
 # MB/s = 10^6 bytes/s. Ratios are bootd's figure over the peer's (for memory, the
-# peer's over bootd's: above 1, bootd uses less).
+# peer's over bootd's: above 1, bootd uses less). Other work on the host moves the
+# figures: the load average is printed before and after.
 #
 # Environment: REPEAT (3), SIZE_MIB (512), WRITE_MIB (128), SECONDS (5), DEPTH (16),
 # BOOTD / CLIENT (prebuilt binaries instead of `cargo build`).
@@ -204,26 +206,38 @@ cow_write() {
     in_client "$CLIENT" "$SERVER" "${COW_PORT[$1]}" "${COW_NAME[$1]}" write "$WRITE_MIB" 256 8
 }
 
-# rss PID: the resident KiB of PID and its children (nbd-server forks per client).
-rss() {
-    local total=0 p
+# pss PID: the proportional set size in KiB of PID and its children (nbd-server
+# forks per client): shared pages are divided among the processes sharing them, so
+# 50 processes are not charged 50 times for one library.
+pss() {
+    local total=0 p v
     for p in $1 $(pgrep -P "$1" || true); do
-        total=$((total + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+        # A process ending meanwhile (or a zombie) has no Pss: it counts 0.
+        v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || true)
+        total=$((total + ${v:-0}))
     done
     echo "$total"
 }
 
-rss_with_50() {
-    local out
-    out=$(mktemp -p "$WORK")
-    (sleep 4; echo) | in_client python3 integration/nbd_client.py "$SERVER" "${COW_PORT[$1]}" \
-        storm "${COW_NAME[$1]}" 50 >"$out" &
+# mem_with_50 SERVER: its memory (PSS, KiB) once 50 clients of the cow export have each
+# read a block, all still connected (they leave when the FIFO is written).
+mem_with_50() {
+    local out="$WORK/storm.$1" fifo="$WORK/fifo.$1"
+    mkfifo "$fifo"
+    in_client python3 integration/nbd_client.py "$SERVER" "${COW_PORT[$1]}" \
+        storm "${COW_NAME[$1]}" 50 <"$fifo" >"$out" &
     local client=$!
-    for _ in $(seq 100); do
+    exec 7>"$fifo"
+    for _ in $(seq 600); do
         grep -q "connections served" "$out" && break
-        sleep 0.05
+        sleep 0.1
     done
-    rss "${COW_PID[$1]}"
+    if ! grep -q "connections served" "$out"; then
+        echo "bench-nbd.sh: $1 did not serve 50 clients within 60 s" >&2
+    fi
+    pss "${COW_PID[$1]}"
+    echo >&7
+    exec 7>&-
     wait "$client" || true
 }
 
@@ -245,7 +259,7 @@ for r in $(seq "$REPEAT"); do
     done
 done
 for s in "${SERVERS[@]}"; do
-    MEM[$s]=$(rss_with_50 "$s")
+    MEM[$s]=$(mem_with_50 "$s")
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -253,7 +267,7 @@ b_seq=$(median ${SEQ[bootd]})
 b_rand=$(median ${RAND[bootd]})
 b_cow=$(median ${COW[bootd]})
 b_mem=${MEM[bootd]}
-printf '\n%-11s %10s %8s %11s %8s %10s %8s %12s %8s\n' server "seq MB/s" ratio "rand 4K/s" ratio "cow MB/s" ratio "RSS 50 MiB" ratio
+printf '\n%-11s %10s %8s %11s %8s %10s %8s %12s %8s\n' server "seq MB/s" ratio "rand 4K/s" ratio "cow MB/s" ratio "mem 50 MiB" ratio
 for s in "${SERVERS[@]}"; do
     seq_m=$(median ${SEQ[$s]})
     rand_m=$(median ${RAND[$s]})
@@ -264,4 +278,4 @@ for s in "${SERVERS[@]}"; do
             n, a, ba / a, b, bb / b, c, bc / c, m / 1024, m / bm
     }'
 done
-echo "(ratios: bootd over the peer; for RSS, the peer over bootd)"
+echo "(ratios: bootd over the peer; for memory, the peer over bootd)"
