@@ -24,9 +24,10 @@
 #   mem 50       the server's memory (proportional set size, its processes summed)
 #                with 50 clients connected to the cow export, each having read a
 #                block
-# MB/s = 10^6 bytes/s. Ratios are bootd's figure over the peer's (for memory, the
-# peer's over bootd's: above 1, bootd uses less). Other work on the host moves the
-# figures: the load average is printed before and after.
+# Each run is printed before the medians. MB/s = 10^6 bytes/s. Ratios are bootd's
+# figure over the peer's (for memory, the peer's over bootd's: above 1, bootd uses
+# less). Other work on the host moves the figures: the load average is printed
+# before and after.
 #
 # Environment: REPEAT (3), SIZE_MIB (512), WRITE_MIB (128), SECONDS (5), DEPTH (16),
 # BOOTD / CLIENT (prebuilt binaries instead of `cargo build`).
@@ -263,6 +264,9 @@ for s in "${SERVERS[@]}"; do
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+for s in "${SERVERS[@]}"; do
+    echo "runs $s: seq${SEQ[$s]} / rand${RAND[$s]} / cow${COW[$s]}"
+done
 b_seq=$(median ${SEQ[bootd]})
 b_rand=$(median ${RAND[bootd]})
 b_cow=$(median ${COW[bootd]})
