@@ -13,6 +13,10 @@
 //! asks for an address again as an installed OS would, prints
 //! `BOOTD-VM-UP ip=… mac=… server=…` on the serial console and powers off.
 //!
+//! - NBD: the BIOS path to a kernel and initramfs whose init attaches an ext4 root
+//!   over NBD from bootd's `cow` export with Debian's nbd-client, looks for and
+//!   writes a file, detaches and powers off.
+//!
 //! A failure prints the machine's console and bootd's log.
 
 mod common;
@@ -542,5 +546,137 @@ fn access_list_boots_the_listed_machine_only() {
     eprintln!(
         "listed machine: marker after {:.1} s; the unlisted one got no answer",
         took.as_secs_f64()
+    );
+}
+
+/// Boots a diskless machine whose root is the NBD export `rootfs`; returns its
+/// console and the address it got once it has powered off.
+fn boot_diskless(net: &VmNet, bootd: &Bootd, mac: &str) -> (String, String) {
+    let vm = Vm::start(
+        net,
+        Firmware::Bios,
+        mac,
+        "12345678-abcd-ef00-2222-abcdefabcdef",
+    );
+    let Some(ip) = vm.wait_for_marker(BOOT_BOUND) else {
+        fail(
+            &format!("no `{MARKER}` within {BOOT_BOUND:?}"),
+            &[&vm],
+            bootd,
+        );
+    };
+    let deadline = Instant::now() + BOOT_BOUND;
+    while !vm.console().contains("BOOTD-NBD-DONE") {
+        if vm.console().contains("BOOTD-NBD-FAILED") || Instant::now() > deadline {
+            fail("the NBD root did not come up", &[&vm], bootd);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let console = vm.console();
+    let finished = vm.wait_for_poweroff(Duration::from_secs(30));
+    assert!(finished.status.is_some(), "the machine did not power off");
+    (console, ip)
+}
+
+/// Whether `text` is on the export `rootfs` as the machine at `ip` sees it: the
+/// test takes that machine's address in its namespace and reads the whole disk.
+fn disk_contains(net: &VmNet, ip: &str, text: &str) -> bool {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/nbd_client.py");
+    let mut command = net.pair.client.command("python3");
+    command
+        .arg(script)
+        .args([SERVER, "10809", "--source", ip, "contains", "rootfs", text]);
+    let done = run_bounded(&mut command, Duration::from_secs(60));
+    done.assert_success();
+    done.stdout.trim() == "yes"
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn a_diskless_machine_finds_its_writes_after_a_reboot_and_no_other_machine_does() {
+    ready();
+    let _one = serialise();
+    let net = VmNet::new();
+    let dir = TempDir::new();
+    let root = dir.path.join("root");
+    boot_files(&root);
+    std::fs::write(
+        root.join("pxelinux.cfg/default"),
+        format!(
+            "DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL vmlinuz\n  \
+             APPEND initrd=initrd-nbd.gz console=ttyS0,115200 panic=-1 bootd.nbd={SERVER}:10809/rootfs\n"
+        ),
+    )
+    .unwrap();
+    // The root file system: an ext4 image made from a directory.
+    let tree = dir.path.join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("README"), "a diskless root served by bootd\n").unwrap();
+    let image = dir.path.join("rootfs.ext4");
+    // (Its progress line would land in the middle of the test's output.)
+    let made = Command::new("mke2fs")
+        .args(["-q", "-F", "-t", "ext4", "-d"])
+        .args([&tree, &image])
+        .arg("32M")
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "mke2fs: {made:?}");
+    let before = sha256_file(&image);
+    // cow_keep outlasts a reboot (a boot takes ~30 s under TCG).
+    let conf = config(
+        &dir,
+        "root",
+        "",
+        "[nbd]\nexports = rootfs rootfs.ext4 cow\ncow_keep = 60\n",
+    );
+    let bootd = start_bootd(&net, &conf);
+    bootd.wait_for_log("serving NBD on", Duration::from_secs(10));
+
+    let a = "52:54:00:12:34:a1";
+    let (first, ip_a) = boot_diskless(&net, &bootd, a);
+    assert!(first.contains("BOOTD-NBD-ABSENT"), "{first}");
+    let (second, _) = boot_diskless(&net, &bootd, a);
+    let mine = format!("written by {a}");
+    assert!(
+        second.contains(&format!("BOOTD-NBD-FOUND {mine}")),
+        "the same machine, rebooted, does not find its file:\n{second}\n{}",
+        bootd.log()
+    );
+    let log = bootd.log();
+    assert!(
+        log.contains(
+            "(52-54-00-12-34-A1): export rootfs (cow), its overlay from an earlier connection kept"
+        ),
+        "{log}"
+    );
+    // The test, taking machine A's address, sees A's disk.
+    sh(&[
+        "ip",
+        "-n",
+        &net.pair.client.name,
+        "addr",
+        "add",
+        &format!("{ip_a}/24"),
+        "dev",
+        &net.bridge,
+    ]);
+    assert!(disk_contains(&net, &ip_a, &mine));
+
+    let (third, _) = boot_diskless(&net, &bootd, "52:54:00:12:34:b2");
+    assert!(
+        third.contains("BOOTD-NBD-ABSENT"),
+        "another machine sees the first one's file:\n{third}"
+    );
+
+    // Unused for cow_keep, machine A's overlay goes, and its disk is the image again.
+    bootd.wait_for_log(
+        "deleted the overlay of 52-54-00-12-34-A1 on export rootfs",
+        Duration::from_secs(90),
+    );
+    assert!(!disk_contains(&net, &ip_a, &mine));
+    assert_eq!(
+        sha256_file(&image),
+        before,
+        "the image on bootd's disk changed"
     );
 }

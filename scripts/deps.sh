@@ -8,15 +8,19 @@ packages=(
     iproute2 nftables tcpdump util-linux procps
     # real clients
     busybox isc-dhcp-client dhcpcd-base tftp-hpa atftp curl
+    # NBD clients (integration/nbd.rs): nbdinfo and nbdcopy, qemu-img and qemu-io
+    libnbd-bin qemu-utils
     # test helpers (HTTP servers, crafted packets); systemd-analyze checks the unit
     python3 systemd
     # virtual machines booting through bootd (integration/vm.rs, demo.sh): QEMU with
     # its iPXE option ROMs (BIOS) and OVMF (UEFI); the boot files pxelinux, ldlinux.c32
     # and a GRUB network image; depmod and cpio to make the initramfs. The kernel and
     # busybox-static (which conflicts with busybox) are fetched by scripts/vm-assets.sh
-    # with apt-get download, not installed.
+    # with apt-get download, not installed. The diskless machine's initramfs takes
+    # nbd-client's libraries from this host (the client itself is fetched too), and
+    # its root file system is made with mke2fs.
     qemu-system-x86 ipxe-qemu ovmf pxelinux syslinux-common grub-efi-amd64-bin grub-common
-    kmod cpio gzip
+    kmod cpio gzip nbd-client e2fsprogs
 )
 
 missing=()

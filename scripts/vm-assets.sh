@@ -10,6 +10,8 @@
 #   grubx64.efi, grub/grub.cfg      x64 UEFI: a GRUB network image (grub-efi-amd64-bin)
 #   vmlinuz                         Debian's kernel, as packaged (linux-image-*-amd64)
 #   initrd.gz                       busybox-static, the NIC modules and /init
+#   initrd-nbd.gz                   the same, with Debian's nbd and ext4 modules and
+#                                   nbd-client (package nbd-client) and its libraries
 # and prints TFTP_ROOT. The kernel and initramfs are cached in a directory named
 # after the kernel and busybox package versions and this recipe's version, so a
 # second run downloads nothing and a new package or recipe builds anew.
@@ -19,6 +21,13 @@
 # time, after the firmware's PXE request), prints
 #   BOOTD-VM-UP ip=ADDRESS mac=MAC server=SERVER
 # on the serial console, and powers the machine off.
+#
+# Given `bootd.nbd=SERVER:PORT/EXPORT` on its command line (initrd-nbd.gz), /init
+# then does what a diskless machine does with its root: it attaches the export with
+# nbd-client, mounts it (ext4), prints
+#   BOOTD-NBD-FOUND <the content of /bootd-hello>   or   BOOTD-NBD-ABSENT
+# writes its MAC to /bootd-hello, unmounts, detaches (so bootd sees the machine
+# go), prints BOOTD-NBD-DONE, and powers off.
 set -euo pipefail
 if [ $# -ne 1 ]; then
     echo "usage: $0 TFTP_ROOT" >&2
@@ -27,7 +36,7 @@ fi
 root=$(realpath -m "$1")
 cd "$(dirname "$0")/.."
 cache=$(realpath -m "${BOOTD_VM_CACHE:-target/vm-cache}")
-recipe=1
+recipe=2
 mkdir -p "$cache/debs" "$root"
 
 # One builder at a time (tests run in parallel and may all ask at once).
@@ -51,6 +60,7 @@ if [ -z "$kpkg" ]; then
 fi
 kver=$(version "$kpkg")
 bver=$(version busybox-static)
+nver=$(version nbd-client)
 # fetch PACKAGE VERSION: sets $deb to the cached .deb, downloading it if needed.
 fetch() {
     deb=$(find "$cache/debs" -name "${1}_*${2#*:}_amd64.deb" | head -n 1)
@@ -75,6 +85,8 @@ fetch "$kpkg" "$kver"
 kdeb=$deb
 fetch busybox-static "$bver"
 bdeb=$deb
+fetch nbd-client "$nver"
+ndeb=$deb
 
 work=$(mktemp -d "$cache/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -83,7 +95,10 @@ trap 'rm -rf "$work"' EXIT
 dpkg-deb --fsys-tarfile "$kdeb" | tar -x -C "$work" --wildcards \
     './boot/vmlinuz-*' './lib/modules/*/modules.order' './lib/modules/*/modules.builtin*' \
     './lib/modules/*/kernel/drivers/net/*' './lib/modules/*/kernel/drivers/virtio/*' \
-    './lib/modules/*/kernel/net/core/*'
+    './lib/modules/*/kernel/net/core/*' './lib/modules/*/kernel/drivers/block/nbd.ko' \
+    './lib/modules/*/kernel/fs/ext4/*' './lib/modules/*/kernel/fs/jbd2/*' \
+    './lib/modules/*/kernel/fs/mbcache.ko' './lib/modules/*/kernel/lib/*' \
+    './lib/modules/*/kernel/crypto/*'
 release=$(basename "$(ls -d "$work"/lib/modules/*)")
 # The package ships no modules.dep: make one for the part unpacked.
 depmod -b "$work" "$release"
@@ -101,6 +116,19 @@ for module in virtio_pci virtio_net e1000; do
         name=$(basename "$path")
         cp -n "$path" "$init/lib/modules/$name"
         case " ${loads[*]-} " in *" $name "*) ;; *) loads+=("$name") ;; esac
+    done < <(modprobe --show-depends -d "$work" -S "$release" "$module")
+done
+
+# For initrd-nbd.gz: nbd, ext4 and what they need, and crc32c, which ext4 asks the
+# crypto API for (no hard dependency names it).
+nbd_loads=()
+mkdir -p "$work/nbd-modules"
+for module in nbd crc32c_generic ext4; do
+    while read -r verb path _; do
+        [ "$verb" = insmod ] || continue
+        name=$(basename "$path")
+        cp -n "$path" "$work/nbd-modules/$name"
+        case " ${nbd_loads[*]-} " in *" $name "*) ;; *) nbd_loads+=("$name") ;; esac
     done < <(modprobe --show-depends -d "$work" -S "$release" "$module")
 done
 
@@ -129,6 +157,10 @@ if udhcpc -i "\$iface" -f -q -n -t 10 -T 2 -s /bin/dhcp-hook; then
 else
     echo "BOOTD-VM-NO-LEASE"
 fi
+nbd=\$(sed -n 's/.*bootd\.nbd=\([^ ]*\).*/\1/p' /proc/cmdline)
+if [ -n "\$nbd" ] && [ -x /bin/nbd-root ]; then
+    /bin/nbd-root "\$nbd" "\$(cat /sys/class/net/\$iface/address)"
+fi
 poweroff -f
 EOF
 cat > "$init/bin/dhcp-hook" <<'EOF'
@@ -145,23 +177,71 @@ chmod 0755 "$init/init" "$init/bin/dhcp-hook"
 mkdir -p "$work/out"
 cp "$work"/boot/vmlinuz-* "$work/out/vmlinuz"
 (cd "$init" && find . | cpio -o -H newc --quiet --owner 0:0) | gzip -9 > "$work/out/initrd.gz"
+
+# initrd-nbd.gz: the same, plus nbd-client with its libraries (the host's copies,
+# which deps.sh installs with the same package), the modules, and /bin/nbd-root.
+dpkg-deb --fsys-tarfile "$ndeb" | tar -x -C "$work" ./sbin/nbd-client
+cp "$work/sbin/nbd-client" "$init/bin/nbd-client"
+if ldd "$init/bin/nbd-client" | grep -q 'not found'; then
+    echo "vm-assets.sh: nbd-client's libraries are missing here: run scripts/deps.sh" >&2
+    exit 1
+fi
+for lib in $(ldd "$init/bin/nbd-client" | grep -o '/[^ ]*'); do
+    mkdir -p "$init$(dirname "$lib")"
+    cp -L "$lib" "$init$lib"
+done
+cp "$work"/nbd-modules/* "$init/lib/modules/"
+cat > "$init/bin/nbd-root" <<EOF
+#!/bin/sh
+# nbd-root SERVER:PORT/EXPORT MAC
+target=\$1
+mac=\$2
+server=\${target%%:*}
+rest=\${target#*:}
+port=\${rest%%/*}
+name=\${rest#*/}
+for m in ${nbd_loads[*]}; do insmod /lib/modules/\$m; done
+if ! nbd-client "\$server" "\$port" /dev/nbd0 -N "\$name"; then
+    echo "BOOTD-NBD-FAILED nbd-client"
+    exit 1
+fi
+mkdir -p /mnt
+if ! mount -t ext4 /dev/nbd0 /mnt; then
+    echo "BOOTD-NBD-FAILED mount"
+    nbd-client -d /dev/nbd0
+    exit 1
+fi
+if [ -f /mnt/bootd-hello ]; then
+    echo "BOOTD-NBD-FOUND \$(cat /mnt/bootd-hello)"
+else
+    echo "BOOTD-NBD-ABSENT"
+fi
+echo "written by \$mac" > /mnt/bootd-hello
+umount /mnt
+sync
+nbd-client -d /dev/nbd0
+echo "BOOTD-NBD-DONE"
+EOF
+chmod 0755 "$init/bin/nbd-root"
+(cd "$init" && find . | cpio -o -H newc --quiet --owner 0:0) | gzip -9 > "$work/out/initrd-nbd.gz"
 rm -rf "$out"
 mv "$work/out" "$out"
 rm -rf "$work"
 # Older versions are of no more use.
-find "$cache/debs" -type f ! -name "$(basename "$kdeb")" ! -name "$(basename "$bdeb")" -delete
+find "$cache/debs" -type f ! -name "$(basename "$kdeb")" ! -name "$(basename "$bdeb")" \
+    ! -name "$(basename "$ndeb")" -delete
 find "$cache" -mindepth 1 -maxdepth 1 -type d -name 'linux-image-*' ! -path "$out" -exec rm -rf {} +
 }
 
-out="$cache/${kpkg}_${kver}-busybox_${bver}-r${recipe}"
+out="$cache/${kpkg}_${kver}-busybox_${bver}-nbd_${nver}-r${recipe}"
 out=${out//:/_}
-if ! [ -s "$out/vmlinuz" ] || ! [ -s "$out/initrd.gz" ]; then
+if ! [ -s "$out/vmlinuz" ] || ! [ -s "$out/initrd.gz" ] || ! [ -s "$out/initrd-nbd.gz" ]; then
     build_kernel_and_initramfs
 fi
 
 
 cmdline="console=ttyS0,115200 panic=-1"
-install -m 0644 "$out/vmlinuz" "$out/initrd.gz" "$root/"
+install -m 0644 "$out/vmlinuz" "$out/initrd.gz" "$out/initrd-nbd.gz" "$root/"
 install -m 0644 /usr/lib/PXELINUX/pxelinux.0 /usr/lib/syslinux/modules/bios/ldlinux.c32 "$root/"
 mkdir -p "$root/pxelinux.cfg" "$root/grub"
 cat > "$root/pxelinux.cfg/default" <<CFG

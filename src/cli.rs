@@ -1,20 +1,21 @@
-//! The command line: `bootd [-c FILE] [-p|--pxe] [-t|--tftp] [--check] [-h] [-V]`.
+//! The command line: `bootd [-c FILE] [-p|--pxe] [-t|--tftp] [-n|--nbd] [--check] [-h] [-V]`.
 
 use std::path::PathBuf;
 
-use crate::config::Services;
+use crate::config::{Service, Services};
 
 pub const DEFAULT_CONFIG: &str = "/etc/bootd.ini";
 
 pub const USAGE: &str = "\
-Usage: bootd [-c FILE] [-p|--pxe] [-t|--tftp] [--check]
+Usage: bootd [-c FILE] [-p|--pxe] [-t|--tftp] [-n|--nbd] [--check]
 
-Network-boot daemon: BOOTP/DHCP/PXE and TFTP, configured by a pybootd INI file.
+Network-boot daemon: BOOTP/DHCP/PXE, TFTP and NBD, configured by a pybootd INI file.
 
 Options:
   -c, --config FILE  configuration file (default /etc/bootd.ini)
   -p, --pxe          run only the BOOTP/DHCP/PXE service
   -t, --tftp         run only the TFTP service
+  -n, --nbd          run only the NBD service ([nbd] exports)
       --check        check the configuration and the network, print the
                      effective settings, and exit (0: fine, 1: errors)
   -h, --help         show this help and exit
@@ -37,8 +38,8 @@ pub struct UsageError(pub String);
 
 pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageError> {
     let mut config: Option<PathBuf> = None;
-    let mut pxe_only = false;
-    let mut tftp_only = false;
+    // The service each `-p`/`-t`/`-n` chose, as written.
+    let mut only: Vec<(Service, String)> = Vec::new();
     let mut check = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -49,8 +50,9 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
         match flag.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
-            "-p" | "--pxe" => pxe_only = true,
-            "-t" | "--tftp" => tftp_only = true,
+            "-p" | "--pxe" => only.push((Service::Bootp, "-p/--pxe".into())),
+            "-t" | "--tftp" => only.push((Service::Tftp, "-t/--tftp".into())),
+            "-n" | "--nbd" => only.push((Service::Nbd, "-n/--nbd".into())),
             "--check" => check = true,
             "-c" | "--config" => {
                 let value = match inline_value {
@@ -75,16 +77,15 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
             _ => return Err(UsageError(format!("unknown argument `{arg}`"))),
         }
     }
-    let services = match (pxe_only, tftp_only) {
-        (true, true) => {
-            return Err(UsageError(
-                "-p/--pxe and -t/--tftp exclude each other: give neither to run both services"
-                    .into(),
-            ));
+    only.dedup_by(|a, b| a.0 == b.0);
+    let services = match only.as_slice() {
+        [] => Services::All,
+        [(service, _)] => Services::Only(*service),
+        [(_, first), (_, second), ..] => {
+            return Err(UsageError(format!(
+                "{first} and {second} exclude each other: each runs one service alone; give none to run every service"
+            )));
         }
-        (true, false) => Services::BootpOnly,
-        (false, true) => Services::TftpOnly,
-        (false, false) => Services::Both,
     };
     let config = config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
     Ok(if check {
@@ -103,12 +104,12 @@ mod tests {
     }
 
     #[test]
-    fn defaults_to_both_services_and_etc_bootd_ini() {
+    fn defaults_to_every_service_and_etc_bootd_ini() {
         assert_eq!(
             p(&[]),
             Ok(Command::Run {
                 config: PathBuf::from("/etc/bootd.ini"),
-                services: Services::Both
+                services: Services::All
             })
         );
     }
@@ -125,7 +126,7 @@ mod tests {
                 p(args),
                 Ok(Command::Run {
                     config: PathBuf::from("x.ini"),
-                    services: Services::Both
+                    services: Services::All
                 }),
                 "{args:?}"
             );
@@ -140,12 +141,23 @@ mod tests {
             Ok(Command::Run { services, .. }) => services,
             other => panic!("{other:?}"),
         };
-        assert_eq!(services(&["-p"]), Services::BootpOnly);
-        assert_eq!(services(&["--pxe"]), Services::BootpOnly);
-        assert_eq!(services(&["-t"]), Services::TftpOnly);
-        assert_eq!(services(&["--tftp"]), Services::TftpOnly);
+        assert_eq!(services(&["-p"]), Services::Only(Service::Bootp));
+        assert_eq!(services(&["--pxe"]), Services::Only(Service::Bootp));
+        assert_eq!(services(&["-t"]), Services::Only(Service::Tftp));
+        assert_eq!(services(&["--tftp"]), Services::Only(Service::Tftp));
+        assert_eq!(services(&["-n"]), Services::Only(Service::Nbd));
+        assert_eq!(services(&["--nbd", "-n"]), Services::Only(Service::Nbd));
         let e = p(&["-p", "-t"]).unwrap_err();
         assert!(e.0.contains("exclude each other"));
+        let e = p(&["-t", "--nbd"]).unwrap_err();
+        assert!(
+            e.0.contains("-t/--tftp and -n/--nbd exclude each other"),
+            "{}",
+            e.0
+        );
+        let only_nbd = Services::Only(Service::Nbd);
+        assert!(only_nbd.nbd() && !only_nbd.bootp() && !only_nbd.tftp());
+        assert!(Services::All.nbd() && Services::All.bootp() && Services::All.tftp());
     }
 
     #[test]

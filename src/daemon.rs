@@ -10,9 +10,10 @@ use mio::{Poll, Waker};
 
 use crate::bootp::lease_file::{self, LeaseJournal};
 use crate::bootp::service::{self, BootpService};
-use crate::config::{Config, Problem, Services, TftpRoot};
+use crate::config::{Config, NbdMode, Problem, Service, Services, TftpRoot};
 use crate::event::{EventBus, Mailbox, Message};
 use crate::limits;
+use crate::nbd::service::NbdService;
 use crate::net::{self, NetConfig};
 use crate::notify;
 use crate::service_loop::WAKER;
@@ -31,6 +32,10 @@ pub struct Plan {
     pub nets: Vec<NetConfig>,
     /// Where TFTP listens from the start; `None`: wait for the BOOTP side's addresses.
     pub tftp_address: Option<Ipv4Addr>,
+    /// Whether the NBD service runs (`[nbd] exports` names any, or `-n`).
+    pub nbd: bool,
+    /// Where NBD listens from the start; `None`: wait for the BOOTP side's addresses.
+    pub nbd_address: Option<Ipv4Addr>,
     pub warnings: Vec<String>,
 }
 
@@ -67,10 +72,17 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
             "{file}: [bootp] pool_start is not set: bootd needs the first address to hand out, and serves the network that contains it"
         ));
     }
+    let nbd = services.nbd() && !config.nbd.exports.is_empty();
+    if services == Services::Only(Service::Nbd) && config.nbd.exports.is_empty() {
+        error(format!(
+            "{file}: -n/--nbd runs the NBD service, but [nbd] exports names no disk image to serve"
+        ));
+    }
     // (pool_start, its network) for every pool whose network was found.
     let mut served: Vec<(Ipv4Addr, NetConfig)> = Vec::new();
     let mut every_pool_found = true;
-    if services.bootp() || config.tftp.address.is_none() {
+    let nbd_needs_detection = nbd && config.nbd.address.is_none();
+    if services.bootp() || config.tftp.address.is_none() || nbd_needs_detection {
         for pool_start in pools {
             let net = match net::detect(*pool_start, config.bootp.address) {
                 Ok(net) => net,
@@ -116,6 +128,22 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
         }
     }
     let mut warnings = Vec::new();
+    let mut nbd_address = None;
+    if nbd {
+        nbd_address = match (config.nbd.address, served.first()) {
+            (Some(address), _) => Some(address),
+            (None, Some((_, net))) if !services.bootp() => Some(net.server()),
+            (None, Some(_)) => None,
+            (None, None) if !pools.is_empty() => None,
+            (None, None) => {
+                error(format!(
+                    "{file}: NBD needs an address to listen on: set [nbd] address, or [bootp] pool_start so that bootd can find the served interface"
+                ));
+                None
+            }
+        };
+        check_nbd(config, &mut error, &mut warnings);
+    }
     if services.bootp() {
         match lease_file::check(&config.bootp.lease_file) {
             Ok(warning) => warnings.extend(warning),
@@ -136,8 +164,46 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
         services,
         nets: served.into_iter().map(|(_, net)| net).collect(),
         tftp_address,
+        nbd,
+        nbd_address,
         warnings,
     })
+}
+
+/// Every export's image must be there; overlays need their directory; an image
+/// written in place is worth a warning.
+fn check_nbd(config: &Config, error: &mut impl FnMut(String), warnings: &mut Vec<String>) {
+    let file = config.path.display();
+    for export in &config.nbd.exports {
+        let path = export.path.display();
+        match std::fs::metadata(&export.path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(meta) if std::os::unix::fs::FileTypeExt::is_block_device(&meta.file_type()) => {}
+            Ok(_) => error(format!(
+                "{file}: [nbd] exports: {} = {path} is neither a file nor a block device",
+                export.name
+            )),
+            Err(e) => error(format!(
+                "{file}: [nbd] exports: {} = {path}: {e}; give the path of the disk image to serve",
+                export.name
+            )),
+        }
+        if export.mode == NbdMode::Write {
+            warnings.push(format!(
+                "{file}: [nbd] export {} is written in place (mode write): every machine that connects writes to {path} itself, and two machines at once will corrupt its file system; use cow unless one machine alone uses it",
+                export.name
+            ));
+        }
+    }
+    let cow = config.nbd.exports.iter().any(|e| e.mode == NbdMode::Cow);
+    if let (true, Some(dir)) = (cow, &config.nbd.cow_dir)
+        && !dir.is_dir()
+    {
+        error(format!(
+            "{file}: [nbd] cow_dir = {}: no such directory; create it, or leave cow_dir out to keep overlays in memory",
+            dir.display()
+        ));
+    }
 }
 
 /// Warns about pools and fixed addresses that reach outside the served networks.
@@ -198,6 +264,23 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
             Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
         }
     }
+    if plan.nbd {
+        // One socket per connection, one file per overlay, plus the TFTP side's.
+        let tftp = if plan.services.tftp() {
+            config.tftp.max_transfers as u64 * 3
+        } else {
+            0
+        };
+        let wanted = tftp + config.nbd.max_connections as u64 * 2 + 256;
+        match limits::raise_open_files(wanted) {
+            Ok(limit) if limit < wanted => log::warn!(
+                "open files are limited to {limit}: fewer than the {} connections of [nbd] max_connections may be served at once; raise LimitNOFILE",
+                config.nbd.max_connections
+            ),
+            Ok(_) => {}
+            Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
+        }
+    }
     // The lease file is locked before anything else: a second bootd on the same
     // file stops here, saying which one holds it.
     let lease_file = if plan.services.bootp() {
@@ -227,7 +310,25 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
     let mut supervisor =
         Supervisor::new().map_err(|e| format!("cannot install the signal handlers: {e}"))?;
     let notifies = !served.is_empty() && !config.bootp.notify.is_empty();
-    let EventReaders { tftp, notify, bus } = EventReaders::open(plan.services.tftp(), notifies)?;
+    let EventReaders {
+        tftp,
+        notify,
+        nbd,
+        bus,
+    } = EventReaders::open(plan.services.tftp(), notifies, plan.nbd)?;
+
+    if let Some(inbox) = nbd {
+        let service = NbdService {
+            config: config.nbd.clone(),
+            address: plan.nbd_address,
+            poll: inbox.poll,
+            waker: inbox.waker,
+            inbox: inbox.receiver,
+        };
+        supervisor
+            .spawn("nbd", inbox.mailbox, move || service.run())
+            .map_err(|e| format!("cannot start the NBD thread: {e}"))?;
+    }
 
     if let Some(inbox) = tftp {
         let service = TftpService {
@@ -298,19 +399,22 @@ impl LoopInbox {
     }
 }
 
-/// The inboxes of the threads that read events (TFTP, notifier), and the bus
+/// The inboxes of the threads that read events (TFTP, notifier, NBD), and the bus
 /// that reaches every one of them. Made before any thread starts, so the BOOTP
 /// service, which publishes, can only be given a bus with every subscriber in it.
 struct EventReaders {
     tftp: Option<LoopInbox>,
     notify: Option<(Mailbox, Receiver<Message>)>,
+    /// NBD learns from lease events which machine holds each address.
+    nbd: Option<LoopInbox>,
     bus: EventBus,
 }
 
 impl EventReaders {
-    fn open(tftp: bool, notify: bool) -> Result<EventReaders, String> {
+    fn open(tftp: bool, notify: bool, nbd: bool) -> Result<EventReaders, String> {
         let tftp = tftp.then(LoopInbox::open).transpose()?;
         let notify = notify.then(|| Mailbox::new(INBOX_CAPACITY, None));
+        let nbd = nbd.then(LoopInbox::open).transpose()?;
         let mut subscribers = Vec::new();
         if let Some(inbox) = &tftp {
             subscribers.push(("tftp", inbox.mailbox.clone()));
@@ -318,9 +422,13 @@ impl EventReaders {
         if let Some((mailbox, _)) = &notify {
             subscribers.push(("notify", mailbox.clone()));
         }
+        if let Some(inbox) = &nbd {
+            subscribers.push(("nbd", inbox.mailbox.clone()));
+        }
         Ok(EventReaders {
             tftp,
             notify,
+            nbd,
             bus: EventBus::new(subscribers),
         })
     }
@@ -358,20 +466,24 @@ mod tests {
         let event = crate::event::Event::ServerAddress(Ipv4Addr::new(10, 0, 0, 1));
         let delivered =
             |inbox: &Receiver<Message>| inbox.try_recv() == Ok(Message::Event(event.clone()));
-        for (tftp, notify) in [(true, true), (true, false), (false, true), (false, false)] {
-            let readers = EventReaders::open(tftp, notify).unwrap();
-            readers.bus.publish(event.clone());
-            let to_tftp = readers
-                .tftp
-                .as_ref()
-                .map(|inbox| delivered(&inbox.receiver));
-            let to_notify = readers.notify.as_ref().map(|(_, inbox)| delivered(inbox));
-            assert_eq!(to_tftp, tftp.then_some(true), "tftp {tftp} notify {notify}");
-            assert_eq!(
-                to_notify,
-                notify.then_some(true),
-                "tftp {tftp} notify {notify}"
-            );
+        for nbd in [false, true] {
+            for (tftp, notify) in [(true, true), (true, false), (false, true), (false, false)] {
+                let readers = EventReaders::open(tftp, notify, nbd).unwrap();
+                readers.bus.publish(event.clone());
+                let to_tftp = readers
+                    .tftp
+                    .as_ref()
+                    .map(|inbox| delivered(&inbox.receiver));
+                let to_notify = readers.notify.as_ref().map(|(_, inbox)| delivered(inbox));
+                let to_nbd = readers.nbd.as_ref().map(|inbox| delivered(&inbox.receiver));
+                assert_eq!(to_tftp, tftp.then_some(true), "tftp {tftp} notify {notify}");
+                assert_eq!(
+                    to_notify,
+                    notify.then_some(true),
+                    "tftp {tftp} notify {notify}"
+                );
+                assert_eq!(to_nbd, nbd.then_some(true), "nbd {nbd}");
+            }
         }
     }
 

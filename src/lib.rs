@@ -1,4 +1,4 @@
-//! bootd: a network-boot daemon (BOOTP/DHCP/PXE and TFTP), successor of pybootd.
+//! bootd: a network-boot daemon (BOOTP/DHCP/PXE, TFTP and NBD), successor of pybootd.
 //!
 //! Each protocol is split into a sans-IO core (parse/emit and state machines that
 //! take `now`) and a thin mio shell running on its own thread. Imports run down the
@@ -16,6 +16,7 @@ pub mod fuzzing;
 pub(crate) mod http_client;
 pub(crate) mod limits;
 pub mod logging;
+pub(crate) mod nbd;
 pub(crate) mod net;
 pub(crate) mod notify;
 pub(crate) mod service_loop;

@@ -180,6 +180,12 @@ pub(crate) const SECTIONS: &[SectionSpec] = &[
         kind: SectionKind::OptionsIfPresent,
         doc: "pybootd 1.8's file server: read and checked, not served (use a web server)",
     },
+    SectionSpec {
+        name: "nbd",
+        aliases: &[],
+        kind: SectionKind::Options,
+        doc: "disk images served to diskless machines over NBD, each machine's writes kept apart",
+    },
 ];
 
 /// The section `name` (as written, any case, either dialect) stands for.
@@ -750,6 +756,94 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
             Ok(Some(on_off(check_ip)))
         },
     },
+    // [nbd]
+    OptionSpec {
+        section: "nbd",
+        name: "exports",
+        default: Initial::Unset("none; the NBD service runs only with exports"),
+        doc: "Disk images served over NBD: `NAME PATH [readonly|cow|write] [copy_to_ram]`, several separated by `;` (readonly unless told; cow: each machine's writes go to its own overlay; write: to the image itself).",
+        mistaken_for: &["export", "image", "nbd"],
+        fallback: None,
+        apply: |c, v, cx| {
+            c.nbd.exports = v
+                .map(|v| nbd_exports(cx.base, v))
+                .transpose()?
+                .unwrap_or_default();
+            Ok((!c.nbd.exports.is_empty()).then(|| nbd_exports_text(&c.nbd.exports)))
+        },
+    },
+    OptionSpec {
+        section: "nbd",
+        name: "address",
+        default: Initial::Unset("the addresses the BOOTP side serves from"),
+        doc: "Address to listen on.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.nbd.address = v.map(value::ipv4).transpose()?;
+            Ok(c.nbd.address.map(|ip| ip.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "nbd",
+        name: "port",
+        default: Initial::Value("10809"),
+        doc: "TCP port to listen on.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.nbd.port = value::port(v.unwrap_or_default())?;
+            Ok(Some(c.nbd.port.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "nbd",
+        name: "cow_dir",
+        default: Initial::Unset("overlays are kept in memory"),
+        doc: "Directory for the overlays of cow exports (their files are unlinked at once, so none outlives bootd).",
+        mistaken_for: &["cowdir"],
+        fallback: None,
+        apply: |c, v, cx| {
+            c.nbd.cow_dir = v.map(|v| resolve_path(cx.base, v));
+            Ok(c.nbd.cow_dir.as_deref().map(path_text))
+        },
+    },
+    OptionSpec {
+        section: "nbd",
+        name: "cow_keep",
+        default: Initial::Value("600"),
+        doc: "Seconds a machine's overlay is kept after its last connection closes, so that a reboot finds its writes (0: deleted at once).",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.nbd.cow_keep = value::seconds(v.unwrap_or_default(), 0.0, 30.0 * 86400.0)?;
+            Ok(Some(seconds_text(&c.nbd.cow_keep)))
+        },
+    },
+    OptionSpec {
+        section: "nbd",
+        name: "cow_max_size",
+        default: Initial::Value("1G"),
+        doc: "Largest overlay of one machine on one export, in bytes or with K, M or G; writes past it get ENOSPC.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.nbd.cow_max_size = byte_size(v.unwrap_or_default())?;
+            Ok(Some(c.nbd.cow_max_size.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "nbd",
+        name: "max_connections",
+        default: Initial::Value("1000"),
+        doc: "NBD connections served at once; more are refused with a log line.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.nbd.max_connections = value::integer(v.unwrap_or_default(), 1, 100_000)? as usize;
+            Ok(Some(c.nbd.max_connections.to_string()))
+        },
+    },
 ];
 
 /// The `[httpd]` settings, made (with placeholders, as in `defaults`) when its first
@@ -820,6 +914,15 @@ fn defaults(with_optional_sections: bool) -> Config {
         },
         filters: Vec::new(),
         httpd: None,
+        nbd: NbdConfig {
+            address: None,
+            port: 0,
+            exports: Vec::new(),
+            cow_dir: None,
+            cow_keep: Duration::ZERO,
+            cow_max_size: 0,
+            max_connections: 0,
+        },
     };
     let context = Context {
         base: Path::new("/"),
@@ -863,6 +966,12 @@ impl Default for HttpAuthConfig {
 impl Default for TftpConfig {
     fn default() -> TftpConfig {
         defaults(false).tftp
+    }
+}
+
+impl Default for NbdConfig {
+    fn default() -> NbdConfig {
+        defaults(false).nbd
     }
 }
 
@@ -919,6 +1028,93 @@ pub(crate) fn resolve_path(base: &Path, text: &str) -> PathBuf {
     } else {
         base.join(path.strip_prefix("./").unwrap_or(path))
     }
+}
+
+/// `NAME PATH [readonly|cow|write] [copy_to_ram]; …`: the path is what lies
+/// between the name and the trailing keywords, so it may hold spaces.
+fn nbd_exports(base: &Path, text: &str) -> ValueResult<Vec<NbdExport>> {
+    let mut exports: Vec<NbdExport> = Vec::new();
+    for entry in text.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let mut words: Vec<&str> = entry.split_whitespace().collect();
+        let mut mode = None;
+        let mut copy_to_ram = false;
+        while words.len() > 2 {
+            let Some(last) = words.last() else { break };
+            match last.to_ascii_lowercase().as_str() {
+                "copy_to_ram" if !copy_to_ram => copy_to_ram = true,
+                "readonly" | "ro" if mode.is_none() => mode = Some(NbdMode::ReadOnly),
+                "cow" if mode.is_none() => mode = Some(NbdMode::Cow),
+                "write" | "rw" if mode.is_none() => mode = Some(NbdMode::Write),
+                _ => break,
+            }
+            words.pop();
+        }
+        let [name, path @ ..] = words.as_slice() else {
+            continue;
+        };
+        if path.is_empty() {
+            return Err(format!(
+                "export `{entry}` has no image: write NAME PATH [readonly|cow|write] [copy_to_ram]"
+            ));
+        }
+        if name.len() > 4096 {
+            return Err("an export name is longer than the 4096 bytes NBD allows".into());
+        }
+        if exports.iter().any(|e| e.name == *name) {
+            return Err(format!("export {name} is named twice"));
+        }
+        let mode = mode.unwrap_or(NbdMode::ReadOnly);
+        if copy_to_ram && mode == NbdMode::Write {
+            return Err(format!(
+                "export {name}: copy_to_ram cannot go with write (the writes would reach only the copy in memory); use cow"
+            ));
+        }
+        exports.push(NbdExport {
+            name: name.to_string(),
+            path: resolve_path(base, &path.join(" ")),
+            mode,
+            copy_to_ram,
+        });
+    }
+    Ok(exports)
+}
+
+fn nbd_exports_text(exports: &[NbdExport]) -> String {
+    let entries: Vec<String> = exports
+        .iter()
+        .map(|e| {
+            let ram = if e.copy_to_ram { " copy_to_ram" } else { "" };
+            format!("{} {} {}{ram}", e.name, e.path.display(), e.mode.as_str())
+        })
+        .collect();
+    entries.join("; ")
+}
+
+/// A size in bytes: a number, optionally followed by K, M or G (powers of 1024).
+fn byte_size(text: &str) -> ValueResult<u64> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, ""),
+    };
+    let shift = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err("not a size; write bytes, or a number with K, M or G".into()),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| "not a size; write bytes, or a number with K, M or G".into())
 }
 
 fn host_name() -> String {
@@ -1035,6 +1231,61 @@ mod tests {
         assert_eq!(h.port, 80);
         assert!(h.check_ip);
         assert!(Config::default().httpd.is_none());
+        let n = NbdConfig::default();
+        assert_eq!(n.port, 10809);
+        assert!(n.exports.is_empty() && n.cow_dir.is_none());
+        assert_eq!(n.cow_keep, Duration::from_secs(600));
+        assert_eq!(n.cow_max_size, 1 << 30);
+    }
+
+    #[test]
+    fn nbd_exports_are_name_path_and_keywords() {
+        let base = Path::new("/etc/bootd");
+        let exports = nbd_exports(
+            base,
+            "debian images/debian 12.img cow copy_to_ram; tools /srv/tools.img; rw /dev/sdb write;",
+        )
+        .unwrap();
+        assert_eq!(
+            exports,
+            vec![
+                NbdExport {
+                    name: "debian".into(),
+                    path: PathBuf::from("/etc/bootd/images/debian 12.img"),
+                    mode: NbdMode::Cow,
+                    copy_to_ram: true
+                },
+                NbdExport {
+                    name: "tools".into(),
+                    path: PathBuf::from("/srv/tools.img"),
+                    mode: NbdMode::ReadOnly,
+                    copy_to_ram: false
+                },
+                NbdExport {
+                    name: "rw".into(),
+                    path: PathBuf::from("/dev/sdb"),
+                    mode: NbdMode::Write,
+                    copy_to_ram: false
+                },
+            ]
+        );
+        assert_eq!(
+            nbd_exports_text(&exports[1..]),
+            "tools /srv/tools.img readonly; rw /dev/sdb write"
+        );
+        assert!(nbd_exports(base, "lonely").is_err());
+        assert!(nbd_exports(base, "a x.img; a y.img").is_err());
+        assert!(nbd_exports(base, "a x.img write copy_to_ram").is_err());
+    }
+
+    #[test]
+    fn sizes_take_k_m_g() {
+        assert_eq!(byte_size("4096"), Ok(4096));
+        assert_eq!(byte_size("64K"), Ok(64 << 10));
+        assert_eq!(byte_size("512 MiB"), Ok(512 << 20));
+        assert_eq!(byte_size("2g"), Ok(2 << 30));
+        assert!(byte_size("lots").is_err());
+        assert!(byte_size("99999999999T").is_err());
     }
 
     #[test]

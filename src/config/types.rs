@@ -9,20 +9,39 @@ use std::time::Duration;
 pub use crate::filters::FilterRule;
 use crate::types::{MacAddr, Uuid};
 
-/// Which services `bootd` runs (from `-p` / `-t`).
+/// One of bootd's services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Bootp,
+    Tftp,
+    Nbd,
+}
+
+/// Which services `bootd` runs: every one the configuration sets up, or one
+/// alone (`-p`, `-t`, `-n`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Services {
-    Both,
-    BootpOnly,
-    TftpOnly,
+    /// BOOTP and TFTP, and NBD when `[nbd] exports` names any.
+    All,
+    Only(Service),
 }
 
 impl Services {
+    fn runs(self, service: Service) -> bool {
+        match self {
+            Services::All => true,
+            Services::Only(only) => only == service,
+        }
+    }
     pub fn bootp(self) -> bool {
-        self != Services::TftpOnly
+        self.runs(Service::Bootp)
     }
     pub fn tftp(self) -> bool {
-        self != Services::BootpOnly
+        self.runs(Service::Tftp)
+    }
+    /// NBD may run (it does when there are exports, and must with `-n`).
+    pub fn nbd(self) -> bool {
+        self.runs(Service::Nbd)
     }
 }
 
@@ -41,6 +60,7 @@ pub struct Config {
     pub tftp: TftpConfig,
     pub filters: Vec<FilterRule>,
     pub httpd: Option<HttpdConfig>,
+    pub nbd: NbdConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,4 +242,52 @@ pub struct HttpdConfig {
     pub port: u16,
     pub root: Option<PathBuf>,
     pub check_ip: bool,
+}
+
+/// What a client may do to an NBD export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NbdMode {
+    /// Reads only; writes are refused (EPERM).
+    ReadOnly,
+    /// Each machine's writes go to its own overlay; the image is never written.
+    Cow,
+    /// Writes go to the image itself.
+    Write,
+}
+
+impl NbdMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NbdMode::ReadOnly => "readonly",
+            NbdMode::Cow => "cow",
+            NbdMode::Write => "write",
+        }
+    }
+}
+
+/// One `[nbd] exports` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NbdExport {
+    /// The name clients ask for.
+    pub name: String,
+    /// The image: a file or a block device.
+    pub path: PathBuf,
+    pub mode: NbdMode,
+    /// Read the whole image into memory at start.
+    pub copy_to_ram: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NbdConfig {
+    /// Listen address; `None` means "the addresses the BOOTP side serves from".
+    pub address: Option<Ipv4Addr>,
+    pub port: u16,
+    pub exports: Vec<NbdExport>,
+    /// Where overlays keep their pages; `None`: in memory.
+    pub cow_dir: Option<PathBuf>,
+    /// How long a machine's overlay outlives its last connection.
+    pub cow_keep: Duration,
+    /// The largest overlay of one machine on one export, in bytes.
+    pub cow_max_size: u64,
+    pub max_connections: usize,
 }
