@@ -37,6 +37,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::pool::{PoolIndex, Slot};
 use crate::config::StaticLease;
 use crate::types::{Ipv4Network, MacAddr, Uuid};
 
@@ -324,16 +325,21 @@ pub struct LeaseTable {
     bindings: HashMap<MacAddr, Binding>,
     /// Address → MAC whose binding is `bound` on it.
     holders: HashMap<Ipv4Addr, MacAddr>,
-    /// Pool index below which every address is bound or a `[static_dhcp]`
-    /// reservation: where the search for a free address starts, so a DISCOVER
-    /// from a new client does not walk every binding. Lowered whenever an
-    /// address leaves `holders`, advanced lazily by [`LeaseTable::first_unheld`].
-    scan_from: u32,
     /// Address → MAC that released it and would like it back.
     remembered: HashMap<Ipv4Addr, MacAddr>,
     offers: Offers,
     offered: HashMap<Ipv4Addr, MacAddr>,
     quarantine: HashMap<Ipv4Addr, Instant>,
+    /// What each pool address is to a new client, for a DISCOVER to find the
+    /// lowest free one without walking the others. Updated by [`LeaseTable::refresh`]
+    /// wherever the maps above change for an address.
+    index: PoolIndex,
+    /// The latest time seen: offers and quarantines are judged at it when a
+    /// change comes without a time of its own (a confirmation, a release).
+    clock: Option<Instant>,
+    /// Addresses weighed by `available_to`: what tests hold a DISCOVER's cost to.
+    #[cfg(test)]
+    examined: std::cell::Cell<u64>,
 }
 
 impl LeaseTable {
@@ -348,13 +354,18 @@ impl LeaseTable {
         } else {
             0
         };
-        LeaseTable {
+        let mut table = LeaseTable {
             pool_start: start,
             pool_len: count,
             statics: statics.iter().map(|s| (s.mac, s.ip)).collect(),
             static_ips: statics.iter().map(|s| s.ip).collect(),
+            index: PoolIndex::new(count),
             ..LeaseTable::default()
+        };
+        for lease in statics {
+            table.refresh(lease.ip);
         }
+        table
     }
 
     /// A table for the part of `pool_count` addresses from `pool_start` that are
@@ -380,11 +391,16 @@ impl LeaseTable {
         } else {
             u32::try_from(end - u64::from(start) + 1).unwrap_or(u32::MAX)
         };
-        LeaseTable {
+        let mut table = LeaseTable {
             network: Some(network),
             server: Some(server),
             ..LeaseTable::new(Some(Ipv4Addr::from(start)), len, &statics)
+        };
+        if table.in_range(server) {
+            let index = u32::from(server).wrapping_sub(table.pool_start);
+            table.index.set(index, Slot::Taken);
         }
+        table
     }
 
     /// True when `ip` may be handed out at all: a host address of the served
@@ -514,6 +530,8 @@ impl LeaseTable {
     /// True when `ip` could be handed to `mac` now. `strict` also refuses
     /// addresses another MAC released and would like back.
     fn available_to(&self, ip: Ipv4Addr, mac: MacAddr, now: Instant, strict: bool) -> bool {
+        #[cfg(test)]
+        self.examined.set(self.examined.get() + 1);
         let ours = self.in_pool(ip) || self.statics.get(&mac) == Some(&ip);
         let reserved_for_other =
             self.static_ips.contains(&ip) && self.statics.get(&mac) != Some(&ip);
@@ -534,35 +552,71 @@ impl LeaseTable {
             && !wanted_back
     }
 
-    /// Pool addresses from index `from` on.
-    fn pool_addresses(&self, from: u32) -> impl Iterator<Item = Ipv4Addr> + '_ {
-        (from..self.pool_len).map(|i| Ipv4Addr::from(self.pool_start.wrapping_add(i)))
+    /// The number of pool address `ip` (none for the server's own).
+    fn pool_index(&self, ip: Ipv4Addr) -> Option<u32> {
+        self.in_pool(ip)
+            .then(|| u32::from(ip).wrapping_sub(self.pool_start))
     }
 
-    /// The index of the first pool address that is neither bound, reserved nor
-    /// the server's: no address before it can be offered to a client without a
-    /// binding.
-    fn first_unheld(&mut self) -> u32 {
-        while self.scan_from < self.pool_len {
-            let ip = Ipv4Addr::from(self.pool_start.wrapping_add(self.scan_from));
-            if !self.holders.contains_key(&ip)
-                && !self.static_ips.contains(&ip)
-                && Some(ip) != self.server
-            {
-                break;
-            }
-            self.scan_from += 1;
+    /// The pool address numbered `index`.
+    fn pool_address(&self, index: u32) -> Ipv4Addr {
+        Ipv4Addr::from(self.pool_start.wrapping_add(index))
+    }
+
+    /// What pool address `ip` is now to a client that holds no address; offers
+    /// and quarantines are judged at the latest time seen.
+    fn slot(&self, ip: Ipv4Addr) -> Slot {
+        let now = self.clock;
+        if self.holders.contains_key(&ip) || self.static_ips.contains(&ip) {
+            return Slot::Taken;
         }
-        self.scan_from
+        if let Some(until) = self.quarantine.get(&ip).copied()
+            && now.is_none_or(|now| until > now)
+        {
+            return Slot::Quarantined(until);
+        }
+        let offer = self
+            .offered
+            .get(&ip)
+            .and_then(|mac| self.offers.get(mac))
+            .filter(|o| o.ip == ip && now.is_none_or(|now| o.until > now));
+        if let Some(offer) = offer {
+            return Slot::Offered(offer.until);
+        }
+        if self.remembered.contains_key(&ip) {
+            Slot::Reusable
+        } else {
+            Slot::Free
+        }
     }
 
-    /// Takes `ip` out of `holders`, keeping `scan_from` at or below it.
+    /// Tells the pool index what `ip` is now: called wherever a map it reads
+    /// changes for that address.
+    fn refresh(&mut self, ip: Ipv4Addr) {
+        if let Some(index) = self.pool_index(ip) {
+            let slot = self.slot(ip);
+            self.index.set(index, slot);
+        }
+    }
+
+    /// Moves the clock to `now` and frees the addresses whose offer or
+    /// quarantine ended by then.
+    fn advance(&mut self, now: Instant) {
+        if self.clock.is_none_or(|seen| seen < now) {
+            self.clock = Some(now);
+        }
+        let now = self.clock.unwrap_or(now);
+        while let Some(index) = self.index.due(now) {
+            let ip = self.pool_address(index);
+            self.refresh(ip);
+        }
+    }
+
+    /// Takes `ip` out of `holders`.
     fn remove_holder(&mut self, ip: Ipv4Addr) -> Option<MacAddr> {
-        let index = u32::from(ip).wrapping_sub(self.pool_start);
-        if index < self.pool_len {
-            self.scan_from = self.scan_from.min(index);
-        }
-        self.holders.remove(&ip)
+        let holder = self.holders.remove(&ip);
+        self.refresh(ip);
+        holder
     }
 
     /// Reserves an address for `mac` (DISCOVER): its reservation or binding, else
@@ -575,28 +629,23 @@ impl LeaseTable {
         requested: Option<Ipv4Addr>,
         now: Instant,
     ) -> Result<Ipv4Addr, LeaseError> {
+        self.advance(now);
         if let Some(ip) = self.current_address(mac, now) {
             if self.offers.get(&mac).is_some_and(|o| o.ip == ip) {
                 self.hold(mac, ip, now);
             }
             return Ok(ip);
         }
-        // `mac` holds no address here, so every bound or reserved one is another's.
-        let first = self.first_unheld();
+        // `mac` holds no address here, so the index's free addresses are free for
+        // it, and the one it released and wants back is its binding's.
         let ip = self
             .bindings
             .get(&mac)
             .map(|b| b.ip)
             .filter(|ip| self.available_to(*ip, mac, now, true))
             .or_else(|| requested.filter(|ip| self.available_to(*ip, mac, now, true)))
-            .or_else(|| {
-                self.pool_addresses(first)
-                    .find(|ip| self.available_to(*ip, mac, now, true))
-            })
-            .or_else(|| {
-                self.pool_addresses(first)
-                    .find(|ip| self.available_to(*ip, mac, now, false))
-            })
+            .or_else(|| self.index.first_free().map(|i| self.pool_address(i)))
+            .or_else(|| self.index.first_reusable().map(|i| self.pool_address(i)))
             .ok_or(LeaseError::PoolExhausted {
                 pool_count: self.pool_count(),
             })?;
@@ -612,15 +661,26 @@ impl LeaseTable {
     /// Forgets offers that expired by `now` and were never taken up (those that
     /// are due: an expired offer may be kept up to one more hold).
     pub fn sweep_offers(&mut self, now: Instant) {
+        self.advance(now);
         for (mac, offer) in self.offers.rotate(now).unwrap_or_default() {
             if self.offered.get(&offer.ip) == Some(&mac) {
                 self.offered.remove(&offer.ip);
+                self.refresh(offer.ip);
             }
         }
     }
 
     fn hold(&mut self, mac: MacAddr, ip: Ipv4Addr, now: Instant) {
         self.cancel_offer(mac);
+        // An expired offer of the same address to another MAC is over: forget it,
+        // so each address is offered to one MAC at most and offers never
+        // outnumber the addresses.
+        if let Some(previous) = self.offered.insert(ip, mac)
+            && previous != mac
+            && self.offers.get(&previous).is_some_and(|o| o.ip == ip)
+        {
+            self.offers.remove(&previous);
+        }
         self.offers.insert(
             mac,
             Offer {
@@ -628,7 +688,7 @@ impl LeaseTable {
                 until: now + OFFER_HOLD,
             },
         );
-        self.offered.insert(ip, mac);
+        self.refresh(ip);
     }
 
     /// Forgets a tentative offer (the client chose another server).
@@ -637,6 +697,7 @@ impl LeaseTable {
             && self.offered.get(&offer.ip) == Some(&mac)
         {
             self.offered.remove(&offer.ip);
+            self.refresh(offer.ip);
         }
     }
 
@@ -741,8 +802,8 @@ impl LeaseTable {
             pxe: binding.pxe,
             uuid: binding.uuid,
         };
-        self.remove_holder(ip);
         self.remembered.insert(ip, mac);
+        self.remove_holder(ip);
         Some(record)
     }
 
@@ -757,11 +818,13 @@ impl LeaseTable {
         now: Instant,
         epoch: u64,
     ) -> Option<LeaseRecord> {
+        self.advance(now);
         if self.current_address(mac, now) != Some(ip) {
             return None;
         }
         self.cancel_offer(mac);
         self.quarantine.insert(ip, now + DECLINE_QUARANTINE);
+        self.refresh(ip);
         let pxe = self.has_pxe_booted(mac);
         let uuid = self.uuid_of(mac);
         self.unbind(mac);
@@ -787,17 +850,20 @@ impl LeaseTable {
             }
             if self.remembered.get(&old.ip) == Some(&mac) {
                 self.remembered.remove(&old.ip);
+                self.refresh(old.ip);
             }
         }
     }
 
     fn insert_binding(&mut self, mac: MacAddr, binding: Binding) {
+        let ip = binding.ip;
         if binding.bound {
-            self.holders.insert(binding.ip, mac);
+            self.holders.insert(ip, mac);
         } else {
-            self.remembered.insert(binding.ip, mac);
+            self.remembered.insert(ip, mac);
         }
         self.bindings.insert(mac, binding);
+        self.refresh(ip);
     }
 }
 
@@ -984,6 +1050,34 @@ mod tests {
             LeaseTable::for_network(network, ip(100), 0, &[]).pool_range(),
             None
         );
+    }
+
+    /// A made-up MAC for each number, as a flood of DISCOVERs brings them.
+    fn flood_mac(n: u32) -> MacAddr {
+        let [a, b, c, d] = n.to_be_bytes();
+        MacAddr([0x02, a, b, c, d, 0x01])
+    }
+
+    /// Finding a free address must not walk the addresses already offered: under
+    /// a flood of new MACs every DISCOVER would cost more than the one before.
+    #[test]
+    fn a_new_client_costs_the_same_however_many_offers_are_out() {
+        let now = Instant::now();
+        let mut t = LeaseTable::new(Some(Ipv4Addr::new(10, 1, 0, 0)), 65_000, &[]);
+        let mut most = 0;
+        for n in 0..5_000 {
+            t.examined.set(0);
+            let ip = t.offer(flood_mac(n), None, now).unwrap();
+            most = most.max(t.examined.get());
+            // Bindings and releases among the offers change nothing.
+            if n % 3 == 0 {
+                t.confirm(flood_mac(n), ip, 1, false, None);
+            }
+            if n % 9 == 0 {
+                t.release(flood_mac(n), ip, 2);
+            }
+        }
+        assert!(most <= 4, "one DISCOVER weighed {most} addresses");
     }
 
     #[test]
@@ -1310,7 +1404,7 @@ mod tests {
         ]
     }
 
-    /// The address `offer` chose before `scan_from`: a walk of the whole pool.
+    /// The address `offer` must choose, found by a walk of the whole pool.
     fn offer_by_whole_scan(
         t: &LeaseTable,
         mac: MacAddr,
@@ -1326,11 +1420,13 @@ mod tests {
             .filter(|ip| t.available_to(*ip, mac, now, true))
             .or_else(|| requested.filter(|ip| t.available_to(*ip, mac, now, true)))
             .or_else(|| {
-                t.pool_addresses(0)
+                (0..t.pool_len)
+                    .map(|i| t.pool_address(i))
                     .find(|ip| t.available_to(*ip, mac, now, true))
             })
             .or_else(|| {
-                t.pool_addresses(0)
+                (0..t.pool_len)
+                    .map(|i| t.pool_address(i))
                     .find(|ip| t.available_to(*ip, mac, now, false))
             })
             .ok_or(LeaseError::PoolExhausted {
@@ -1341,11 +1437,10 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
 
-        /// Starting the search at `scan_from` finds the same address as a walk of
-        /// the whole pool after any history, and every address before it is bound
-        /// or reserved.
+        /// The pool index finds the same address as a walk of the whole pool
+        /// after any history, and places every address where the maps say it is.
         #[test]
-        fn scan_start_never_changes_the_address_chosen(
+        fn the_pool_index_never_changes_the_address_chosen(
             ops in proptest::collection::vec(op(), 1..120),
         ) {
             let statics = [StaticLease { mac: mac(30), ip: ip(103), line: 1 }];
@@ -1376,9 +1471,11 @@ mod tests {
                     Op::Cancel(m) => t.cancel_offer(mac(m)),
                     Op::Wait(s) => now += Duration::from_secs(s),
                 }
-                for i in 0..t.scan_from {
-                    let a = Ipv4Addr::from(u32::from(ip(100)) + i);
-                    proptest::prop_assert!(t.holders.contains_key(&a) || t.static_ips.contains(&a));
+                let mut settled = t.clone();
+                settled.advance(now);
+                for i in 0..t.pool_len {
+                    let a = settled.pool_address(i);
+                    proptest::prop_assert_eq!(settled.index.slot_of(i), settled.slot(a), "{}", a);
                 }
             }
         }

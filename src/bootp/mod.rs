@@ -6,6 +6,7 @@ pub mod auth_workers;
 pub mod endpoint;
 pub mod http_auth;
 pub mod leases;
+pub mod pool;
 pub mod pxe;
 pub mod server;
 pub mod service;
