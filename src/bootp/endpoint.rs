@@ -415,6 +415,10 @@ impl Endpoint {
                         self.log(Level::Warn, || notice.to_string());
                     }
                 }
+                // Routine while the pool is short; a flood makes one per packet.
+                Notice::OfferYielded { .. } | Notice::OfferReclaimed { .. } => {
+                    self.log(Level::Debug, || notice.to_string())
+                }
                 _ => self.log(Level::Info, || notice.to_string()),
             }
         }

@@ -432,6 +432,10 @@ fn a_pool_running_past_its_network_hands_out_only_its_host_addresses() {
         offered.extend(transmits(&mut e).iter().map(|t| reply_of(t).yiaddr));
     }
     let host = |last: u8| Ipv4Addr::new(10, 0, 0, last);
+    // Once all four are offered, the oldest offers yield to new clients: the
+    // same four addresses, over and over.
+    offered.sort();
+    offered.dedup();
     assert_eq!(offered, vec![host(250), host(251), host(253), host(254)]);
     // Nor is such an address granted when a client asks for it.
     for (last, address) in [
@@ -471,6 +475,7 @@ fn the_network_address_is_never_in_the_pool() {
         );
         offered.extend(transmits(&mut e).iter().map(|t| reply_of(t).yiaddr));
     }
+    offered.dedup();
     assert_eq!(offered, vec![Ipv4Addr::new(10, 0, 0, 2)]);
     assert_eq!(
         nak_or_ack(&mut e, 9, Ipv4Addr::new(10, 0, 0, 0), now),
@@ -518,4 +523,85 @@ fn offers_to_machines_that_never_come_back_are_swept() {
         e.handle_timeout(now);
     }
     assert_eq!(e.network(0).unwrap().leases.offer_count(), 0);
+}
+
+/// A DISCOVER from a made-up MAC numbered `n` (a flood's), PXE or not.
+fn forged(kind: MessageType, n: u32, pxe: bool) -> Vec<u8> {
+    let [_, a, b, c] = n.to_be_bytes();
+    let mut message = Message::parse(&request(kind, 0, n, pxe)).unwrap();
+    message.chaddr[..6].copy_from_slice(&[0x02, a, b, c, 0, 1]);
+    message.emit(576).bytes
+}
+
+/// DISCOVER, then REQUEST of what was offered, from `mac(last)`, with `between`
+/// run in between; the ACKed address, if any.
+fn dora_with(
+    e: &mut Endpoint,
+    last: u8,
+    now: Instant,
+    between: impl FnOnce(&mut Endpoint),
+) -> Option<Ipv4Addr> {
+    e.handle_datagram(
+        now,
+        EPOCH,
+        0,
+        CLIENT,
+        &request(MessageType::Discover, last, 1, true),
+    );
+    let offer = transmits(e).first().map(reply_of)?;
+    assert_eq!(offer.message_type(), Some(MessageType::Offer));
+    events(e);
+    between(e);
+    e.handle_datagram(now, EPOCH, 0, CLIENT, &dhcp_request(last, 2, offer.yiaddr));
+    for event in events(e) {
+        if let Event::Persist { id, .. } = event {
+            e.handle_persisted(id, Ok(()));
+        }
+    }
+    let ack = transmits(e).first().map(reply_of)?;
+    (ack.message_type() == Some(MessageType::Ack)).then_some(ack.yiaddr)
+}
+
+#[test]
+fn offers_hoarded_by_forged_macs_yield_to_a_new_client() {
+    let network = Ipv4Network::new(server_ip(), 24).unwrap();
+    let pool = "pool_start = 10.0.0.100\npool_count = 50";
+    let (mut e, _) = starting(network, pool, "");
+    let now = Instant::now();
+    for n in 0..50 {
+        e.handle_datagram(
+            now,
+            EPOCH,
+            0,
+            CLIENT,
+            &forged(MessageType::Discover, n, true),
+        );
+    }
+    assert_eq!(transmits(&mut e).len(), 50, "the pool is offered out");
+    events(&mut e);
+    // A real machine a second later: the oldest unanswered offer is its.
+    let later = now + Duration::from_secs(1);
+    assert_eq!(
+        dora_with(&mut e, 1, later, |_| {}),
+        Some(Ipv4Addr::new(10, 0, 0, 100))
+    );
+    // Nor can a flood that goes on between its DISCOVER and its REQUEST take
+    // the address it accepted: an offer to another MAC is no commitment.
+    let flood = |e: &mut Endpoint| {
+        for n in 1000..1200 {
+            e.handle_datagram(
+                later,
+                EPOCH,
+                0,
+                CLIENT,
+                &forged(MessageType::Discover, n, true),
+            );
+        }
+        transmits(e);
+        events(e);
+    };
+    assert_eq!(
+        dora_with(&mut e, 2, later, flood),
+        Some(Ipv4Addr::new(10, 0, 0, 101))
+    );
 }

@@ -653,6 +653,32 @@ impl LeaseTable {
         Ok(ip)
     }
 
+    /// When the pool is exhausted, the oldest offer still holding (an offer is
+    /// no commitment) moves to `mac`: the address, the MAC it was offered to,
+    /// and since when. `None` when no pool address is merely offered.
+    pub fn take_oldest_offer(
+        &mut self,
+        mac: MacAddr,
+        now: Instant,
+    ) -> Option<(Ipv4Addr, MacAddr, Instant)> {
+        self.advance(now);
+        let ip = self.pool_address(self.index.oldest_offer()?);
+        let from = *self.offered.get(&ip)?;
+        let since = self.offers.get(&from)?.until.checked_sub(OFFER_HOLD)?;
+        self.cancel_offer(from);
+        self.hold(mac, ip, now);
+        Some((ip, from, since))
+    }
+
+    /// The MAC another client's unexpired offer of `ip` is for.
+    pub fn offered_to(&self, ip: Ipv4Addr, now: Instant) -> Option<MacAddr> {
+        let mac = *self.offered.get(&ip)?;
+        self.offers
+            .get(&mac)
+            .is_some_and(|o| o.ip == ip && o.until > now)
+            .then_some(mac)
+    }
+
     /// When [`LeaseTable::sweep_offers`] next has offers to forget.
     pub fn offers_sweep_at(&self) -> Option<Instant> {
         self.offers.rotate_at

@@ -329,6 +329,22 @@ pub enum Notice {
     Declined { mac: MacAddr, ip: Ipv4Addr },
     /// Options left out to respect the client's maximum message size.
     OptionsOmitted { mac: MacAddr, tags: Vec<u8> },
+    /// The pool was exhausted by offers alone: the oldest, never taken up, went
+    /// to this client.
+    OfferYielded {
+        mac: MacAddr,
+        ip: Ipv4Addr,
+        from: MacAddr,
+        /// Seconds since it was offered.
+        age: u64,
+    },
+    /// A client accepted an offer of `ip` that had since been made to another
+    /// MAC (the pool was exhausted): the REQUEST wins over that offer.
+    OfferReclaimed {
+        mac: MacAddr,
+        ip: Ipv4Addr,
+        from: MacAddr,
+    },
 }
 
 impl fmt::Display for Notice {
@@ -348,6 +364,14 @@ impl fmt::Display for Notice {
             Notice::OptionsOmitted { mac, tags } => write!(
                 f,
                 "{mac}: options {tags:?} left out to fit the client's maximum message size"
+            ),
+            Notice::OfferYielded { mac, ip, from, age } => write!(
+                f,
+                "{mac}: the pool is exhausted by offers: offering {ip}, offered to {from} {age} s ago and not taken up"
+            ),
+            Notice::OfferReclaimed { mac, ip, from } => write!(
+                f,
+                "{mac}: accepts the offer of {ip}, offered since to {from}: the REQUEST wins"
             ),
         }
     }
@@ -642,6 +666,34 @@ fn boot_file(answer: &Answer<'_>, notices: &mut Vec<Notice>) -> Result<Option<St
     }
 }
 
+/// An address for a client that holds none: a free one, else (offers are no
+/// commitments) the one of the oldest offer no one took up.
+fn allocate(
+    network: &mut ServedNetwork,
+    client: &Client<'_>,
+    requested: Option<Ipv4Addr>,
+    now: Instant,
+    notices: &mut Vec<Notice>,
+) -> Result<Ipv4Addr, DropReason> {
+    let pool_count = match network.leases.offer(client.mac, requested, now) {
+        Ok(ip) => return Ok(ip),
+        Err(LeaseError::PoolExhausted { pool_count }) => pool_count,
+    };
+    if let Some((ip, from, since)) = network.leases.take_oldest_offer(client.mac, now) {
+        notices.push(Notice::OfferYielded {
+            mac: client.mac,
+            ip,
+            from,
+            age: now.saturating_duration_since(since).as_secs(),
+        });
+        return Ok(ip);
+    }
+    Err(DropReason::PoolExhausted {
+        mac: client.mac,
+        pool_count,
+    })
+}
+
 fn discover(answer: &Answer<'_>, network: &mut ServedNetwork, now: Instant) -> Outcome {
     let client = answer.client;
     let mut notices = Vec::new();
@@ -650,14 +702,9 @@ fn discover(answer: &Answer<'_>, network: &mut ServedNetwork, now: Instant) -> O
         Err(reason) => return Outcome::drop(reason),
     };
     let requested = client.message.options.requested_ip();
-    let ip = match network.leases.offer(client.mac, requested, now) {
+    let ip = match allocate(network, client, requested, now, &mut notices) {
         Ok(ip) => ip,
-        Err(LeaseError::PoolExhausted { pool_count }) => {
-            return Outcome::drop(DropReason::PoolExhausted {
-                mac: client.mac,
-                pool_count,
-            });
-        }
+        Err(reason) => return Outcome::drop(reason),
     };
     let reply = build_reply(
         answer,
@@ -687,7 +734,29 @@ fn dhcp_request(
         .options
         .requested_ip()
         .or_else(|| (message.ciaddr != Ipv4Addr::UNSPECIFIED).then_some(message.ciaddr));
-    let ip = match network.leases.request(client.mac, requested, now) {
+    let mut notices = Vec::new();
+    let mut verdict = network.leases.request(client.mac, requested, now);
+    // SELECTING (option 54 names us): the client accepts an offer of ours. If the
+    // pool ran out meanwhile and the address was offered again, the client that
+    // asks for it wins over the one that was merely offered it, so a flood of
+    // DISCOVERs cannot keep a machine from ever completing its exchange.
+    let selecting = message.options.server_id() == Some(network.link.server_ip())
+        && message.ciaddr == Ipv4Addr::UNSPECIFIED;
+    if selecting
+        && let RequestVerdict::Refuse(RefuseReason::Unavailable { requested }) = verdict
+        && let Some(from) = network.leases.offered_to(requested, now)
+    {
+        network.leases.cancel_offer(from);
+        verdict = network.leases.request(client.mac, Some(requested), now);
+        if verdict == RequestVerdict::Grant(requested) {
+            notices.push(Notice::OfferReclaimed {
+                mac: client.mac,
+                ip: requested,
+                from,
+            });
+        }
+    }
+    let ip = match verdict {
         RequestVerdict::Grant(ip) => ip,
         RequestVerdict::Refuse(RefuseReason::PoolExhausted { pool_count }) => {
             return Outcome::drop(DropReason::PoolExhausted {
@@ -699,7 +768,6 @@ fn dhcp_request(
             return nak(answer.config, client, &network.link, reason);
         }
     };
-    let mut notices = Vec::new();
     let file = match boot_file(answer, &mut notices) {
         Ok(file) => file,
         Err(reason) => return Outcome::drop(reason),
@@ -814,14 +882,9 @@ fn bootp(answer: &Answer<'_>, network: &mut ServedNetwork, now: Instant, epoch: 
     let (ip, persist) = if message.ciaddr != Ipv4Addr::UNSPECIFIED {
         (message.ciaddr, None)
     } else {
-        let ip = match network.leases.offer(client.mac, None, now) {
+        let ip = match allocate(network, client, None, now, &mut notices) {
             Ok(ip) => ip,
-            Err(LeaseError::PoolExhausted { pool_count }) => {
-                return Outcome::drop(DropReason::PoolExhausted {
-                    mac: client.mac,
-                    pool_count,
-                });
-            }
+            Err(reason) => return Outcome::drop(reason),
         };
         // BOOTP has no second step: the reply is the binding.
         let persist = network
