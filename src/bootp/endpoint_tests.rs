@@ -39,6 +39,16 @@ fn endpoint(bootp: &str, rest: &str) -> Endpoint {
 
 /// An endpoint serving `network`, and what it said at start-up.
 fn starting(network: Ipv4Network, bootp: &str, rest: &str) -> (Endpoint, Vec<Event>) {
+    restarting(network, bootp, rest, Vec::new())
+}
+
+/// An endpoint serving `network` with the records of a lease file.
+fn restarting(
+    network: Ipv4Network,
+    bootp: &str,
+    rest: &str,
+    records: Vec<LeaseRecord>,
+) -> (Endpoint, Vec<Event>) {
     let text = format!(
         "[bootp]\nlease_file = /nonexistent/leases\n{bootp}\n[bootfile]\ndefault = pxelinux.0\n00000 = pxelinux.0\n{rest}"
     );
@@ -46,7 +56,7 @@ fn starting(network: Ipv4Network, bootp: &str, rest: &str) -> (Endpoint, Vec<Eve
     let mut endpoint = Endpoint::new(
         &loaded.config,
         &[net(network)],
-        Vec::new(),
+        records,
         None,
         LevelFilter::Debug,
     );
@@ -603,5 +613,168 @@ fn offers_hoarded_by_forged_macs_yield_to_a_new_client() {
     assert_eq!(
         dora_with(&mut e, 2, later, flood),
         Some(Ipv4Addr::new(10, 0, 0, 101))
+    );
+}
+
+/// A PXE REQUEST from `mac(last)` naming no address: neither option 50, nor
+/// ciaddr, nor a server identifier.
+fn request_naming_nothing(last: u8, xid: u32) -> Vec<u8> {
+    request(MessageType::Request, last, xid, true)
+}
+
+/// DISCOVER and REQUEST from `mac(last)` at `epoch`; the ACKed address.
+fn bind(e: &mut Endpoint, last: u8, now: Instant, epoch: u64) -> Option<Ipv4Addr> {
+    e.handle_datagram(
+        now,
+        epoch,
+        0,
+        CLIENT,
+        &request(MessageType::Discover, last, 1, true),
+    );
+    let offer = transmits(e).first().map(reply_of)?;
+    events(e);
+    e.handle_datagram(now, epoch, 0, CLIENT, &dhcp_request(last, 2, offer.yiaddr));
+    for event in events(e) {
+        if let Event::Persist { id, .. } = event {
+            e.handle_persisted(id, Ok(()));
+        }
+    }
+    let ack = transmits(e).first().map(reply_of)?;
+    (ack.message_type() == Some(MessageType::Ack)).then_some(ack.yiaddr)
+}
+
+#[test]
+fn a_request_naming_no_address_gets_no_fresh_binding() {
+    let mut e = endpoint("", "");
+    let now = Instant::now();
+    let mut said = Vec::new();
+    for last in 1..=60 {
+        e.handle_datagram(now, EPOCH, 0, CLIENT, &request_naming_nothing(last, 1));
+        said.extend(events(&mut e));
+    }
+    assert!(transmits(&mut e).is_empty(), "RFC 2131 4.3.2: no answer");
+    assert!(persisted(&said).is_empty(), "nothing bound");
+    let debug = lines(&said, Level::Debug);
+    assert_eq!(debug.len(), 60);
+    assert!(
+        debug[0].ends_with(
+            "52-54-00-00-00-01: DHCPREQUEST names no address (neither option 50 nor ciaddr) and this MAC holds none: not answered"
+        ),
+        "{debug:?}"
+    );
+    // A client holding an offer is still answered (some ROMs leave option 50 out).
+    e.handle_datagram(
+        now,
+        EPOCH,
+        0,
+        CLIENT,
+        &request(MessageType::Discover, 61, 1, true),
+    );
+    assert_eq!(transmits(&mut e).len(), 1);
+    e.handle_datagram(now, EPOCH, 0, CLIENT, &request_naming_nothing(61, 2));
+    let writes = persisted(&events(&mut e));
+    assert_eq!(writes.len(), 1);
+    e.handle_persisted(writes[0].0, Ok(()));
+    assert_eq!(
+        reply_of(&transmits(&mut e)[0]).message_type(),
+        Some(MessageType::Ack)
+    );
+}
+
+#[test]
+fn bindings_unused_past_their_lease_are_reclaimed_when_the_pool_is_full() {
+    let network = Ipv4Network::new(server_ip(), 24).unwrap();
+    let pool = "pool_start = 10.0.0.100\npool_count = 3\nlease_time = 3600";
+    let reserved = "[static_dhcp]\n52-54-00-00-00-09 = 10.0.0.50\n";
+    let (mut e, _) = starting(network, pool, reserved);
+    let now = Instant::now();
+    let host = |last: u8| Ipv4Addr::new(10, 0, 0, last);
+    for last in [1, 2, 3, 9] {
+        assert!(bind(&mut e, last, now, EPOCH).is_some());
+    }
+    // mac(2) renews an hour later: its binding is in use.
+    let renewed = EPOCH + 3000;
+    assert_eq!(bind(&mut e, 2, now, renewed), Some(host(101)));
+    // Past mac(1)'s and mac(3)'s lease, but not past what a renewal that was
+    // not recorded could have promised: still theirs.
+    let at = |epoch: u64| now + Duration::from_secs(epoch - EPOCH);
+    let soon = EPOCH + 3600 + 30;
+    e.handle_datagram(
+        at(soon),
+        soon,
+        0,
+        CLIENT,
+        &request(MessageType::Discover, 20, 1, true),
+    );
+    assert!(transmits(&mut e).is_empty(), "the pool is full");
+    events(&mut e);
+    // Long after: the oldest is reclaimed for a new machine, with a line saying so.
+    let late = EPOCH + 4 * 3600;
+    e.handle_datagram(
+        at(late),
+        late,
+        0,
+        CLIENT,
+        &request(MessageType::Discover, 21, 1, true),
+    );
+    let offer = transmits(&mut e);
+    assert_eq!(offer.len(), 1);
+    assert_eq!(reply_of(&offer[0]).yiaddr, host(100));
+    let info = lines(&events(&mut e), Level::Info);
+    assert!(
+        info.contains(&"52-54-00-00-00-15: the pool is full: reclaiming 10.0.0.100 from 52-54-00-00-00-01, not seen for 14400 s (its lease was 3600 s)".to_string()),
+        "{info:?}"
+    );
+    assert_eq!(bind(&mut e, 21, at(late), late), Some(host(100)));
+    // Then mac(3)'s; mac(2) renewed later, and the reservation is never taken.
+    assert_eq!(bind(&mut e, 22, at(late), late), Some(host(102)));
+    assert_eq!(bind(&mut e, 23, at(late), late), Some(host(101)));
+    assert_eq!(bind(&mut e, 24, at(late), late), None);
+    assert_eq!(bind(&mut e, 9, at(late), late), Some(host(50)));
+}
+
+#[test]
+fn while_the_pool_has_room_an_expired_binding_stays_its_machines() {
+    let network = Ipv4Network::new(server_ip(), 24).unwrap();
+    let pool = "pool_start = 10.0.0.100\npool_count = 2\nlease_time = 3600";
+    let (mut e, _) = starting(network, pool, "");
+    let now = Instant::now();
+    assert_eq!(
+        bind(&mut e, 1, now, EPOCH),
+        Some(Ipv4Addr::new(10, 0, 0, 100))
+    );
+    let late = EPOCH + 10 * 3600;
+    let then = now + Duration::from_secs(10 * 3600);
+    assert_eq!(
+        bind(&mut e, 2, then, late),
+        Some(Ipv4Addr::new(10, 0, 0, 101))
+    );
+    assert_eq!(
+        bind(&mut e, 1, then, late),
+        Some(Ipv4Addr::new(10, 0, 0, 100))
+    );
+}
+
+#[test]
+fn bindings_read_at_start_up_count_as_used_then() {
+    let network = Ipv4Network::new(server_ip(), 24).unwrap();
+    let pool = "pool_start = 10.0.0.100\npool_count = 1\nlease_time = 3600";
+    // Written long ago: bootd cannot know whether its machine renewed while
+    // bootd was not running.
+    let old = LeaseRecord {
+        mac: mac(1),
+        ip: Ipv4Addr::new(10, 0, 0, 100),
+        epoch: EPOCH - 100 * 3600,
+        state: RecordState::Bound,
+        pxe: true,
+        uuid: None,
+    };
+    let (mut e, _) = restarting(network, pool, "", vec![old]);
+    let now = Instant::now();
+    assert_eq!(bind(&mut e, 2, now, EPOCH), None);
+    let later = EPOCH + 2 * 3600;
+    assert_eq!(
+        bind(&mut e, 2, now + Duration::from_secs(2 * 3600), later),
+        Some(Ipv4Addr::new(10, 0, 0, 100))
     );
 }

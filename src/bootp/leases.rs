@@ -2,11 +2,16 @@
 //! MAC→address bindings, plus the lease file that keeps bindings across restarts.
 //!
 //! pybootd's promise is kept and strengthened: a MAC keeps its address, now also
-//! across restarts. Confirmed bindings never expire (`lease_time` is what clients
-//! are told, not a deadline here); only RELEASE and DECLINE end them. A released
-//! address goes back to the pool, but the MAC is remembered and gets the same
-//! address again as long as no one else took it; new clients get never-used
-//! addresses first so that this usually holds.
+//! across restarts. Confirmed bindings do not expire while the pool has room
+//! (`lease_time` is what clients are told); RELEASE and DECLINE end them, and
+//! when the pool is full a binding unused for longer than its lease goes to a
+//! new machine ([`LeaseTable::reclaim_expired`], the least recently used
+//! first; never a `[static_dhcp]` reservation). Renewals are written to the
+//! lease file (once its record is [`RENEWAL_RECORDED_AFTER`] old), so the file
+//! says when each machine was last seen. A released address goes back to the
+//! pool, but the MAC is remembered and gets the same address again as long as
+//! no one else took it; new clients get never-used addresses first so that
+//! this usually holds.
 //!
 //! The pool of a served network holds only host addresses of that network other
 //! than the server's own ([`LeaseTable::for_network`]).
@@ -29,7 +34,7 @@
 //! bootd, so its OS is served even with `allow_simple_dhcp` off) and `uuid=`.
 //! Everything here is pure except [`LeaseJournal`], the small file wrapper.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -45,6 +50,10 @@ use crate::types::{Ipv4Network, MacAddr, Uuid};
 pub const OFFER_HOLD: Duration = Duration::from_secs(60);
 /// How long a declined address stays out of use (dnsmasq uses the same 10 minutes).
 pub const DECLINE_QUARANTINE: Duration = Duration::from_secs(600);
+/// Seconds a binding's record may age before a renewal writes it again: the
+/// recorded time of a binding in use lags the truth by less than this, so a
+/// binding is reclaimed only this long after its lease could have run out.
+pub const RENEWAL_RECORDED_AFTER: u64 = 60;
 
 /// The state a lease-file line records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,6 +236,10 @@ pub enum RefuseReason {
     PoolExhausted {
         pool_count: u32,
     },
+    /// A DHCPREQUEST naming no address (neither option 50 nor ciaddr) from a
+    /// client that holds none: RFC 2131 §4.3.2 has no such request, and
+    /// binding a fresh address for it would let anyone empty the pool.
+    NoAddress,
 }
 
 impl fmt::Display for RefuseReason {
@@ -241,6 +254,9 @@ impl fmt::Display for RefuseReason {
             ),
             RefuseReason::PoolExhausted { pool_count } => {
                 write!(f, "no free address among {pool_count}")
+            }
+            RefuseReason::NoAddress => {
+                write!(f, "named no address and holds none")
             }
         }
     }
@@ -337,6 +353,14 @@ pub struct LeaseTable {
     /// The latest time seen: offers and quarantines are judged at it when a
     /// change comes without a time of its own (a confirmation, a release).
     clock: Option<Instant>,
+    /// Bound pool addresses (reservations aside) by the Unix time their record
+    /// was last written, least recently used first: what the pool gives back
+    /// first when it is full.
+    in_use: BTreeSet<(u64, MacAddr)>,
+    /// Unix time of the first request after start-up: bindings read from the
+    /// lease file count as used then, since bootd cannot know whether their
+    /// machines renewed while it was not running.
+    started: Option<u64>,
     /// Addresses weighed by `available_to`: what tests hold a DISCOVER's cost to.
     #[cfg(test)]
     examined: std::cell::Cell<u64>,
@@ -421,11 +445,8 @@ impl LeaseTable {
                 RecordState::Bound | RecordState::Released => {
                     let bound = record.state == RecordState::Bound;
                     // A later record may give the address to another MAC.
-                    if bound
-                        && let Some(previous) = self.remove_holder(record.ip)
-                        && let Some(b) = self.bindings.get_mut(&previous)
-                    {
-                        b.bound = false;
+                    if bound {
+                        self.unhold(record.ip);
                     }
                     self.insert_binding(
                         record.mac,
@@ -679,6 +700,40 @@ impl LeaseTable {
             .then_some(mac)
     }
 
+    /// Notes the Unix time of a request; the first one after start-up is when
+    /// bindings read from the lease file count as last used.
+    pub fn note_epoch(&mut self, epoch: u64) {
+        self.started.get_or_insert(epoch);
+    }
+
+    /// When the pool is full: the binding unused the longest, if unused for
+    /// longer than `lease_time` (and the slack of an unrecorded renewal), ends
+    /// and its address is offered to `mac`. Returns the address, the MAC that
+    /// held it and when its record was last written. Reservations are never
+    /// taken.
+    pub fn reclaim_expired(
+        &mut self,
+        mac: MacAddr,
+        now: Instant,
+        epoch: u64,
+        lease_time: u32,
+    ) -> Option<(Ipv4Addr, MacAddr, u64)> {
+        self.advance(now);
+        let started = *self.started.get_or_insert(epoch);
+        let (seen, from) = *self.in_use.first()?;
+        let expires = seen
+            .max(started)
+            .saturating_add(u64::from(lease_time))
+            .saturating_add(RENEWAL_RECORDED_AFTER);
+        if epoch <= expires {
+            return None;
+        }
+        let ip = self.bindings.get(&from)?.ip;
+        self.unhold(ip);
+        self.hold(mac, ip, now);
+        Some((ip, from, seen))
+    }
+
     /// When [`LeaseTable::sweep_offers`] next has offers to forget.
     pub fn offers_sweep_at(&self) -> Option<Instant> {
         self.offers.rotate_at
@@ -748,12 +803,7 @@ impl LeaseTable {
                     RequestVerdict::Refuse(RefuseReason::Unavailable { requested })
                 }
             }
-            (None, None) => match self.offer(mac, None, now) {
-                Ok(ip) => RequestVerdict::Grant(ip),
-                Err(LeaseError::PoolExhausted { pool_count }) => {
-                    RequestVerdict::Refuse(RefuseReason::PoolExhausted { pool_count })
-                }
-            },
+            (None, None) => RequestVerdict::Refuse(RefuseReason::NoAddress),
         }
     }
 
@@ -772,17 +822,18 @@ impl LeaseTable {
         let pxe = pxe || previous.as_ref().is_some_and(|b| b.pxe);
         let uuid = uuid.or(previous.as_ref().and_then(|b| b.uuid));
         let unchanged = previous.as_ref().is_some_and(|b| {
-            b.bound && b.persisted && b.ip == ip && b.pxe == pxe && b.uuid == uuid
+            b.bound
+                && b.persisted
+                && b.ip == ip
+                && b.pxe == pxe
+                && b.uuid == uuid
+                && epoch.saturating_sub(b.epoch) < RENEWAL_RECORDED_AFTER
         });
         if unchanged {
             return None;
         }
         self.unbind(mac);
-        if let Some(other) = self.remove_holder(ip)
-            && let Some(b) = self.bindings.get_mut(&other)
-        {
-            b.bound = false;
-        }
+        self.unhold(ip);
         self.insert_binding(
             mac,
             Binding {
@@ -814,12 +865,7 @@ impl LeaseTable {
     /// DHCPRELEASE: frees `ip` if `mac` holds it; the MAC stays remembered.
     pub fn release(&mut self, mac: MacAddr, ip: Ipv4Addr, epoch: u64) -> Option<LeaseRecord> {
         self.cancel_offer(mac);
-        let binding = self
-            .bindings
-            .get_mut(&mac)
-            .filter(|b| b.bound && b.ip == ip)?;
-        binding.bound = false;
-        binding.epoch = epoch;
+        let binding = self.bindings.get(&mac).filter(|b| b.bound && b.ip == ip)?;
         let record = LeaseRecord {
             mac,
             ip,
@@ -828,8 +874,12 @@ impl LeaseTable {
             pxe: binding.pxe,
             uuid: binding.uuid,
         };
+        self.unhold(ip);
+        if let Some(binding) = self.bindings.get_mut(&mac) {
+            binding.epoch = epoch;
+        }
         self.remembered.insert(ip, mac);
-        self.remove_holder(ip);
+        self.refresh(ip);
         Some(record)
     }
 
@@ -871,6 +921,7 @@ impl LeaseTable {
 
     fn unbind(&mut self, mac: MacAddr) {
         if let Some(old) = self.bindings.remove(&mac) {
+            self.in_use.remove(&(old.epoch, mac));
             if self.holders.get(&old.ip) == Some(&mac) {
                 self.remove_holder(old.ip);
             }
@@ -881,10 +932,23 @@ impl LeaseTable {
         }
     }
 
+    /// Ends the binding bound on `ip`, if any; its MAC stays known (PXE, UUID).
+    fn unhold(&mut self, ip: Ipv4Addr) -> Option<MacAddr> {
+        let holder = self.remove_holder(ip)?;
+        if let Some(b) = self.bindings.get_mut(&holder) {
+            self.in_use.remove(&(b.epoch, holder));
+            b.bound = false;
+        }
+        Some(holder)
+    }
+
     fn insert_binding(&mut self, mac: MacAddr, binding: Binding) {
         let ip = binding.ip;
         if binding.bound {
             self.holders.insert(ip, mac);
+            if self.in_pool(ip) && !self.static_ips.contains(&ip) {
+                self.in_use.insert((binding.epoch, mac));
+            }
         } else {
             self.remembered.insert(ip, mac);
         }
@@ -1152,6 +1216,19 @@ mod tests {
         assert_eq!(t.offer(mac(1), None, much_later), Ok(a));
     }
 
+    /// A renewal is written once the recorded time is a minute old, so the file
+    /// says when each machine was last seen, give or take that minute.
+    #[test]
+    fn renewals_are_recorded_once_the_last_record_is_a_minute_old() {
+        let now = Instant::now();
+        let mut t = table(4);
+        let a = t.offer(mac(1), None, now).unwrap();
+        assert!(t.confirm(mac(1), a, 1000, false, None).is_some());
+        assert!(t.confirm(mac(1), a, 1059, false, None).is_none());
+        let record = t.confirm(mac(1), a, 1060, false, None).unwrap();
+        assert_eq!((record.epoch, record.state), (1060, RecordState::Bound));
+    }
+
     #[test]
     fn confirm_reports_only_changes() {
         let now = Instant::now();
@@ -1200,11 +1277,11 @@ mod tests {
             t.request(mac(3), Some(Ipv4Addr::new(10, 0, 0, 1)), now),
             RequestVerdict::Refuse(_)
         ));
-        // No address named at all: allocate.
-        assert!(matches!(
+        // No address named at all by a client holding none: no fresh binding.
+        assert_eq!(
             t.request(mac(4), None, now),
-            RequestVerdict::Grant(_)
-        ));
+            RequestVerdict::Refuse(RefuseReason::NoAddress)
+        );
     }
 
     #[test]

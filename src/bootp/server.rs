@@ -338,6 +338,15 @@ pub enum Notice {
         /// Seconds since it was offered.
         age: u64,
     },
+    /// The pool was full: a binding unused past its lease went to this client.
+    Reclaimed {
+        mac: MacAddr,
+        ip: Ipv4Addr,
+        from: MacAddr,
+        /// Seconds since its machine was last seen.
+        unseen: u64,
+        lease_time: u32,
+    },
     /// A client accepted an offer of `ip` that had since been made to another
     /// MAC (the pool was exhausted): the REQUEST wins over that offer.
     OfferReclaimed {
@@ -368,6 +377,16 @@ impl fmt::Display for Notice {
             Notice::OfferYielded { mac, ip, from, age } => write!(
                 f,
                 "{mac}: the pool is exhausted by offers: offering {ip}, offered to {from} {age} s ago and not taken up"
+            ),
+            Notice::Reclaimed {
+                mac,
+                ip,
+                from,
+                unseen,
+                lease_time,
+            } => write!(
+                f,
+                "{mac}: the pool is full: reclaiming {ip} from {from}, not seen for {unseen} s (its lease was {lease_time} s)"
             ),
             Notice::OfferReclaimed { mac, ip, from } => write!(
                 f,
@@ -401,6 +420,10 @@ pub enum DropReason {
     ForeignRelay {
         mac: MacAddr,
         giaddr: Ipv4Addr,
+    },
+    /// A DHCPREQUEST naming no address from a client that holds none.
+    RequestWithoutAddress {
+        mac: MacAddr,
     },
     /// A message type servers do not receive (OFFER, ACK, NAK, unknown).
     UnexpectedType {
@@ -453,6 +476,10 @@ impl fmt::Display for DropReason {
             DropReason::NotEthernet { htype, hlen } => write!(
                 f,
                 "hardware type {htype} / length {hlen} is not Ethernet (1/6)"
+            ),
+            DropReason::RequestWithoutAddress { mac } => write!(
+                f,
+                "{mac}: DHCPREQUEST names no address (neither option 50 nor ciaddr) and this MAC holds none: not answered"
             ),
             DropReason::UnexpectedType { mac, kind } => {
                 write!(f, "{mac}: {kind} is not for a server")
@@ -535,6 +562,7 @@ pub fn handle(
         });
     }
     let mac = message.client_mac();
+    network.leases.note_epoch(datagram.epoch);
     let served = network.link.network;
     // A relay agent must sit on the served network (dnsmasq and Kea likewise pick
     // the pool by giaddr, and answer nothing they have no pool for).
@@ -621,7 +649,7 @@ pub fn handle(
                 grant: &grant,
             };
             match kind {
-                Some(MessageType::Discover) => discover(&answer, network, now),
+                Some(MessageType::Discover) => discover(&answer, network, now, epoch),
                 Some(MessageType::Request) => dhcp_request(&answer, network, now, epoch),
                 Some(MessageType::Inform) => inform(&answer, &network.link),
                 _ => bootp(&answer, network, now, epoch),
@@ -667,14 +695,17 @@ fn boot_file(answer: &Answer<'_>, notices: &mut Vec<Notice>) -> Result<Option<St
 }
 
 /// An address for a client that holds none: a free one, else (offers are no
-/// commitments) the one of the oldest offer no one took up.
+/// commitments) the one of the oldest offer no one took up, else the one of the
+/// binding unused the longest, once unused past its lease.
 fn allocate(
+    answer: &Answer<'_>,
     network: &mut ServedNetwork,
-    client: &Client<'_>,
     requested: Option<Ipv4Addr>,
     now: Instant,
+    epoch: u64,
     notices: &mut Vec<Notice>,
 ) -> Result<Ipv4Addr, DropReason> {
+    let client = answer.client;
     let pool_count = match network.leases.offer(client.mac, requested, now) {
         Ok(ip) => return Ok(ip),
         Err(LeaseError::PoolExhausted { pool_count }) => pool_count,
@@ -688,13 +719,27 @@ fn allocate(
         });
         return Ok(ip);
     }
+    let lease_time = answer.config.bootp.lease_time;
+    if let Some((ip, from, seen)) = network
+        .leases
+        .reclaim_expired(client.mac, now, epoch, lease_time)
+    {
+        notices.push(Notice::Reclaimed {
+            mac: client.mac,
+            ip,
+            from,
+            unseen: epoch.saturating_sub(seen),
+            lease_time,
+        });
+        return Ok(ip);
+    }
     Err(DropReason::PoolExhausted {
         mac: client.mac,
         pool_count,
     })
 }
 
-fn discover(answer: &Answer<'_>, network: &mut ServedNetwork, now: Instant) -> Outcome {
+fn discover(answer: &Answer<'_>, network: &mut ServedNetwork, now: Instant, epoch: u64) -> Outcome {
     let client = answer.client;
     let mut notices = Vec::new();
     let file = match boot_file(answer, &mut notices) {
@@ -702,7 +747,7 @@ fn discover(answer: &Answer<'_>, network: &mut ServedNetwork, now: Instant) -> O
         Err(reason) => return Outcome::drop(reason),
     };
     let requested = client.message.options.requested_ip();
-    let ip = match allocate(network, client, requested, now, &mut notices) {
+    let ip = match allocate(answer, network, requested, now, epoch, &mut notices) {
         Ok(ip) => ip,
         Err(reason) => return Outcome::drop(reason),
     };
@@ -763,6 +808,10 @@ fn dhcp_request(
                 mac: client.mac,
                 pool_count,
             });
+        }
+        // RFC 2131 §4.3.2 gives this request no meaning: ignored, as dnsmasq does.
+        RequestVerdict::Refuse(RefuseReason::NoAddress) => {
+            return Outcome::drop(DropReason::RequestWithoutAddress { mac: client.mac });
         }
         RequestVerdict::Refuse(reason) => {
             return nak(answer.config, client, &network.link, reason);
@@ -882,7 +931,7 @@ fn bootp(answer: &Answer<'_>, network: &mut ServedNetwork, now: Instant, epoch: 
     let (ip, persist) = if message.ciaddr != Ipv4Addr::UNSPECIFIED {
         (message.ciaddr, None)
     } else {
-        let ip = match allocate(network, client, None, now, &mut notices) {
+        let ip = match allocate(answer, network, None, now, epoch, &mut notices) {
             Ok(ip) => ip,
             Err(reason) => return Outcome::drop(reason),
         };
