@@ -14,7 +14,8 @@
 //! with `handle_persisted`. A failed write releases nothing (the client retries).
 //! Later answers to the same MAC wait behind a write still in progress.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
@@ -24,6 +25,7 @@ use log::{Level, LevelFilter};
 use super::acl::{MacList, UuidList};
 use super::http_auth::{Answer, HttpDecisions, Query};
 use super::leases::{LeaseRecord, LeaseTable};
+use super::recent::RecentMap;
 use super::server::{
     self, AccessPolicy, Action, AllowAll, Datagram, DropReason, Link, Notice, Outcome,
     ServedNetwork, ServerConfig,
@@ -35,8 +37,6 @@ use crate::types::MacAddr;
 
 /// Rewrite the lease file once this many lines were appended since the last rewrite.
 const COMPACT_AFTER_APPENDS: usize = 10_000;
-/// Refusals and warnings already logged (per MAC and text); forgotten past this size.
-const REFUSALS_REMEMBERED: usize = 10_000;
 
 /// Names one lease record handed out for writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,12 +75,29 @@ pub enum Event {
     Compact(Vec<LeaseRecord>),
 }
 
+/// How many entries each map keyed by client holds, summed over the served
+/// networks: what must stay bounded whatever clients send.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateSizes {
+    pub phases: usize,
+    pub uuids: usize,
+    pub offers: usize,
+    /// Bound MACs, and MACs remembered after their binding ended.
+    pub bindings: usize,
+    /// Lines said once per client.
+    pub said_once: usize,
+    pub http_answers: usize,
+    pub http_queries: usize,
+    pub parked: usize,
+}
+
 /// `[bootp] access`: who may boot.
 enum AccessControl {
     Everyone(AllowAll),
     Macs(MacList),
     Uuids(UuidList),
-    Http(HttpDecisions),
+    /// Boxed: much larger than the others, and made once.
+    Http(Box<HttpDecisions>),
 }
 
 impl AccessControl {
@@ -89,7 +106,7 @@ impl AccessControl {
             AccessControl::Everyone(p) => p,
             AccessControl::Macs(p) => p,
             AccessControl::Uuids(p) => p,
-            AccessControl::Http(p) => p,
+            AccessControl::Http(p) => p.as_mut(),
         }
     }
 }
@@ -121,8 +138,10 @@ pub struct Endpoint {
     networks: Vec<ServedNetwork>,
     access: AccessControl,
     parked: HashMap<MacAddr, Parked>,
-    /// (MAC, line) pairs already logged at their full level.
-    said_once: HashSet<(MacAddr, String)>,
+    /// Hashes of the (MAC, line) pairs already logged at their full level, for
+    /// the clients remembered: a few bytes each, however long the line.
+    said_once: RecentMap<u64, ()>,
+    hasher: RandomState,
     /// Lease-file records of networks not served now: kept, so a rewrite never
     /// loses them.
     foreign: Vec<LeaseRecord>,
@@ -164,11 +183,12 @@ impl Endpoint {
                 records.into_iter().partition(|r| net.contains(r.ip));
             records = others;
             let mut leases =
-                LeaseTable::for_network(net.network, *pool_start, bootp.pool_count, &statics);
+                LeaseTable::for_network(net.network, *pool_start, bootp.pool_count, &statics)
+                    .remembering(bootp.remembered_clients);
             leases.load(mine);
             let dns = server::resolve_dns(&bootp.dns, resolv_conf, net.server());
             let link = Link::new(net.network, bootp.netmask, dns);
-            networks.push(ServedNetwork::new(link, leases));
+            networks.push(ServedNetwork::new(link, leases, bootp.remembered_clients));
         }
         let access = match bootp.access {
             None => AccessControl::Everyone(AllowAll),
@@ -178,7 +198,10 @@ impl Endpoint {
             Some(Access::Uuid) => AccessControl::Uuids(UuidList {
                 rules: config.uuid_acl.clone(),
             }),
-            Some(Access::Http) => AccessControl::Http(HttpDecisions::new(&config.http)),
+            Some(Access::Http) => AccessControl::Http(Box::new(HttpDecisions::new(
+                &config.http,
+                bootp.remembered_clients,
+            ))),
         };
         let mut endpoint = Endpoint {
             bootp: bootp.clone(),
@@ -187,7 +210,8 @@ impl Endpoint {
             networks,
             access,
             parked: HashMap::new(),
-            said_once: HashSet::new(),
+            said_once: RecentMap::new(bootp.remembered_clients),
+            hasher: RandomState::new(),
             foreign: records,
             appended: 0,
             writes: HashMap::new(),
@@ -347,6 +371,27 @@ impl Endpoint {
         self.parked.len()
     }
 
+    /// The size of every map keyed by client.
+    pub fn state_sizes(&self) -> StateSizes {
+        let mut sizes = StateSizes {
+            said_once: self.said_once.len(),
+            parked: self.parked.len(),
+            ..StateSizes::default()
+        };
+        if let AccessControl::Http(decisions) = &self.access {
+            sizes.http_answers = decisions.remembered();
+            sizes.http_queries = decisions.pending();
+        }
+        for network in &self.networks {
+            let (phases, uuids) = network.remembered();
+            sizes.phases += phases;
+            sizes.uuids += uuids;
+            sizes.offers += network.leases.offer_count();
+            sizes.bindings += network.leases.binding_count();
+        }
+        sizes
+    }
+
     fn process(
         &mut self,
         now: Instant,
@@ -411,8 +456,9 @@ impl Endpoint {
             match notice {
                 // Every retransmission repeats it: say it once per client.
                 Notice::DefaultBootFile { mac, .. } => {
-                    if self.said_once.insert((*mac, notice.to_string())) {
-                        self.log(Level::Warn, || notice.to_string());
+                    let line = notice.to_string();
+                    if self.first_time(*mac, &line) {
+                        self.log(Level::Warn, || line);
                     }
                 }
                 // Routine while the pool is short; a flood makes one per packet.
@@ -500,10 +546,7 @@ impl Endpoint {
         match refused_mac {
             Some(mac) => {
                 let text = reason.to_string();
-                if self.said_once.len() >= REFUSALS_REMEMBERED {
-                    self.said_once.clear();
-                }
-                if self.said_once.insert((mac, text.clone())) {
+                if self.first_time(mac, &text) {
                     self.log(Level::Info, || text);
                 } else {
                     self.log(Level::Debug, || text);
@@ -511,6 +554,13 @@ impl Endpoint {
             }
             None => self.log(Level::Debug, || format!("{source}: dropped: {reason}")),
         }
+    }
+
+    /// True the first time `line` is said about `mac` (among the clients
+    /// remembered: one forgotten since may hear it again).
+    fn first_time(&mut self, mac: MacAddr, line: &str) -> bool {
+        let key = self.hasher.hash_one((mac, line));
+        self.said_once.insert(key, ()).is_none()
     }
 
     /// Queues a log line, formatting it only when its level is logged.

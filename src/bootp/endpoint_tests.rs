@@ -778,3 +778,150 @@ fn bindings_read_at_start_up_count_as_used_then() {
         Some(Ipv4Addr::new(10, 0, 0, 100))
     );
 }
+
+/// Datagram `n` of a flood from made-up MACs (one per `n`), cycling through
+/// every kind of request: PXE DISCOVER of an unlisted architecture, INFORM,
+/// REQUEST naming nothing, REQUEST of a pool address, RELEASE and DECLINE of
+/// it, plain BOOTP, plain DISCOVER.
+fn flood_datagrams(n: u32) -> Vec<Vec<u8>> {
+    let [_, a, b, c] = n.to_be_bytes();
+    let address = Ipv4Addr::new(10, 0, 0, 2 + (n % 250) as u8);
+    let message = |kind: Option<MessageType>, pxe: bool, edit: &dyn Fn(&mut Message)| {
+        let mut m = Message {
+            xid: n,
+            ..Message::default()
+        };
+        m.chaddr[..6].copy_from_slice(&[0x02, a, b, c, 0, 1]);
+        if let Some(kind) = kind {
+            m.options.set(tag::MESSAGE_TYPE, [kind.to_byte()]);
+        }
+        if pxe {
+            m.options.set(
+                tag::VENDOR_CLASS,
+                b"PXEClient:Arch:00011:UNDI:002001".to_vec(),
+            );
+            m.options.set(tag::CLIENT_ARCH, [0, 11]);
+            let mut uuid = [0u8; 17];
+            uuid[13..].copy_from_slice(&n.to_be_bytes());
+            m.options.set(tag::CLIENT_UUID, uuid.to_vec());
+        }
+        edit(&mut m);
+        m.emit(576).bytes
+    };
+    let asking = |m: &mut Message| {
+        m.options.set(tag::SERVER_ID, server_ip().octets());
+        m.options.set(tag::REQUESTED_IP, address.octets());
+    };
+    let holding = |m: &mut Message| m.ciaddr = address;
+    match n % 8 {
+        0 => vec![message(Some(MessageType::Discover), true, &|_| {})],
+        1 => vec![message(Some(MessageType::Inform), false, &holding)],
+        2 => vec![message(Some(MessageType::Request), true, &|_| {})],
+        3 => vec![message(Some(MessageType::Request), true, &asking)],
+        4 => vec![
+            message(Some(MessageType::Request), false, &asking),
+            message(Some(MessageType::Release), false, &holding),
+        ],
+        5 => vec![
+            message(Some(MessageType::Request), true, &asking),
+            message(Some(MessageType::Decline), true, &asking),
+        ],
+        6 => vec![message(None, false, &|_| {})],
+        _ => vec![message(Some(MessageType::Discover), false, &|_| {})],
+    }
+}
+
+/// Feeds datagram `n` of the flood: the authorisation server allows, refuses,
+/// or never answers; every write succeeds.
+fn feed_flood(e: &mut Endpoint, n: u32, now: Instant) {
+    for bytes in flood_datagrams(n) {
+        e.handle_datagram(now, EPOCH + u64::from(n / 1000), 0, CLIENT, &bytes);
+        while let Some(event) = e.poll_event() {
+            match event {
+                Event::Persist { id, .. } => e.handle_persisted(id, Ok(())),
+                Event::Authorise(query) if query.id % 50 != 0 => {
+                    let code = if query.id % 2 == 1 { 200 } else { 401 };
+                    let answer = Answer::Status {
+                        code,
+                        body: String::new(),
+                    };
+                    e.handle_auth_answer(now, query.id, answer);
+                }
+                _ => {}
+            }
+        }
+        transmits(e);
+    }
+    if e.poll_timeout().is_some_and(|t| t <= now) {
+        e.handle_timeout(now);
+    }
+}
+
+/// The largest of each size.
+fn largest(a: StateSizes, b: StateSizes) -> StateSizes {
+    StateSizes {
+        phases: a.phases.max(b.phases),
+        uuids: a.uuids.max(b.uuids),
+        offers: a.offers.max(b.offers),
+        bindings: a.bindings.max(b.bindings),
+        said_once: a.said_once.max(b.said_once),
+        http_answers: a.http_answers.max(b.http_answers),
+        http_queries: a.http_queries.max(b.http_queries),
+        parked: a.parked.max(b.parked),
+    }
+}
+
+/// What bootd remembers per client stays within stated bounds however many
+/// MACs a flood makes up: with the defaults, 10,000 clients remembered and 64
+/// authorisation queries out, and never more offers or bindings than the pool
+/// (250 addresses) has, plus the clients remembered.
+#[test]
+fn per_client_state_stays_bounded_under_a_flood_of_new_macs() {
+    let network = Ipv4Network::new(server_ip(), 24).unwrap();
+    let pool = "pool_start = 10.0.0.2\npool_count = 250\nallow_simple_dhcp = on\naccess = http";
+    let (mut e, _) = starting(network, pool, HTTP);
+    let start = Instant::now();
+    let mut most = StateSizes::default();
+    for n in 0..200_000u32 {
+        feed_flood(&mut e, n, start + Duration::from_millis(u64::from(n)));
+        most = largest(most, e.state_sizes());
+        let remembered = 10_000;
+        let within = most.phases <= remembered
+            && most.uuids <= remembered
+            && most.said_once <= remembered
+            && most.http_answers <= remembered
+            && most.offers <= 250
+            && most.bindings <= 250 + remembered
+            && most.http_queries <= 64
+            && most.parked <= 64;
+        assert!(within, "after {n} MACs: {most:?}");
+    }
+    eprintln!("largest sizes: {most:?}");
+}
+
+#[test]
+fn the_bounds_are_the_configured_ones() {
+    let network = Ipv4Network::new(server_ip(), 24).unwrap();
+    let pool = "pool_start = 10.0.0.2\npool_count = 250\nallow_simple_dhcp = on\naccess = http\nremembered_clients = 100";
+    let (mut e, _) = starting(network, pool, &format!("{HTTP}max_queries = 2\n"));
+    let start = Instant::now();
+    let mut most = StateSizes::default();
+    for n in 0..5_000u32 {
+        feed_flood(&mut e, n, start + Duration::from_millis(u64::from(n)));
+        most = largest(most, e.state_sizes());
+    }
+    assert!(
+        most.phases <= 100
+            && most.uuids <= 100
+            && most.said_once <= 100
+            && most.http_answers <= 100
+            && most.bindings <= 350
+            && most.http_queries <= 2
+            && most.parked <= 2,
+        "{most:?}"
+    );
+    assert!(
+        most.http_queries == 2 && most.said_once == 100 && most.phases == 100,
+        "{most:?}"
+    );
+}

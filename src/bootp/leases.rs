@@ -50,6 +50,9 @@ use crate::types::{Ipv4Network, MacAddr, Uuid};
 pub const OFFER_HOLD: Duration = Duration::from_secs(60);
 /// How long a declined address stays out of use (dnsmasq uses the same 10 minutes).
 pub const DECLINE_QUARANTINE: Duration = Duration::from_secs(600);
+/// MACs whose binding ended that a table remembers unless told otherwise
+/// ([`LeaseTable::remembering`]).
+pub const IDLE_REMEMBERED: usize = 10_000;
 /// Seconds a binding's record may age before a renewal writes it again: the
 /// recorded time of a binding in use lags the truth by less than this, so a
 /// binding is reclaimed only this long after its lease could have run out.
@@ -361,6 +364,11 @@ pub struct LeaseTable {
     /// lease file count as used then, since bootd cannot know whether their
     /// machines renewed while it was not running.
     started: Option<u64>,
+    /// MACs whose binding ended (released, or its address given to another), by
+    /// the Unix time of their record, oldest first: beyond `idle_limit` the
+    /// oldest is forgotten, so made-up MACs cannot grow the table.
+    idle: BTreeSet<(u64, MacAddr)>,
+    idle_limit: usize,
     /// Addresses weighed by `available_to`: what tests hold a DISCOVER's cost to.
     #[cfg(test)]
     examined: std::cell::Cell<u64>,
@@ -384,6 +392,7 @@ impl LeaseTable {
             statics: statics.iter().map(|s| (s.mac, s.ip)).collect(),
             static_ips: statics.iter().map(|s| s.ip).collect(),
             index: PoolIndex::new(count),
+            idle_limit: IDLE_REMEMBERED,
             ..LeaseTable::default()
         };
         for lease in statics {
@@ -425,6 +434,13 @@ impl LeaseTable {
             table.index.set(index, Slot::Taken);
         }
         table
+    }
+
+    /// Remembers at most `limit` MACs whose binding ended (their preference for
+    /// their old address, whether they PXE-booted, their UUID).
+    pub fn remembering(mut self, limit: usize) -> Self {
+        self.idle_limit = limit;
+        self
     }
 
     /// True when `ip` may be handed out at all: a host address of the served
@@ -512,6 +528,11 @@ impl LeaseTable {
     /// Offers remembered (expired ones included until they are swept).
     pub fn offer_count(&self) -> usize {
         self.offers.len()
+    }
+
+    /// MACs known to the table: bound, or remembered after their binding ended.
+    pub fn binding_count(&self) -> usize {
+        self.bindings.len()
     }
 
     /// Number of MACs with a confirmed, unreleased binding.
@@ -629,6 +650,9 @@ impl LeaseTable {
         let now = self.clock.unwrap_or(now);
         while let Some(index) = self.index.due(now) {
             let ip = self.pool_address(index);
+            if self.quarantine.get(&ip).is_some_and(|until| *until <= now) {
+                self.quarantine.remove(&ip);
+            }
             self.refresh(ip);
         }
     }
@@ -874,12 +898,14 @@ impl LeaseTable {
             pxe: binding.pxe,
             uuid: binding.uuid,
         };
-        self.unhold(ip);
+        // The release is the binding's last use; it stays remembered among the
+        // ended bindings from then.
         if let Some(binding) = self.bindings.get_mut(&mac) {
+            self.in_use.remove(&(binding.epoch, mac));
             binding.epoch = epoch;
         }
         self.remembered.insert(ip, mac);
-        self.refresh(ip);
+        self.unhold(ip);
         Some(record)
     }
 
@@ -922,6 +948,7 @@ impl LeaseTable {
     fn unbind(&mut self, mac: MacAddr) {
         if let Some(old) = self.bindings.remove(&mac) {
             self.in_use.remove(&(old.epoch, mac));
+            self.idle.remove(&(old.epoch, mac));
             if self.holders.get(&old.ip) == Some(&mac) {
                 self.remove_holder(old.ip);
             }
@@ -938,8 +965,21 @@ impl LeaseTable {
         if let Some(b) = self.bindings.get_mut(&holder) {
             self.in_use.remove(&(b.epoch, holder));
             b.bound = false;
+            self.idle.insert((b.epoch, holder));
+            self.forget_oldest_idle();
         }
         Some(holder)
+    }
+
+    /// Keeps the MACs whose binding ended within `idle_limit`, forgetting the
+    /// oldest first.
+    fn forget_oldest_idle(&mut self) {
+        while self.idle.len() > self.idle_limit {
+            match self.idle.pop_first() {
+                Some((_, mac)) => self.unbind(mac),
+                None => return,
+            }
+        }
     }
 
     fn insert_binding(&mut self, mac: MacAddr, binding: Binding) {
@@ -951,9 +991,11 @@ impl LeaseTable {
             }
         } else {
             self.remembered.insert(ip, mac);
+            self.idle.insert((binding.epoch, mac));
         }
         self.bindings.insert(mac, binding);
         self.refresh(ip);
+        self.forget_oldest_idle();
     }
 }
 
@@ -1168,6 +1210,34 @@ mod tests {
             }
         }
         assert!(most <= 4, "one DISCOVER weighed {most} addresses");
+    }
+
+    /// MACs whose binding ended are remembered up to the limit, the oldest
+    /// forgotten first; bound ones never are.
+    #[test]
+    fn ended_bindings_are_remembered_up_to_the_limit() {
+        let now = Instant::now();
+        let mut t = table(10).remembering(100);
+        let kept = t.offer(mac(1), None, now).unwrap();
+        t.confirm(mac(1), kept, 1, true, None);
+        for n in 0..5_000u32 {
+            let ip = t.offer(flood_mac(n), None, now).unwrap();
+            t.confirm(flood_mac(n), ip, 10 + u64::from(n), false, None);
+            t.release(flood_mac(n), ip, 10 + u64::from(n));
+            assert!(t.binding_count() <= 101, "{}", t.binding_count());
+        }
+        assert_eq!(t.current_address(mac(1), now), Some(kept));
+        assert!(t.has_pxe_booted(mac(1)));
+        // The most recent releases are remembered, and get their address back.
+        let last = flood_mac(4_999);
+        assert_eq!(
+            t.offer(last, None, now),
+            t.bindings
+                .get(&last)
+                .map(|b| b.ip)
+                .ok_or(LeaseError::PoolExhausted { pool_count: 10 })
+        );
+        assert!(!t.bindings.contains_key(&flood_mac(0)));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod http_auth;
 pub mod leases;
 pub mod pool;
 pub mod pxe;
+pub mod recent;
 pub mod server;
 pub mod service;
 pub mod wire;

@@ -16,7 +16,6 @@
 //! in, the policy then answering from its cache. Retransmissions while pending
 //! also reach the policy, which must not start a second query.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
@@ -27,6 +26,7 @@ use crate::types::{Ipv4Network, MacAddr, Uuid};
 
 use super::leases::{LeaseError, LeaseRecord, LeaseTable, RefuseReason, RequestVerdict};
 use super::pxe::{self, BootFileChoice};
+use super::recent::RecentMap;
 use super::wire::{
     self, CLIENT_PORT, FLAG_BROADCAST, HTYPE_ETHERNET, Message, MessageType, OP_BOOTREPLY,
     OP_BOOTREQUEST, Options, ParseError, SERVER_PORT, tag,
@@ -133,22 +133,28 @@ pub fn next_phase(current: Phase, pxe: bool, kind: Option<MessageType>) -> Phase
 
 /// One served network: what the server tells its clients, and what it knows
 /// about them (their addresses, and which boot phase each MAC is in).
+///
+/// Phases and UUIDs are remembered for a bounded number of recent clients: a
+/// bound machine's are also in its binding (the lease table's `pxe` and UUID),
+/// so forgetting them costs at most a client between its DISCOVER and its first
+/// ACK, under a flood of new MACs.
 #[derive(Debug, Clone)]
 pub struct ServedNetwork {
     pub link: Link,
     pub leases: LeaseTable,
-    phases: HashMap<MacAddr, Phase>,
+    phases: RecentMap<MacAddr, Phase>,
     /// UUID of each MAC's PXE phase, inherited by its OS requests.
-    uuids: HashMap<MacAddr, Uuid>,
+    uuids: RecentMap<MacAddr, Uuid>,
 }
 
 impl ServedNetwork {
-    pub fn new(link: Link, leases: LeaseTable) -> Self {
+    /// A network remembering the phase and UUID of at most `remembered` clients.
+    pub fn new(link: Link, leases: LeaseTable, remembered: usize) -> Self {
         ServedNetwork {
             link,
             leases,
-            phases: HashMap::new(),
-            uuids: HashMap::new(),
+            phases: RecentMap::new(remembered),
+            uuids: RecentMap::new(remembered),
         }
     }
 
@@ -162,6 +168,11 @@ impl ServedNetwork {
                 Phase::Idle
             }
         })
+    }
+
+    /// MACs whose boot phase, and whose UUID, are remembered.
+    pub fn remembered(&self) -> (usize, usize) {
+        (self.phases.len(), self.uuids.len())
     }
 
     /// The UUID known for a MAC (from this run or the lease file).

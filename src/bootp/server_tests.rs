@@ -34,6 +34,7 @@ fn bootp_config() -> BootpConfig {
         pools: vec![Ipv4Addr::new(192, 168, 25, 100)],
         pool_count: 10,
         lease_file: PathBuf::from("/var/lib/bootd/leases"),
+        remembered_clients: 10_000,
     }
 }
 
@@ -81,7 +82,7 @@ impl Harness {
             statics: Vec::new(),
             dns,
             interface,
-            network: ServedNetwork::new(link, LeaseTable::default()),
+            network: ServedNetwork::new(link, LeaseTable::new(None, 0, &[]), 10_000),
             now: Instant::now(),
         };
         h.reset_leases();
@@ -102,6 +103,7 @@ impl Harness {
                 self.bootp.pool_count,
                 &self.statics,
             ),
+            self.bootp.remembered_clients,
         );
     }
 
