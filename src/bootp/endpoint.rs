@@ -81,6 +81,8 @@ pub enum Event {
 pub struct StateSizes {
     pub phases: usize,
     pub uuids: usize,
+    /// Fresh ACKs, which a DECLINE may still undo.
+    pub acks: usize,
     pub offers: usize,
     /// Bound MACs, and MACs remembered after their binding ended.
     pub bindings: usize,
@@ -383,9 +385,10 @@ impl Endpoint {
             sizes.http_queries = decisions.pending();
         }
         for network in &self.networks {
-            let (phases, uuids) = network.remembered();
+            let (phases, uuids, acks) = network.remembered();
             sizes.phases += phases;
             sizes.uuids += uuids;
+            sizes.acks += acks;
             sizes.offers += network.leases.offer_count();
             sizes.bindings += network.leases.binding_count();
         }
@@ -538,6 +541,8 @@ impl Endpoint {
     fn log_drop(&mut self, reason: &DropReason, source: SocketAddrV4) {
         let refused_mac = match reason {
             DropReason::SimpleClientNotAllowed { mac }
+            | DropReason::ClaimsAddress { mac, .. }
+            | DropReason::LateDecline { mac, .. }
             | DropReason::Refused { mac, .. }
             | DropReason::PoolExhausted { mac, .. }
             | DropReason::NoBootFile { mac, .. } => Some(*mac),

@@ -862,6 +862,7 @@ fn largest(a: StateSizes, b: StateSizes) -> StateSizes {
     StateSizes {
         phases: a.phases.max(b.phases),
         uuids: a.uuids.max(b.uuids),
+        acks: a.acks.max(b.acks),
         offers: a.offers.max(b.offers),
         bindings: a.bindings.max(b.bindings),
         said_once: a.said_once.max(b.said_once),
@@ -888,6 +889,7 @@ fn per_client_state_stays_bounded_under_a_flood_of_new_macs() {
         let remembered = 10_000;
         let within = most.phases <= remembered
             && most.uuids <= remembered
+            && most.acks <= remembered
             && most.said_once <= remembered
             && most.http_answers <= remembered
             && most.offers <= 250
@@ -913,6 +915,7 @@ fn the_bounds_are_the_configured_ones() {
     assert!(
         most.phases <= 100
             && most.uuids <= 100
+            && most.acks <= 100
             && most.said_once <= 100
             && most.http_answers <= 100
             && most.bindings <= 350
@@ -924,4 +927,31 @@ fn the_bounds_are_the_configured_ones() {
         most.http_queries == 2 && most.said_once == 100 && most.phases == 100,
         "{most:?}"
     );
+}
+
+/// A binding lives on the network (interface) it was made on: a DECLINE
+/// arriving on another interface in its MAC's name finds nothing to decline.
+#[test]
+fn a_decline_counts_only_on_the_interface_of_the_binding() {
+    let text = "[bootp]\nlease_file = /nonexistent/leases\npool_start = 10.0.0.100;10.0.1.100\n[bootfile]\ndefault = pxelinux.0\n";
+    let loaded = load_str(Path::new("t.ini"), text, Path::new("/")).unwrap();
+    let nets = [
+        net(Ipv4Network::new(server_ip(), 24).unwrap()),
+        NetConfig {
+            device: "eth1".into(),
+            label: "eth1".into(),
+            ..net(Ipv4Network::new(Ipv4Addr::new(10, 0, 1, 1), 24).unwrap())
+        },
+    ];
+    let mut e = Endpoint::new(&loaded.config, &nets, Vec::new(), None, LevelFilter::Debug);
+    events(&mut e);
+    let now = Instant::now();
+    let address = bind(&mut e, 1, now, EPOCH).unwrap();
+    let mut decline = Message::parse(&request(MessageType::Decline, 1, 9, true)).unwrap();
+    decline.options.set(tag::REQUESTED_IP, address.octets());
+    e.handle_datagram(now, EPOCH, 1, CLIENT, &decline.emit(576).bytes);
+    assert!(persisted(&events(&mut e)).is_empty());
+    let leases = &e.network(0).unwrap().leases;
+    assert!(!leases.is_quarantined(address, now));
+    assert_eq!(leases.current_address(mac(1), now), Some(address));
 }

@@ -559,6 +559,21 @@ impl LeaseTable {
             .map(|o| o.ip)
     }
 
+    /// The MAC `ip` is bound to, reserved for, or offered to (until its offer
+    /// ends).
+    pub fn owner_of(&self, ip: Ipv4Addr, now: Instant) -> Option<MacAddr> {
+        self.holders
+            .get(&ip)
+            .copied()
+            .or_else(|| {
+                self.statics
+                    .iter()
+                    .find(|(_, reserved)| **reserved == ip)
+                    .map(|(mac, _)| *mac)
+            })
+            .or_else(|| self.offered_to(ip, now))
+    }
+
     /// True when the MAC has PXE-booted through bootd (kept in the lease file).
     pub fn has_pxe_booted(&self, mac: MacAddr) -> bool {
         self.bindings.get(&mac).is_some_and(|b| b.pxe)

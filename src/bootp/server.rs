@@ -18,7 +18,7 @@
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::{BootFiles, BootpConfig, DnsSetting, MacRule};
 use crate::event::{EventKind, LeaseEvent};
@@ -31,6 +31,10 @@ use super::wire::{
     self, CLIENT_PORT, FLAG_BROADCAST, HTYPE_ETHERNET, Message, MessageType, OP_BOOTREPLY,
     OP_BOOTREQUEST, Options, ParseError, SERVER_PORT, tag,
 };
+
+/// How long after its ACK a client may decline its address: the ARP probes of
+/// RFC 5227 take under 10 s.
+pub const DECLINE_WINDOW: Duration = Duration::from_secs(60);
 
 /// What the server tells the clients of one served network.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +149,9 @@ pub struct ServedNetwork {
     phases: RecentMap<MacAddr, Phase>,
     /// UUID of each MAC's PXE phase, inherited by its OS requests.
     uuids: RecentMap<MacAddr, Uuid>,
+    /// Addresses ACKed to clients not yet using them (no ciaddr in their
+    /// REQUEST), and when: only these may be declined.
+    acked: RecentMap<MacAddr, (Ipv4Addr, Instant)>,
 }
 
 impl ServedNetwork {
@@ -155,7 +162,16 @@ impl ServedNetwork {
             leases,
             phases: RecentMap::new(remembered),
             uuids: RecentMap::new(remembered),
+            acked: RecentMap::new(remembered),
         }
+    }
+
+    /// True when `ip` was ACKed to `mac` within [`DECLINE_WINDOW`] of `now`, and
+    /// the client has not said since that it uses it (by renewing).
+    fn just_acked(&self, mac: MacAddr, ip: Ipv4Addr, now: Instant) -> bool {
+        self.acked
+            .get(&mac)
+            .is_some_and(|(acked, at)| *acked == ip && now < *at + DECLINE_WINDOW)
     }
 
     /// The MAC's phase; a MAC the lease file says PXE-booted counts as in its OS
@@ -170,9 +186,9 @@ impl ServedNetwork {
         })
     }
 
-    /// MACs whose boot phase, and whose UUID, are remembered.
-    pub fn remembered(&self) -> (usize, usize) {
-        (self.phases.len(), self.uuids.len())
+    /// MACs whose boot phase, whose UUID, and whose fresh ACK are remembered.
+    pub fn remembered(&self) -> (usize, usize, usize) {
+        (self.phases.len(), self.uuids.len(), self.acked.len())
     }
 
     /// The UUID known for a MAC (from this run or the lease file).
@@ -432,6 +448,20 @@ pub enum DropReason {
         mac: MacAddr,
         giaddr: Ipv4Addr,
     },
+    /// A BOOTREQUEST whose ciaddr is another machine's address, this server's,
+    /// or no host's (`owner`: the MAC bound to it or reserving it).
+    ClaimsAddress {
+        mac: MacAddr,
+        ip: Ipv4Addr,
+        owner: Option<MacAddr>,
+    },
+    /// A DHCPDECLINE of an address its MAC was not just given: a client
+    /// declines right after the ACK, before it uses the address, so a later
+    /// one names a machine that is using it.
+    LateDecline {
+        mac: MacAddr,
+        ip: Ipv4Addr,
+    },
     /// A DHCPREQUEST naming no address from a client that holds none.
     RequestWithoutAddress {
         mac: MacAddr,
@@ -487,6 +517,21 @@ impl fmt::Display for DropReason {
             DropReason::NotEthernet { htype, hlen } => write!(
                 f,
                 "hardware type {htype} / length {hlen} is not Ethernet (1/6)"
+            ),
+            DropReason::ClaimsAddress { mac, ip, owner } => match owner {
+                Some(owner) => write!(
+                    f,
+                    "{mac}: claims {ip} (ciaddr), which is {owner}'s: not answered (a spoofed address?)"
+                ),
+                None => write!(
+                    f,
+                    "{mac}: claims {ip} (ciaddr), which no client may hold here: not answered"
+                ),
+            },
+            DropReason::LateDecline { mac, ip } => write!(
+                f,
+                "{mac}: DHCPDECLINE of {ip}, which it was not given in the last {} s (a client declines right after its ACK): ignored (a forged DECLINE?)",
+                DECLINE_WINDOW.as_secs()
             ),
             DropReason::RequestWithoutAddress { mac } => write!(
                 f,
@@ -835,6 +880,13 @@ fn dhcp_request(
     let persist = network
         .leases
         .confirm(client.mac, ip, epoch, client.pxe, client.uuid);
+    // A client that names its address in ciaddr uses it already (RENEWING,
+    // REBINDING): it has nothing left to decline.
+    if message.ciaddr == Ipv4Addr::UNSPECIFIED {
+        network.acked.insert(client.mac, (ip, now));
+    } else {
+        network.acked.remove(&client.mac);
+    }
     let reply = build_reply(
         answer,
         &network.link,
@@ -910,8 +962,21 @@ fn release(network: &mut ServedNetwork, client: &Client<'_>, epoch: u64) -> Outc
     }
 }
 
+/// DHCPDECLINE: the client found the address it was just given in use. DHCP
+/// has no authentication, so anyone may send one in another machine's name;
+/// what bootd can check is that the MAC holds that address on this network and
+/// was given it moments ago, before it could use it.
 fn decline(network: &mut ServedNetwork, client: &Client<'_>, now: Instant, epoch: u64) -> Outcome {
     let ip = client.message.options.requested_ip();
+    if let Some(ip) = ip
+        && network.leases.current_address(client.mac, now) == Some(ip)
+        && !network.just_acked(client.mac, ip, now)
+    {
+        return Outcome::drop(DropReason::LateDecline {
+            mac: client.mac,
+            ip,
+        });
+    }
     match ip.and_then(|ip| network.leases.decline(client.mac, ip, now, epoch)) {
         Some(record) => Outcome {
             action: Action::Silent,
@@ -939,6 +1004,24 @@ fn bootp(answer: &Answer<'_>, network: &mut ServedNetwork, now: Instant, epoch: 
     };
     let message = client.message;
     // RFC 951: a client that knows its address only wants the boot parameters.
+    // It is answered, and its address announced, only when the address is its
+    // own or no one's: not another machine's, nor one no host may hold.
+    if message.ciaddr != Ipv4Addr::UNSPECIFIED {
+        let ip = message.ciaddr;
+        let link = &network.link;
+        let usable = link.network.is_host(ip) && ip != link.server_ip();
+        let owner = network
+            .leases
+            .owner_of(ip, now)
+            .filter(|owner| *owner != client.mac);
+        if !usable || owner.is_some() {
+            return Outcome::drop(DropReason::ClaimsAddress {
+                mac: client.mac,
+                ip,
+                owner,
+            });
+        }
+    }
     let (ip, persist) = if message.ciaddr != Ipv4Addr::UNSPECIFIED {
         (message.ciaddr, None)
     } else {

@@ -1656,3 +1656,90 @@ fn the_oldest_offer_yields_with_a_notice_when_the_pool_is_exhausted() {
     let (nak, _, _) = h.reply(&request_from(2, ip(100)));
     assert_eq!(nak.message_type(), Some(MessageType::Nak));
 }
+
+/// A BOOTREQUEST (no option 53) from 52-54-00-00-00-`last` claiming `ciaddr`.
+fn bootp_claiming(last: u8, ciaddr: Ipv4Addr) -> Vec<u8> {
+    let [a, b, c, d] = ciaddr.octets();
+    packet(
+        &format!(
+            "01 01 06 00 000000{last:02x} 0000 0000 {a:02x}{b:02x}{c:02x}{d:02x} 00000000 00000000 00000000
+             5254000000{last:02x} 00000000000000000000"
+        ),
+        "ff",
+    )
+}
+
+#[test]
+fn a_bootp_request_claiming_another_machines_address_is_not_answered() {
+    let mut h = Harness::new().simple();
+    dora(&mut h);
+    let owner = MacAddr([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc]);
+    let stranger = MacAddr([0x52, 0x54, 0, 0, 0, 7]);
+    let outcome = h.send(&bootp_claiming(7, ip(100)));
+    assert_eq!(
+        outcome.action,
+        Action::Drop(DropReason::ClaimsAddress {
+            mac: stranger,
+            ip: ip(100),
+            owner: Some(owner)
+        })
+    );
+    assert_eq!(outcome.event, None, "no LEASE of it to the stranger");
+    assert_eq!(
+        DropReason::ClaimsAddress {
+            mac: stranger,
+            ip: ip(100),
+            owner: Some(owner)
+        }
+        .to_string(),
+        "52-54-00-00-00-07: claims 192.168.25.100 (ciaddr), which is 52-54-00-AA-BB-CC's: not answered (a spoofed address?)"
+    );
+    // Nor this server's own address, nor the network's broadcast address.
+    for ip in [SERVER, ip(255)] {
+        assert!(matches!(
+            h.send(&bootp_claiming(7, ip)).action,
+            Action::Drop(DropReason::ClaimsAddress { owner: None, .. })
+        ));
+    }
+    // A machine that knows its own address, or one no one holds, is answered.
+    assert!(h.send(&bootp_claiming(7, ip(150))).reply().is_some());
+    let mut own = bootp_claiming(0, ip(100));
+    own[28..34].copy_from_slice(&owner.0);
+    let outcome = h.send(&own);
+    assert!(outcome.reply().is_some());
+    assert_eq!(outcome.event.map(|e| e.mac), Some(owner));
+}
+
+#[test]
+fn a_decline_long_after_the_ack_is_ignored() {
+    let mut h = Harness::new().simple();
+    dora(&mut h);
+    let decline = packet(
+        "01 01 06 00 00000078 0000 0000 00000000 00000000 00000000 00000000
+         525400aabbcc 00000000000000000000",
+        "35 01 04  36 04 c0a81901  32 04 c0a81964  ff   # DECLINE of .100",
+    );
+    // Two minutes later the machine uses its address: a DECLINE in its name
+    // is someone else's.
+    h.now += Duration::from_secs(120);
+    let outcome = h.send(&decline);
+    assert!(
+        matches!(outcome.action, Action::Drop(DropReason::LateDecline { .. })),
+        "{:?}",
+        outcome.action
+    );
+    assert_eq!(outcome.persist, None);
+    assert!(!h.network.leases.is_quarantined(ip(100), h.now));
+    // Its renewal is still ACKed.
+    let renew = packet(
+        "01 01 06 00 00000082 0000 0000 c0a81964 00000000 00000000 00000000
+         525400aabbcc 00000000000000000000",
+        "35 01 03 ff",
+    );
+    assert_eq!(h.reply(&renew).0.message_type(), Some(MessageType::Ack));
+    // After a renewal (the address is in use) a DECLINE is late at once.
+    assert!(matches!(
+        h.send(&decline).action,
+        Action::Drop(DropReason::LateDecline { .. })
+    ));
+}
