@@ -230,19 +230,7 @@ impl Endpoint {
             let Some(leases) = endpoint.networks.get(index).map(|n| &n.leases) else {
                 break;
             };
-            let pool = match leases.pool_range() {
-                Some((first, last)) => format!(
-                    "{} address{}, {first} to {last}{}",
-                    leases.pool_count(),
-                    if leases.pool_count() == 1 { "" } else { "es" },
-                    if leases.pool_skips_server() {
-                        " without this server's own"
-                    } else {
-                        ""
-                    }
-                ),
-                None => format!("no address: none is a host address of {}", net.network),
-            };
+            let pool = leases.describe_pool();
             let line = format!(
                 "serving BOOTP/DHCP on {} ({}) as {}: pool {} + {} ({pool}), {} bindings in {}",
                 net.device,

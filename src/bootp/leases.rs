@@ -521,6 +521,27 @@ impl LeaseTable {
         self.server.is_some_and(|ip| self.in_range(ip))
     }
 
+    /// The pool as start-up and `bootd --check` describe it: `4 addresses,
+    /// 10.0.0.250 to 10.0.0.254 without this server's own`.
+    pub fn describe_pool(&self) -> String {
+        let count = self.pool_count();
+        match self.pool_range() {
+            Some((first, last)) if count > 0 => format!(
+                "{count} address{}, {first} to {last}{}",
+                if count == 1 { "" } else { "es" },
+                if self.pool_skips_server() {
+                    " without this server's own"
+                } else {
+                    ""
+                }
+            ),
+            _ => match self.network {
+                Some(network) => format!("no address: none is a host address of {network}"),
+                None => "no address".to_string(),
+            },
+        }
+    }
+
     fn in_range(&self, ip: Ipv4Addr) -> bool {
         u32::from(ip).wrapping_sub(self.pool_start) < self.pool_len
     }
