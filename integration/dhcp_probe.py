@@ -1,9 +1,13 @@
-"""Sends one DHCPDISCOVER and reports the OFFER, timed; or sends a DHCPRELEASE.
+"""Sends one DHCPDISCOVER and reports the OFFER, timed; or sends a DHCPRELEASE;
+or plays many machines that keep asking.
 
     dhcp_probe.py IFACE MAC [UUID-HEX-32] [TIMEOUT-SECONDS]
     dhcp_probe.py release IFACE MAC CLIENT-IP SERVER-IP
+    dhcp_probe.py machines IFACE MAC-PREFIX COUNT UUID-HEX-32 SECONDS
 
-Prints `OFFER <yiaddr> <milliseconds>` or `TIMEOUT`. With a UUID the DISCOVER
+Prints `OFFER <yiaddr> <milliseconds>` or `TIMEOUT`. `machines` sends a PXE
+DISCOVER from each of COUNT MACs (MAC-PREFIX, 5 bytes, then 00, 01, ...) every
+second, as ROMs retransmit, for SECONDS, and prints `SENT <n>`. With a UUID the DISCOVER
 looks like a BIOS PXE ROM's (options 60, 93, 94, 97). Several probes may run at
 once in one namespace (SO_REUSEADDR; each matches its own xid). A RELEASE goes
 unicast from CLIENT-IP (which must be configured) to SERVER-IP, as RFC 2131 says.
@@ -30,6 +34,33 @@ def request(xid, flags, ciaddr, mac, options):
     )
     return packet + bytes(max(0, 300 - len(packet)))
 
+
+def pxe_discover(xid, mac, uuid):
+    vendor = b"PXEClient:Arch:00000:UNDI:002001"
+    options = bytes([53, 1, 1, 60, len(vendor)]) + vendor
+    options += bytes([93, 2, 0, 0, 94, 3, 1, 2, 1])
+    options += bytes([97, 17, 0]) + bytes.fromhex(uuid)
+    options += bytes([55, 4, 1, 3, 6, 67, 255])
+    return request(xid, 0x8000, bytes(4), mac, options)
+
+
+if sys.argv[1] == "machines":
+    iface, prefix, count, uuid, seconds = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], float(sys.argv[6])
+    prefix = bytes.fromhex(prefix.replace(":", "").replace("-", ""))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
+    sock.bind(("0.0.0.0", 68))
+    sent = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for n in range(count):
+            sock.sendto(pxe_discover(os.urandom(4), prefix + bytes([n]), uuid), ("255.255.255.255", 67))
+            sent += 1
+        time.sleep(1)
+    print(f"SENT {sent}", flush=True)
+    sys.exit(0)
 
 if sys.argv[1] == "release":
     iface, mac_text, client_ip, server_ip = sys.argv[2:6]

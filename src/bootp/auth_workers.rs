@@ -1,17 +1,22 @@
-//! The worker threads that ask the HTTP authorisation server, so the BOOTP loop
-//! never waits on the network. Answers come back through a channel and a wake-up.
+//! The threads that ask the HTTP authorisation server, so the BOOTP loop never
+//! waits on the network. Answers come back through a channel and a wake-up.
+//!
+//! One thread per query out, started as needed up to `[http] max_queries` and
+//! kept for the next ones: a server that never answers holds a thread only until
+//! that query's deadline ([`super::auth_client`] ends each exchange by then), and
+//! never delays a query to the same server that it would answer at once. The
+//! endpoint never has more queries out than that; a query the threads cannot take
+//! at once fails at once, and its machine is refused with a log line.
 
-use std::io::Read;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 use mio::Waker;
 
-use super::http_auth::{Answer, MAX_BODY, Query};
-
-/// Queries waiting for a worker; beyond this a query fails at once.
-const QUEUE: usize = 1024;
+use super::auth_client;
+use super::http_auth::{Answer, Query};
 
 pub struct AuthResult {
     pub id: u64,
@@ -20,67 +25,112 @@ pub struct AuthResult {
 
 pub struct AuthWorkers {
     jobs: Sender<Query>,
+    queue: Receiver<Query>,
+    /// Threads waiting for a query.
+    idle: Arc<AtomicUsize>,
+    started: usize,
+    max: usize,
+    results: Sender<AuthResult>,
+    waker: Arc<Waker>,
 }
 
 impl AuthWorkers {
-    /// Starts `threads` workers; each answer is sent on `results`, then `waker` is woken.
-    pub fn start(
-        threads: usize,
-        timeout: Duration,
-        results: Sender<AuthResult>,
-        waker: Arc<Waker>,
-    ) -> std::io::Result<AuthWorkers> {
-        let (jobs, queue) = crossbeam_channel::bounded::<Query>(QUEUE);
-        for n in 0..threads {
-            let queue: Receiver<Query> = queue.clone();
-            let results = results.clone();
-            let waker = Arc::clone(&waker);
-            std::thread::Builder::new()
-                .name(format!("bootp-http{n}"))
-                .stack_size(256 * 1024)
-                .spawn(move || {
-                    // Ends when the BOOTP service drops its sender.
-                    while let Ok(query) = queue.recv() {
-                        let answer = ask(&query.url, timeout);
-                        if results
-                            .send(AuthResult {
-                                id: query.id,
-                                answer,
-                            })
-                            .is_err()
-                        {
-                            return;
-                        }
-                        let _ = waker.wake();
-                    }
-                })?;
+    /// Workers for up to `max` queries at once (none started yet); each answer
+    /// is sent on `results`, then `waker` is woken.
+    pub fn new(max: usize, results: Sender<AuthResult>, waker: Arc<Waker>) -> AuthWorkers {
+        let (jobs, queue) = crossbeam_channel::bounded::<Query>(max.max(1));
+        AuthWorkers {
+            jobs,
+            queue,
+            idle: Arc::new(AtomicUsize::new(0)),
+            started: 0,
+            max,
+            results,
+            waker,
         }
-        Ok(AuthWorkers { jobs })
     }
 
-    /// Queues `query`; false when the queue is full.
-    pub fn submit(&self, query: Query) -> bool {
-        !matches!(
-            self.jobs.try_send(query),
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_))
-        )
+    /// Hands `query` to an idle thread, starting one if none is and fewer than
+    /// `max` run; false when it cannot be taken at once.
+    pub fn submit(&mut self, query: Query) -> bool {
+        if self.idle.load(Ordering::Acquire) == 0 && self.started < self.max {
+            match self.start_one() {
+                Ok(()) => self.started += 1,
+                Err(e) => log::warn!("cannot start an HTTP authorisation thread: {e}"),
+            }
+        }
+        self.started > 0 && self.jobs.try_send(query).is_ok()
+    }
+
+    fn start_one(&self) -> std::io::Result<()> {
+        let queue = self.queue.clone();
+        let results = self.results.clone();
+        let waker = Arc::clone(&self.waker);
+        let idle = Arc::clone(&self.idle);
+        std::thread::Builder::new()
+            .name(format!("bootp-http{}", self.started))
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                loop {
+                    idle.fetch_add(1, Ordering::AcqRel);
+                    let query = queue.recv();
+                    idle.fetch_sub(1, Ordering::AcqRel);
+                    // Ends when the BOOTP service drops its sender.
+                    let Ok(query) = query else { return };
+                    let answer = ask(&query);
+                    let result = AuthResult {
+                        id: query.id,
+                        answer,
+                    };
+                    if results.send(result).is_err() {
+                        return;
+                    }
+                    let _ = waker.wake();
+                }
+            })
+            .map(|_| ())
     }
 }
 
-/// One GET; minreq's timeout is whole seconds and covers the whole exchange.
-fn ask(url: &str, timeout: Duration) -> Answer {
-    let seconds = timeout.as_secs_f64().ceil().max(1.0) as u64;
-    let response = match minreq::get(url).with_timeout(seconds).send_lazy() {
-        Ok(r) => r,
-        Err(e) => return Answer::Failed(format!("GET {url}: {e}")),
-    };
+/// One GET, ended by the query's deadline.
+fn ask(query: &Query) -> Answer {
+    let url = &query.url;
+    if Instant::now() >= query.deadline {
+        return Answer::Failed(format!("GET {url}: no answer within the timeout"));
+    }
+    match fetch(url, query.deadline) {
+        Ok((code, body)) => Answer::Status {
+            code,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        },
+        Err(e) => Answer::Failed(format!("GET {url}: {e}")),
+    }
+}
+
+#[cfg(not(feature = "https"))]
+fn fetch(url: &str, deadline: Instant) -> Result<(u16, Vec<u8>), String> {
+    auth_client::get(url, deadline)
+}
+
+/// With TLS, `https://` goes through the HTTP crate (its timeout is whole seconds).
+#[cfg(feature = "https")]
+fn fetch(url: &str, deadline: Instant) -> Result<(u16, Vec<u8>), String> {
+    use std::io::Read;
+    if !url.to_ascii_lowercase().starts_with("https://") {
+        return auth_client::get(url, deadline);
+    }
+    let left = deadline.saturating_duration_since(Instant::now());
+    let seconds = left.as_secs_f64().ceil().max(1.0) as u64;
+    let response = minreq::get(url)
+        .with_timeout(seconds)
+        .with_max_headers_size(auth_client::HEAD_LIMIT)
+        .send_lazy()
+        .map_err(|e| e.to_string())?;
     let code = response.status_code;
     let mut body = Vec::new();
-    if let Err(e) = response.take(MAX_BODY as u64).read_to_end(&mut body) {
-        return Answer::Failed(format!("GET {url}: reading the answer: {e}"));
-    }
-    Answer::Status {
-        code,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
+    response
+        .take(super::http_auth::MAX_BODY as u64)
+        .read_to_end(&mut body)
+        .map_err(|e| format!("reading the answer: {e}"))?;
+    Ok((code, body))
 }

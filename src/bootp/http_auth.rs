@@ -34,6 +34,8 @@ pub struct Query {
     pub id: u64,
     pub mac: MacAddr,
     pub url: String,
+    /// When the request waiting on it is given up: the query ends by then.
+    pub deadline: Instant,
 }
 
 /// What the authorisation server said.
@@ -242,13 +244,19 @@ impl AccessPolicy for HttpDecisions {
         let id = self.next_id;
         self.next_id += 1;
         let url = self.url(query);
-        self.queued.push(Query { id, mac, url });
+        let deadline = now + self.timeout;
+        self.queued.push(Query {
+            id,
+            mac,
+            url,
+            deadline,
+        });
         self.pending.insert(
             mac,
             Pending {
                 id,
                 phase: query.next_phase,
-                deadline: now + self.timeout,
+                deadline,
             },
         );
         AccessVerdict::Pending

@@ -2,6 +2,7 @@
 //! (all sans-IO), the access policies, and the mio shell with its HTTP workers.
 
 pub mod acl;
+pub mod auth_client;
 pub mod auth_workers;
 pub mod endpoint;
 pub mod http_auth;
