@@ -437,7 +437,11 @@ impl LeaseTable {
     }
 
     /// Remembers at most `limit` MACs whose binding ended (their preference for
-    /// their old address, whether they PXE-booted, their UUID).
+    /// their old address, whether they PXE-booted, their UUID), and holds at
+    /// most `limit` offers of pool addresses: beyond, the oldest yields (a
+    /// client that accepts it anyway still gets its address, see
+    /// [`LeaseTable::offered_to`]), so a flood costs the same memory whatever
+    /// the pool's size.
     pub fn remembering(mut self, limit: usize) -> Self {
         self.idle_limit = limit;
         self
@@ -830,6 +834,15 @@ impl LeaseTable {
             },
         );
         self.refresh(ip);
+        while self.index.offer_count() > self.idle_limit {
+            let Some(oldest) = self.index.oldest_offer() else {
+                break;
+            };
+            match self.offered.get(&self.pool_address(oldest)).copied() {
+                Some(other) if other != mac => self.cancel_offer(other),
+                _ => break,
+            }
+        }
     }
 
     /// Forgets a tentative offer (the client chose another server).
@@ -1274,6 +1287,23 @@ mod tests {
                 .ok_or(LeaseError::PoolExhausted { pool_count: 10 })
         );
         assert!(!t.bindings.contains_key(&flood_mac(0)));
+    }
+
+    /// However large the pool, offers beyond the limit make the oldest yield.
+    #[test]
+    fn offers_beyond_the_limit_yield_the_oldest() {
+        let start = Instant::now();
+        let mut t = LeaseTable::new(Some(Ipv4Addr::new(10, 1, 0, 0)), 65_000, &[]).remembering(100);
+        for n in 0..1_000u32 {
+            let now = start + Duration::from_millis(u64::from(n));
+            t.offer(flood_mac(n), None, now).unwrap();
+            assert!(t.offer_count() <= 100, "{}", t.offer_count());
+        }
+        let now = start + Duration::from_secs(1);
+        assert_eq!(t.current_address(flood_mac(0), now), None);
+        // The flood cycles through 101 addresses; the rest of the pool stays free.
+        let last = t.current_address(flood_mac(999), now).unwrap();
+        assert!(last <= Ipv4Addr::new(10, 1, 0, 100), "{last}");
     }
 
     #[test]

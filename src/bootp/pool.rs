@@ -91,6 +91,11 @@ impl PoolIndex {
         self.reusable.first().copied()
     }
 
+    /// Addresses offered.
+    pub fn offer_count(&self) -> usize {
+        self.offered.len()
+    }
+
     /// The address whose offer ends first: the oldest offer still holding.
     pub fn oldest_offer(&self) -> Option<u32> {
         self.offered.first().map(|(_, index)| *index)

@@ -474,7 +474,7 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         section: "bootp",
         name: "remembered_clients",
         default: Initial::Value("10000"),
-        doc: "Machines without a binding whose boot phase, UUID, authorisation answer and released address are remembered; beyond it the least recently seen are forgotten (bindings never are).",
+        doc: "Machines without a binding whose boot phase, UUID, offer, authorisation answer and released address are remembered; beyond it the least recently seen are forgotten (bindings never are).",
         mistaken_for: &["max_clients"],
         fallback: None,
         apply: |c, v, _| {

@@ -103,8 +103,8 @@ pub struct BootpConfig {
     /// Where confirmed MAC→address bindings are kept across restarts.
     pub lease_file: PathBuf,
     /// How many clients without a binding are remembered (boot phase, UUID,
-    /// authorisation answer, released address, lines said once); the least
-    /// recently seen are forgotten first.
+    /// offer, authorisation answer, released address, lines said once); the
+    /// least recently seen are forgotten first.
     pub remembered_clients: usize,
 }
 
