@@ -16,9 +16,17 @@
 //! The pool of a served network holds only host addresses of that network other
 //! than the server's own ([`LeaseTable::for_network`]).
 //!
-//! An OFFER only reserves an address tentatively, in memory, for [`OFFER_HOLD`];
-//! the ACK confirms it and yields a [`LeaseRecord`] that the I/O shell appends to
-//! the lease file, flushed, before the ACK leaves.
+//! An OFFER only reserves an address tentatively, in memory, for [`OFFER_HOLD`]:
+//! it is no commitment, so when no address is free the oldest offer yields to a
+//! new client ([`LeaseTable::take_oldest_offer`]), and offers are held for a
+//! bounded number of clients ([`LeaseTable::remembering`]). The ACK confirms it
+//! and yields a [`LeaseRecord`] that the I/O shell appends to the lease file,
+//! flushed, before the ACK leaves.
+//!
+//! Everything kept per MAC is bounded: bindings by the pool and the
+//! reservations, offers and MACs whose binding ended by the limit given to
+//! [`LeaseTable::remembering`]. A [`PoolIndex`] keeps the free addresses in
+//! order, so choosing one costs O(log n) whatever the table holds.
 //!
 //! The lease file is a line-based journal, one record per line, later lines
 //! overriding earlier ones for the same MAC:
