@@ -13,6 +13,11 @@
 //! record waits until the shell has written and fsynced that record and said so
 //! with `handle_persisted`. A failed write releases nothing (the client retries).
 //! Later answers to the same MAC wait behind a write still in progress.
+//!
+//! Whatever clients send, what it keeps per client is bounded
+//! ([`Endpoint::state_sizes`] reports every map): `[bootp] remembered_clients`
+//! clients, `[http] max_queries` authorisation queries and the requests parked
+//! on them, and bindings no more than the pool and the reservations hold.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
