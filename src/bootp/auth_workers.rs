@@ -50,10 +50,14 @@ impl AuthWorkers {
         }
     }
 
-    /// Hands `query` to an idle thread, starting one if none is and fewer than
-    /// `max` run; false when it cannot be taken at once.
+    /// Hands `query` to an idle thread, starting one if every idle thread has a
+    /// query waiting for it already and fewer than `max` run; false when it
+    /// cannot be taken at once.
     pub fn submit(&mut self, query: Query) -> bool {
-        if self.idle.load(Ordering::Acquire) == 0 && self.started < self.max {
+        // Counting only idle threads would let this query wait behind others
+        // handed over a moment before, until a thread ends a silent query.
+        let waiting = self.jobs.len();
+        if waiting >= self.idle.load(Ordering::Acquire) && self.started < self.max {
             match self.start_one() {
                 Ok(()) => self.started += 1,
                 Err(e) => log::warn!("cannot start an HTTP authorisation thread: {e}"),
