@@ -170,7 +170,8 @@ fn uuid_list_serves_listed_machines_and_their_os() {
 }
 
 /// bootd with `access = http`, asking the test's authorisation server, which
-/// allows UUID_A and holds any request for `hang_mac` without answering.
+/// allows UUID_A and never answers a request about the MACs of `never_answer`
+/// (comma-separated; a trailing `*` makes a prefix).
 struct HttpSetup {
     // Field order is drop order: bootd and the server end before their namespace.
     bootd: Bootd,
@@ -181,7 +182,12 @@ struct HttpSetup {
 }
 
 impl HttpSetup {
-    fn new(hang_mac: Option<&str>, timeout: &str) -> HttpSetup {
+    fn new(never_answer: Option<&str>, timeout: &str) -> HttpSetup {
+        HttpSetup::with(never_answer, timeout, "")
+    }
+
+    /// `http_extra`: more lines for `[http]`.
+    fn with(never_answer: Option<&str>, timeout: &str, http_extra: &str) -> HttpSetup {
         let pair = Pair::new("10.97.0.1/24", None);
         let dir = TempDir::new();
         let requests = dir.path.join("requests.log");
@@ -191,13 +197,13 @@ impl HttpSetup {
             requests.to_str().unwrap(),
             "12345678-abcd-ef00-1111-abcdefabcdef",
         ];
-        args.extend(hang_mac);
+        args.extend(never_answer);
         let server = python(&pair.server, "auth_server.py", &args);
         let conf = config(
             &dir,
             "access = http",
             &format!(
-                "[http]\nlocation = 127.0.0.1:18080\npxe = boot\ndhcp = linux\ntimeout = {timeout}\n"
+                "[http]\nlocation = 127.0.0.1:18080\npxe = boot\ndhcp = linux\ntimeout = {timeout}\n{http_extra}"
             ),
         );
         let bootd = start(&pair, &conf);
@@ -291,6 +297,76 @@ fn a_silent_http_server_does_not_delay_other_machines() {
         "02-00-00-00-00-99: refused: the HTTP authorisation server did not answer within 1.5 s",
         Duration::from_secs(3),
     );
+}
+
+/// One DISCOVER from `mac` with `uuid`: the OFFER's delay in milliseconds, or
+/// `None` when none came within `seconds`.
+fn offer_delay(pair: &Pair, mac: &str, uuid: &str, seconds: &str) -> Option<f64> {
+    let out = pair
+        .client
+        .command("python3")
+        .arg(script("dhcp_probe.py"))
+        .args([&pair.client_if, mac, uuid, seconds])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let words: Vec<&str> = line.split(' ').collect();
+    (words[0] == "OFFER").then(|| words[2].parse().unwrap())
+}
+
+/// `count` PXE machines `prefix:00`, `prefix:01`, … asking every second for
+/// `seconds`, in the background.
+fn machines(pair: &Pair, prefix: &str, count: &str, seconds: &str) -> Guard {
+    let child = pair
+        .client
+        .command("python3")
+        .arg(script("dhcp_probe.py"))
+        .args(["machines", &pair.client_if, prefix, count, UUID_B, seconds])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    Guard(child)
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn machines_the_server_never_answers_do_not_starve_an_allowed_one() {
+    require_root();
+    let http = HttpSetup::new(Some("02-00-00-00-01-*"), "3");
+    let (pair, bootd) = (&http.pair, &http.bootd);
+    // 40 machines whose queries the server holds without a word, asking again
+    // and again as ROMs do...
+    let _stuck = machines(pair, "02:00:00:00:01", "40", "15");
+    std::thread::sleep(Duration::from_secs(5));
+    // ...and a machine the server allows at once gets its OFFER at once.
+    let ms = offer_delay(pair, "02:00:00:00:00:0a", UUID_A, "4")
+        .unwrap_or_else(|| panic!("no OFFER for the allowed machine:\n{}", bootd.log()));
+    eprintln!("the allowed machine's OFFER came {ms} ms after its DISCOVER");
+    assert!(ms < 1000.0, "the OFFER took {ms} ms");
+    // Each silent query ended at its timeout.
+    bootd.wait_for_log(
+        "02-00-00-00-01-00: refused: the HTTP authorisation server did not answer within 3 s",
+        Duration::from_secs(1),
+    );
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn a_full_query_table_refuses_at_once_and_known_answers_never_wait() {
+    require_root();
+    let http = HttpSetup::with(Some("02-00-00-00-01-*"), "3", "max_queries = 8\n");
+    let (pair, bootd) = (&http.pair, &http.bootd);
+    // The allowed machine is known: its answer is remembered.
+    assert!(offer_delay(pair, "02:00:00:00:00:0a", UUID_A, "2").is_some());
+    let _stuck = machines(pair, "02:00:00:00:01", "20", "10");
+    bootd.wait_for_log(
+        "queries to the HTTP authorisation server are already waiting ([http] max_queries): not asked",
+        Duration::from_secs(5),
+    );
+    // Its next DISCOVER does not wait behind the queries out.
+    let ms = offer_delay(pair, "02:00:00:00:00:0a", UUID_A, "2")
+        .unwrap_or_else(|| panic!("no OFFER for the known machine:\n{}", bootd.log()));
+    assert!(ms < 100.0, "the OFFER took {ms} ms");
 }
 
 #[test]

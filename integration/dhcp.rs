@@ -411,3 +411,188 @@ fn a_pool_running_past_the_network_hands_out_only_its_host_addresses() {
         bootd.log()
     );
 }
+
+/// integration/dhcp_probe.py run in the client namespace; its output.
+fn probe(pair: &Pair, args: &[&str]) -> String {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("integration/dhcp_probe.py");
+    let out = pair
+        .client
+        .command("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+const SOME_UUID: &str = "99999999abcdef001111abcdef000bad";
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn offers_hoarded_by_forged_macs_yield_to_a_real_machine() {
+    require_root();
+    let pair = Pair::new("10.94.0.1/24", None);
+    let dir = TempDir::new();
+    let conf = config(&dir, "allow_simple_dhcp = on", "");
+    let text = std::fs::read_to_string(&conf)
+        .unwrap()
+        .replace("pool_count = 20", "pool_count = 50");
+    std::fs::write(&conf, text).unwrap();
+    let bootd = start(&pair, &conf);
+    // 50 made-up PXE ROMs, one DISCOVER each: every address is offered.
+    let interface = pair.client_if.as_str();
+    probe(
+        &pair,
+        &[
+            "machines",
+            interface,
+            "02:00:00:00:01",
+            "50",
+            SOME_UUID,
+            "0.5",
+        ],
+    );
+    bootd.wait_for_log("02-00-00-00-01-31: DHCPOFFER", Duration::from_secs(5));
+    // A real machine still gets an address: the oldest offer yields.
+    set_mac(&pair, "02:00:00:00:00:0a");
+    let env = udhcpc(&pair, &dir, "real", &[])
+        .unwrap_or_else(|| panic!("no address for the real machine; log:\n{}", bootd.log()));
+    assert_eq!(env["ip"], "10.94.0.100");
+    assert!(
+        bootd.log().contains(
+            "02-00-00-00-00-0A: the pool is exhausted by offers: offering 10.94.0.100, offered to 02-00-00-00-01-00"
+        ),
+        "{}",
+        bootd.log()
+    );
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn requests_naming_no_address_bind_nothing() {
+    require_root();
+    let pair = Pair::new("10.94.0.1/24", None);
+    let dir = TempDir::new();
+    let bootd = start(&pair, &config(&dir, "allow_simple_dhcp = on", ""));
+    // 60 REQUESTs with neither option 50 nor ciaddr, from MACs that never sent
+    // a DISCOVER: RFC 2131 gives them no meaning, and the pool has 20 addresses.
+    let interface = pair.client_if.as_str();
+    let answered = probe(&pair, &["nameless", interface, "02:00:00:00:02", "60"]);
+    assert_eq!(answered, "ANSWERED 0", "{}", bootd.log());
+    assert!(
+        bootd.log().contains(
+            "02-00-00-00-02-3B: DHCPREQUEST names no address (neither option 50 nor ciaddr) and this MAC holds none: not answered"
+        ),
+        "{}",
+        bootd.log()
+    );
+    let leases = std::fs::read_to_string(dir.path.join("leases")).unwrap_or_default();
+    assert!(!leases.contains("02-00-00-00-02-"), "{leases}");
+    // The pool is whole for a real machine.
+    let env = udhcpc(&pair, &dir, "real", &[])
+        .unwrap_or_else(|| panic!("no address; log:\n{}", bootd.log()));
+    assert_eq!(env["ip"], "10.94.0.100");
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn a_bootp_request_claiming_another_machines_address_is_not_answered() {
+    require_root();
+    let pair = Pair::new("10.94.0.1/24", None);
+    let dir = TempDir::new();
+    let bootd = start(&pair, &config(&dir, "allow_simple_dhcp = on", ""));
+    set_mac(&pair, "02:00:00:00:00:0a");
+    let owner = udhcpc(&pair, &dir, "owner", &[]).unwrap();
+    assert_eq!(owner["ip"], "10.94.0.100");
+    // The address is up on the client side, so a unicast answer would arrive.
+    sh(&[
+        "ip",
+        "-n",
+        &pair.client.name,
+        "addr",
+        "add",
+        "10.94.0.100/24",
+        "dev",
+        &pair.client_if,
+    ]);
+    let interface = pair.client_if.as_str();
+    let stranger = probe(
+        &pair,
+        &["claim", interface, "02:00:00:00:00:0b", "10.94.0.100"],
+    );
+    assert_eq!(stranger, "TIMEOUT", "{}", bootd.log());
+    assert!(
+        bootd.log().contains(
+            "02-00-00-00-00-0B: claims 10.94.0.100 (ciaddr), which is 02-00-00-00-00-0A's: not answered (a spoofed address?)"
+        ),
+        "{}",
+        bootd.log()
+    );
+    assert!(!bootd.log().contains("02-00-00-00-00-0B: BOOTREPLY"));
+    // The owner asking with its own address is answered.
+    let own = probe(
+        &pair,
+        &["claim", interface, "02:00:00:00:00:0a", "10.94.0.100"],
+    );
+    assert_eq!(own, "ANSWERED", "{}", bootd.log());
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn a_pool_start_no_host_may_have_is_reported_by_check_and_at_start() {
+    require_root();
+    let pair = Pair::new("10.94.0.1/24", None);
+    let dir = TempDir::new();
+    let conf = |pool_start: &str| {
+        let conf = config(&dir, "allow_simple_dhcp = on", "");
+        let text = std::fs::read_to_string(&conf).unwrap().replace(
+            "pool_start = 10.94.0.100",
+            &format!("pool_start = {pool_start}"),
+        );
+        std::fs::write(&conf, text).unwrap();
+        conf
+    };
+    let check = |conf: &Path| {
+        pair.server
+            .command(bootd_binary())
+            .arg("--check")
+            .arg("-c")
+            .arg(conf)
+            .output()
+            .unwrap()
+    };
+    let broadcast = conf("10.94.0.255");
+    let out = check(&broadcast);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("pool_start = 10.94.0.255 is the broadcast address of 10.94.0.0/24"),
+        "{said}"
+    );
+    let mut refused = Bootd::start(&pair.server, &broadcast, &[]);
+    let (status, _) = refused.wait(Duration::from_secs(5)).expect("it exits");
+    assert_eq!(status.code(), Some(1), "{}", refused.log());
+    // The server's own address: a warning, and the pool leaves it out.
+    let own = conf("10.94.0.1");
+    let out = check(&own);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("pool_start = 10.94.0.1 is this server's own address on"),
+        "{said}"
+    );
+    let bootd = start(&pair, &own);
+    assert!(
+        bootd.log().contains("is this server's own address on"),
+        "{}",
+        bootd.log()
+    );
+    set_mac(&pair, "02:00:00:00:00:01");
+    let env = udhcpc(&pair, &dir, "a", &[]).unwrap();
+    assert_eq!(env["ip"], "10.94.0.2");
+}

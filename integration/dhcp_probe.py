@@ -1,12 +1,23 @@
-"""Sends one DHCPDISCOVER and reports the OFFER, timed; or sends a DHCPRELEASE.
+"""Plays DHCP clients for bootd's tests.
 
     dhcp_probe.py IFACE MAC [UUID-HEX-32] [TIMEOUT-SECONDS]
     dhcp_probe.py release IFACE MAC CLIENT-IP SERVER-IP
+    dhcp_probe.py machines IFACE MAC-PREFIX COUNT UUID-HEX-32 SECONDS
+    dhcp_probe.py nameless IFACE MAC-PREFIX COUNT
+    dhcp_probe.py claim IFACE MAC CIADDR
 
-Prints `OFFER <yiaddr> <milliseconds>` or `TIMEOUT`. With a UUID the DISCOVER
-looks like a BIOS PXE ROM's (options 60, 93, 94, 97). Several probes may run at
-once in one namespace (SO_REUSEADDR; each matches its own xid). A RELEASE goes
-unicast from CLIENT-IP (which must be configured) to SERVER-IP, as RFC 2131 says.
+The first sends one DHCPDISCOVER and prints `OFFER <yiaddr> <milliseconds>` or
+`TIMEOUT`; with a UUID the DISCOVER looks like a BIOS PXE ROM's (options 60, 93,
+94, 97). Several probes may run at once in one namespace (SO_REUSEADDR; each
+matches its own xid). A RELEASE goes unicast from CLIENT-IP (which must be
+configured) to SERVER-IP, as RFC 2131 says.
+
+`machines` sends a PXE DISCOVER from each of COUNT MACs (MAC-PREFIX, 5 bytes,
+then 00, 01, ...) every second, as ROMs retransmit, for SECONDS, and prints
+`SENT <n>`. `nameless` sends, from each of COUNT such MACs, a DHCPREQUEST naming
+no address (no option 50, no ciaddr, no server identifier) and prints
+`ANSWERED <n>`: the replies seen within a second. `claim` sends a BOOTREQUEST
+whose ciaddr is CIADDR and prints `ANSWERED` or `TIMEOUT` (2 s).
 """
 import os
 import socket
@@ -30,6 +41,82 @@ def request(xid, flags, ciaddr, mac, options):
     )
     return packet + bytes(max(0, 300 - len(packet)))
 
+
+def pxe_discover(xid, mac, uuid):
+    vendor = b"PXEClient:Arch:00000:UNDI:002001"
+    options = bytes([53, 1, 1, 60, len(vendor)]) + vendor
+    options += bytes([93, 2, 0, 0, 94, 3, 1, 2, 1])
+    options += bytes([97, 17, 0]) + bytes.fromhex(uuid)
+    options += bytes([55, 4, 1, 3, 6, 67, 255])
+    return request(xid, 0x8000, bytes(4), mac, options)
+
+
+def client_socket(iface):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
+    sock.bind(("0.0.0.0", 68))
+    return sock
+
+
+def replies_to(sock, xids, seconds):
+    """How many BOOTREPLYs for one of `xids` arrive within `seconds`."""
+    seen = 0
+    deadline = time.monotonic() + seconds
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return seen
+        sock.settimeout(left)
+        try:
+            reply, _ = sock.recvfrom(2048)
+        except socket.timeout:
+            continue
+        if len(reply) >= 240 and reply[0] == 2 and reply[4:8] in xids:
+            seen += 1
+
+
+if sys.argv[1] == "nameless":
+    iface, prefix, count = sys.argv[2], sys.argv[3], int(sys.argv[4])
+    prefix = bytes.fromhex(prefix.replace(":", "").replace("-", ""))
+    sock = client_socket(iface)
+    xids = set()
+    vendor = b"PXEClient:Arch:00000:UNDI:002001"
+    options = bytes([53, 1, 3, 60, len(vendor)]) + vendor + bytes([255])
+    for n in range(count):
+        xid = os.urandom(4)
+        xids.add(xid)
+        sock.sendto(request(xid, 0x8000, bytes(4), prefix + bytes([n]), options), ("255.255.255.255", 67))
+    print(f"ANSWERED {replies_to(sock, xids, 1.0)}", flush=True)
+    sys.exit(0)
+
+if sys.argv[1] == "claim":
+    iface, mac_text, ciaddr = sys.argv[2], sys.argv[3], sys.argv[4]
+    mac = bytes.fromhex(mac_text.replace(":", "").replace("-", ""))
+    sock = client_socket(iface)
+    xid = os.urandom(4)
+    sock.sendto(request(xid, 0x8000, socket.inet_aton(ciaddr), mac, bytes([255])), ("255.255.255.255", 67))
+    print("ANSWERED" if replies_to(sock, {xid}, 2.0) else "TIMEOUT", flush=True)
+    sys.exit(0)
+
+if sys.argv[1] == "machines":
+    iface, prefix, count, uuid, seconds = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], float(sys.argv[6])
+    prefix = bytes.fromhex(prefix.replace(":", "").replace("-", ""))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
+    sock.bind(("0.0.0.0", 68))
+    sent = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for n in range(count):
+            sock.sendto(pxe_discover(os.urandom(4), prefix + bytes([n]), uuid), ("255.255.255.255", 67))
+            sent += 1
+        time.sleep(1)
+    print(f"SENT {sent}", flush=True)
+    sys.exit(0)
 
 if sys.argv[1] == "release":
     iface, mac_text, client_ip, server_ip = sys.argv[2:6]

@@ -1,16 +1,93 @@
-"""Sends COUNT hostile datagrams to HOST:PORT, stopping after SECONDS.
+"""Floods bootd from a client namespace.
 
     flood.py HOST PORT COUNT SECONDS SEED
+    flood.py discover|inform IFACE COUNT RATE SECONDS SEED
 
-A mix of random bytes of random length (0-1500), truncated and mutated BOOTP
-requests and TFTP requests with random options, so both parsers see malformed
-input in every shape. Deterministic for a seed.
+The first form sends COUNT hostile datagrams to HOST:PORT, stopping after
+SECONDS: a mix of random bytes of random length (0-1500), truncated and
+mutated BOOTP requests and TFTP requests with random options, so both parsers
+see malformed input in every shape.
+
+The second broadcasts up to COUNT well-formed DHCPDISCOVERs (or DHCPINFORMs)
+from IFACE, each from a new random MAC, at RATE a second for at most SECONDS,
+and counts the answers: one line `second N: sent S, answered A` per second,
+then `sent S answered A`. Deterministic for a seed.
 """
 import random
 import socket
 import struct
 import sys
 import time
+
+
+
+def new_macs(kind, iface, count, rate, seconds, seed):
+    """DISCOVERs or INFORMs from a new MAC each, at `rate` a second; counts replies."""
+    rng = random.Random(seed)
+    message = 1 if kind == "discover" else 8
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.bind(("0.0.0.0", 68))
+    sock.setblocking(False)
+    options = bytes([53, 1, message, 55, 3, 1, 3, 6, 255])
+    start = time.monotonic()
+    sent = answered = 0
+    second, second_sent, second_answered = 0, 0, 0
+    while sent < count:
+        now = time.monotonic()
+        elapsed = now - start
+        if elapsed >= seconds:
+            break
+        if int(elapsed) > second:
+            print(f"second {second}: sent {second_sent}, answered {second_answered}", flush=True)
+            second, second_sent, second_answered = int(elapsed), 0, 0
+        # Keep to the rate: send what is due by now.
+        due = min(count, int(elapsed * rate) + 1)
+        while sent < due:
+            mac = bytes([0x02]) + rng.randbytes(5)
+            packet = (
+                struct.pack("!BBBB", 1, 1, 6, 0)
+                + rng.randbytes(4)
+                + bytes(20)
+                + mac
+                + bytes(10 + 192)
+                + bytes([99, 130, 83, 99])
+                + options
+            )
+            try:
+                sock.sendto(packet, ("255.255.255.255", 67))
+                sent += 1
+                second_sent += 1
+            except OSError:
+                time.sleep(0.0005)
+                break
+        while True:
+            try:
+                reply = sock.recv(2048)
+            except (BlockingIOError, InterruptedError):
+                break
+            if len(reply) > 240 and reply[0] == 2:
+                answered += 1
+                second_answered += 1
+        time.sleep(0.0005)
+    print(f"second {second}: sent {second_sent}, answered {second_answered}", flush=True)
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:
+        try:
+            reply = sock.recv(2048)
+            if len(reply) > 240 and reply[0] == 2:
+                answered += 1
+        except (BlockingIOError, InterruptedError):
+            time.sleep(0.01)
+    print(f"sent {sent} answered {answered}", flush=True)
+
+
+if sys.argv[1] in ("discover", "inform"):
+    new_macs(sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]))
+    sys.exit(0)
 
 host, port, count, seconds, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 rng = random.Random(seed)

@@ -126,3 +126,65 @@ fn hostile_datagrams_do_not_knock_bootd_over() {
     let (status, _) = bootd.stop();
     assert_eq!(status.code(), Some(0));
 }
+
+/// bootd's resident memory, in kB.
+fn rss_kb(bootd: &Bootd) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", bootd.pid())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Runs `flood.py KIND` from the client namespace: (sent, answered) per second.
+fn new_macs(pair: &Pair, kind: &str, rate: &str, seconds: &str) -> Vec<(u64, u64)> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("integration/flood.py");
+    let out = pair
+        .client
+        .command("python3")
+        .arg(script)
+        .args([kind, &pair.client_if, "1000000", rate, seconds, "7"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter_map(|l| {
+            let (_, counts) = l.strip_prefix("second ")?.split_once(": sent ")?;
+            let (sent, answered) = counts.split_once(", answered ")?;
+            Some((sent.parse().ok()?, answered.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn a_flood_of_new_macs_is_answered_at_an_even_rate_in_bounded_memory() {
+    require_root();
+    let pair = Pair::new("10.99.0.1/16", None);
+    let dir = TempDir::new();
+    std::fs::create_dir_all(dir.path.join("root")).unwrap();
+    let conf = dir.write(
+        "bootd.ini",
+        "[logger]\nlevel = warning\n[bootp]\npool_start = 10.99.0.2\npool_count = 65536\nallow_simple_dhcp = on\nlease_file = leases\nremembered_clients = 2000\n[bootfile]\ndefault = pxelinux.0\n[tftp]\nroot = root\n",
+    );
+    let mut bootd = Bootd::start(&pair.server, &conf, &["-p"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let before = rss_kb(&bootd);
+    // 1,500 DISCOVERs a second, each from a new MAC, for 10 s: the cost of a
+    // DISCOVER must not grow with the offers already made.
+    let seconds = new_macs(&pair, "discover", "1500", "10");
+    assert!(seconds.len() >= 9, "{seconds:?}");
+    for (second, (sent, answered)) in seconds.iter().enumerate().skip(1) {
+        assert!(
+            *answered * 10 >= *sent * 8,
+            "second {second}: {answered} OFFERs for {sent} DISCOVERs: {seconds:?}"
+        );
+    }
+    new_macs(&pair, "inform", "1500", "5");
+    let grown = rss_kb(&bootd).saturating_sub(before);
+    eprintln!("RSS grew by {grown} kB; per second (sent, answered): {seconds:?}");
+    assert!(grown < 6_000, "RSS grew by {grown} kB");
+    let (status, _) = bootd.stop();
+    assert_eq!(status.code(), Some(0));
+}

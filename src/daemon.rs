@@ -9,6 +9,7 @@ use crossbeam_channel::Receiver;
 use mio::{Poll, Waker};
 
 use crate::bootp::lease_file::{self, LeaseJournal};
+use crate::bootp::leases::LeaseTable;
 use crate::bootp::service::{self, BootpService};
 use crate::config::{Config, NbdMode, Problem, Service, Services, TftpRoot};
 use crate::event::{EventBus, Mailbox, Message};
@@ -149,7 +150,17 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
             Ok(warning) => warnings.extend(warning),
             Err(e) => error(e.to_string()),
         }
-        check_pools(config, &served, every_pool_found, &mut warnings);
+        let mut pool_errors = Vec::new();
+        check_pools(
+            config,
+            &served,
+            every_pool_found,
+            &mut pool_errors,
+            &mut warnings,
+        );
+        for e in pool_errors {
+            error(e);
+        }
         if config.boot_files.default.is_none() && config.boot_files.by_arch.is_empty() {
             warnings.push(format!(
                 "{file}: no boot file is configured ([bootfile] default, or [bootp] boot_file): PXE clients will get an address but nothing to boot"
@@ -206,19 +217,52 @@ fn check_nbd(config: &Config, error: &mut impl FnMut(String), warnings: &mut Vec
     }
 }
 
-/// Warns about pools and fixed addresses that reach outside the served networks.
+/// Reports pools that start on an address no host may have (an error when
+/// nothing is left to hand out), and pools and fixed addresses that reach
+/// outside the served networks.
 /// `every_pool_found`: without it a fixed address may lie in a network that was
 /// not found, and saying it is outside every served network would mislead.
 fn check_pools(
     config: &Config,
     served: &[(Ipv4Addr, NetConfig)],
     every_pool_found: bool,
+    errors: &mut Vec<String>,
     warnings: &mut Vec<String>,
 ) {
     let file = config.path.display();
     let bootp = &config.bootp;
     if bootp.pool_count > 0 {
         for (start, net) in served {
+            let network = net.network;
+            // The pool the BOOTP service will really hand out.
+            let pool = LeaseTable::for_network(network, *start, bootp.pool_count, &[]);
+            if *start == network.broadcast() {
+                errors.push(format!(
+                    "{file}: [bootp] pool_start = {start} is the broadcast address of {network} ({}): the pool has no address to hand out; start it at a host address of that network",
+                    net.device
+                ));
+                continue;
+            }
+            if pool.pool_count() == 0 {
+                errors.push(format!(
+                    "{file}: [bootp] pool_start = {start} + {}: the pool has no address to hand out on {network} ({}) but this server's own; start it at another host address of that network",
+                    bootp.pool_count, net.device
+                ));
+                continue;
+            }
+            if *start == network.network() {
+                warnings.push(format!(
+                    "{file}: [bootp] pool_start = {start} is the network address of {network} ({}), which no host may have: the pool is {}",
+                    net.device,
+                    pool.describe_pool()
+                ));
+            } else if *start == net.server() {
+                warnings.push(format!(
+                    "{file}: [bootp] pool_start = {start} is this server's own address on {}: the pool is {}",
+                    net.device,
+                    pool.describe_pool()
+                ));
+            }
             let last = Ipv4Addr::from(u32::from(*start).saturating_add(bootp.pool_count - 1));
             if !net.contains(last) || last == net.network.broadcast() {
                 warnings.push(format!(
@@ -501,6 +545,7 @@ mod tests {
                 served(Ipv4Addr::new(10, 0, 0, 1), 24),
             )],
             true,
+            &mut Vec::new(),
             &mut warnings,
         );
         assert_eq!(
@@ -509,6 +554,66 @@ mod tests {
                 "t.ini:4: [static_dhcp] 02-00-00-00-00-01 = 10.0.0.255 is the network, broadcast or server address of 10.0.0.0/24 (eth1); that machine gets a pool address instead",
                 "t.ini:5: [static_dhcp] 02-00-00-00-00-02 = 10.0.0.1 is the network, broadcast or server address of 10.0.0.0/24 (eth1); that machine gets a pool address instead",
             ]
+        );
+    }
+
+    /// What `check_pools` says about the pool of `text` on 10.0.0.1/24:
+    /// (errors, warnings).
+    fn pool_problems(text: &str) -> (Vec<String>, Vec<String>) {
+        let config = load_str(Path::new("t.ini"), text, Path::new("/"))
+            .unwrap()
+            .config;
+        let start = config.bootp.pools[0];
+        let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+        check_pools(
+            &config,
+            &[(start, served(Ipv4Addr::new(10, 0, 0, 1), 24))],
+            true,
+            &mut errors,
+            &mut warnings,
+        );
+        (errors, warnings)
+    }
+
+    #[test]
+    fn a_pool_start_no_host_may_hold_is_reported() {
+        let (errors, warnings) = pool_problems("[bootp]\npool_start = 10.0.0.0\n");
+        assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(
+            warnings,
+            vec![
+                "t.ini: [bootp] pool_start = 10.0.0.0 is the network address of 10.0.0.0/24 (eth1), which no host may have: the pool is 8 addresses, 10.0.0.1 to 10.0.0.9 without this server's own"
+            ]
+        );
+        let (errors, warnings) = pool_problems("[bootp]\npool_start = 10.0.0.1\n");
+        assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(
+            warnings,
+            vec![
+                "t.ini: [bootp] pool_start = 10.0.0.1 is this server's own address on eth1: the pool is 9 addresses, 10.0.0.1 to 10.0.0.10 without this server's own"
+            ]
+        );
+        let (errors, warnings) = pool_problems("[bootp]\npool_start = 10.0.0.255\n");
+        assert_eq!(
+            errors,
+            vec![
+                "t.ini: [bootp] pool_start = 10.0.0.255 is the broadcast address of 10.0.0.0/24 (eth1): the pool has no address to hand out; start it at a host address of that network"
+            ]
+        );
+        assert_eq!(warnings, Vec::<String>::new());
+        let (errors, _) = pool_problems("[bootp]\npool_start = 10.0.0.1\npool_count = 1\n");
+        assert_eq!(
+            errors,
+            vec![
+                "t.ini: [bootp] pool_start = 10.0.0.1 + 1: the pool has no address to hand out on 10.0.0.0/24 (eth1) but this server's own; start it at another host address of that network"
+            ]
+        );
+        // A reservation-only server (pool_count = 0) is no problem.
+        let only_reserved = "[bootp]\npool_start = 10.0.0.1\npool_count = 0\n";
+        assert_eq!(pool_problems(only_reserved), (Vec::new(), Vec::new()));
+        assert_eq!(
+            pool_problems("[bootp]\npool_start = 10.0.0.100\n"),
+            (Vec::new(), Vec::new())
         );
     }
 }

@@ -13,8 +13,14 @@
 //! record waits until the shell has written and fsynced that record and said so
 //! with `handle_persisted`. A failed write releases nothing (the client retries).
 //! Later answers to the same MAC wait behind a write still in progress.
+//!
+//! Whatever clients send, what it keeps per client is bounded
+//! ([`Endpoint::state_sizes`] reports every map): `[bootp] remembered_clients`
+//! clients, `[http] max_queries` authorisation queries and the requests parked
+//! on them, and bindings no more than the pool and the reservations hold.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
@@ -24,6 +30,7 @@ use log::{Level, LevelFilter};
 use super::acl::{MacList, UuidList};
 use super::http_auth::{Answer, HttpDecisions, Query};
 use super::leases::{LeaseRecord, LeaseTable};
+use super::recent::RecentMap;
 use super::server::{
     self, AccessPolicy, Action, AllowAll, Datagram, DropReason, Link, Notice, Outcome,
     ServedNetwork, ServerConfig,
@@ -35,8 +42,6 @@ use crate::types::MacAddr;
 
 /// Rewrite the lease file once this many lines were appended since the last rewrite.
 const COMPACT_AFTER_APPENDS: usize = 10_000;
-/// Refusals and warnings already logged (per MAC and text); forgotten past this size.
-const REFUSALS_REMEMBERED: usize = 10_000;
 
 /// Names one lease record handed out for writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,12 +80,32 @@ pub enum Event {
     Compact(Vec<LeaseRecord>),
 }
 
+#[cfg(test)]
+/// How many entries each map keyed by client holds, summed over the served
+/// networks: what must stay bounded whatever clients send.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateSizes {
+    pub phases: usize,
+    pub uuids: usize,
+    /// Fresh ACKs, which a DECLINE may still undo.
+    pub acks: usize,
+    pub offers: usize,
+    /// Bound MACs, and MACs remembered after their binding ended.
+    pub bindings: usize,
+    /// Lines said once per client.
+    pub said_once: usize,
+    pub http_answers: usize,
+    pub http_queries: usize,
+    pub parked: usize,
+}
+
 /// `[bootp] access`: who may boot.
 enum AccessControl {
     Everyone(AllowAll),
     Macs(MacList),
     Uuids(UuidList),
-    Http(HttpDecisions),
+    /// Boxed: much larger than the others, and made once.
+    Http(Box<HttpDecisions>),
 }
 
 impl AccessControl {
@@ -89,7 +114,7 @@ impl AccessControl {
             AccessControl::Everyone(p) => p,
             AccessControl::Macs(p) => p,
             AccessControl::Uuids(p) => p,
-            AccessControl::Http(p) => p,
+            AccessControl::Http(p) => p.as_mut(),
         }
     }
 }
@@ -121,8 +146,10 @@ pub struct Endpoint {
     networks: Vec<ServedNetwork>,
     access: AccessControl,
     parked: HashMap<MacAddr, Parked>,
-    /// (MAC, line) pairs already logged at their full level.
-    said_once: HashSet<(MacAddr, String)>,
+    /// Hashes of the (MAC, line) pairs already logged at their full level, for
+    /// the clients remembered: a few bytes each, however long the line.
+    said_once: RecentMap<u64, ()>,
+    hasher: RandomState,
     /// Lease-file records of networks not served now: kept, so a rewrite never
     /// loses them.
     foreign: Vec<LeaseRecord>,
@@ -164,11 +191,12 @@ impl Endpoint {
                 records.into_iter().partition(|r| net.contains(r.ip));
             records = others;
             let mut leases =
-                LeaseTable::for_network(net.network, *pool_start, bootp.pool_count, &statics);
+                LeaseTable::for_network(net.network, *pool_start, bootp.pool_count, &statics)
+                    .remembering(bootp.remembered_clients);
             leases.load(mine);
             let dns = server::resolve_dns(&bootp.dns, resolv_conf, net.server());
             let link = Link::new(net.network, bootp.netmask, dns);
-            networks.push(ServedNetwork::new(link, leases));
+            networks.push(ServedNetwork::new(link, leases, bootp.remembered_clients));
         }
         let access = match bootp.access {
             None => AccessControl::Everyone(AllowAll),
@@ -178,7 +206,10 @@ impl Endpoint {
             Some(Access::Uuid) => AccessControl::Uuids(UuidList {
                 rules: config.uuid_acl.clone(),
             }),
-            Some(Access::Http) => AccessControl::Http(HttpDecisions::new(&config.http)),
+            Some(Access::Http) => AccessControl::Http(Box::new(HttpDecisions::new(
+                &config.http,
+                bootp.remembered_clients,
+            ))),
         };
         let mut endpoint = Endpoint {
             bootp: bootp.clone(),
@@ -187,7 +218,8 @@ impl Endpoint {
             networks,
             access,
             parked: HashMap::new(),
-            said_once: HashSet::new(),
+            said_once: RecentMap::new(bootp.remembered_clients),
+            hasher: RandomState::new(),
             foreign: records,
             appended: 0,
             writes: HashMap::new(),
@@ -204,19 +236,7 @@ impl Endpoint {
             let Some(leases) = endpoint.networks.get(index).map(|n| &n.leases) else {
                 break;
             };
-            let pool = match leases.pool_range() {
-                Some((first, last)) => format!(
-                    "{} address{}, {first} to {last}{}",
-                    leases.pool_count(),
-                    if leases.pool_count() == 1 { "" } else { "es" },
-                    if leases.pool_skips_server() {
-                        " without this server's own"
-                    } else {
-                        ""
-                    }
-                ),
-                None => format!("no address: none is a host address of {}", net.network),
-            };
+            let pool = leases.describe_pool();
             let line = format!(
                 "serving BOOTP/DHCP on {} ({}) as {}: pool {} + {} ({pool}), {} bindings in {}",
                 net.device,
@@ -349,6 +369,29 @@ impl Endpoint {
         self.parked.len()
     }
 
+    /// The size of every map keyed by client.
+    #[cfg(test)]
+    pub fn state_sizes(&self) -> StateSizes {
+        let mut sizes = StateSizes {
+            said_once: self.said_once.len(),
+            parked: self.parked.len(),
+            ..StateSizes::default()
+        };
+        if let AccessControl::Http(decisions) = &self.access {
+            sizes.http_answers = decisions.remembered();
+            sizes.http_queries = decisions.pending();
+        }
+        for network in &self.networks {
+            let (phases, uuids, acks) = network.remembered();
+            sizes.phases += phases;
+            sizes.uuids += uuids;
+            sizes.acks += acks;
+            sizes.offers += network.leases.offer_count();
+            sizes.bindings += network.leases.binding_count();
+        }
+        sizes
+    }
+
     fn process(
         &mut self,
         now: Instant,
@@ -413,9 +456,14 @@ impl Endpoint {
             match notice {
                 // Every retransmission repeats it: say it once per client.
                 Notice::DefaultBootFile { mac, .. } => {
-                    if self.said_once.insert((*mac, notice.to_string())) {
-                        self.log(Level::Warn, || notice.to_string());
+                    let line = notice.to_string();
+                    if self.first_time(*mac, &line) {
+                        self.log(Level::Warn, || line);
                     }
+                }
+                // Routine while the pool is short; a flood makes one per packet.
+                Notice::OfferYielded { .. } | Notice::OfferReclaimed { .. } => {
+                    self.log(Level::Debug, || notice.to_string())
                 }
                 _ => self.log(Level::Info, || notice.to_string()),
             }
@@ -490,6 +538,8 @@ impl Endpoint {
     fn log_drop(&mut self, reason: &DropReason, source: SocketAddrV4) {
         let refused_mac = match reason {
             DropReason::SimpleClientNotAllowed { mac }
+            | DropReason::ClaimsAddress { mac, .. }
+            | DropReason::LateDecline { mac, .. }
             | DropReason::Refused { mac, .. }
             | DropReason::PoolExhausted { mac, .. }
             | DropReason::NoBootFile { mac, .. } => Some(*mac),
@@ -498,10 +548,7 @@ impl Endpoint {
         match refused_mac {
             Some(mac) => {
                 let text = reason.to_string();
-                if self.said_once.len() >= REFUSALS_REMEMBERED {
-                    self.said_once.clear();
-                }
-                if self.said_once.insert((mac, text.clone())) {
+                if self.first_time(mac, &text) {
                     self.log(Level::Info, || text);
                 } else {
                     self.log(Level::Debug, || text);
@@ -509,6 +556,13 @@ impl Endpoint {
             }
             None => self.log(Level::Debug, || format!("{source}: dropped: {reason}")),
         }
+    }
+
+    /// True the first time `line` is said about `mac` (among the clients
+    /// remembered: one forgotten since may hear it again).
+    fn first_time(&mut self, mac: MacAddr, line: &str) -> bool {
+        let key = self.hasher.hash_one((mac, line));
+        self.said_once.insert(key, ()).is_none()
     }
 
     /// Queues a log line, formatting it only when its level is logged.

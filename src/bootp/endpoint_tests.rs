@@ -39,6 +39,16 @@ fn endpoint(bootp: &str, rest: &str) -> Endpoint {
 
 /// An endpoint serving `network`, and what it said at start-up.
 fn starting(network: Ipv4Network, bootp: &str, rest: &str) -> (Endpoint, Vec<Event>) {
+    restarting(network, bootp, rest, Vec::new())
+}
+
+/// An endpoint serving `network` with the records of a lease file.
+fn restarting(
+    network: Ipv4Network,
+    bootp: &str,
+    rest: &str,
+    records: Vec<LeaseRecord>,
+) -> (Endpoint, Vec<Event>) {
     let text = format!(
         "[bootp]\nlease_file = /nonexistent/leases\n{bootp}\n[bootfile]\ndefault = pxelinux.0\n00000 = pxelinux.0\n{rest}"
     );
@@ -46,7 +56,7 @@ fn starting(network: Ipv4Network, bootp: &str, rest: &str) -> (Endpoint, Vec<Eve
     let mut endpoint = Endpoint::new(
         &loaded.config,
         &[net(network)],
-        Vec::new(),
+        records,
         None,
         LevelFilter::Debug,
     );
@@ -432,6 +442,10 @@ fn a_pool_running_past_its_network_hands_out_only_its_host_addresses() {
         offered.extend(transmits(&mut e).iter().map(|t| reply_of(t).yiaddr));
     }
     let host = |last: u8| Ipv4Addr::new(10, 0, 0, last);
+    // Once all four are offered, the oldest offers yield to new clients: the
+    // same four addresses, over and over.
+    offered.sort();
+    offered.dedup();
     assert_eq!(offered, vec![host(250), host(251), host(253), host(254)]);
     // Nor is such an address granted when a client asks for it.
     for (last, address) in [
@@ -471,6 +485,7 @@ fn the_network_address_is_never_in_the_pool() {
         );
         offered.extend(transmits(&mut e).iter().map(|t| reply_of(t).yiaddr));
     }
+    offered.dedup();
     assert_eq!(offered, vec![Ipv4Addr::new(10, 0, 0, 2)]);
     assert_eq!(
         nak_or_ack(&mut e, 9, Ipv4Addr::new(10, 0, 0, 0), now),
@@ -518,4 +533,425 @@ fn offers_to_machines_that_never_come_back_are_swept() {
         e.handle_timeout(now);
     }
     assert_eq!(e.network(0).unwrap().leases.offer_count(), 0);
+}
+
+/// A DISCOVER from a made-up MAC numbered `n` (a flood's), PXE or not.
+fn forged(kind: MessageType, n: u32, pxe: bool) -> Vec<u8> {
+    let [_, a, b, c] = n.to_be_bytes();
+    let mut message = Message::parse(&request(kind, 0, n, pxe)).unwrap();
+    message.chaddr[..6].copy_from_slice(&[0x02, a, b, c, 0, 1]);
+    message.emit(576).bytes
+}
+
+/// DISCOVER, then REQUEST of what was offered, from `mac(last)`, with `between`
+/// run in between; the ACKed address, if any.
+fn dora_with(
+    e: &mut Endpoint,
+    last: u8,
+    now: Instant,
+    between: impl FnOnce(&mut Endpoint),
+) -> Option<Ipv4Addr> {
+    e.handle_datagram(
+        now,
+        EPOCH,
+        0,
+        CLIENT,
+        &request(MessageType::Discover, last, 1, true),
+    );
+    let offer = transmits(e).first().map(reply_of)?;
+    assert_eq!(offer.message_type(), Some(MessageType::Offer));
+    events(e);
+    between(e);
+    e.handle_datagram(now, EPOCH, 0, CLIENT, &dhcp_request(last, 2, offer.yiaddr));
+    for event in events(e) {
+        if let Event::Persist { id, .. } = event {
+            e.handle_persisted(id, Ok(()));
+        }
+    }
+    let ack = transmits(e).first().map(reply_of)?;
+    (ack.message_type() == Some(MessageType::Ack)).then_some(ack.yiaddr)
+}
+
+#[test]
+fn offers_hoarded_by_forged_macs_yield_to_a_new_client() {
+    let network = Ipv4Network::new(server_ip(), 24).unwrap();
+    let pool = "pool_start = 10.0.0.100\npool_count = 50";
+    let (mut e, _) = starting(network, pool, "");
+    let now = Instant::now();
+    for n in 0..50 {
+        e.handle_datagram(
+            now,
+            EPOCH,
+            0,
+            CLIENT,
+            &forged(MessageType::Discover, n, true),
+        );
+    }
+    assert_eq!(transmits(&mut e).len(), 50, "the pool is offered out");
+    events(&mut e);
+    // A real machine a second later: the oldest unanswered offer is its.
+    let later = now + Duration::from_secs(1);
+    assert_eq!(
+        dora_with(&mut e, 1, later, |_| {}),
+        Some(Ipv4Addr::new(10, 0, 0, 100))
+    );
+    // Nor can a flood that goes on between its DISCOVER and its REQUEST take
+    // the address it accepted: an offer to another MAC is no commitment.
+    let flood = |e: &mut Endpoint| {
+        for n in 1000..1200 {
+            e.handle_datagram(
+                later,
+                EPOCH,
+                0,
+                CLIENT,
+                &forged(MessageType::Discover, n, true),
+            );
+        }
+        transmits(e);
+        events(e);
+    };
+    assert_eq!(
+        dora_with(&mut e, 2, later, flood),
+        Some(Ipv4Addr::new(10, 0, 0, 101))
+    );
+}
+
+/// A PXE REQUEST from `mac(last)` naming no address: neither option 50, nor
+/// ciaddr, nor a server identifier.
+fn request_naming_nothing(last: u8, xid: u32) -> Vec<u8> {
+    request(MessageType::Request, last, xid, true)
+}
+
+/// DISCOVER and REQUEST from `mac(last)` at `epoch`; the ACKed address.
+fn bind(e: &mut Endpoint, last: u8, now: Instant, epoch: u64) -> Option<Ipv4Addr> {
+    e.handle_datagram(
+        now,
+        epoch,
+        0,
+        CLIENT,
+        &request(MessageType::Discover, last, 1, true),
+    );
+    let offer = transmits(e).first().map(reply_of)?;
+    events(e);
+    e.handle_datagram(now, epoch, 0, CLIENT, &dhcp_request(last, 2, offer.yiaddr));
+    for event in events(e) {
+        if let Event::Persist { id, .. } = event {
+            e.handle_persisted(id, Ok(()));
+        }
+    }
+    let ack = transmits(e).first().map(reply_of)?;
+    (ack.message_type() == Some(MessageType::Ack)).then_some(ack.yiaddr)
+}
+
+#[test]
+fn a_request_naming_no_address_gets_no_fresh_binding() {
+    let mut e = endpoint("", "");
+    let now = Instant::now();
+    let mut said = Vec::new();
+    for last in 1..=60 {
+        e.handle_datagram(now, EPOCH, 0, CLIENT, &request_naming_nothing(last, 1));
+        said.extend(events(&mut e));
+    }
+    assert!(transmits(&mut e).is_empty(), "RFC 2131 4.3.2: no answer");
+    assert!(persisted(&said).is_empty(), "nothing bound");
+    let debug = lines(&said, Level::Debug);
+    assert_eq!(debug.len(), 60);
+    assert!(
+        debug[0].ends_with(
+            "52-54-00-00-00-01: DHCPREQUEST names no address (neither option 50 nor ciaddr) and this MAC holds none: not answered"
+        ),
+        "{debug:?}"
+    );
+    // A client holding an offer is still answered (some ROMs leave option 50 out).
+    e.handle_datagram(
+        now,
+        EPOCH,
+        0,
+        CLIENT,
+        &request(MessageType::Discover, 61, 1, true),
+    );
+    assert_eq!(transmits(&mut e).len(), 1);
+    e.handle_datagram(now, EPOCH, 0, CLIENT, &request_naming_nothing(61, 2));
+    let writes = persisted(&events(&mut e));
+    assert_eq!(writes.len(), 1);
+    e.handle_persisted(writes[0].0, Ok(()));
+    assert_eq!(
+        reply_of(&transmits(&mut e)[0]).message_type(),
+        Some(MessageType::Ack)
+    );
+}
+
+#[test]
+fn bindings_unused_past_their_lease_are_reclaimed_when_the_pool_is_full() {
+    let network = Ipv4Network::new(server_ip(), 24).unwrap();
+    let pool = "pool_start = 10.0.0.100\npool_count = 3\nlease_time = 3600";
+    let reserved = "[static_dhcp]\n52-54-00-00-00-09 = 10.0.0.50\n";
+    let (mut e, _) = starting(network, pool, reserved);
+    let now = Instant::now();
+    let host = |last: u8| Ipv4Addr::new(10, 0, 0, last);
+    for last in [1, 2, 3, 9] {
+        assert!(bind(&mut e, last, now, EPOCH).is_some());
+    }
+    // mac(2) renews an hour later: its binding is in use.
+    let renewed = EPOCH + 3000;
+    assert_eq!(bind(&mut e, 2, now, renewed), Some(host(101)));
+    // Past mac(1)'s and mac(3)'s lease, but not past what a renewal that was
+    // not recorded could have promised: still theirs.
+    let at = |epoch: u64| now + Duration::from_secs(epoch - EPOCH);
+    let soon = EPOCH + 3600 + 30;
+    e.handle_datagram(
+        at(soon),
+        soon,
+        0,
+        CLIENT,
+        &request(MessageType::Discover, 20, 1, true),
+    );
+    assert!(transmits(&mut e).is_empty(), "the pool is full");
+    events(&mut e);
+    // Long after: the oldest is reclaimed for a new machine, with a line saying so.
+    let late = EPOCH + 4 * 3600;
+    e.handle_datagram(
+        at(late),
+        late,
+        0,
+        CLIENT,
+        &request(MessageType::Discover, 21, 1, true),
+    );
+    let offer = transmits(&mut e);
+    assert_eq!(offer.len(), 1);
+    assert_eq!(reply_of(&offer[0]).yiaddr, host(100));
+    let info = lines(&events(&mut e), Level::Info);
+    assert!(
+        info.contains(&"52-54-00-00-00-15: the pool is full: reclaiming 10.0.0.100 from 52-54-00-00-00-01, not seen for 14400 s (its lease was 3600 s)".to_string()),
+        "{info:?}"
+    );
+    assert_eq!(bind(&mut e, 21, at(late), late), Some(host(100)));
+    // Then mac(3)'s; mac(2) renewed later, and the reservation is never taken.
+    assert_eq!(bind(&mut e, 22, at(late), late), Some(host(102)));
+    assert_eq!(bind(&mut e, 23, at(late), late), Some(host(101)));
+    assert_eq!(bind(&mut e, 24, at(late), late), None);
+    assert_eq!(bind(&mut e, 9, at(late), late), Some(host(50)));
+}
+
+#[test]
+fn while_the_pool_has_room_an_expired_binding_stays_its_machines() {
+    let network = Ipv4Network::new(server_ip(), 24).unwrap();
+    let pool = "pool_start = 10.0.0.100\npool_count = 2\nlease_time = 3600";
+    let (mut e, _) = starting(network, pool, "");
+    let now = Instant::now();
+    assert_eq!(
+        bind(&mut e, 1, now, EPOCH),
+        Some(Ipv4Addr::new(10, 0, 0, 100))
+    );
+    let late = EPOCH + 10 * 3600;
+    let then = now + Duration::from_secs(10 * 3600);
+    assert_eq!(
+        bind(&mut e, 2, then, late),
+        Some(Ipv4Addr::new(10, 0, 0, 101))
+    );
+    assert_eq!(
+        bind(&mut e, 1, then, late),
+        Some(Ipv4Addr::new(10, 0, 0, 100))
+    );
+}
+
+#[test]
+fn bindings_read_at_start_up_count_as_used_then() {
+    let network = Ipv4Network::new(server_ip(), 24).unwrap();
+    let pool = "pool_start = 10.0.0.100\npool_count = 1\nlease_time = 3600";
+    // Written long ago: bootd cannot know whether its machine renewed while
+    // bootd was not running.
+    let old = LeaseRecord {
+        mac: mac(1),
+        ip: Ipv4Addr::new(10, 0, 0, 100),
+        epoch: EPOCH - 100 * 3600,
+        state: RecordState::Bound,
+        pxe: true,
+        uuid: None,
+    };
+    let (mut e, _) = restarting(network, pool, "", vec![old]);
+    let now = Instant::now();
+    assert_eq!(bind(&mut e, 2, now, EPOCH), None);
+    let later = EPOCH + 2 * 3600;
+    assert_eq!(
+        bind(&mut e, 2, now + Duration::from_secs(2 * 3600), later),
+        Some(Ipv4Addr::new(10, 0, 0, 100))
+    );
+}
+
+/// Datagram `n` of a flood from made-up MACs (one per `n`), cycling through
+/// every kind of request: PXE DISCOVER of an unlisted architecture, INFORM,
+/// REQUEST naming nothing, REQUEST of a pool address, RELEASE and DECLINE of
+/// it, plain BOOTP, plain DISCOVER.
+fn flood_datagrams(n: u32) -> Vec<Vec<u8>> {
+    let [_, a, b, c] = n.to_be_bytes();
+    let address = Ipv4Addr::new(10, 0, 0, 2 + (n % 250) as u8);
+    let message = |kind: Option<MessageType>, pxe: bool, edit: &dyn Fn(&mut Message)| {
+        let mut m = Message {
+            xid: n,
+            ..Message::default()
+        };
+        m.chaddr[..6].copy_from_slice(&[0x02, a, b, c, 0, 1]);
+        if let Some(kind) = kind {
+            m.options.set(tag::MESSAGE_TYPE, [kind.to_byte()]);
+        }
+        if pxe {
+            m.options.set(
+                tag::VENDOR_CLASS,
+                b"PXEClient:Arch:00011:UNDI:002001".to_vec(),
+            );
+            m.options.set(tag::CLIENT_ARCH, [0, 11]);
+            let mut uuid = [0u8; 17];
+            uuid[13..].copy_from_slice(&n.to_be_bytes());
+            m.options.set(tag::CLIENT_UUID, uuid.to_vec());
+        }
+        edit(&mut m);
+        m.emit(576).bytes
+    };
+    let asking = |m: &mut Message| {
+        m.options.set(tag::SERVER_ID, server_ip().octets());
+        m.options.set(tag::REQUESTED_IP, address.octets());
+    };
+    let holding = |m: &mut Message| m.ciaddr = address;
+    match n % 8 {
+        0 => vec![message(Some(MessageType::Discover), true, &|_| {})],
+        1 => vec![message(Some(MessageType::Inform), false, &holding)],
+        2 => vec![message(Some(MessageType::Request), true, &|_| {})],
+        3 => vec![message(Some(MessageType::Request), true, &asking)],
+        4 => vec![
+            message(Some(MessageType::Request), false, &asking),
+            message(Some(MessageType::Release), false, &holding),
+        ],
+        5 => vec![
+            message(Some(MessageType::Request), true, &asking),
+            message(Some(MessageType::Decline), true, &asking),
+        ],
+        6 => vec![message(None, false, &|_| {})],
+        _ => vec![message(Some(MessageType::Discover), false, &|_| {})],
+    }
+}
+
+/// Feeds datagram `n` of the flood: the authorisation server allows, refuses,
+/// or never answers; every write succeeds.
+fn feed_flood(e: &mut Endpoint, n: u32, now: Instant) {
+    for bytes in flood_datagrams(n) {
+        e.handle_datagram(now, EPOCH + u64::from(n / 1000), 0, CLIENT, &bytes);
+        while let Some(event) = e.poll_event() {
+            match event {
+                Event::Persist { id, .. } => e.handle_persisted(id, Ok(())),
+                Event::Authorise(query) if query.id % 50 != 0 => {
+                    let code = if query.id % 2 == 1 { 200 } else { 401 };
+                    let answer = Answer::Status {
+                        code,
+                        body: String::new(),
+                    };
+                    e.handle_auth_answer(now, query.id, answer);
+                }
+                _ => {}
+            }
+        }
+        transmits(e);
+    }
+    if e.poll_timeout().is_some_and(|t| t <= now) {
+        e.handle_timeout(now);
+    }
+}
+
+/// The largest of each size.
+fn largest(a: StateSizes, b: StateSizes) -> StateSizes {
+    StateSizes {
+        phases: a.phases.max(b.phases),
+        uuids: a.uuids.max(b.uuids),
+        acks: a.acks.max(b.acks),
+        offers: a.offers.max(b.offers),
+        bindings: a.bindings.max(b.bindings),
+        said_once: a.said_once.max(b.said_once),
+        http_answers: a.http_answers.max(b.http_answers),
+        http_queries: a.http_queries.max(b.http_queries),
+        parked: a.parked.max(b.parked),
+    }
+}
+
+/// What bootd remembers per client stays within stated bounds however many
+/// MACs a flood makes up: with the defaults, 10,000 clients remembered and 64
+/// authorisation queries out, and never more offers or bindings than the pool
+/// (250 addresses) has, plus the clients remembered.
+#[test]
+fn per_client_state_stays_bounded_under_a_flood_of_new_macs() {
+    let network = Ipv4Network::new(server_ip(), 24).unwrap();
+    let pool = "pool_start = 10.0.0.2\npool_count = 250\nallow_simple_dhcp = on\naccess = http";
+    let (mut e, _) = starting(network, pool, HTTP);
+    let start = Instant::now();
+    let mut most = StateSizes::default();
+    for n in 0..200_000u32 {
+        feed_flood(&mut e, n, start + Duration::from_millis(u64::from(n)));
+        most = largest(most, e.state_sizes());
+        let remembered = 10_000;
+        let within = most.phases <= remembered
+            && most.uuids <= remembered
+            && most.acks <= remembered
+            && most.said_once <= remembered
+            && most.http_answers <= remembered
+            && most.offers <= 250
+            && most.bindings <= 250 + remembered
+            && most.http_queries <= 64
+            && most.parked <= 64;
+        assert!(within, "after {n} MACs: {most:?}");
+    }
+    eprintln!("largest sizes: {most:?}");
+}
+
+#[test]
+fn the_bounds_are_the_configured_ones() {
+    let network = Ipv4Network::new(server_ip(), 24).unwrap();
+    let pool = "pool_start = 10.0.0.2\npool_count = 250\nallow_simple_dhcp = on\naccess = http\nremembered_clients = 100";
+    let (mut e, _) = starting(network, pool, &format!("{HTTP}max_queries = 2\n"));
+    let start = Instant::now();
+    let mut most = StateSizes::default();
+    for n in 0..5_000u32 {
+        feed_flood(&mut e, n, start + Duration::from_millis(u64::from(n)));
+        most = largest(most, e.state_sizes());
+    }
+    assert!(
+        most.phases <= 100
+            && most.uuids <= 100
+            && most.acks <= 100
+            && most.said_once <= 100
+            && most.http_answers <= 100
+            && most.bindings <= 350
+            && most.http_queries <= 2
+            && most.parked <= 2,
+        "{most:?}"
+    );
+    assert!(
+        most.http_queries == 2 && most.said_once == 100 && most.phases == 100,
+        "{most:?}"
+    );
+}
+
+/// A binding lives on the network (interface) it was made on: a DECLINE
+/// arriving on another interface in its MAC's name finds nothing to decline.
+#[test]
+fn a_decline_counts_only_on_the_interface_of_the_binding() {
+    let text = "[bootp]\nlease_file = /nonexistent/leases\npool_start = 10.0.0.100;10.0.1.100\n[bootfile]\ndefault = pxelinux.0\n";
+    let loaded = load_str(Path::new("t.ini"), text, Path::new("/")).unwrap();
+    let nets = [
+        net(Ipv4Network::new(server_ip(), 24).unwrap()),
+        NetConfig {
+            device: "eth1".into(),
+            label: "eth1".into(),
+            ..net(Ipv4Network::new(Ipv4Addr::new(10, 0, 1, 1), 24).unwrap())
+        },
+    ];
+    let mut e = Endpoint::new(&loaded.config, &nets, Vec::new(), None, LevelFilter::Debug);
+    events(&mut e);
+    let now = Instant::now();
+    let address = bind(&mut e, 1, now, EPOCH).unwrap();
+    let mut decline = Message::parse(&request(MessageType::Decline, 1, 9, true)).unwrap();
+    decline.options.set(tag::REQUESTED_IP, address.octets());
+    e.handle_datagram(now, EPOCH, 1, CLIENT, &decline.emit(576).bytes);
+    assert!(persisted(&events(&mut e)).is_empty());
+    let leases = &e.network(0).unwrap().leases;
+    assert!(!leases.is_quarantined(address, now));
+    assert_eq!(leases.current_address(mac(1), now), Some(address));
 }

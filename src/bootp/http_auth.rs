@@ -9,10 +9,16 @@
 //! a ROM's retransmissions cost one query; retransmissions while a query is out
 //! start no second one. Failures and timeouts are not remembered: the machine's
 //! next retransmission asks again.
+//!
+//! Bounded whatever clients send: at most `[http] max_queries` queries are out
+//! at once, and a machine that would need one more is refused at once (an
+//! answer already known is still given, never made to wait); answers are
+//! remembered for the `[bootp] remembered_clients` most recent machines.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use super::recent::RecentMap;
 use super::server::{AccessGrant, AccessPolicy, AccessQuery, AccessVerdict, Phase};
 use crate::config::HttpAuthConfig;
 use crate::types::MacAddr;
@@ -28,6 +34,8 @@ pub struct Query {
     pub id: u64,
     pub mac: MacAddr,
     pub url: String,
+    /// When the request waiting on it is given up: the query ends by then.
+    pub deadline: Instant,
 }
 
 /// What the authorisation server said.
@@ -41,24 +49,22 @@ pub enum Answer {
     Failed(String),
 }
 
+/// A query out for a machine, for its next phase.
 #[derive(Debug, Clone)]
-enum State {
-    Pending {
-        id: u64,
-        deadline: Instant,
-    },
-    /// `fresh`: not consumed yet (with `always_check`, only a fresh answer counts).
-    Decided {
-        verdict: AccessVerdict,
-        fresh: bool,
-        until: Instant,
-    },
+struct Pending {
+    id: u64,
+    phase: Phase,
+    deadline: Instant,
 }
 
+/// The server's answer for a machine, for one phase.
 #[derive(Debug, Clone)]
-struct Entry {
+struct Decided {
     phase: Phase,
-    state: State,
+    verdict: AccessVerdict,
+    /// Not consumed yet (with `always_check`, only a fresh answer counts).
+    fresh: bool,
+    until: Instant,
 }
 
 pub struct HttpDecisions {
@@ -67,20 +73,28 @@ pub struct HttpDecisions {
     dhcp_path: String,
     timeout: Duration,
     always_check: bool,
-    entries: HashMap<MacAddr, Entry>,
+    /// At most `max_queries` (`[http] max_queries`) entries: small enough that
+    /// walking them costs nothing.
+    pending: HashMap<MacAddr, Pending>,
+    max_queries: usize,
+    /// Answers, for the clients remembered (`[bootp] remembered_clients`).
+    decided: RecentMap<MacAddr, Decided>,
     queued: Vec<Query>,
     next_id: u64,
 }
 
 impl HttpDecisions {
-    pub fn new(config: &HttpAuthConfig) -> HttpDecisions {
+    /// Decisions remembered for at most `remembered` machines.
+    pub fn new(config: &HttpAuthConfig, remembered: usize) -> HttpDecisions {
         HttpDecisions {
             location: config.location.clone().unwrap_or_default(),
             pxe_path: config.pxe_path.clone().unwrap_or_default(),
             dhcp_path: config.dhcp_path.clone().unwrap_or_default(),
             timeout: config.timeout,
             always_check: config.always_check,
-            entries: HashMap::new(),
+            pending: HashMap::new(),
+            max_queries: config.max_queries,
+            decided: RecentMap::new(remembered),
             queued: Vec::new(),
             next_id: 1,
         }
@@ -95,9 +109,12 @@ impl HttpDecisions {
     /// handled again, and a line for the log. Late answers (after the timeout) are
     /// ignored.
     pub fn answer(&mut self, id: u64, answer: Answer, now: Instant) -> Option<(MacAddr, String)> {
-        let (mac, entry) = self.entries.iter_mut().find(
-            |(_, e)| matches!(e.state, State::Pending { id: pending, .. } if pending == id),
-        )?;
+        let mac = *self
+            .pending
+            .iter()
+            .find(|(_, p)| p.id == id)
+            .map(|(mac, _)| mac)?;
+        let phase = self.pending.remove(&mac)?.phase;
         let (verdict, until, line) = match answer {
             Answer::Status { code: 200, body } => {
                 let grant = parse_body(&body);
@@ -128,54 +145,51 @@ impl HttpDecisions {
                 (AccessVerdict::Deny(reason.clone()), now, reason)
             }
         };
-        entry.state = State::Decided {
+        let decided = Decided {
+            phase,
             verdict,
             fresh: true,
             until,
         };
-        Some((*mac, line))
+        self.decided.insert(mac, decided);
+        Some((mac, line))
     }
 
     /// Gives up on queries past their deadline; each machine and why, for the log.
     pub fn expire(&mut self, now: Instant) -> Vec<(MacAddr, String)> {
         let timeout = self.timeout;
         let mut expired = Vec::new();
-        self.entries.retain(|mac, e| match e.state {
-            State::Pending { deadline, .. } if deadline <= now => {
-                expired.push((
-                    *mac,
-                    format!(
-                        "the HTTP authorisation server did not answer within {} s",
-                        timeout.as_secs_f64()
-                    ),
-                ));
-                false
+        self.pending.retain(|mac, p| {
+            if p.deadline > now {
+                return true;
             }
-            // Forget old decisions so the table stays small.
-            State::Decided { until, fresh, .. } => until > now || fresh,
-            _ => true,
+            expired.push((
+                *mac,
+                format!(
+                    "the HTTP authorisation server did not answer within {} s",
+                    timeout.as_secs_f64()
+                ),
+            ));
+            false
         });
         expired
     }
 
     /// When `expire` next has work: the earliest pending deadline.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.entries
-            .values()
-            .filter_map(|e| match e.state {
-                State::Pending { deadline, .. } => Some(deadline),
-                State::Decided { .. } => None,
-            })
-            .min()
+        self.pending.values().map(|p| p.deadline).min()
     }
 
     /// Queries in flight.
     #[cfg(test)]
     pub fn pending(&self) -> usize {
-        self.entries
-            .values()
-            .filter(|e| matches!(e.state, State::Pending { .. }))
-            .count()
+        self.pending.len()
+    }
+
+    /// Machines whose answer is remembered.
+    #[cfg(test)]
+    pub fn remembered(&self) -> usize {
+        self.decided.len()
     }
 
     fn url(&self, query: &AccessQuery) -> String {
@@ -199,45 +213,52 @@ impl HttpDecisions {
 
 impl AccessPolicy for HttpDecisions {
     fn check(&mut self, now: Instant, query: &AccessQuery) -> AccessVerdict {
-        let always_check = self.always_check;
-        if let Some(entry) = self.entries.get_mut(&query.mac)
-            && entry.phase == query.next_phase
+        let mac = query.mac;
+        if self
+            .pending
+            .get(&mac)
+            .is_some_and(|p| p.phase == query.next_phase)
         {
-            match &mut entry.state {
-                State::Pending { .. } => return AccessVerdict::Pending,
-                State::Decided {
-                    verdict,
-                    fresh,
-                    until,
-                } => {
-                    let usable = if always_check {
-                        *fresh
-                    } else {
-                        *fresh || *until > now
-                    };
-                    if usable {
-                        *fresh = false;
-                        return verdict.clone();
-                    }
-                }
+            return AccessVerdict::Pending;
+        }
+        let always_check = self.always_check;
+        if let Some(decided) = self.decided.get_mut(&mac)
+            && decided.phase == query.next_phase
+        {
+            let usable = if always_check {
+                decided.fresh
+            } else {
+                decided.fresh || decided.until > now
+            };
+            if usable {
+                decided.fresh = false;
+                return decided.verdict.clone();
             }
+        }
+        // Answers already known were given above: only a new question waits
+        // for room, and it is refused at once rather than queued behind others.
+        if self.pending.len() >= self.max_queries && !self.pending.contains_key(&mac) {
+            return AccessVerdict::Deny(format!(
+                "{} queries to the HTTP authorisation server are already waiting ([http] max_queries): not asked",
+                self.pending.len()
+            ));
         }
         let id = self.next_id;
         self.next_id += 1;
         let url = self.url(query);
+        let deadline = now + self.timeout;
         self.queued.push(Query {
             id,
-            mac: query.mac,
+            mac,
             url,
+            deadline,
         });
-        self.entries.insert(
-            query.mac,
-            Entry {
+        self.pending.insert(
+            mac,
+            Pending {
+                id,
                 phase: query.next_phase,
-                state: State::Pending {
-                    id,
-                    deadline: now + self.timeout,
-                },
+                deadline,
             },
         );
         AccessVerdict::Pending
@@ -277,6 +298,7 @@ mod tests {
             dhcp_path: Some("/linux".into()),
             timeout: Duration::from_secs(2),
             always_check,
+            max_queries: 64,
         }
     }
 
@@ -297,14 +319,14 @@ mod tests {
     #[test]
     fn pxe_and_os_queries_use_their_paths_and_the_dashed_mac_form() {
         let t = Instant::now();
-        let mut d = HttpDecisions::new(&config(false));
+        let mut d = HttpDecisions::new(&config(false), 1000);
         assert_eq!(d.check(t, &query(true, Phase::Pxe)), AccessVerdict::Pending);
         let q = d.take_queries();
         assert_eq!(
             q[0].url,
             "http://10.0.0.2:8080/boot?mac=00-0A-86-A2-2F-3E&uuid=12345678-abcd-ef00-1111-abcdefabcdef"
         );
-        let mut d = HttpDecisions::new(&config(false));
+        let mut d = HttpDecisions::new(&config(false), 1000);
         d.check(t, &query(false, Phase::OsDhcp));
         let q = d.take_queries();
         assert_eq!(
@@ -316,7 +338,7 @@ mod tests {
     #[test]
     fn retransmissions_while_pending_start_no_second_query() {
         let t = Instant::now();
-        let mut d = HttpDecisions::new(&config(false));
+        let mut d = HttpDecisions::new(&config(false), 1000);
         for _ in 0..5 {
             assert_eq!(d.check(t, &query(true, Phase::Pxe)), AccessVerdict::Pending);
         }
@@ -327,7 +349,7 @@ mod tests {
     #[test]
     fn a_200_allows_for_the_phase_with_client_and_file() {
         let t = Instant::now();
-        let mut d = HttpDecisions::new(&config(false));
+        let mut d = HttpDecisions::new(&config(false), 1000);
         d.check(t, &query(true, Phase::Pxe));
         let id = d.take_queries()[0].id;
         let (mac, line) = d
@@ -368,7 +390,7 @@ mod tests {
     #[test]
     fn any_other_status_refuses_and_is_remembered_for_a_while() {
         let t = Instant::now();
-        let mut d = HttpDecisions::new(&config(false));
+        let mut d = HttpDecisions::new(&config(false), 1000);
         d.check(t, &query(true, Phase::Pxe));
         let id = d.take_queries()[0].id;
         d.answer(
@@ -394,7 +416,7 @@ mod tests {
     #[test]
     fn no_answer_within_the_timeout_ignores_and_the_next_retransmission_asks_again() {
         let t = Instant::now();
-        let mut d = HttpDecisions::new(&config(false));
+        let mut d = HttpDecisions::new(&config(false), 1000);
         d.check(t, &query(true, Phase::Pxe));
         let id = d.take_queries()[0].id;
         assert_eq!(d.next_deadline(), Some(t + Duration::from_secs(2)));
@@ -429,7 +451,7 @@ mod tests {
     #[test]
     fn a_failed_query_refuses_once_then_asks_again() {
         let t = Instant::now();
-        let mut d = HttpDecisions::new(&config(false));
+        let mut d = HttpDecisions::new(&config(false), 1000);
         d.check(t, &query(true, Phase::Pxe));
         let id = d.take_queries()[0].id;
         d.answer(id, Answer::Failed("Connection refused".into()), t);
@@ -442,7 +464,7 @@ mod tests {
     #[test]
     fn always_check_asks_on_every_request() {
         let t = Instant::now();
-        let mut d = HttpDecisions::new(&config(true));
+        let mut d = HttpDecisions::new(&config(true), 1000);
         d.check(t, &query(true, Phase::Pxe));
         let id = d.take_queries()[0].id;
         d.answer(

@@ -2,18 +2,31 @@
 //! MAC→address bindings, plus the lease file that keeps bindings across restarts.
 //!
 //! pybootd's promise is kept and strengthened: a MAC keeps its address, now also
-//! across restarts. Confirmed bindings never expire (`lease_time` is what clients
-//! are told, not a deadline here); only RELEASE and DECLINE end them. A released
-//! address goes back to the pool, but the MAC is remembered and gets the same
-//! address again as long as no one else took it; new clients get never-used
-//! addresses first so that this usually holds.
+//! across restarts. Confirmed bindings do not expire while the pool has room
+//! (`lease_time` is what clients are told); RELEASE and DECLINE end them, and
+//! when the pool is full a binding unused for longer than its lease goes to a
+//! new machine ([`LeaseTable::reclaim_expired`], the least recently used
+//! first; never a `[static_dhcp]` reservation). Renewals are written to the
+//! lease file (once its record is [`RENEWAL_RECORDED_AFTER`] old), so the file
+//! says when each machine was last seen. A released address goes back to the
+//! pool, but the MAC is remembered and gets the same address again as long as
+//! no one else took it; new clients get never-used addresses first so that
+//! this usually holds.
 //!
 //! The pool of a served network holds only host addresses of that network other
 //! than the server's own ([`LeaseTable::for_network`]).
 //!
-//! An OFFER only reserves an address tentatively, in memory, for [`OFFER_HOLD`];
-//! the ACK confirms it and yields a [`LeaseRecord`] that the I/O shell appends to
-//! the lease file, flushed, before the ACK leaves.
+//! An OFFER only reserves an address tentatively, in memory, for [`OFFER_HOLD`]:
+//! it is no commitment, so when no address is free the oldest offer yields to a
+//! new client ([`LeaseTable::take_oldest_offer`]), and offers are held for a
+//! bounded number of clients ([`LeaseTable::remembering`]). The ACK confirms it
+//! and yields a [`LeaseRecord`] that the I/O shell appends to the lease file,
+//! flushed, before the ACK leaves.
+//!
+//! Everything kept per MAC is bounded: bindings by the pool and the
+//! reservations, offers and MACs whose binding ended by the limit given to
+//! [`LeaseTable::remembering`]. A [`PoolIndex`] keeps the free addresses in
+//! order, so choosing one costs O(log n) whatever the table holds.
 //!
 //! The lease file is a line-based journal, one record per line, later lines
 //! overriding earlier ones for the same MAC:
@@ -29,11 +42,12 @@
 //! bootd, so its OS is served even with `allow_simple_dhcp` off) and `uuid=`.
 //! Everything here is pure; the file itself is [`super::lease_file`]'s.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use super::pool::{PoolIndex, Slot};
 use crate::config::StaticLease;
 use crate::types::{Ipv4Network, MacAddr, Uuid};
 
@@ -41,6 +55,13 @@ use crate::types::{Ipv4Network, MacAddr, Uuid};
 pub const OFFER_HOLD: Duration = Duration::from_secs(60);
 /// How long a declined address stays out of use (dnsmasq uses the same 10 minutes).
 pub const DECLINE_QUARANTINE: Duration = Duration::from_secs(600);
+/// MACs whose binding ended that a table remembers unless told otherwise
+/// ([`LeaseTable::remembering`]).
+pub const IDLE_REMEMBERED: usize = 10_000;
+/// Seconds a binding's record may age before a renewal writes it again: the
+/// recorded time of a binding in use lags the truth by less than this, so a
+/// binding is reclaimed only this long after its lease could have run out.
+pub const RENEWAL_RECORDED_AFTER: u64 = 60;
 
 /// The state a lease-file line records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,17 +299,13 @@ pub enum RequestVerdict {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefuseReason {
     /// The client holds (or has been offered) another address.
-    HoldsAnother {
-        requested: Ipv4Addr,
-        held: Ipv4Addr,
-    },
+    HoldsAnother { requested: Ipv4Addr, held: Ipv4Addr },
     /// The address is someone else's, reserved, quarantined, or not ours to give.
-    Unavailable {
-        requested: Ipv4Addr,
-    },
-    PoolExhausted {
-        pool_count: u32,
-    },
+    Unavailable { requested: Ipv4Addr },
+    /// A DHCPREQUEST naming no address (neither option 50 nor ciaddr) from a
+    /// client that holds none: RFC 2131 §4.3.2 has no such request, and
+    /// binding a fresh address for it would let anyone empty the pool.
+    NoAddress,
 }
 
 impl fmt::Display for RefuseReason {
@@ -301,8 +318,8 @@ impl fmt::Display for RefuseReason {
                 f,
                 "asked for {requested}, which is not free in this server's pool"
             ),
-            RefuseReason::PoolExhausted { pool_count } => {
-                write!(f, "no free address among {pool_count}")
+            RefuseReason::NoAddress => {
+                write!(f, "named no address and holds none")
             }
         }
     }
@@ -388,16 +405,34 @@ pub struct LeaseTable {
     bindings: HashMap<MacAddr, Binding>,
     /// Address → MAC whose binding is `bound` on it.
     holders: HashMap<Ipv4Addr, MacAddr>,
-    /// Pool index below which every address is bound or a `[static_dhcp]`
-    /// reservation: where the search for a free address starts, so a DISCOVER
-    /// from a new client does not walk every binding. Lowered whenever an
-    /// address leaves `holders`, advanced lazily by [`LeaseTable::first_unheld`].
-    scan_from: u32,
     /// Address → MAC that released it and would like it back.
     remembered: HashMap<Ipv4Addr, MacAddr>,
     offers: Offers,
     offered: HashMap<Ipv4Addr, MacAddr>,
     quarantine: HashMap<Ipv4Addr, Instant>,
+    /// What each pool address is to a new client, for a DISCOVER to find the
+    /// lowest free one without walking the others. Updated by [`LeaseTable::refresh`]
+    /// wherever the maps above change for an address.
+    index: PoolIndex,
+    /// The latest time seen: offers and quarantines are judged at it when a
+    /// change comes without a time of its own (a confirmation, a release).
+    clock: Option<Instant>,
+    /// Bound pool addresses (reservations aside) by the Unix time their record
+    /// was last written, least recently used first: what the pool gives back
+    /// first when it is full.
+    in_use: BTreeSet<(u64, MacAddr)>,
+    /// Unix time of the first request after start-up: bindings read from the
+    /// lease file count as used then, since bootd cannot know whether their
+    /// machines renewed while it was not running.
+    started: Option<u64>,
+    /// MACs whose binding ended (released, or its address given to another), by
+    /// the Unix time of their record, oldest first: beyond `idle_limit` the
+    /// oldest is forgotten, so made-up MACs cannot grow the table.
+    idle: BTreeSet<(u64, MacAddr)>,
+    idle_limit: usize,
+    /// Addresses weighed by `available_to`: what tests hold a DISCOVER's cost to.
+    #[cfg(test)]
+    examined: std::cell::Cell<u64>,
 }
 
 impl LeaseTable {
@@ -412,13 +447,19 @@ impl LeaseTable {
         } else {
             0
         };
-        LeaseTable {
+        let mut table = LeaseTable {
             pool_start: start,
             pool_len: count,
             statics: statics.iter().map(|s| (s.mac, s.ip)).collect(),
             static_ips: statics.iter().map(|s| s.ip).collect(),
+            index: PoolIndex::new(count),
+            idle_limit: IDLE_REMEMBERED,
             ..LeaseTable::default()
+        };
+        for lease in statics {
+            table.refresh(lease.ip);
         }
+        table
     }
 
     /// A table for the part of `pool_count` addresses from `pool_start` that are
@@ -444,11 +485,27 @@ impl LeaseTable {
         } else {
             u32::try_from(end - u64::from(start) + 1).unwrap_or(u32::MAX)
         };
-        LeaseTable {
+        let mut table = LeaseTable {
             network: Some(network),
             server: Some(server),
             ..LeaseTable::new(Some(Ipv4Addr::from(start)), len, &statics)
+        };
+        if table.in_range(server) {
+            let index = u32::from(server).wrapping_sub(table.pool_start);
+            table.index.set(index, Slot::Taken);
         }
+        table
+    }
+
+    /// Remembers at most `limit` MACs whose binding ended (their preference for
+    /// their old address, whether they PXE-booted, their UUID), and holds at
+    /// most `limit` offers of pool addresses: beyond, the oldest yields (a
+    /// client that accepts it anyway still gets its address, see
+    /// [`LeaseTable::offered_to`]), so a flood costs the same memory whatever
+    /// the pool's size.
+    pub fn remembering(mut self, limit: usize) -> Self {
+        self.idle_limit = limit;
+        self
     }
 
     /// True when `ip` may be handed out at all: a host address of the served
@@ -469,11 +526,8 @@ impl LeaseTable {
                 RecordState::Bound | RecordState::Released => {
                     let bound = record.state == RecordState::Bound;
                     // A later record may give the address to another MAC.
-                    if bound
-                        && let Some(previous) = self.remove_holder(record.ip)
-                        && let Some(b) = self.bindings.get_mut(&previous)
-                    {
-                        b.bound = false;
+                    if bound {
+                        self.unhold(record.ip);
                     }
                     self.insert_binding(
                         record.mac,
@@ -532,6 +586,27 @@ impl LeaseTable {
         self.server.is_some_and(|ip| self.in_range(ip))
     }
 
+    /// The pool as start-up and `bootd --check` describe it: `4 addresses,
+    /// 10.0.0.250 to 10.0.0.254 without this server's own`.
+    pub fn describe_pool(&self) -> String {
+        let count = self.pool_count();
+        match self.pool_range() {
+            Some((first, last)) if count > 0 => format!(
+                "{count} address{}, {first} to {last}{}",
+                if count == 1 { "" } else { "es" },
+                if self.pool_skips_server() {
+                    " without this server's own"
+                } else {
+                    ""
+                }
+            ),
+            _ => match self.network {
+                Some(network) => format!("no address: none is a host address of {network}"),
+                None => "no address".to_string(),
+            },
+        }
+    }
+
     fn in_range(&self, ip: Ipv4Addr) -> bool {
         u32::from(ip).wrapping_sub(self.pool_start) < self.pool_len
     }
@@ -540,6 +615,12 @@ impl LeaseTable {
     #[cfg(test)]
     pub fn offer_count(&self) -> usize {
         self.offers.len()
+    }
+
+    /// MACs known to the table: bound, or remembered after their binding ended.
+    #[cfg(test)]
+    pub fn binding_count(&self) -> usize {
+        self.bindings.len()
     }
 
     /// Number of MACs with a confirmed, unreleased binding.
@@ -566,6 +647,21 @@ impl LeaseTable {
             .map(|o| o.ip)
     }
 
+    /// The MAC `ip` is bound to, reserved for, or offered to (until its offer
+    /// ends).
+    pub fn owner_of(&self, ip: Ipv4Addr, now: Instant) -> Option<MacAddr> {
+        self.holders
+            .get(&ip)
+            .copied()
+            .or_else(|| {
+                self.statics
+                    .iter()
+                    .find(|(_, reserved)| **reserved == ip)
+                    .map(|(mac, _)| *mac)
+            })
+            .or_else(|| self.offered_to(ip, now))
+    }
+
     /// True when the MAC has PXE-booted through bootd (kept in the lease file).
     pub fn has_pxe_booted(&self, mac: MacAddr) -> bool {
         self.bindings.get(&mac).is_some_and(|b| b.pxe)
@@ -579,6 +675,8 @@ impl LeaseTable {
     /// True when `ip` could be handed to `mac` now. `strict` also refuses
     /// addresses another MAC released and would like back.
     fn available_to(&self, ip: Ipv4Addr, mac: MacAddr, now: Instant, strict: bool) -> bool {
+        #[cfg(test)]
+        self.examined.set(self.examined.get() + 1);
         let ours = self.in_pool(ip) || self.statics.get(&mac) == Some(&ip);
         let reserved_for_other =
             self.static_ips.contains(&ip) && self.statics.get(&mac) != Some(&ip);
@@ -599,35 +697,74 @@ impl LeaseTable {
             && !wanted_back
     }
 
-    /// Pool addresses from index `from` on.
-    fn pool_addresses(&self, from: u32) -> impl Iterator<Item = Ipv4Addr> + '_ {
-        (from..self.pool_len).map(|i| Ipv4Addr::from(self.pool_start.wrapping_add(i)))
+    /// The number of pool address `ip` (none for the server's own).
+    fn pool_index(&self, ip: Ipv4Addr) -> Option<u32> {
+        self.in_pool(ip)
+            .then(|| u32::from(ip).wrapping_sub(self.pool_start))
     }
 
-    /// The index of the first pool address that is neither bound, reserved nor
-    /// the server's: no address before it can be offered to a client without a
-    /// binding.
-    fn first_unheld(&mut self) -> u32 {
-        while self.scan_from < self.pool_len {
-            let ip = Ipv4Addr::from(self.pool_start.wrapping_add(self.scan_from));
-            if !self.holders.contains_key(&ip)
-                && !self.static_ips.contains(&ip)
-                && Some(ip) != self.server
-            {
-                break;
+    /// The pool address numbered `index`.
+    fn pool_address(&self, index: u32) -> Ipv4Addr {
+        Ipv4Addr::from(self.pool_start.wrapping_add(index))
+    }
+
+    /// What pool address `ip` is now to a client that holds no address; offers
+    /// and quarantines are judged at the latest time seen.
+    fn slot(&self, ip: Ipv4Addr) -> Slot {
+        let now = self.clock;
+        if self.holders.contains_key(&ip) || self.static_ips.contains(&ip) {
+            return Slot::Taken;
+        }
+        if let Some(until) = self.quarantine.get(&ip).copied()
+            && now.is_none_or(|now| until > now)
+        {
+            return Slot::Quarantined(until);
+        }
+        let offer = self
+            .offered
+            .get(&ip)
+            .and_then(|mac| self.offers.get(mac))
+            .filter(|o| o.ip == ip && now.is_none_or(|now| o.until > now));
+        if let Some(offer) = offer {
+            return Slot::Offered(offer.until);
+        }
+        if self.remembered.contains_key(&ip) {
+            Slot::Reusable
+        } else {
+            Slot::Free
+        }
+    }
+
+    /// Tells the pool index what `ip` is now: called wherever a map it reads
+    /// changes for that address.
+    fn refresh(&mut self, ip: Ipv4Addr) {
+        if let Some(index) = self.pool_index(ip) {
+            let slot = self.slot(ip);
+            self.index.set(index, slot);
+        }
+    }
+
+    /// Moves the clock to `now` and frees the addresses whose offer or
+    /// quarantine ended by then.
+    fn advance(&mut self, now: Instant) {
+        if self.clock.is_none_or(|seen| seen < now) {
+            self.clock = Some(now);
+        }
+        let now = self.clock.unwrap_or(now);
+        while let Some(index) = self.index.due(now) {
+            let ip = self.pool_address(index);
+            if self.quarantine.get(&ip).is_some_and(|until| *until <= now) {
+                self.quarantine.remove(&ip);
             }
-            self.scan_from += 1;
+            self.refresh(ip);
         }
-        self.scan_from
     }
 
-    /// Takes `ip` out of `holders`, keeping `scan_from` at or below it.
+    /// Takes `ip` out of `holders`.
     fn remove_holder(&mut self, ip: Ipv4Addr) -> Option<MacAddr> {
-        let index = u32::from(ip).wrapping_sub(self.pool_start);
-        if index < self.pool_len {
-            self.scan_from = self.scan_from.min(index);
-        }
-        self.holders.remove(&ip)
+        let holder = self.holders.remove(&ip);
+        self.refresh(ip);
+        holder
     }
 
     /// Reserves an address for `mac` (DISCOVER): its reservation or binding, else
@@ -640,33 +777,88 @@ impl LeaseTable {
         requested: Option<Ipv4Addr>,
         now: Instant,
     ) -> Result<Ipv4Addr, LeaseError> {
+        self.advance(now);
         if let Some(ip) = self.current_address(mac, now) {
             if self.offers.get(&mac).is_some_and(|o| o.ip == ip) {
                 self.hold(mac, ip, now);
             }
             return Ok(ip);
         }
-        // `mac` holds no address here, so every bound or reserved one is another's.
-        let first = self.first_unheld();
+        // `mac` holds no address here, so the index's free addresses are free for
+        // it, and the one it released and wants back is its binding's.
         let ip = self
             .bindings
             .get(&mac)
             .map(|b| b.ip)
             .filter(|ip| self.available_to(*ip, mac, now, true))
             .or_else(|| requested.filter(|ip| self.available_to(*ip, mac, now, true)))
-            .or_else(|| {
-                self.pool_addresses(first)
-                    .find(|ip| self.available_to(*ip, mac, now, true))
-            })
-            .or_else(|| {
-                self.pool_addresses(first)
-                    .find(|ip| self.available_to(*ip, mac, now, false))
-            })
+            .or_else(|| self.index.first_free().map(|i| self.pool_address(i)))
+            .or_else(|| self.index.first_reusable().map(|i| self.pool_address(i)))
             .ok_or(LeaseError::PoolExhausted {
                 pool_count: self.pool_count(),
             })?;
         self.hold(mac, ip, now);
         Ok(ip)
+    }
+
+    /// When the pool is exhausted, the oldest offer still holding (an offer is
+    /// no commitment) moves to `mac`: the address, the MAC it was offered to,
+    /// and since when. `None` when no pool address is merely offered.
+    pub fn take_oldest_offer(
+        &mut self,
+        mac: MacAddr,
+        now: Instant,
+    ) -> Option<(Ipv4Addr, MacAddr, Instant)> {
+        self.advance(now);
+        let ip = self.pool_address(self.index.oldest_offer()?);
+        let from = *self.offered.get(&ip)?;
+        let since = self.offers.get(&from)?.until.checked_sub(OFFER_HOLD)?;
+        self.cancel_offer(from);
+        self.hold(mac, ip, now);
+        Some((ip, from, since))
+    }
+
+    /// The MAC another client's unexpired offer of `ip` is for.
+    pub fn offered_to(&self, ip: Ipv4Addr, now: Instant) -> Option<MacAddr> {
+        let mac = *self.offered.get(&ip)?;
+        self.offers
+            .get(&mac)
+            .is_some_and(|o| o.ip == ip && o.until > now)
+            .then_some(mac)
+    }
+
+    /// Notes the Unix time of a request; the first one after start-up is when
+    /// bindings read from the lease file count as last used.
+    pub fn note_epoch(&mut self, epoch: u64) {
+        self.started.get_or_insert(epoch);
+    }
+
+    /// When the pool is full: the binding unused the longest, if unused for
+    /// longer than `lease_time` (and the slack of an unrecorded renewal), ends
+    /// and its address is offered to `mac`. Returns the address, the MAC that
+    /// held it and when its record was last written. Reservations are never
+    /// taken.
+    pub fn reclaim_expired(
+        &mut self,
+        mac: MacAddr,
+        now: Instant,
+        epoch: u64,
+        lease_time: u32,
+    ) -> Option<(Ipv4Addr, MacAddr, u64)> {
+        self.advance(now);
+        let started = *self.started.get_or_insert(epoch);
+        let (seen, from) = *self.in_use.first()?;
+        let expires = seen
+            .max(started)
+            .saturating_add(u64::from(lease_time))
+            .saturating_add(RENEWAL_RECORDED_AFTER);
+        if epoch <= expires {
+            return None;
+        }
+        let ip = self.bindings.get(&from)?.ip;
+        self.unhold(ip);
+        self.hold(mac, ip, now);
+        Some((ip, from, seen))
     }
 
     /// When [`LeaseTable::sweep_offers`] next has offers to forget.
@@ -677,15 +869,26 @@ impl LeaseTable {
     /// Forgets offers that expired by `now` and were never taken up (those that
     /// are due: an expired offer may be kept up to one more hold).
     pub fn sweep_offers(&mut self, now: Instant) {
+        self.advance(now);
         for (mac, offer) in self.offers.rotate(now).unwrap_or_default() {
             if self.offered.get(&offer.ip) == Some(&mac) {
                 self.offered.remove(&offer.ip);
+                self.refresh(offer.ip);
             }
         }
     }
 
     fn hold(&mut self, mac: MacAddr, ip: Ipv4Addr, now: Instant) {
         self.cancel_offer(mac);
+        // An expired offer of the same address to another MAC is over: forget it,
+        // so each address is offered to one MAC at most and offers never
+        // outnumber the addresses.
+        if let Some(previous) = self.offered.insert(ip, mac)
+            && previous != mac
+            && self.offers.get(&previous).is_some_and(|o| o.ip == ip)
+        {
+            self.offers.remove(&previous);
+        }
         self.offers.insert(
             mac,
             Offer {
@@ -693,7 +896,16 @@ impl LeaseTable {
                 until: now + OFFER_HOLD,
             },
         );
-        self.offered.insert(ip, mac);
+        self.refresh(ip);
+        while self.index.offer_count() > self.idle_limit {
+            let Some(oldest) = self.index.oldest_offer() else {
+                break;
+            };
+            match self.offered.get(&self.pool_address(oldest)).copied() {
+                Some(other) if other != mac => self.cancel_offer(other),
+                _ => break,
+            }
+        }
     }
 
     /// Forgets a tentative offer (the client chose another server).
@@ -702,6 +914,7 @@ impl LeaseTable {
             && self.offered.get(&offer.ip) == Some(&mac)
         {
             self.offered.remove(&offer.ip);
+            self.refresh(offer.ip);
         }
     }
 
@@ -726,12 +939,7 @@ impl LeaseTable {
                     RequestVerdict::Refuse(RefuseReason::Unavailable { requested })
                 }
             }
-            (None, None) => match self.offer(mac, None, now) {
-                Ok(ip) => RequestVerdict::Grant(ip),
-                Err(LeaseError::PoolExhausted { pool_count }) => {
-                    RequestVerdict::Refuse(RefuseReason::PoolExhausted { pool_count })
-                }
-            },
+            (None, None) => RequestVerdict::Refuse(RefuseReason::NoAddress),
         }
     }
 
@@ -750,17 +958,18 @@ impl LeaseTable {
         let pxe = pxe || previous.as_ref().is_some_and(|b| b.pxe);
         let uuid = uuid.or(previous.as_ref().and_then(|b| b.uuid));
         let unchanged = previous.as_ref().is_some_and(|b| {
-            b.bound && b.persisted && b.ip == ip && b.pxe == pxe && b.uuid == uuid
+            b.bound
+                && b.persisted
+                && b.ip == ip
+                && b.pxe == pxe
+                && b.uuid == uuid
+                && epoch.saturating_sub(b.epoch) < RENEWAL_RECORDED_AFTER
         });
         if unchanged {
             return None;
         }
         self.unbind(mac);
-        if let Some(other) = self.remove_holder(ip)
-            && let Some(b) = self.bindings.get_mut(&other)
-        {
-            b.bound = false;
-        }
+        self.unhold(ip);
         self.insert_binding(
             mac,
             Binding {
@@ -792,12 +1001,7 @@ impl LeaseTable {
     /// DHCPRELEASE: frees `ip` if `mac` holds it; the MAC stays remembered.
     pub fn release(&mut self, mac: MacAddr, ip: Ipv4Addr, epoch: u64) -> Option<LeaseRecord> {
         self.cancel_offer(mac);
-        let binding = self
-            .bindings
-            .get_mut(&mac)
-            .filter(|b| b.bound && b.ip == ip)?;
-        binding.bound = false;
-        binding.epoch = epoch;
+        let binding = self.bindings.get(&mac).filter(|b| b.bound && b.ip == ip)?;
         let record = LeaseRecord {
             mac,
             ip,
@@ -806,8 +1010,14 @@ impl LeaseTable {
             pxe: binding.pxe,
             uuid: binding.uuid,
         };
-        self.remove_holder(ip);
+        // The release is the binding's last use; it stays remembered among the
+        // ended bindings from then.
+        if let Some(binding) = self.bindings.get_mut(&mac) {
+            self.in_use.remove(&(binding.epoch, mac));
+            binding.epoch = epoch;
+        }
         self.remembered.insert(ip, mac);
+        self.unhold(ip);
         Some(record)
     }
 
@@ -822,11 +1032,13 @@ impl LeaseTable {
         now: Instant,
         epoch: u64,
     ) -> Option<LeaseRecord> {
+        self.advance(now);
         if self.current_address(mac, now) != Some(ip) {
             return None;
         }
         self.cancel_offer(mac);
         self.quarantine.insert(ip, now + DECLINE_QUARANTINE);
+        self.refresh(ip);
         let pxe = self.has_pxe_booted(mac);
         let uuid = self.uuid_of(mac);
         self.unbind(mac);
@@ -848,22 +1060,55 @@ impl LeaseTable {
 
     fn unbind(&mut self, mac: MacAddr) {
         if let Some(old) = self.bindings.remove(&mac) {
+            self.in_use.remove(&(old.epoch, mac));
+            self.idle.remove(&(old.epoch, mac));
             if self.holders.get(&old.ip) == Some(&mac) {
                 self.remove_holder(old.ip);
             }
             if self.remembered.get(&old.ip) == Some(&mac) {
                 self.remembered.remove(&old.ip);
+                self.refresh(old.ip);
+            }
+        }
+    }
+
+    /// Ends the binding bound on `ip`, if any; its MAC stays known (PXE, UUID).
+    fn unhold(&mut self, ip: Ipv4Addr) -> Option<MacAddr> {
+        let holder = self.remove_holder(ip)?;
+        if let Some(b) = self.bindings.get_mut(&holder) {
+            self.in_use.remove(&(b.epoch, holder));
+            b.bound = false;
+            self.idle.insert((b.epoch, holder));
+            self.forget_oldest_idle();
+        }
+        Some(holder)
+    }
+
+    /// Keeps the MACs whose binding ended within `idle_limit`, forgetting the
+    /// oldest first.
+    fn forget_oldest_idle(&mut self) {
+        while self.idle.len() > self.idle_limit {
+            match self.idle.pop_first() {
+                Some((_, mac)) => self.unbind(mac),
+                None => return,
             }
         }
     }
 
     fn insert_binding(&mut self, mac: MacAddr, binding: Binding) {
+        let ip = binding.ip;
         if binding.bound {
-            self.holders.insert(binding.ip, mac);
+            self.holders.insert(ip, mac);
+            if self.in_pool(ip) && !self.static_ips.contains(&ip) {
+                self.in_use.insert((binding.epoch, mac));
+            }
         } else {
-            self.remembered.insert(binding.ip, mac);
+            self.remembered.insert(ip, mac);
+            self.idle.insert((binding.epoch, mac));
         }
         self.bindings.insert(mac, binding);
+        self.refresh(ip);
+        self.forget_oldest_idle();
     }
 }
 
@@ -986,6 +1231,79 @@ mod tests {
         );
     }
 
+    /// A made-up MAC for each number, as a flood of DISCOVERs brings them.
+    fn flood_mac(n: u32) -> MacAddr {
+        let [a, b, c, d] = n.to_be_bytes();
+        MacAddr([0x02, a, b, c, d, 0x01])
+    }
+
+    /// Finding a free address must not walk the addresses already offered: under
+    /// a flood of new MACs every DISCOVER would cost more than the one before.
+    #[test]
+    fn a_new_client_costs_the_same_however_many_offers_are_out() {
+        let now = Instant::now();
+        let mut t = LeaseTable::new(Some(Ipv4Addr::new(10, 1, 0, 0)), 65_000, &[]);
+        let mut most = 0;
+        for n in 0..5_000 {
+            t.examined.set(0);
+            let ip = t.offer(flood_mac(n), None, now).unwrap();
+            most = most.max(t.examined.get());
+            // Bindings and releases among the offers change nothing.
+            if n % 3 == 0 {
+                t.confirm(flood_mac(n), ip, 1, false, None);
+            }
+            if n % 9 == 0 {
+                t.release(flood_mac(n), ip, 2);
+            }
+        }
+        assert!(most <= 4, "one DISCOVER weighed {most} addresses");
+    }
+
+    /// MACs whose binding ended are remembered up to the limit, the oldest
+    /// forgotten first; bound ones never are.
+    #[test]
+    fn ended_bindings_are_remembered_up_to_the_limit() {
+        let now = Instant::now();
+        let mut t = table(10).remembering(100);
+        let kept = t.offer(mac(1), None, now).unwrap();
+        t.confirm(mac(1), kept, 1, true, None);
+        for n in 0..5_000u32 {
+            let ip = t.offer(flood_mac(n), None, now).unwrap();
+            t.confirm(flood_mac(n), ip, 10 + u64::from(n), false, None);
+            t.release(flood_mac(n), ip, 10 + u64::from(n));
+            assert!(t.binding_count() <= 101, "{}", t.binding_count());
+        }
+        assert_eq!(t.current_address(mac(1), now), Some(kept));
+        assert!(t.has_pxe_booted(mac(1)));
+        // The most recent releases are remembered, and get their address back.
+        let last = flood_mac(4_999);
+        assert_eq!(
+            t.offer(last, None, now),
+            t.bindings
+                .get(&last)
+                .map(|b| b.ip)
+                .ok_or(LeaseError::PoolExhausted { pool_count: 10 })
+        );
+        assert!(!t.bindings.contains_key(&flood_mac(0)));
+    }
+
+    /// However large the pool, offers beyond the limit make the oldest yield.
+    #[test]
+    fn offers_beyond_the_limit_yield_the_oldest() {
+        let start = Instant::now();
+        let mut t = LeaseTable::new(Some(Ipv4Addr::new(10, 1, 0, 0)), 65_000, &[]).remembering(100);
+        for n in 0..1_000u32 {
+            let now = start + Duration::from_millis(u64::from(n));
+            t.offer(flood_mac(n), None, now).unwrap();
+            assert!(t.offer_count() <= 100, "{}", t.offer_count());
+        }
+        let now = start + Duration::from_secs(1);
+        assert_eq!(t.current_address(flood_mac(0), now), None);
+        // The flood cycles through 101 addresses; the rest of the pool stays free.
+        let last = t.current_address(flood_mac(999), now).unwrap();
+        assert!(last <= Ipv4Addr::new(10, 1, 0, 100), "{last}");
+    }
+
     #[test]
     fn unconfirmed_offers_expire() {
         let now = Instant::now();
@@ -1030,6 +1348,19 @@ mod tests {
         let much_later = now + Duration::from_secs(10 * 365 * 86400);
         assert!(t.offer(mac(2), None, much_later).is_err());
         assert_eq!(t.offer(mac(1), None, much_later), Ok(a));
+    }
+
+    /// A renewal is written once the recorded time is a minute old, so the file
+    /// says when each machine was last seen, give or take that minute.
+    #[test]
+    fn renewals_are_recorded_once_the_last_record_is_a_minute_old() {
+        let now = Instant::now();
+        let mut t = table(4);
+        let a = t.offer(mac(1), None, now).unwrap();
+        assert!(t.confirm(mac(1), a, 1000, false, None).is_some());
+        assert!(t.confirm(mac(1), a, 1059, false, None).is_none());
+        let record = t.confirm(mac(1), a, 1060, false, None).unwrap();
+        assert_eq!((record.epoch, record.state), (1060, RecordState::Bound));
     }
 
     #[test]
@@ -1080,11 +1411,11 @@ mod tests {
             t.request(mac(3), Some(Ipv4Addr::new(10, 0, 0, 1)), now),
             RequestVerdict::Refuse(_)
         ));
-        // No address named at all: allocate.
-        assert!(matches!(
+        // No address named at all by a client holding none: no fresh binding.
+        assert_eq!(
             t.request(mac(4), None, now),
-            RequestVerdict::Grant(_)
-        ));
+            RequestVerdict::Refuse(RefuseReason::NoAddress)
+        );
     }
 
     #[test]
@@ -1310,7 +1641,7 @@ mod tests {
         ]
     }
 
-    /// The address `offer` chose before `scan_from`: a walk of the whole pool.
+    /// The address `offer` must choose, found by a walk of the whole pool.
     fn offer_by_whole_scan(
         t: &LeaseTable,
         mac: MacAddr,
@@ -1326,11 +1657,13 @@ mod tests {
             .filter(|ip| t.available_to(*ip, mac, now, true))
             .or_else(|| requested.filter(|ip| t.available_to(*ip, mac, now, true)))
             .or_else(|| {
-                t.pool_addresses(0)
+                (0..t.pool_len)
+                    .map(|i| t.pool_address(i))
                     .find(|ip| t.available_to(*ip, mac, now, true))
             })
             .or_else(|| {
-                t.pool_addresses(0)
+                (0..t.pool_len)
+                    .map(|i| t.pool_address(i))
                     .find(|ip| t.available_to(*ip, mac, now, false))
             })
             .ok_or(LeaseError::PoolExhausted {
@@ -1341,11 +1674,10 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
 
-        /// Starting the search at `scan_from` finds the same address as a walk of
-        /// the whole pool after any history, and every address before it is bound
-        /// or reserved.
+        /// The pool index finds the same address as a walk of the whole pool
+        /// after any history, and places every address where the maps say it is.
         #[test]
-        fn scan_start_never_changes_the_address_chosen(
+        fn the_pool_index_never_changes_the_address_chosen(
             ops in proptest::collection::vec(op(), 1..120),
         ) {
             let statics = [StaticLease { mac: mac(30), ip: ip(103), line: 1 }];
@@ -1376,9 +1708,11 @@ mod tests {
                     Op::Cancel(m) => t.cancel_offer(mac(m)),
                     Op::Wait(s) => now += Duration::from_secs(s),
                 }
-                for i in 0..t.scan_from {
-                    let a = Ipv4Addr::from(u32::from(ip(100)) + i);
-                    proptest::prop_assert!(t.holders.contains_key(&a) || t.static_ips.contains(&a));
+                let mut settled = t.clone();
+                settled.advance(now);
+                for i in 0..t.pool_len {
+                    let a = settled.pool_address(i);
+                    proptest::prop_assert_eq!(settled.index.slot_of(i), settled.slot(a), "{}", a);
                 }
             }
         }

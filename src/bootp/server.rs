@@ -16,10 +16,9 @@
 //! in, the policy then answering from its cache. Retransmissions while pending
 //! also reach the policy, which must not start a second query.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::{BootFiles, BootpConfig, DnsSetting, MacRule};
 use crate::event::{EventKind, LeaseEvent};
@@ -27,10 +26,15 @@ use crate::types::{Ipv4Network, MacAddr, Uuid};
 
 use super::leases::{LeaseError, LeaseRecord, LeaseTable, RefuseReason, RequestVerdict};
 use super::pxe::{self, BootFileChoice};
+use super::recent::RecentMap;
 use super::wire::{
     self, CLIENT_PORT, FLAG_BROADCAST, HTYPE_ETHERNET, Message, MessageType, OP_BOOTREPLY,
     OP_BOOTREQUEST, Options, ParseError, SERVER_PORT, tag,
 };
+
+/// How long after its ACK a client may decline its address: the ARP probes of
+/// RFC 5227 take under 10 s.
+pub const DECLINE_WINDOW: Duration = Duration::from_secs(60);
 
 /// What the server tells the clients of one served network.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,23 +137,41 @@ pub fn next_phase(current: Phase, pxe: bool, kind: Option<MessageType>) -> Phase
 
 /// One served network: what the server tells its clients, and what it knows
 /// about them (their addresses, and which boot phase each MAC is in).
+///
+/// Phases and UUIDs are remembered for a bounded number of recent clients: a
+/// bound machine's are also in its binding (the lease table's `pxe` and UUID),
+/// so forgetting them costs at most a client between its DISCOVER and its first
+/// ACK, under a flood of new MACs.
 #[derive(Debug, Clone)]
 pub struct ServedNetwork {
     pub link: Link,
     pub leases: LeaseTable,
-    phases: HashMap<MacAddr, Phase>,
+    phases: RecentMap<MacAddr, Phase>,
     /// UUID of each MAC's PXE phase, inherited by its OS requests.
-    uuids: HashMap<MacAddr, Uuid>,
+    uuids: RecentMap<MacAddr, Uuid>,
+    /// Addresses ACKed to clients not yet using them (no ciaddr in their
+    /// REQUEST), and when: only these may be declined.
+    acked: RecentMap<MacAddr, (Ipv4Addr, Instant)>,
 }
 
 impl ServedNetwork {
-    pub fn new(link: Link, leases: LeaseTable) -> Self {
+    /// A network remembering the phase and UUID of at most `remembered` clients.
+    pub fn new(link: Link, leases: LeaseTable, remembered: usize) -> Self {
         ServedNetwork {
             link,
             leases,
-            phases: HashMap::new(),
-            uuids: HashMap::new(),
+            phases: RecentMap::new(remembered),
+            uuids: RecentMap::new(remembered),
+            acked: RecentMap::new(remembered),
         }
+    }
+
+    /// True when `ip` was ACKed to `mac` within [`DECLINE_WINDOW`] of `now`, and
+    /// the client has not said since that it uses it (by renewing).
+    fn just_acked(&self, mac: MacAddr, ip: Ipv4Addr, now: Instant) -> bool {
+        self.acked
+            .get(&mac)
+            .is_some_and(|(acked, at)| *acked == ip && now < *at + DECLINE_WINDOW)
     }
 
     /// The MAC's phase; a MAC the lease file says PXE-booted counts as in its OS
@@ -162,6 +184,12 @@ impl ServedNetwork {
                 Phase::Idle
             }
         })
+    }
+
+    /// MACs whose boot phase, whose UUID, and whose fresh ACK are remembered.
+    #[cfg(test)]
+    pub fn remembered(&self) -> (usize, usize, usize) {
+        (self.phases.len(), self.uuids.len(), self.acked.len())
     }
 
     /// The UUID known for a MAC (from this run or the lease file).
@@ -330,6 +358,31 @@ pub enum Notice {
     Declined { mac: MacAddr, ip: Ipv4Addr },
     /// Options left out to respect the client's maximum message size.
     OptionsOmitted { mac: MacAddr, tags: Vec<u8> },
+    /// The pool was exhausted by offers alone: the oldest, never taken up, went
+    /// to this client.
+    OfferYielded {
+        mac: MacAddr,
+        ip: Ipv4Addr,
+        from: MacAddr,
+        /// Seconds since it was offered.
+        age: u64,
+    },
+    /// The pool was full: a binding unused past its lease went to this client.
+    Reclaimed {
+        mac: MacAddr,
+        ip: Ipv4Addr,
+        from: MacAddr,
+        /// Seconds since its machine was last seen.
+        unseen: u64,
+        lease_time: u32,
+    },
+    /// A client accepted an offer of `ip` that had since been made to another
+    /// MAC (the pool was exhausted): the REQUEST wins over that offer.
+    OfferReclaimed {
+        mac: MacAddr,
+        ip: Ipv4Addr,
+        from: MacAddr,
+    },
 }
 
 impl fmt::Display for Notice {
@@ -349,6 +402,24 @@ impl fmt::Display for Notice {
             Notice::OptionsOmitted { mac, tags } => write!(
                 f,
                 "{mac}: options {tags:?} left out to fit the client's maximum message size"
+            ),
+            Notice::OfferYielded { mac, ip, from, age } => write!(
+                f,
+                "{mac}: the pool is exhausted by offers: offering {ip}, offered to {from} {age} s ago and not taken up"
+            ),
+            Notice::Reclaimed {
+                mac,
+                ip,
+                from,
+                unseen,
+                lease_time,
+            } => write!(
+                f,
+                "{mac}: the pool is full: reclaiming {ip} from {from}, not seen for {unseen} s (its lease was {lease_time} s)"
+            ),
+            Notice::OfferReclaimed { mac, ip, from } => write!(
+                f,
+                "{mac}: accepts the offer of {ip}, offered since to {from}: the REQUEST wins"
             ),
         }
     }
@@ -378,6 +449,24 @@ pub enum DropReason {
     ForeignRelay {
         mac: MacAddr,
         giaddr: Ipv4Addr,
+    },
+    /// A BOOTREQUEST whose ciaddr is another machine's address, this server's,
+    /// or no host's (`owner`: the MAC bound to it or reserving it).
+    ClaimsAddress {
+        mac: MacAddr,
+        ip: Ipv4Addr,
+        owner: Option<MacAddr>,
+    },
+    /// A DHCPDECLINE of an address its MAC was not just given: a client
+    /// declines right after the ACK, before it uses the address, so a later
+    /// one names a machine that is using it.
+    LateDecline {
+        mac: MacAddr,
+        ip: Ipv4Addr,
+    },
+    /// A DHCPREQUEST naming no address from a client that holds none.
+    RequestWithoutAddress {
+        mac: MacAddr,
     },
     /// A message type servers do not receive (OFFER, ACK, NAK, unknown).
     UnexpectedType {
@@ -430,6 +519,25 @@ impl fmt::Display for DropReason {
             DropReason::NotEthernet { htype, hlen } => write!(
                 f,
                 "hardware type {htype} / length {hlen} is not Ethernet (1/6)"
+            ),
+            DropReason::ClaimsAddress { mac, ip, owner } => match owner {
+                Some(owner) => write!(
+                    f,
+                    "{mac}: claims {ip} (ciaddr), which is {owner}'s: not answered (a spoofed address?)"
+                ),
+                None => write!(
+                    f,
+                    "{mac}: claims {ip} (ciaddr), which no client may hold here: not answered"
+                ),
+            },
+            DropReason::LateDecline { mac, ip } => write!(
+                f,
+                "{mac}: DHCPDECLINE of {ip}, which it was not given in the last {} s (a client declines right after its ACK): ignored (a forged DECLINE?)",
+                DECLINE_WINDOW.as_secs()
+            ),
+            DropReason::RequestWithoutAddress { mac } => write!(
+                f,
+                "{mac}: DHCPREQUEST names no address (neither option 50 nor ciaddr) and this MAC holds none: not answered"
             ),
             DropReason::UnexpectedType { mac, kind } => {
                 write!(f, "{mac}: {kind} is not for a server")
@@ -512,6 +620,7 @@ pub fn handle(
         });
     }
     let mac = message.client_mac();
+    network.leases.note_epoch(datagram.epoch);
     let served = network.link.network;
     // A relay agent must sit on the served network (dnsmasq and Kea likewise pick
     // the pool by giaddr, and answer nothing they have no pool for).
@@ -598,7 +707,7 @@ pub fn handle(
                 grant: &grant,
             };
             match kind {
-                Some(MessageType::Discover) => discover(&answer, network, now),
+                Some(MessageType::Discover) => discover(&answer, network, now, epoch),
                 Some(MessageType::Request) => dhcp_request(&answer, network, now, epoch),
                 Some(MessageType::Inform) => inform(&answer, &network.link),
                 _ => bootp(&answer, network, now, epoch),
@@ -643,7 +752,52 @@ fn boot_file(answer: &Answer<'_>, notices: &mut Vec<Notice>) -> Result<Option<St
     }
 }
 
-fn discover(answer: &Answer<'_>, network: &mut ServedNetwork, now: Instant) -> Outcome {
+/// An address for a client that holds none: a free one, else (offers are no
+/// commitments) the one of the oldest offer no one took up, else the one of the
+/// binding unused the longest, once unused past its lease.
+fn allocate(
+    answer: &Answer<'_>,
+    network: &mut ServedNetwork,
+    requested: Option<Ipv4Addr>,
+    now: Instant,
+    epoch: u64,
+    notices: &mut Vec<Notice>,
+) -> Result<Ipv4Addr, DropReason> {
+    let client = answer.client;
+    let pool_count = match network.leases.offer(client.mac, requested, now) {
+        Ok(ip) => return Ok(ip),
+        Err(LeaseError::PoolExhausted { pool_count }) => pool_count,
+    };
+    if let Some((ip, from, since)) = network.leases.take_oldest_offer(client.mac, now) {
+        notices.push(Notice::OfferYielded {
+            mac: client.mac,
+            ip,
+            from,
+            age: now.saturating_duration_since(since).as_secs(),
+        });
+        return Ok(ip);
+    }
+    let lease_time = answer.config.bootp.lease_time;
+    if let Some((ip, from, seen)) = network
+        .leases
+        .reclaim_expired(client.mac, now, epoch, lease_time)
+    {
+        notices.push(Notice::Reclaimed {
+            mac: client.mac,
+            ip,
+            from,
+            unseen: epoch.saturating_sub(seen),
+            lease_time,
+        });
+        return Ok(ip);
+    }
+    Err(DropReason::PoolExhausted {
+        mac: client.mac,
+        pool_count,
+    })
+}
+
+fn discover(answer: &Answer<'_>, network: &mut ServedNetwork, now: Instant, epoch: u64) -> Outcome {
     let client = answer.client;
     let mut notices = Vec::new();
     let file = match boot_file(answer, &mut notices) {
@@ -651,14 +805,9 @@ fn discover(answer: &Answer<'_>, network: &mut ServedNetwork, now: Instant) -> O
         Err(reason) => return Outcome::drop(reason),
     };
     let requested = client.message.options.requested_ip();
-    let ip = match network.leases.offer(client.mac, requested, now) {
+    let ip = match allocate(answer, network, requested, now, epoch, &mut notices) {
         Ok(ip) => ip,
-        Err(LeaseError::PoolExhausted { pool_count }) => {
-            return Outcome::drop(DropReason::PoolExhausted {
-                mac: client.mac,
-                pool_count,
-            });
-        }
+        Err(reason) => return Outcome::drop(reason),
     };
     let reply = build_reply(
         answer,
@@ -688,19 +837,38 @@ fn dhcp_request(
         .options
         .requested_ip()
         .or_else(|| (message.ciaddr != Ipv4Addr::UNSPECIFIED).then_some(message.ciaddr));
-    let ip = match network.leases.request(client.mac, requested, now) {
-        RequestVerdict::Grant(ip) => ip,
-        RequestVerdict::Refuse(RefuseReason::PoolExhausted { pool_count }) => {
-            return Outcome::drop(DropReason::PoolExhausted {
+    let mut notices = Vec::new();
+    let mut verdict = network.leases.request(client.mac, requested, now);
+    // SELECTING (option 54 names us): the client accepts an offer of ours. If the
+    // pool ran out meanwhile and the address was offered again, the client that
+    // asks for it wins over the one that was merely offered it, so a flood of
+    // DISCOVERs cannot keep a machine from ever completing its exchange.
+    let selecting = message.options.server_id() == Some(network.link.server_ip())
+        && message.ciaddr == Ipv4Addr::UNSPECIFIED;
+    if selecting
+        && let RequestVerdict::Refuse(RefuseReason::Unavailable { requested }) = verdict
+        && let Some(from) = network.leases.offered_to(requested, now)
+    {
+        network.leases.cancel_offer(from);
+        verdict = network.leases.request(client.mac, Some(requested), now);
+        if verdict == RequestVerdict::Grant(requested) {
+            notices.push(Notice::OfferReclaimed {
                 mac: client.mac,
-                pool_count,
+                ip: requested,
+                from,
             });
+        }
+    }
+    let ip = match verdict {
+        RequestVerdict::Grant(ip) => ip,
+        // RFC 2131 §4.3.2 gives this request no meaning: ignored, as dnsmasq does.
+        RequestVerdict::Refuse(RefuseReason::NoAddress) => {
+            return Outcome::drop(DropReason::RequestWithoutAddress { mac: client.mac });
         }
         RequestVerdict::Refuse(reason) => {
             return nak(answer.config, client, &network.link, reason);
         }
     };
-    let mut notices = Vec::new();
     let file = match boot_file(answer, &mut notices) {
         Ok(file) => file,
         Err(reason) => return Outcome::drop(reason),
@@ -708,6 +876,13 @@ fn dhcp_request(
     let persist = network
         .leases
         .confirm(client.mac, ip, epoch, client.pxe, client.uuid);
+    // A client that names its address in ciaddr uses it already (RENEWING,
+    // REBINDING): it has nothing left to decline.
+    if message.ciaddr == Ipv4Addr::UNSPECIFIED {
+        network.acked.insert(client.mac, (ip, now));
+    } else {
+        network.acked.remove(&client.mac);
+    }
     let reply = build_reply(
         answer,
         &network.link,
@@ -783,8 +958,21 @@ fn release(network: &mut ServedNetwork, client: &Client<'_>, epoch: u64) -> Outc
     }
 }
 
+/// DHCPDECLINE: the client found the address it was just given in use. DHCP
+/// has no authentication, so anyone may send one in another machine's name;
+/// what bootd can check is that the MAC holds that address on this network and
+/// was given it moments ago, before it could use it.
 fn decline(network: &mut ServedNetwork, client: &Client<'_>, now: Instant, epoch: u64) -> Outcome {
     let ip = client.message.options.requested_ip();
+    if let Some(ip) = ip
+        && network.leases.current_address(client.mac, now) == Some(ip)
+        && !network.just_acked(client.mac, ip, now)
+    {
+        return Outcome::drop(DropReason::LateDecline {
+            mac: client.mac,
+            ip,
+        });
+    }
     match ip.and_then(|ip| network.leases.decline(client.mac, ip, now, epoch)) {
         Some(record) => Outcome {
             action: Action::Silent,
@@ -812,17 +1000,30 @@ fn bootp(answer: &Answer<'_>, network: &mut ServedNetwork, now: Instant, epoch: 
     };
     let message = client.message;
     // RFC 951: a client that knows its address only wants the boot parameters.
+    // It is answered, and its address announced, only when the address is its
+    // own or no one's: not another machine's, nor one no host may hold.
+    if message.ciaddr != Ipv4Addr::UNSPECIFIED {
+        let ip = message.ciaddr;
+        let link = &network.link;
+        let usable = link.network.is_host(ip) && ip != link.server_ip();
+        let owner = network
+            .leases
+            .owner_of(ip, now)
+            .filter(|owner| *owner != client.mac);
+        if !usable || owner.is_some() {
+            return Outcome::drop(DropReason::ClaimsAddress {
+                mac: client.mac,
+                ip,
+                owner,
+            });
+        }
+    }
     let (ip, persist) = if message.ciaddr != Ipv4Addr::UNSPECIFIED {
         (message.ciaddr, None)
     } else {
-        let ip = match network.leases.offer(client.mac, None, now) {
+        let ip = match allocate(answer, network, None, now, epoch, &mut notices) {
             Ok(ip) => ip,
-            Err(LeaseError::PoolExhausted { pool_count }) => {
-                return Outcome::drop(DropReason::PoolExhausted {
-                    mac: client.mac,
-                    pool_count,
-                });
-            }
+            Err(reason) => return Outcome::drop(reason),
         };
         // BOOTP has no second step: the reply is the binding.
         let persist = network

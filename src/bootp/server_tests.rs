@@ -34,6 +34,7 @@ fn bootp_config() -> BootpConfig {
         pools: vec![Ipv4Addr::new(192, 168, 25, 100)],
         pool_count: 10,
         lease_file: PathBuf::from("/var/lib/bootd/leases"),
+        remembered_clients: 10_000,
     }
 }
 
@@ -81,7 +82,7 @@ impl Harness {
             statics: Vec::new(),
             dns,
             interface,
-            network: ServedNetwork::new(link, LeaseTable::default()),
+            network: ServedNetwork::new(link, LeaseTable::new(None, 0, &[]), 10_000),
             now: Instant::now(),
         };
         h.reset_leases();
@@ -102,6 +103,7 @@ impl Harness {
                 self.bootp.pool_count,
                 &self.statics,
             ),
+            self.bootp.remembered_clients,
         );
     }
 
@@ -1059,13 +1061,30 @@ fn static_address_and_pool_skips_it() {
     assert_eq!(h.reply(&discover_from(9)).0.yiaddr, ip(100));
 }
 
+/// A PXE REQUEST from `mac(last)` for `address`, naming this server.
+fn request_from(last: u8, address: Ipv4Addr) -> Vec<u8> {
+    let [a, b, c, d] = address.octets();
+    packet(
+        &format!(
+            "01 01 06 00 000000{last:02x} 0000 0000 00000000 00000000 00000000 00000000
+             5254000000{last:02x} 00000000000000000000"
+        ),
+        &format!(
+            "35 01 03  36 04 c0a81901  32 04 {a:02x}{b:02x}{c:02x}{d:02x}  3c 09 505845436c69656e74  ff"
+        ),
+    )
+}
+
 #[test]
 fn pool_exhaustion_drops_with_typed_reason() {
     let mut h = Harness::new();
     h.bootp.pool_count = 2;
     h.reset_leases();
-    h.send(&discover_from(1));
-    h.send(&discover_from(2));
+    // Both addresses bound (offers alone would yield to a new client).
+    for last in [1, 2] {
+        let offered = h.reply(&discover_from(last)).0.yiaddr;
+        assert!(h.send(&request_from(last, offered)).persist.is_some());
+    }
     assert_eq!(
         h.send(&discover_from(3)).action,
         Action::Drop(DropReason::PoolExhausted {
@@ -1357,18 +1376,17 @@ fn client_option_57_limit_is_respected() {
     ));
 }
 
+/// An offer keeps its address from other clients while the pool has others to
+/// give (when it has none, the oldest offer yields: see the endpoint's tests).
 #[test]
 fn offers_hold_and_expire() {
     let mut h = Harness::new();
-    h.bootp.pool_count = 1;
+    h.bootp.pool_count = 2;
     h.reset_leases();
     h.send(&discover_from(1));
-    assert!(matches!(
-        h.send(&discover_from(2)).action,
-        Action::Drop(DropReason::PoolExhausted { .. })
-    ));
+    assert_eq!(h.reply(&discover_from(2)).0.yiaddr, ip(101));
     h.now += Duration::from_secs(61);
-    assert_eq!(h.reply(&discover_from(2)).0.yiaddr, ip(100));
+    assert_eq!(h.reply(&discover_from(3)).0.yiaddr, ip(100));
 }
 
 /// A policy recording its queries and answering from a script.
@@ -1602,4 +1620,126 @@ proptest! {
         bound.dedup();
         prop_assert_eq!(bound.len(), count);
     }
+}
+
+/// The yield is a notice naming the client that loses its offer.
+#[test]
+fn the_oldest_offer_yields_with_a_notice_when_the_pool_is_exhausted() {
+    let mut h = Harness::new();
+    h.bootp.pool_count = 1;
+    h.reset_leases();
+    h.send(&discover_from(1));
+    h.now += Duration::from_secs(7);
+    let (offer, _, outcome) = h.reply(&discover_from(2));
+    assert_eq!(offer.yiaddr, ip(100));
+    assert_eq!(
+        outcome.notices,
+        vec![Notice::OfferYielded {
+            mac: MacAddr([0x52, 0x54, 0, 0, 0, 2]),
+            ip: ip(100),
+            from: MacAddr([0x52, 0x54, 0, 0, 0, 1]),
+            age: 7
+        }]
+    );
+    assert_eq!(
+        outcome.notices[0].to_string(),
+        "52-54-00-00-00-02: the pool is exhausted by offers: offering 192.168.25.100, offered to 52-54-00-00-00-01 7 s ago and not taken up"
+    );
+    // The first client, accepting its offer after all, wins it back.
+    let outcome = h.send(&request_from(1, ip(100)));
+    assert!(outcome.persist.is_some(), "{:?}", outcome.action);
+    assert!(matches!(
+        outcome.notices[..],
+        [Notice::OfferReclaimed { from, .. }] if from == MacAddr([0x52, 0x54, 0, 0, 0, 2])
+    ));
+    // The second, asking for what is now bound, gets a NAK.
+    let (nak, _, _) = h.reply(&request_from(2, ip(100)));
+    assert_eq!(nak.message_type(), Some(MessageType::Nak));
+}
+
+/// A BOOTREQUEST (no option 53) from 52-54-00-00-00-`last` claiming `ciaddr`.
+fn bootp_claiming(last: u8, ciaddr: Ipv4Addr) -> Vec<u8> {
+    let [a, b, c, d] = ciaddr.octets();
+    packet(
+        &format!(
+            "01 01 06 00 000000{last:02x} 0000 0000 {a:02x}{b:02x}{c:02x}{d:02x} 00000000 00000000 00000000
+             5254000000{last:02x} 00000000000000000000"
+        ),
+        "ff",
+    )
+}
+
+#[test]
+fn a_bootp_request_claiming_another_machines_address_is_not_answered() {
+    let mut h = Harness::new().simple();
+    dora(&mut h);
+    let owner = MacAddr([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc]);
+    let stranger = MacAddr([0x52, 0x54, 0, 0, 0, 7]);
+    let outcome = h.send(&bootp_claiming(7, ip(100)));
+    assert_eq!(
+        outcome.action,
+        Action::Drop(DropReason::ClaimsAddress {
+            mac: stranger,
+            ip: ip(100),
+            owner: Some(owner)
+        })
+    );
+    assert_eq!(outcome.event, None, "no LEASE of it to the stranger");
+    assert_eq!(
+        DropReason::ClaimsAddress {
+            mac: stranger,
+            ip: ip(100),
+            owner: Some(owner)
+        }
+        .to_string(),
+        "52-54-00-00-00-07: claims 192.168.25.100 (ciaddr), which is 52-54-00-AA-BB-CC's: not answered (a spoofed address?)"
+    );
+    // Nor this server's own address, nor the network's broadcast address.
+    for ip in [SERVER, ip(255)] {
+        assert!(matches!(
+            h.send(&bootp_claiming(7, ip)).action,
+            Action::Drop(DropReason::ClaimsAddress { owner: None, .. })
+        ));
+    }
+    // A machine that knows its own address, or one no one holds, is answered.
+    assert!(h.send(&bootp_claiming(7, ip(150))).reply().is_some());
+    let mut own = bootp_claiming(0, ip(100));
+    own[28..34].copy_from_slice(&owner.0);
+    let outcome = h.send(&own);
+    assert!(outcome.reply().is_some());
+    assert_eq!(outcome.event.map(|e| e.mac), Some(owner));
+}
+
+#[test]
+fn a_decline_long_after_the_ack_is_ignored() {
+    let mut h = Harness::new().simple();
+    dora(&mut h);
+    let decline = packet(
+        "01 01 06 00 00000078 0000 0000 00000000 00000000 00000000 00000000
+         525400aabbcc 00000000000000000000",
+        "35 01 04  36 04 c0a81901  32 04 c0a81964  ff   # DECLINE of .100",
+    );
+    // Two minutes later the machine uses its address: a DECLINE in its name
+    // is someone else's.
+    h.now += Duration::from_secs(120);
+    let outcome = h.send(&decline);
+    assert!(
+        matches!(outcome.action, Action::Drop(DropReason::LateDecline { .. })),
+        "{:?}",
+        outcome.action
+    );
+    assert_eq!(outcome.persist, None);
+    assert!(!h.network.leases.is_quarantined(ip(100), h.now));
+    // Its renewal is still ACKed.
+    let renew = packet(
+        "01 01 06 00 00000082 0000 0000 c0a81964 00000000 00000000 00000000
+         525400aabbcc 00000000000000000000",
+        "35 01 03 ff",
+    );
+    assert_eq!(h.reply(&renew).0.message_type(), Some(MessageType::Ack));
+    // After a renewal (the address is in use) a DECLINE is late at once.
+    assert!(matches!(
+        h.send(&decline).action,
+        Action::Drop(DropReason::LateDecline { .. })
+    ));
 }

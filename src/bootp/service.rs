@@ -25,9 +25,6 @@ use crate::event::{EventBus, Message};
 use crate::net::NetConfig;
 use crate::service_loop::{self, WAKER};
 
-/// Worker threads asking the HTTP authorisation server at once.
-const AUTH_WORKERS: usize = 4;
-
 pub struct BootpService {
     pub config: Config,
     /// Each served network with its socket, bound to that network's interface.
@@ -80,8 +77,7 @@ impl BootpService {
         let authorisers = match config.bootp.access {
             Some(Access::Http) => {
                 let (sender, answers) = crossbeam_channel::unbounded();
-                let workers = AuthWorkers::start(AUTH_WORKERS, config.http.timeout, sender, waker)
-                    .map_err(|e| format!("cannot start the HTTP authorisation workers: {e}"))?;
+                let workers = AuthWorkers::new(config.http.max_queries, sender, waker);
                 Some((workers, answers))
             }
             _ => None,
@@ -183,7 +179,7 @@ impl Shell {
                 let id = query.id;
                 let queued = self
                     .authorisers
-                    .as_ref()
+                    .as_mut()
                     .is_some_and(|(workers, _)| workers.submit(query));
                 if !queued {
                     let answer = Answer::Failed("too many authorisation queries waiting".into());

@@ -400,7 +400,7 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         section: "bootp",
         name: "lease_time",
         default: Initial::Value("86400"),
-        doc: "Lease time in seconds (option 51); a machine keeps its address anyway (sticky bindings).",
+        doc: "Lease time in seconds (option 51); a machine keeps its address past it while the pool has room (sticky bindings).",
         mistaken_for: &[],
         fallback: None,
         apply: |c, v, _| {
@@ -478,6 +478,19 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
     },
     OptionSpec {
         section: "bootp",
+        name: "remembered_clients",
+        default: Initial::Value("10000"),
+        doc: "Machines without a binding whose boot phase, UUID, offer, authorisation answer and released address are remembered; beyond it the least recently seen are forgotten (bindings never are).",
+        mistaken_for: &["max_clients"],
+        fallback: None,
+        apply: |c, v, _| {
+            c.bootp.remembered_clients =
+                value::integer(v.unwrap_or_default(), 100, 10_000_000)? as usize;
+            Ok(Some(c.bootp.remembered_clients.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "bootp",
         name: "boot_file",
         default: Initial::Unset("[bootfile] default"),
         doc: "The single boot file of pybootd 1.5: the same as [bootfile] default.",
@@ -547,6 +560,18 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         apply: |c, v, _| {
             c.http.always_check = value::boolean(v.unwrap_or_default())?;
             Ok(Some(on_off(c.http.always_check)))
+        },
+    },
+    OptionSpec {
+        section: "http",
+        name: "max_queries",
+        default: Initial::Value("64"),
+        doc: "Queries to the authorisation server out at once; a machine that would need one more is refused at once, with a log line, and asks again later.",
+        mistaken_for: &["workers"],
+        fallback: None,
+        apply: |c, v, _| {
+            c.http.max_queries = value::integer(v.unwrap_or_default(), 1, 1024)? as usize;
+            Ok(Some(c.http.max_queries.to_string()))
         },
     },
     // [tftp]
@@ -885,6 +910,7 @@ fn defaults(with_optional_sections: bool) -> Config {
             pools: Vec::new(),
             pool_count: 0,
             lease_file: PathBuf::new(),
+            remembered_clients: 0,
         },
         boot_files: BootFiles::default(),
         static_dhcp: Vec::new(),
@@ -897,6 +923,7 @@ fn defaults(with_optional_sections: bool) -> Config {
             dhcp_path: None,
             timeout: Duration::ZERO,
             always_check: false,
+            max_queries: 0,
         },
         tftp: TftpConfig {
             address: None,

@@ -240,6 +240,8 @@ fn every_default() {
     assert_eq!(c.http.location, None);
     assert_eq!(c.http.timeout, Duration::from_secs(5));
     assert!(!c.http.always_check);
+    assert_eq!(c.http.max_queries, 64);
+    assert_eq!(c.bootp.remembered_clients, 10_000);
     let t = &c.tftp;
     assert_eq!(t.address, None);
     assert_eq!(t.port, 69);
@@ -255,11 +257,11 @@ fn every_default() {
     // Every option of the known sections is listed once, defaulted or not.
     let listed = |section: &str| l.settings.iter().filter(|s| s.section == section).count();
     assert_eq!(listed("logger"), 3);
-    assert_eq!(listed("bootp"), 17);
+    assert_eq!(listed("bootp"), 18);
     assert_eq!(t.max_transfers_per_client, 32);
     assert_eq!(t.max_timeout, Duration::from_secs(10));
     assert_eq!(listed("tftp"), 12);
-    assert_eq!(listed("http"), 5);
+    assert_eq!(listed("http"), 6);
     let pool_start = l
         .settings
         .iter()

@@ -122,6 +122,10 @@ pub struct BootpConfig {
     pub pool_count: u32,
     /// Where confirmed MAC→address bindings are kept across restarts.
     pub lease_file: PathBuf,
+    /// How many clients without a binding are remembered (boot phase, UUID,
+    /// offer, authorisation answer, released address, lines said once); the
+    /// least recently seen are forgotten first.
+    pub remembered_clients: usize,
 }
 
 /// Boot file per client architecture (RFC 4578 option 93 / option 60 `Arch:`).
@@ -201,6 +205,8 @@ pub struct HttpAuthConfig {
     pub dhcp_path: Option<String>,
     pub timeout: Duration,
     pub always_check: bool,
+    /// Queries out at once; a machine that would need one more is refused at once.
+    pub max_queries: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

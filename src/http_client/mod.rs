@@ -322,13 +322,6 @@ impl Response {
     }
 
     /// Reads the whole body, refusing one larger than `max` bytes.
-    #[cfg_attr(
-        not(test),
-        allow(
-            dead_code,
-            reason = "for the authorisation workers, which move onto this client next"
-        )
-    )]
     pub fn read_body(&mut self, max: usize) -> io::Result<Vec<u8>> {
         let mut body = Vec::new();
         let read = self.take(max as u64 + 1).read_to_end(&mut body)?;
