@@ -117,6 +117,8 @@ DNSMASQ=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
 
 # --- bootd --------------------------------------------------------------------------
 if [ -z "${BOOTD:-}" ]; then
+    . scripts/root.sh
+    find_cargo
     cargo build --release --locked --quiet --bin bootd
 fi
 BOOTD=${BOOTD:-$PWD/target/release/bootd}

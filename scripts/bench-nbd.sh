@@ -82,6 +82,8 @@ fi
 
 # --- binaries -----------------------------------------------------------------------
 if [ -z "${BOOTD:-}" ] || [ -z "${CLIENT:-}" ]; then
+    . scripts/root.sh
+    find_cargo
     cargo build --release --locked --quiet --bin bootd --example nbd-bench-client
 fi
 BOOTD=$(realpath "${BOOTD:-target/release/bootd}")

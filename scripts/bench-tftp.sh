@@ -76,6 +76,8 @@ fi
 
 # --- binaries -----------------------------------------------------------------------
 if [ -z "${BOOTD:-}" ] || [ -z "${CLIENT:-}" ]; then
+    . scripts/root.sh
+    find_cargo
     cargo build --release --locked --quiet --bin bootd --example tftp-bench-client
 fi
 BOOTD=${BOOTD:-$PWD/target/release/bootd}

@@ -26,9 +26,11 @@ case "${1:-}" in
     ;;
 esac
 if [ "$(id -u)" -ne 0 ]; then
-    echo "demo.sh: run as root (it creates network namespaces): sudo $0" >&2
+    echo "demo.sh: run as root (it creates network namespaces): sudo $0, or $0 in a root shell" >&2
     exit 1
 fi
+. scripts/root.sh
+find_cargo
 scripts/deps.sh
 
 echo "== building bootd (release)"

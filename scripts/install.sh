@@ -18,6 +18,8 @@ done
 [ "$(id -u)" -eq 0 ] || { echo "install.sh: run as root (sudo $0)" >&2; exit 1; }
 
 if [ "$build" = 1 ]; then
+    . scripts/root.sh
+    find_cargo
     cargo build --release --locked
 fi
 install -D -m 0755 target/release/bootd "$prefix/sbin/bootd"

@@ -1,5 +1,5 @@
-# root.sh: sourced (not run) by scripts/test.sh and .ci/run, which need root, and
-# are often started through sudo.
+# root.sh: sourced (not run) by the scripts that need root (tests, CI, demo,
+# install, benchmarks), which are often started through sudo.
 
 # need_root NAME: unless this shell is root, says why NAME needs root and what to
 # run instead, and exits 1. Without root the integration tests cannot make their
