@@ -1,4 +1,4 @@
-//! The command line: `bootd [-c FILE] [-p|--pxe] [-t|--tftp] [--check] [-h] [-V]`.
+//! The command line: `bootd [-c FILE] [-p|--pxe] [-t|--tftp] [-H|--http] [--check] [-h] [-V]`.
 
 use std::path::PathBuf;
 
@@ -7,14 +7,15 @@ use crate::config::Services;
 pub const DEFAULT_CONFIG: &str = "/etc/bootd.ini";
 
 pub const USAGE: &str = "\
-Usage: bootd [-c FILE] [-p|--pxe] [-t|--tftp] [--check]
+Usage: bootd [-c FILE] [-p|--pxe] [-t|--tftp] [-H|--http] [--check]
 
-Network-boot daemon: BOOTP/DHCP/PXE and TFTP, configured by a pybootd INI file.
+Network-boot daemon: BOOTP/DHCP/PXE, TFTP and HTTP, configured by a pybootd INI file.
 
 Options:
   -c, --config FILE  configuration file (default /etc/bootd.ini)
-  -p, --pxe          run only the BOOTP/DHCP/PXE service
-  -t, --tftp         run only the TFTP service
+  -p, --pxe          run only the BOOTP/DHCP/PXE service (and HTTP with -H)
+  -t, --tftp         run only the TFTP service (and HTTP with -H)
+  -H, --http         run the HTTP file service as well ([httpd])
       --check        check the configuration and the network, print the
                      effective settings, and exit (0: fine, 1: errors)
   -h, --help         show this help and exit
@@ -39,6 +40,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
     let mut config: Option<PathBuf> = None;
     let mut pxe_only = false;
     let mut tftp_only = false;
+    let mut http = false;
     let mut check = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -51,6 +53,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
             "-V" | "--version" => return Ok(Command::Version),
             "-p" | "--pxe" => pxe_only = true,
             "-t" | "--tftp" => tftp_only = true,
+            "-H" | "--http" => http = true,
             "--check" => check = true,
             "-c" | "--config" => {
                 let value = match inline_value {
@@ -82,10 +85,11 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
                     .into(),
             ));
         }
-        (true, false) => Services::BootpOnly,
-        (false, true) => Services::TftpOnly,
-        (false, false) => Services::Both,
+        (true, false) => Services::BOOTP_ONLY,
+        (false, true) => Services::TFTP_ONLY,
+        (false, false) => Services::BOTH,
     };
+    let services = if http { services.with_http() } else { services };
     let config = config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
     Ok(if check {
         Command::Check { config, services }
@@ -108,7 +112,7 @@ mod tests {
             p(&[]),
             Ok(Command::Run {
                 config: PathBuf::from("/etc/bootd.ini"),
-                services: Services::Both
+                services: Services::BOTH
             })
         );
     }
@@ -125,7 +129,7 @@ mod tests {
                 p(args),
                 Ok(Command::Run {
                     config: PathBuf::from("x.ini"),
-                    services: Services::Both
+                    services: Services::BOTH
                 }),
                 "{args:?}"
             );
@@ -140,10 +144,16 @@ mod tests {
             Ok(Command::Run { services, .. }) => services,
             other => panic!("{other:?}"),
         };
-        assert_eq!(services(&["-p"]), Services::BootpOnly);
-        assert_eq!(services(&["--pxe"]), Services::BootpOnly);
-        assert_eq!(services(&["-t"]), Services::TftpOnly);
-        assert_eq!(services(&["--tftp"]), Services::TftpOnly);
+        assert_eq!(services(&["-p"]), Services::BOOTP_ONLY);
+        assert_eq!(services(&["--pxe"]), Services::BOOTP_ONLY);
+        assert_eq!(services(&["-t"]), Services::TFTP_ONLY);
+        assert_eq!(services(&["--tftp"]), Services::TFTP_ONLY);
+        // -H adds HTTP to whatever else runs, as pybootd 1.8's does.
+        assert_eq!(services(&["-H"]), Services::BOTH.with_http());
+        assert_eq!(services(&["--http"]), Services::BOTH.with_http());
+        assert_eq!(services(&["-p", "-H"]), Services::BOOTP_ONLY.with_http());
+        assert_eq!(services(&["-H", "-t"]), Services::TFTP_ONLY.with_http());
+        assert!(services(&["-t", "-H"]).http() && !services(&["-t"]).http());
         let e = p(&["-p", "-t"]).unwrap_err();
         assert!(e.0.contains("exclude each other"));
     }

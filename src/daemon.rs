@@ -11,6 +11,7 @@ use mio::{Poll, Waker};
 use crate::bootp::service::BootpService;
 use crate::config::{Config, Problem, Services, TftpRoot};
 use crate::event::{EventBus, Mailbox, Message};
+use crate::http::service::HttpService;
 use crate::limits;
 use crate::net::{self, NetConfig};
 use crate::notify;
@@ -30,6 +31,8 @@ pub struct Plan {
     pub nets: Vec<NetConfig>,
     /// Where TFTP listens from the start; `None`: wait for the BOOTP side's addresses.
     pub tftp_address: Option<Ipv4Addr>,
+    /// Where HTTP listens from the start (with `-H`); `None`: as for TFTP.
+    pub http_address: Option<Ipv4Addr>,
     pub warnings: Vec<String>,
 }
 
@@ -69,7 +72,11 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
     // (pool_start, its network) for every pool whose network was found.
     let mut served: Vec<(Ipv4Addr, NetConfig)> = Vec::new();
     let mut every_pool_found = true;
-    if services.bootp() || config.tftp.address.is_none() {
+    let httpd = config.httpd.clone().unwrap_or_default();
+    let detect = services.bootp()
+        || (services.tftp() && config.tftp.address.is_none())
+        || (services.http() && httpd.address.is_none());
+    if detect {
         for pool_start in pools {
             let net = match net::detect(*pool_start, config.bootp.address) {
                 Ok(net) => net,
@@ -114,7 +121,45 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
             ));
         }
     }
+    let mut http_address = None;
+    if services.http() {
+        http_address = match (httpd.address, served.first()) {
+            (Some(address), _) => Some(address),
+            (None, Some((_, net))) if !services.bootp() => Some(net.server()),
+            (None, Some(_)) => None,
+            (None, None) if !pools.is_empty() => None,
+            (None, None) => {
+                error(format!(
+                    "{file}: HTTP needs an address to listen on: set [httpd] address, or [bootp] pool_start so that bootd can find the served interface"
+                ));
+                None
+            }
+        };
+        if let Some(TftpRoot::Dir(root)) = &httpd.root
+            && !root.is_dir()
+        {
+            error(format!(
+                "{file}: [httpd] root = {}: no such directory; create it, or leave root out to serve the [tftp] root",
+                root.display()
+            ));
+        }
+        if httpd.root.is_none()
+            && !services.tftp()
+            && let TftpRoot::Dir(root) = &config.tftp.root
+            && !root.is_dir()
+        {
+            error(format!(
+                "{file}: [tftp] root = {}: no such directory, and HTTP serves it ([httpd] root is not set)",
+                root.display()
+            ));
+        }
+    }
     let mut warnings = Vec::new();
+    if services.http() && !services.bootp() && httpd.check_ip {
+        warnings.push(format!(
+            "{file}: [httpd] check_ip is not enforced: the DHCP service does not run, so bootd knows no leases"
+        ));
+    }
     if services.bootp() {
         check_pools(config, &served, every_pool_found, &mut warnings);
         if config.boot_files.default.is_none() && config.boot_files.by_arch.is_empty() {
@@ -131,6 +176,7 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
         services,
         nets: served.into_iter().map(|(_, net)| net).collect(),
         tftp_address,
+        http_address,
         warnings,
     })
 }
@@ -180,10 +226,21 @@ fn check_pools(
 /// Opens the sockets, starts the services and supervises them until a stop signal
 /// or a failure. Socket errors are returned before any thread starts.
 pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
-    if plan.services.tftp() {
+    let httpd = config.httpd.clone().unwrap_or_default();
+    if plan.services.tftp() || plan.services.http() {
         // Two sockets per transfer (see tftp::tid_socket) and at most one file,
-        // plus room for everything else.
-        let wanted = config.tftp.max_transfers as u64 * 3 + 256;
+        // a socket and a file per HTTP connection, plus room for everything else.
+        let tftp = if plan.services.tftp() {
+            config.tftp.max_transfers as u64 * 3
+        } else {
+            0
+        };
+        let http = if plan.services.http() {
+            httpd.max_connections as u64 * 2
+        } else {
+            0
+        };
+        let wanted = tftp + http + 256;
         match limits::raise_open_files(wanted) {
             Ok(limit) if limit < wanted => log::warn!(
                 "open files are limited to {limit}: fewer than the {} transfers of [tftp] max_transfers may run at once; raise LimitNOFILE",
@@ -210,7 +267,12 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
     let mut supervisor =
         Supervisor::new().map_err(|e| format!("cannot install the signal handlers: {e}"))?;
     let notifies = !served.is_empty() && !config.bootp.notify.is_empty();
-    let EventReaders { tftp, notify, bus } = EventReaders::open(plan.services.tftp(), notifies)?;
+    let EventReaders {
+        tftp,
+        http,
+        notify,
+        bus,
+    } = EventReaders::open(plan.services.tftp(), plan.services.http(), notifies)?;
 
     if let Some(inbox) = tftp {
         let service = TftpService {
@@ -220,10 +282,32 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
             waker: inbox.waker,
             inbox: inbox.receiver,
             filter_rules: config.filters.clone(),
+            config_dir: config.dir.clone(),
         };
         supervisor
             .spawn("tftp", inbox.mailbox, move || service.run())
             .map_err(|e| format!("cannot start the TFTP thread: {e}"))?;
+    }
+
+    if let Some(inbox) = http {
+        let service = HttpService {
+            root: httpd
+                .root
+                .clone()
+                .unwrap_or_else(|| config.tftp.root.clone()),
+            address: plan.http_address,
+            check_ip: httpd.check_ip && plan.services.bootp(),
+            http_timeout: config.tftp.http_timeout,
+            config: httpd,
+            poll: inbox.poll,
+            waker: inbox.waker,
+            inbox: inbox.receiver,
+            filter_rules: config.filters.clone(),
+            config_dir: config.dir.clone(),
+        };
+        supervisor
+            .spawn("http", inbox.mailbox, move || service.run())
+            .map_err(|e| format!("cannot start the HTTP thread: {e}"))?;
     }
 
     if let Some((mailbox, inbox)) = notify {
@@ -279,28 +363,34 @@ impl LoopInbox {
     }
 }
 
-/// The inboxes of the threads that read events (TFTP, notifier), and the bus
+/// The inboxes of the threads that read events (TFTP, HTTP, notifier), and the bus
 /// that reaches every one of them. Made before any thread starts, so the BOOTP
 /// service, which publishes, can only be given a bus with every subscriber in it.
 struct EventReaders {
     tftp: Option<LoopInbox>,
+    http: Option<LoopInbox>,
     notify: Option<(Mailbox, Receiver<Message>)>,
     bus: EventBus,
 }
 
 impl EventReaders {
-    fn open(tftp: bool, notify: bool) -> Result<EventReaders, String> {
+    fn open(tftp: bool, http: bool, notify: bool) -> Result<EventReaders, String> {
         let tftp = tftp.then(LoopInbox::open).transpose()?;
+        let http = http.then(LoopInbox::open).transpose()?;
         let notify = notify.then(|| Mailbox::new(INBOX_CAPACITY, None));
         let mut subscribers = Vec::new();
         if let Some(inbox) = &tftp {
             subscribers.push(("tftp", inbox.mailbox.clone()));
+        }
+        if let Some(inbox) = &http {
+            subscribers.push(("http", inbox.mailbox.clone()));
         }
         if let Some((mailbox, _)) = &notify {
             subscribers.push(("notify", mailbox.clone()));
         }
         Ok(EventReaders {
             tftp,
+            http,
             notify,
             bus: EventBus::new(subscribers),
         })
@@ -340,7 +430,7 @@ mod tests {
         let delivered =
             |inbox: &Receiver<Message>| inbox.try_recv() == Ok(Message::Event(event.clone()));
         for (tftp, notify) in [(true, true), (true, false), (false, true), (false, false)] {
-            let readers = EventReaders::open(tftp, notify).unwrap();
+            let readers = EventReaders::open(tftp, tftp, notify).unwrap();
             readers.bus.publish(event.clone());
             let to_tftp = readers
                 .tftp
@@ -348,6 +438,11 @@ mod tests {
                 .map(|inbox| delivered(&inbox.receiver));
             let to_notify = readers.notify.as_ref().map(|(_, inbox)| delivered(inbox));
             assert_eq!(to_tftp, tftp.then_some(true), "tftp {tftp} notify {notify}");
+            let to_http = readers
+                .http
+                .as_ref()
+                .map(|inbox| delivered(&inbox.receiver));
+            assert_eq!(to_http, tftp.then_some(true), "http {tftp} notify {notify}");
             assert_eq!(
                 to_notify,
                 notify.then_some(true),

@@ -9,20 +9,48 @@ use std::time::Duration;
 pub use crate::filters::FilterRule;
 use crate::types::{MacAddr, Uuid};
 
-/// Which services `bootd` runs (from `-p` / `-t`).
+/// Which services `bootd` runs: BOOTP and TFTP unless `-p` or `-t` keeps one
+/// alone, and HTTP besides with `-H`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Services {
-    Both,
-    BootpOnly,
-    TftpOnly,
+pub struct Services {
+    bootp: bool,
+    tftp: bool,
+    http: bool,
 }
 
 impl Services {
+    /// BOOTP and TFTP (no option).
+    pub const BOTH: Services = Services {
+        bootp: true,
+        tftp: true,
+        http: false,
+    };
+    /// `-p`.
+    pub const BOOTP_ONLY: Services = Services {
+        bootp: true,
+        tftp: false,
+        http: false,
+    };
+    /// `-t`.
+    pub const TFTP_ONLY: Services = Services {
+        bootp: false,
+        tftp: true,
+        http: false,
+    };
+
+    /// These services and the HTTP file service (`-H`).
+    pub fn with_http(self) -> Services {
+        Services { http: true, ..self }
+    }
+
     pub fn bootp(self) -> bool {
-        self != Services::TftpOnly
+        self.bootp
     }
     pub fn tftp(self) -> bool {
-        self != Services::BootpOnly
+        self.tftp
+    }
+    pub fn http(self) -> bool {
+        self.http
     }
 }
 
@@ -30,6 +58,8 @@ impl Services {
 pub struct Config {
     /// The file the configuration was read from (for messages).
     pub path: PathBuf,
+    /// The directory relative paths in it are taken from (the file's own).
+    pub dir: PathBuf,
     pub logger: LoggerConfig,
     pub bootp: BootpConfig,
     pub boot_files: BootFiles,
@@ -215,11 +245,19 @@ pub struct TftpConfig {
     pub busy_poll: Duration,
 }
 
-/// pybootd 1.8's `[httpd]` section: read and checked, but bootd has no HTTP file server yet.
+/// `[httpd]` (pybootd 1.8's section): the HTTP file service run with `-H`.
 #[derive(Debug, Clone)]
 pub struct HttpdConfig {
+    /// Listen address; `None`: the address the BOOTP side serves from.
     pub address: Option<Ipv4Addr>,
     pub port: u16,
-    pub root: Option<PathBuf>,
+    /// `None`: the TFTP root.
+    pub root: Option<TftpRoot>,
+    /// Serve only addresses that hold a lease (when the DHCP service runs).
     pub check_ip: bool,
+    pub max_connections: usize,
+    /// Silence allowed between requests, and from a client that stops reading.
+    pub timeout: Duration,
+    /// Time a client has to send a whole request head.
+    pub request_timeout: Duration,
 }

@@ -131,6 +131,8 @@ pub enum SourceSpec {
     File { name: String },
     /// The URL, streamed by a reader thread.
     Http { url: String },
+    /// A file the operator named in a `[filters]` value, outside the root.
+    OperatorFile { path: PathBuf },
 }
 
 /// The start of an indirection file, as the shell read it.
@@ -557,6 +559,17 @@ impl<Io> Endpoint<Io> {
                     entry.served = name;
                 }
                 self.open(id);
+            }
+            Rewrite::Local { path, .. } => {
+                if let Some(entry) = self.entry_mut(id) {
+                    entry.served = path.display().to_string();
+                }
+                self.events.push_back(Event::Open {
+                    id,
+                    client: peer,
+                    local,
+                    source: SourceSpec::OperatorFile { path },
+                });
             }
             Rewrite::Indirect { path, line } => match &self.settings.root {
                 TftpRoot::Dir(_) => self.events.push_back(Event::ReadIndirect { id, path }),
