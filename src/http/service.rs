@@ -311,7 +311,10 @@ impl Shell {
             };
             let (result, is_file) = match write {
                 Write::Bytes(bytes) => (io.stream.write(bytes).map(|n| n as u64), false),
-                Write::File { offset, len } => (send_file(io, offset, len.min(budget)), true),
+                Write::File { offset, len } => {
+                    let len = len.min(budget);
+                    (send_file(io, offset, len, &mut self.buffer), true)
+                }
                 Write::Shutdown => (io.stream.shutdown(Shutdown::Write).map(|_| 0), false),
             };
             match result {
@@ -453,11 +456,30 @@ fn failure(e: TftpOpenError) -> OpenFailure {
 }
 
 /// Sends up to `len` bytes of the connection's file from `offset` with
-/// `sendfile(2)`: the kernel copies from the page cache to the socket.
-fn send_file(io: &mut Io, offset: u64, len: u64) -> io::Result<u64> {
+/// `sendfile(2)`: the kernel copies from the page cache to the socket. Where the
+/// file's filesystem does not support it (`EINVAL`, `ENOSYS`), the bytes are read
+/// into `buffer` and written; 0 means the file ended.
+fn send_file(io: &mut Io, offset: u64, len: u64, buffer: &mut [u8]) -> io::Result<u64> {
     let Some(Source::File(file)) = &io.source else {
         return Err(io::Error::other("no file to send"));
     };
+    match sendfile(io, file, offset, len) {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+            use std::os::unix::fs::FileExt;
+            let want = usize::try_from(len).unwrap_or(usize::MAX).min(buffer.len());
+            let room = buffer.get_mut(..want).unwrap_or_default();
+            let read = file.read_at(room, offset)?;
+            if read == 0 {
+                return Ok(0);
+            }
+            let bytes = room.get(..read).unwrap_or_default();
+            io.stream.write(bytes).map(|n| n as u64)
+        }
+        other => other,
+    }
+}
+
+fn sendfile(io: &Io, file: &File, offset: u64, len: u64) -> io::Result<u64> {
     let mut at = libc::off_t::try_from(offset).map_err(|_| io::Error::other("offset too large"))?;
     let count = usize::try_from(len).unwrap_or(usize::MAX);
     // SAFETY: two valid descriptors owned by `io`, and an off_t the call updates.
