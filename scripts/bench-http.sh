@@ -18,6 +18,12 @@
 # for the whole of each measurement), and the servers' peak memory (VmHWM, summed
 # over nginx's processes). The servers take turns, each round starting with the next.
 #
+# With 200 flows into one client CPU the client's veth drops packets; with BBR (the
+# host's congestion control, which a namespace here may not change) a few flows then
+# see their pacing rate collapse to kB/s for tens of seconds (ss -ti: cwnd 4, the
+# send queue full). Either server gives up on such a client after 60 s without
+# progress (bootd's [httpd] timeout, nginx's send_timeout): a failure counted here.
+#
 # Environment: REPEAT (3), CONCURRENT (200), SIZE_MIB (64), BOOTD (a prebuilt binary
 # instead of `cargo build --release`).
 set -euo pipefail
@@ -114,7 +120,7 @@ ip -n "$CNS" addr add "$CLIENT_IP/24" dev bhcli$$
 cat >"$WORK/bootd.ini" <<EOF
 [logger]
 type = file
-level = warning
+level = info
 file = $WORK/bootd.log
 
 [tftp]
@@ -124,6 +130,8 @@ address = ${ADDR[bootd]}
 [httpd]
 address = ${ADDR[bootd]}
 max_connections = 1000
+# nginx's send_timeout: both servers give up on a client after the same silence.
+timeout = 60
 EOF
 
 cat >"$WORK/nginx.conf" <<EOF
@@ -138,6 +146,7 @@ http {
     sendfile on;
     tcp_nopush on;
     keepalive_timeout 30;
+    send_timeout 60s;
     client_body_temp_path $WORK/nginx/body;
     proxy_temp_path $WORK/nginx/proxy;
     fastcgi_temp_path $WORK/nginx/fastcgi;
@@ -218,7 +227,7 @@ run_curl() {
     done
     out=$WORK/curl.out
     start=$(date +%s.%N)
-    ip netns exec "$CNS" taskset -c "$CLIENT_CPU" curl -s -Z --parallel-max "$2" \
+    ip netns exec "$CNS" taskset -c "$CLIENT_CPU" curl -sS --no-progress-meter -Z --parallel-max "$2" \
         --max-time 600 -w '%{http_code} %{size_download}\n' "${args[@]}" >"$out" \
         2>>"$WORK/client.err" || true
     end=$(date +%s.%N)
@@ -228,7 +237,7 @@ run_curl() {
 }
 
 mbps() { # mbps BYTES SECONDS
-    awk -v b="$1" -v s="$2" 'BEGIN {printf "%.0f", s > 0 ? b / s / 1e6 : 0}'
+    awk -v b="$1" -v s="$2" 'BEGIN {printf "%.0f", (s > 0 ? b / s / 1e6 : 0)}'
 }
 
 median() {

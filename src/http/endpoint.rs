@@ -305,7 +305,7 @@ impl<Io> Endpoint<Io> {
         while let Some(id) = self.ready.pop_front() {
             if let Some(slot) = self.slot_mut(id) {
                 slot.queued = false;
-                if !slot.blocked && slot.connection.write().is_some() {
+                if !slot.blocked && slot.has_work() {
                     return Some(id);
                 }
             }
@@ -707,7 +707,7 @@ impl<Io> Endpoint<Io> {
         let Some(slot) = self.slot_mut(id) else {
             return;
         };
-        if !slot.queued && !slot.blocked && slot.connection.write().is_some() {
+        if !slot.queued && !slot.blocked && slot.has_work() {
             slot.queued = true;
             self.ready.push_back(id);
         }
@@ -740,6 +740,12 @@ impl<Io> Endpoint<Io> {
 }
 
 impl<Io> Slot<Io> {
+    /// Something to write, or room for a stream's bytes that may be waiting (a
+    /// reader's wake-up may have come while there was no room).
+    fn has_work(&self) -> bool {
+        self.connection.write().is_some() || (self.streaming && self.connection.wants_stream())
+    }
+
     /// The name served (for its content type): as a filter renamed it, else as asked.
     fn served_name(&self) -> String {
         match &self.served {

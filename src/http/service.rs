@@ -309,16 +309,30 @@ impl Shell {
             let Some((io, write)) = self.endpoint.poll_write(id) else {
                 return;
             };
-            let (result, is_file) = match write {
+            let write_kind = match write {
+                Write::File { .. } => WriteKind::File,
+                _ => WriteKind::Bytes,
+            };
+            let (result, shutdown) = match write {
                 Write::Bytes(bytes) => (io.stream.write(bytes).map(|n| n as u64), false),
                 Write::File { offset, len } => {
                     let len = len.min(budget);
-                    (send_file(io, offset, len, &mut self.buffer), true)
+                    (send_file(io, offset, len, &mut self.buffer), false)
                 }
-                Write::Shutdown => (io.stream.shutdown(Shutdown::Write).map(|_| 0), false),
+                Write::Shutdown => (io.stream.shutdown(Shutdown::Write).map(|_| 0), true),
             };
             match result {
-                Ok(0) if is_file => return self.endpoint.handle_file_ended(now, id),
+                // A write that takes nothing makes no progress: for a file, it ended.
+                Ok(0) if !shutdown => match write_kind {
+                    WriteKind::File => return self.endpoint.handle_file_ended(now, id),
+                    WriteKind::Bytes => {
+                        return self.endpoint.handle_write_failed(
+                            now,
+                            id,
+                            "the socket took nothing",
+                        );
+                    }
+                },
                 Ok(n) => {
                     self.endpoint.handle_written(now, id, n);
                     budget = budget.saturating_sub(n);
@@ -439,6 +453,13 @@ impl Shell {
         }
         Ok(opened)
     }
+}
+
+/// What a write was, once its borrow of the endpoint is over.
+#[derive(Clone, Copy)]
+enum WriteKind {
+    Bytes,
+    File,
 }
 
 fn file_size(file: &File, path: &std::path::Path) -> Result<u64, OpenFailure> {
