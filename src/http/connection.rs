@@ -229,8 +229,9 @@ impl Connection {
         }
     }
 
-    /// The client closed its sending side.
-    pub fn receive_end(&mut self, now: Instant) {
+    /// The client closed its sending side: the request under way (if any) is
+    /// answered, and no other is read.
+    pub fn receive_end(&mut self) {
         self.last_request = true;
         match self.state {
             State::Reading if self.input.is_empty() => self.close("closed by the client".into()),
@@ -240,7 +241,6 @@ impl Connection {
                 if let Some(current) = &mut self.current {
                     current.keep_alive = false;
                 }
-                let _ = now;
             }
         }
     }

@@ -295,7 +295,7 @@ impl<Io> Endpoint<Io> {
     /// The client closed its side.
     pub fn handle_received_end(&mut self, now: Instant, id: ConnectionId) {
         if let Some(slot) = self.slot_mut(id) {
-            slot.connection.receive_end(now);
+            slot.connection.receive_end();
         }
         self.after(now, id);
     }
