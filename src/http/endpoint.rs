@@ -465,9 +465,8 @@ impl<Io> Endpoint<Io> {
         let status = match status {
             Some(404 | 410) => Status::NotFound,
             Some(401 | 403) => Status::Forbidden,
-            Some(_) => Status::BadGateway,
-            None if reason.contains("timed out") => Status::GatewayTimeout,
-            None => Status::BadGateway,
+            // No answer, a broken one, or another status: the mirror failed.
+            Some(_) | None => Status::BadGateway,
         };
         if let Some(slot) = self.slot_mut(id) {
             slot.connection.source_failed(now, status, reason);
@@ -1368,5 +1367,113 @@ mod tests {
             bytes.ends_with("Connection: close\r\n\r\nabc<shutdown>"),
             "{bytes}"
         );
+    }
+
+    mod random_traffic {
+        use super::*;
+        use proptest::prelude::*;
+
+        const PIECES: &[&[u8]] = &[
+            b"GET /vmlinuz HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"HEAD /a.efi HTTP/1.1\r\nHost: h\r\nRange: bytes=5-\r\n\r\n",
+            b"GET /x HTTP/1.0\r\n\r\n",
+            b"GET /../x HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nab",
+            b"GET /pxelinux.cfg/1 HT",
+            b"TP/1.1\r\nHost: h\r\n\r\n",
+            b"\x16\x03\x01garbage\r\n\r\n",
+            b"\r\n",
+        ];
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Accept,
+            Receive(usize, usize),
+            End(usize),
+            Open(bool, u64),
+            Write(usize, u64),
+            Block(usize),
+            Writable(usize),
+            Wait(u64),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                Just(Op::Accept),
+                (0..6usize, 0..PIECES.len()).prop_map(|(c, p)| Op::Receive(c, p)),
+                (0..6usize).prop_map(Op::End),
+                (any::<bool>(), 0..3000u64).prop_map(|(ok, size)| Op::Open(ok, size)),
+                (0..6usize, 0..5000u64).prop_map(|(c, n)| Op::Write(c, n)),
+                (0..6usize).prop_map(Op::Block),
+                (0..6usize).prop_map(Op::Writable),
+                (0..40u64).prop_map(Op::Wait),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn random_traffic_never_panics_and_every_connection_ends(ops in proptest::collection::vec(op(), 1..80)) {
+                let mut now = Instant::now();
+                let mut e: Endpoint<Io> = Endpoint::new(settings(TftpRoot::Dir("/srv".into()), false, 4));
+                let mut ids: Vec<ConnectionId> = Vec::new();
+                let mut opening: Vec<ConnectionId> = Vec::new();
+                let mut port = 0u16;
+                for op in ops {
+                    match op {
+                        Op::Accept => {
+                            port += 1;
+                            if let Ok(id) = e.handle_accept(now, peer(port), u32::from(port)) {
+                                ids.push(id);
+                            }
+                        }
+                        Op::Receive(c, p) => if let Some(id) = ids.get(c) {
+                            e.handle_received(now, *id, PIECES[p]);
+                        },
+                        Op::End(c) => if let Some(id) = ids.get(c) {
+                            e.handle_received_end(now, *id);
+                        },
+                        Op::Open(ok, size) => if let Some(id) = opening.pop() {
+                            let opened = if ok { Ok(Opened::File { size }) } else { Err(OpenFailure::NotFound("x".into())) };
+                            e.handle_opened(now, id, opened);
+                        },
+                        Op::Write(c, n) => {
+                            if let Some(id) = ids.get(c).copied()
+                                && let Some((_, write)) = e.poll_write(id)
+                            {
+                                let n = match write {
+                                    Write::Bytes(b) => n.min(b.len() as u64),
+                                    Write::File { len, .. } => n.min(len),
+                                    Write::Shutdown => 0,
+                                };
+                                e.handle_written(now, id, n);
+                            }
+                        }
+                        Op::Block(c) => if let Some(id) = ids.get(c) {
+                            e.handle_blocked(*id);
+                        },
+                        Op::Writable(c) => if let Some(id) = ids.get(c) {
+                            e.handle_writable(*id);
+                        },
+                        Op::Wait(s) => {
+                            now += Duration::from_secs(s);
+                            e.handle_timeout(now);
+                        }
+                    }
+                    while let Some(event) = e.poll_event() {
+                        if let Event::Open { id, .. } = event {
+                            opening.push(id);
+                        }
+                    }
+                    prop_assert!(e.connection_count() <= 4);
+                }
+                // Left alone, every connection ends: idle, cut, or closed after lingering.
+                for _ in 0..4 {
+                    now += Duration::from_secs(3600);
+                    e.handle_timeout(now);
+                    while e.poll_event().is_some() {}
+                }
+                prop_assert_eq!(e.connection_count(), 0);
+            }
+        }
     }
 }
