@@ -191,9 +191,9 @@ impl Connection {
         self.notes.pop_front()
     }
 
-    /// Bytes from the client.
+    /// Bytes from the client. Only a response's own progress keeps it alive: a
+    /// client that sends while it does not read is still cut when its answer stalls.
     pub fn receive(&mut self, now: Instant, bytes: &[u8]) {
-        self.last_progress = now;
         match self.state {
             State::Closed => {}
             State::Lingering { .. } => {
@@ -203,6 +203,7 @@ impl Connection {
                 }
             }
             State::Reading => {
+                self.last_progress = now;
                 if self.head_since.is_none() && !bytes.is_empty() {
                     self.head_since = Some(now);
                 }

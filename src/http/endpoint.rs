@@ -1233,6 +1233,8 @@ mod tests {
         e.handle_written(now, id, 4096);
         e.handle_blocked(id);
         assert!(e.poll_write(id).is_none());
+        // Sending more requests meanwhile does not keep a stalled answer alive.
+        e.handle_received(now + Duration::from_secs(20), id, &get("/next"));
         let at = now + TIMEOUTS.idle;
         assert_eq!(e.poll_timeout(now), Some(at));
         e.handle_timeout(at);
