@@ -352,6 +352,9 @@ impl Connection {
 
     /// Answers the current request from a file of `size` bytes (200, 206 or 416).
     pub fn respond_file(&mut self, now: Instant, size: u64, content_type: &'static str) {
+        if self.state != State::Resolving {
+            return;
+        }
         let Some((first, end, range)) = self.span(now, size) else {
             return;
         };
@@ -382,6 +385,9 @@ impl Connection {
         length: Option<u64>,
         content_type: &'static str,
     ) {
+        if self.state != State::Resolving {
+            return;
+        }
         let keep_alive = self.current.as_ref().is_some_and(|c| c.keep_alive);
         let Some(size) = length else {
             if let Some(current) = &mut self.current {

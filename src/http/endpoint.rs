@@ -905,6 +905,9 @@ mod tests {
             logs(&ev),
             vec!["10.0.0.5:1: GET /boot/grubx64.efi 200, 1000 bytes in 0.000 s"]
         );
+        // A second answer to the same open is ignored.
+        e.handle_opened(now, id, Ok(Opened::File { size: 5 }));
+        assert_eq!(drain(&mut e, now), (String::new(), vec![]));
         // Kept for the next request.
         assert_eq!(e.connection_count(), 1);
         e.handle_received(now, id, &get("/x"));
