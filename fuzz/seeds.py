@@ -5,7 +5,8 @@
 The seeds are the byte-exact inputs of the unit tests (the TFTP packets written
 out in hex in src/tftp/wire.rs, the DHCP packets of src/bootp/wire.rs's tests and
 of the integration clients, the lease-file lines of src/bootp/leases.rs, the
-configuration samples of conf/ and src/config/tests.rs), so that the fuzzers
+configuration samples of conf/ and src/config/tests.rs, HTTP requests as boot
+clients send them), so that the fuzzers
 start from what real clients, disks and sysadmins send. Re-running it rewrites
 the same files; inputs the fuzzers found are kept beside them.
 """
@@ -107,6 +108,27 @@ def config_samples():
         yield name.lower().replace("_", "-"), text.encode()
 
 
+# Requests as firmware, iPXE, curl and wget send them, and the ones the HTTP
+# endpoint's tests refuse (src/http/endpoint.rs, src/http/wire.rs).
+HTTP_REQUESTS = {
+    "get": b"GET /boot/grubx64.efi HTTP/1.1\r\nHost: 10.0.0.1\r\nAccept: */*\r\nUser-Agent: UefiHttpBoot/1.0\r\n\r\n",
+    "head": b"HEAD /vmlinuz HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n",
+    "range": b"GET /vmlinuz HTTP/1.1\r\nHost: h\r\nRange: bytes=100-199\r\n\r\n",
+    "suffix-range": b"GET /vmlinuz HTTP/1.1\r\nHost: h\r\nRange: bytes=-10\r\n\r\n",
+    "open-range": b"GET /vmlinuz HTTP/1.1\r\nHost: h\r\nRange: bytes=999-\r\nIf-Range: \"x\"\r\n\r\n",
+    "pipelined": b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    "http10": b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    "absolute": b"GET http://10.0.0.1/pxelinux.0?x=1#f HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n",
+    "escaped": b"GET /%2e%2e/%252e%2fetc%00passwd HTTP/1.1\r\nHost: h\r\n\r\n",
+    "post-body": b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc",
+    "chunked": b"PUT /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    "no-host": b"GET /x HTTP/1.1\r\n\r\n",
+    "wget": b"GET /big.bin HTTP/1.1\r\nUser-Agent: Wget/1.21.3\r\nAccept: */*\r\nAccept-Encoding: identity\r\nHost: 10.96.0.1\r\nConnection: Keep-Alive\r\n\r\n",
+    "partial": b"GET /vmlinuz HT",
+    "tls": bytes.fromhex("160301020001000001fc0303"),
+}
+
+
 def main():
     for n, packet in enumerate(hex_literals(ROOT / "src" / "tftp" / "wire.rs")):
         write("tftp_packet", f"unit-{n:02}", packet)
@@ -115,6 +137,8 @@ def main():
     write("lease_file", "journal", LEASES.encode())
     for name, text in config_samples():
         write("config_ini", name, text)
+    for name, request in HTTP_REQUESTS.items():
+        write("http_request", name, request)
 
 
 main()

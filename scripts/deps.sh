@@ -7,7 +7,7 @@ packages=(
     # namespaces, firewall (packet loss, forward.sh), captures
     iproute2 nftables tcpdump util-linux procps
     # real clients
-    busybox isc-dhcp-client dhcpcd-base tftp-hpa atftp curl
+    busybox isc-dhcp-client dhcpcd-base tftp-hpa atftp curl wget
     # NBD clients (integration/nbd.rs): nbdinfo and nbdcopy, qemu-img and qemu-io
     libnbd-bin qemu-utils
     # test helpers (HTTP servers, crafted packets); systemd-analyze checks the unit

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # fuzz.sh: coverage-guided fuzzing (cargo fuzz, libFuzzer) of the parsers that
-# read what clients, disks and sysadmins hand bootd: DHCP and TFTP datagrams, the
-# lease file, the configuration. Each target of fuzz/Cargo.toml runs for a bounded
-# time, starting from its corpus in fuzz/corpus/<target>; a table of executions
-# per second and coverage follows. Exits 1 if any input crashed a target (the
-# input is left in fuzz/artifacts/<target>/, with the command that replays it).
+# read what clients, disks and sysadmins hand bootd: DHCP and TFTP datagrams,
+# HTTP requests, the lease file, the configuration. Each target of
+# fuzz/Cargo.toml runs for a bounded time, starting from its corpus in
+# fuzz/corpus/<target>; a table of executions per second and coverage follows.
+# Exits 1 if any input crashed a target (the input is left in
+# fuzz/artifacts/<target>/, with the command that replays it).
 #
 #   scripts/fuzz.sh [--merge] [SECONDS-PER-TARGET] [TARGET...]
 #

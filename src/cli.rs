@@ -1,4 +1,4 @@
-//! The command line: `bootd [-c FILE] [-p|--pxe] [-t|--tftp] [-n|--nbd] [--check] [-h] [-V]`.
+//! The command line: `bootd [-c FILE] [-p|--pxe] [-t|--tftp] [-n|--nbd] [-H|--http] [--check] [-h] [-V]`.
 
 use std::path::PathBuf;
 
@@ -7,15 +7,16 @@ use crate::config::{Service, Services};
 pub const DEFAULT_CONFIG: &str = "/etc/bootd.ini";
 
 pub const USAGE: &str = "\
-Usage: bootd [-c FILE] [-p|--pxe] [-t|--tftp] [-n|--nbd] [--check]
+Usage: bootd [-c FILE] [-p|--pxe] [-t|--tftp] [-n|--nbd] [-H|--http] [--check]
 
-Network-boot daemon: BOOTP/DHCP/PXE, TFTP and NBD, configured by a pybootd INI file.
+Network-boot daemon: BOOTP/DHCP/PXE, TFTP, HTTP and NBD, configured by a pybootd INI file.
 
 Options:
   -c, --config FILE  configuration file (default /etc/bootd.ini)
-  -p, --pxe          run only the BOOTP/DHCP/PXE service
-  -t, --tftp         run only the TFTP service
-  -n, --nbd          run only the NBD service ([nbd] exports)
+  -p, --pxe          run only the BOOTP/DHCP/PXE service (and HTTP with -H)
+  -t, --tftp         run only the TFTP service (and HTTP with -H)
+  -n, --nbd          run only the NBD service ([nbd] exports; and HTTP with -H)
+  -H, --http         run the HTTP file service as well ([httpd])
       --check        check the configuration and the network, print the
                      effective settings, and exit (0: fine, 1: errors)
   -h, --help         show this help and exit
@@ -40,6 +41,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
     let mut config: Option<PathBuf> = None;
     // The service each `-p`/`-t`/`-n` chose, as written.
     let mut only: Vec<(Service, String)> = Vec::new();
+    let mut http = false;
     let mut check = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -53,6 +55,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
             "-p" | "--pxe" => only.push((Service::Bootp, "-p/--pxe".into())),
             "-t" | "--tftp" => only.push((Service::Tftp, "-t/--tftp".into())),
             "-n" | "--nbd" => only.push((Service::Nbd, "-n/--nbd".into())),
+            "-H" | "--http" => http = true,
             "--check" => check = true,
             "-c" | "--config" => {
                 let value = match inline_value {
@@ -79,14 +82,15 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
     }
     only.dedup_by(|a, b| a.0 == b.0);
     let services = match only.as_slice() {
-        [] => Services::All,
-        [(service, _)] => Services::Only(*service),
+        [] => Services::ALL,
+        [(service, _)] => Services::only(*service),
         [(_, first), (_, second), ..] => {
             return Err(UsageError(format!(
                 "{first} and {second} exclude each other: each runs one service alone; give none to run every service"
             )));
         }
     };
+    let services = if http { services.with_http() } else { services };
     let config = config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
     Ok(if check {
         Command::Check { config, services }
@@ -109,7 +113,7 @@ mod tests {
             p(&[]),
             Ok(Command::Run {
                 config: PathBuf::from("/etc/bootd.ini"),
-                services: Services::All
+                services: Services::ALL
             })
         );
     }
@@ -126,7 +130,7 @@ mod tests {
                 p(args),
                 Ok(Command::Run {
                     config: PathBuf::from("x.ini"),
-                    services: Services::All
+                    services: Services::ALL
                 }),
                 "{args:?}"
             );
@@ -141,12 +145,12 @@ mod tests {
             Ok(Command::Run { services, .. }) => services,
             other => panic!("{other:?}"),
         };
-        assert_eq!(services(&["-p"]), Services::Only(Service::Bootp));
-        assert_eq!(services(&["--pxe"]), Services::Only(Service::Bootp));
-        assert_eq!(services(&["-t"]), Services::Only(Service::Tftp));
-        assert_eq!(services(&["--tftp"]), Services::Only(Service::Tftp));
-        assert_eq!(services(&["-n"]), Services::Only(Service::Nbd));
-        assert_eq!(services(&["--nbd", "-n"]), Services::Only(Service::Nbd));
+        assert_eq!(services(&["-p"]), Services::only(Service::Bootp));
+        assert_eq!(services(&["--pxe"]), Services::only(Service::Bootp));
+        assert_eq!(services(&["-t"]), Services::only(Service::Tftp));
+        assert_eq!(services(&["--tftp"]), Services::only(Service::Tftp));
+        assert_eq!(services(&["-n"]), Services::only(Service::Nbd));
+        assert_eq!(services(&["--nbd", "-n"]), Services::only(Service::Nbd));
         let e = p(&["-p", "-t"]).unwrap_err();
         assert!(e.0.contains("exclude each other"));
         let e = p(&["-t", "--nbd"]).unwrap_err();
@@ -155,9 +159,22 @@ mod tests {
             "{}",
             e.0
         );
-        let only_nbd = Services::Only(Service::Nbd);
+        // -H adds HTTP to whatever else runs, as pybootd 1.8's does.
+        assert_eq!(services(&["-H"]), Services::ALL.with_http());
+        assert_eq!(services(&["--http"]), Services::ALL.with_http());
+        assert_eq!(
+            services(&["-p", "-H"]),
+            Services::only(Service::Bootp).with_http()
+        );
+        assert_eq!(
+            services(&["-H", "-t"]),
+            Services::only(Service::Tftp).with_http()
+        );
+        assert!(services(&["-t", "-H"]).http() && !services(&["-t"]).http());
+        assert!(services(&["-n", "-H"]).http() && services(&["-n", "-H"]).nbd());
+        let only_nbd = Services::only(Service::Nbd);
         assert!(only_nbd.nbd() && !only_nbd.bootp() && !only_nbd.tftp());
-        assert!(Services::All.nbd() && Services::All.bootp() && Services::All.tftp());
+        assert!(Services::ALL.nbd() && Services::ALL.bootp() && Services::ALL.tftp());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::bootp::leases::LeaseTable;
 use crate::bootp::service::{self, BootpService};
 use crate::config::{Config, NbdMode, Problem, Service, Services, TftpRoot};
 use crate::event::{EventBus, Mailbox, Message};
+use crate::http::service::HttpService;
 use crate::limits;
 use crate::nbd::service::NbdService;
 use crate::net::{self, NetConfig};
@@ -35,6 +36,8 @@ pub struct Plan {
     pub tftp_address: Option<Ipv4Addr>,
     /// Whether the NBD service runs (`[nbd] exports` names any, or `-n`).
     pub nbd: bool,
+    /// Where HTTP listens from the start (with `-H`); `None`: as for TFTP.
+    pub http_address: Option<Ipv4Addr>,
     /// Where NBD listens from the start; `None`: wait for the BOOTP side's addresses.
     pub nbd_address: Option<Ipv4Addr>,
     pub warnings: Vec<String>,
@@ -74,7 +77,7 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
         ));
     }
     let nbd = services.nbd() && !config.nbd.exports.is_empty();
-    if services == Services::Only(Service::Nbd) && config.nbd.exports.is_empty() {
+    if services == Services::only(Service::Nbd) && config.nbd.exports.is_empty() {
         error(format!(
             "{file}: -n/--nbd runs the NBD service, but [nbd] exports names no disk image to serve"
         ));
@@ -82,8 +85,12 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
     // (pool_start, its network) for every pool whose network was found.
     let mut served: Vec<(Ipv4Addr, NetConfig)> = Vec::new();
     let mut every_pool_found = true;
-    let nbd_needs_detection = nbd && config.nbd.address.is_none();
-    if services.bootp() || config.tftp.address.is_none() || nbd_needs_detection {
+    let httpd = config.httpd.clone().unwrap_or_default();
+    let detect = services.bootp()
+        || (services.tftp() && config.tftp.address.is_none())
+        || (nbd && config.nbd.address.is_none())
+        || (services.http() && httpd.address.is_none());
+    if detect {
         for pool_start in pools {
             let net = match net::detect(*pool_start, config.bootp.address) {
                 Ok(net) => net,
@@ -128,7 +135,45 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
             ));
         }
     }
+    let mut http_address = None;
+    if services.http() {
+        http_address = match (httpd.address, served.first()) {
+            (Some(address), _) => Some(address),
+            (None, Some((_, net))) if !services.bootp() => Some(net.server()),
+            (None, Some(_)) => None,
+            (None, None) if !pools.is_empty() => None,
+            (None, None) => {
+                error(format!(
+                    "{file}: HTTP needs an address to listen on: set [httpd] address, or [bootp] pool_start so that bootd can find the served interface"
+                ));
+                None
+            }
+        };
+        if let Some(TftpRoot::Dir(root)) = &httpd.root
+            && !root.is_dir()
+        {
+            error(format!(
+                "{file}: [httpd] root = {}: no such directory; create it, or leave root out to serve the [tftp] root",
+                root.display()
+            ));
+        }
+        if httpd.root.is_none()
+            && !services.tftp()
+            && let TftpRoot::Dir(root) = &config.tftp.root
+            && !root.is_dir()
+        {
+            error(format!(
+                "{file}: [tftp] root = {}: no such directory, and HTTP serves it ([httpd] root is not set)",
+                root.display()
+            ));
+        }
+    }
     let mut warnings = Vec::new();
+    if services.http() && !services.bootp() && httpd.check_ip {
+        warnings.push(format!(
+            "{file}: [httpd] check_ip is not enforced: the DHCP service does not run, so bootd knows no leases"
+        ));
+    }
     let mut nbd_address = None;
     if nbd {
         nbd_address = match (config.nbd.address, served.first()) {
@@ -175,6 +220,7 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
         services,
         nets: served.into_iter().map(|(_, net)| net).collect(),
         tftp_address,
+        http_address,
         nbd,
         nbd_address,
         warnings,
@@ -292,39 +338,51 @@ fn check_pools(
     }
 }
 
+/// Raises the open-file limit to what the services may hold at once: two sockets
+/// and a file per TFTP transfer (see tftp::tid_socket), a socket and a file per
+/// HTTP or NBD connection, plus room for everything else.
+fn raise_open_files(config: &Config, plan: &Plan) {
+    let httpd = config.httpd.clone().unwrap_or_default();
+    let mut wanted = 256;
+    let mut holders = Vec::new();
+    if plan.services.tftp() {
+        wanted += config.tftp.max_transfers as u64 * 3;
+        holders.push(format!(
+            "{} transfers of [tftp] max_transfers",
+            config.tftp.max_transfers
+        ));
+    }
+    if plan.services.http() {
+        wanted += httpd.max_connections as u64 * 2;
+        holders.push(format!(
+            "{} connections of [httpd] max_connections",
+            httpd.max_connections
+        ));
+    }
+    if plan.nbd {
+        wanted += config.nbd.max_connections as u64 * 2;
+        holders.push(format!(
+            "{} connections of [nbd] max_connections",
+            config.nbd.max_connections
+        ));
+    }
+    if holders.is_empty() {
+        return;
+    }
+    match limits::raise_open_files(wanted) {
+        Ok(limit) if limit < wanted => log::warn!(
+            "open files are limited to {limit}: fewer than the {} may be served at once; raise LimitNOFILE",
+            holders.join(" and the ")
+        ),
+        Ok(_) => {}
+        Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
+    }
+}
+
 /// Opens the sockets, starts the services and supervises them until a stop signal
 /// or a failure. Socket errors are returned before any thread starts.
 pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
-    if plan.services.tftp() {
-        // Two sockets per transfer (see tftp::tid_socket) and at most one file,
-        // plus room for everything else.
-        let wanted = config.tftp.max_transfers as u64 * 3 + 256;
-        match limits::raise_open_files(wanted) {
-            Ok(limit) if limit < wanted => log::warn!(
-                "open files are limited to {limit}: fewer than the {} transfers of [tftp] max_transfers may run at once; raise LimitNOFILE",
-                config.tftp.max_transfers
-            ),
-            Ok(_) => {}
-            Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
-        }
-    }
-    if plan.nbd {
-        // One socket per connection, one file per overlay, plus the TFTP side's.
-        let tftp = if plan.services.tftp() {
-            config.tftp.max_transfers as u64 * 3
-        } else {
-            0
-        };
-        let wanted = tftp + config.nbd.max_connections as u64 * 2 + 256;
-        match limits::raise_open_files(wanted) {
-            Ok(limit) if limit < wanted => log::warn!(
-                "open files are limited to {limit}: fewer than the {} connections of [nbd] max_connections may be served at once; raise LimitNOFILE",
-                config.nbd.max_connections
-            ),
-            Ok(_) => {}
-            Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
-        }
-    }
+    raise_open_files(&config, &plan);
     // The lease file is locked before anything else: a second bootd on the same
     // file stops here, saying which one holds it.
     let lease_file = if plan.services.bootp() {
@@ -356,10 +414,16 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
     let notifies = !served.is_empty() && !config.bootp.notify.is_empty();
     let EventReaders {
         tftp,
+        http,
         notify,
         nbd,
         bus,
-    } = EventReaders::open(plan.services.tftp(), notifies, plan.nbd)?;
+    } = EventReaders::open(
+        plan.services.tftp(),
+        plan.services.http(),
+        notifies,
+        plan.nbd,
+    )?;
 
     if let Some(inbox) = nbd {
         let service = NbdService {
@@ -382,10 +446,33 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
             waker: inbox.waker,
             inbox: inbox.receiver,
             filter_rules: config.filters.clone(),
+            config_dir: config.dir.clone(),
         };
         supervisor
             .spawn("tftp", inbox.mailbox, move || service.run())
             .map_err(|e| format!("cannot start the TFTP thread: {e}"))?;
+    }
+
+    if let Some(inbox) = http {
+        let httpd = config.httpd.clone().unwrap_or_default();
+        let service = HttpService {
+            root: httpd
+                .root
+                .clone()
+                .unwrap_or_else(|| config.tftp.root.clone()),
+            address: plan.http_address,
+            check_ip: httpd.check_ip && plan.services.bootp(),
+            http_timeout: config.tftp.http_timeout,
+            config: httpd,
+            poll: inbox.poll,
+            waker: inbox.waker,
+            inbox: inbox.receiver,
+            filter_rules: config.filters.clone(),
+            config_dir: config.dir.clone(),
+        };
+        supervisor
+            .spawn("http", inbox.mailbox, move || service.run())
+            .map_err(|e| format!("cannot start the HTTP thread: {e}"))?;
     }
 
     if let Some((mailbox, inbox)) = notify {
@@ -448,6 +535,8 @@ impl LoopInbox {
 /// service, which publishes, can only be given a bus with every subscriber in it.
 struct EventReaders {
     tftp: Option<LoopInbox>,
+    /// HTTP learns from lease events which addresses hold a binding (`check_ip`).
+    http: Option<LoopInbox>,
     notify: Option<(Mailbox, Receiver<Message>)>,
     /// NBD learns from lease events which machine holds each address.
     nbd: Option<LoopInbox>,
@@ -455,13 +544,17 @@ struct EventReaders {
 }
 
 impl EventReaders {
-    fn open(tftp: bool, notify: bool, nbd: bool) -> Result<EventReaders, String> {
+    fn open(tftp: bool, http: bool, notify: bool, nbd: bool) -> Result<EventReaders, String> {
         let tftp = tftp.then(LoopInbox::open).transpose()?;
+        let http = http.then(LoopInbox::open).transpose()?;
         let notify = notify.then(|| Mailbox::new(INBOX_CAPACITY, None));
         let nbd = nbd.then(LoopInbox::open).transpose()?;
         let mut subscribers = Vec::new();
         if let Some(inbox) = &tftp {
             subscribers.push(("tftp", inbox.mailbox.clone()));
+        }
+        if let Some(inbox) = &http {
+            subscribers.push(("http", inbox.mailbox.clone()));
         }
         if let Some((mailbox, _)) = &notify {
             subscribers.push(("notify", mailbox.clone()));
@@ -471,6 +564,7 @@ impl EventReaders {
         }
         Ok(EventReaders {
             tftp,
+            http,
             notify,
             nbd,
             bus: EventBus::new(subscribers),
@@ -512,7 +606,8 @@ mod tests {
             |inbox: &Receiver<Message>| inbox.try_recv() == Ok(Message::Event(event.clone()));
         for nbd in [false, true] {
             for (tftp, notify) in [(true, true), (true, false), (false, true), (false, false)] {
-                let readers = EventReaders::open(tftp, notify, nbd).unwrap();
+                // HTTP reads events when TFTP does, in this table.
+                let readers = EventReaders::open(tftp, tftp, notify, nbd).unwrap();
                 readers.bus.publish(event.clone());
                 let to_tftp = readers
                     .tftp
@@ -520,6 +615,11 @@ mod tests {
                     .map(|inbox| delivered(&inbox.receiver));
                 let to_notify = readers.notify.as_ref().map(|(_, inbox)| delivered(inbox));
                 let to_nbd = readers.nbd.as_ref().map(|inbox| delivered(&inbox.receiver));
+                let to_http = readers
+                    .http
+                    .as_ref()
+                    .map(|inbox| delivered(&inbox.receiver));
+                assert_eq!(to_http, tftp.then_some(true), "http {tftp} notify {notify}");
                 assert_eq!(to_tftp, tftp.then_some(true), "tftp {tftp} notify {notify}");
                 assert_eq!(
                     to_notify,

@@ -14,8 +14,18 @@
 //! I/O, so [`Filters::apply`] returns [`Rewrite::Indirect`] and the caller reads it
 //! (confined like any request) and passes the text to [`indirect_target`].
 //! Every resulting name still goes through `files::name::normalise`.
+//!
+//! A value is written by the operator, so it may also name the operator's own file,
+//! outside the root: a value without `{filename}` and without brackets that names an
+//! existing regular file when bootd starts (relative to the configuration file's
+//! directory, or absolute) is that file ([`Rewrite::Local`]), served by TFTP and HTTP
+//! alike whatever the root is, a directory or an `http://` mirror. This is how
+//! `pxelinux.cfg/* = pybootd/etc/pxe.cfg` gives every machine a local pxelinux
+//! configuration while the rest comes from a mirror. Any other value is a name under
+//! the root, as before; what a client controls (`{filename}`) never leaves the root.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use wildmatch::WildMatch;
 
@@ -39,6 +49,8 @@ pub enum Rewrite {
     Name { name: String, line: usize },
     /// Read the file `path` (relative to the root); its first line is the name to serve.
     Indirect { path: String, line: usize },
+    /// Serve the operator's file `path`, outside the root.
+    Local { path: PathBuf, line: usize },
 }
 
 /// A rule the loader should reject, with its line.
@@ -61,6 +73,8 @@ struct CompiledRule {
     pattern: WildMatch,
     value: String,
     indirect: bool,
+    /// The operator's file the value names.
+    local: Option<PathBuf>,
     line: usize,
 }
 
@@ -107,18 +121,53 @@ fn check_value(rule: &FilterRule) -> Result<(String, bool), FilterError> {
 
 impl Filters {
     /// Compiles the rules, rejecting values with unknown variables or broken brackets.
+    /// Every value is a name under the root.
     pub fn new(rules: &[FilterRule]) -> Result<Filters, FilterError> {
+        Filters::compile(rules, None)
+    }
+
+    /// Compiles the rules as [`Filters::new`] does, and makes each value without
+    /// `{filename}` or brackets that names an existing regular file under `base` (the
+    /// configuration file's directory), or an absolute one, serve that file.
+    pub fn with_local_files(rules: &[FilterRule], base: &Path) -> Result<Filters, FilterError> {
+        Filters::compile(rules, Some(base))
+    }
+
+    fn compile(rules: &[FilterRule], base: Option<&Path>) -> Result<Filters, FilterError> {
         let mut compiled = Vec::with_capacity(rules.len());
         for rule in rules {
             let (value, indirect) = check_value(rule)?;
+            let local = match base {
+                Some(base) if !indirect && !value.contains(FILENAME_VARIABLE) => {
+                    Some(base.join(&value)).filter(|path| path.is_file())
+                }
+                _ => None,
+            };
             compiled.push(CompiledRule {
                 pattern: WildMatch::new_case_insensitive(rule.pattern.trim()),
                 value,
                 indirect,
+                local,
                 line: rule.line,
             });
         }
         Ok(Filters { rules: compiled })
+    }
+
+    /// Makes the rule of config line `line` serve `path`, as `with_local_files` does
+    /// for a file that exists (tests of the services use paths that do not).
+    #[cfg(test)]
+    pub fn set_local_for_tests(&mut self, line: usize, path: PathBuf) {
+        for rule in self.rules.iter_mut().filter(|r| r.line == line) {
+            rule.local = Some(path.clone());
+        }
+    }
+
+    /// The rules that serve an operator's file: (config line, path), for the log.
+    pub fn local_files(&self) -> impl Iterator<Item = (usize, &Path)> {
+        self.rules
+            .iter()
+            .filter_map(|r| r.local.as_deref().map(|path| (r.line, path)))
     }
 
     #[cfg(test)]
@@ -132,6 +181,12 @@ impl Filters {
         let Some(rule) = self.rules.iter().find(|r| r.pattern.matches(name)) else {
             return Rewrite::Unchanged;
         };
+        if let Some(path) = &rule.local {
+            return Rewrite::Local {
+                path: path.clone(),
+                line: rule.line,
+            };
+        }
         let value = rule.value.replace(FILENAME_VARIABLE, name);
         if rule.indirect {
             Rewrite::Indirect {
@@ -299,6 +354,55 @@ mod tests {
             panic!("rule should match");
         };
         assert!(crate::files::name::normalise(&name).is_err());
+    }
+
+    #[test]
+    fn a_fixed_value_naming_an_operator_file_serves_it_and_filename_stays_in_the_root() {
+        let base = std::env::temp_dir().join(format!("bootd-filters-{}", std::process::id()));
+        std::fs::create_dir_all(base.join("pybootd/etc")).unwrap();
+        std::fs::write(base.join("pybootd/etc/pxe.cfg"), b"DEFAULT linux\n").unwrap();
+        std::fs::write(base.join("other.cfg"), b"x").unwrap();
+        let absolute = base.join("other.cfg");
+        let absolute = absolute.to_str().unwrap();
+        let rules = rules(&[
+            ("pxelinux.cfg/*", "pybootd/etc/pxe.cfg"),
+            ("abs", absolute),
+            ("missing", "pybootd/etc/none.cfg"),
+            ("templated", "pybootd/etc/{filename}"),
+            ("indirect", "[pybootd/etc/pxe.cfg]"),
+        ]);
+        let f = Filters::with_local_files(&rules, &base).unwrap();
+        assert_eq!(
+            f.apply("pxelinux.cfg/01-aa-bb-cc-dd-ee-ff"),
+            Rewrite::Local {
+                path: base.join("pybootd/etc/pxe.cfg"),
+                line: 10
+            }
+        );
+        assert_eq!(
+            f.apply("abs"),
+            Rewrite::Local {
+                path: base.join("other.cfg"),
+                line: 11
+            }
+        );
+        // No such local file: a name under the root, as before.
+        assert!(
+            matches!(f.apply("missing"), Rewrite::Name { name, .. } if name == "pybootd/etc/none.cfg")
+        );
+        // What the client controls never names a local file.
+        assert!(
+            matches!(f.apply("templated"), Rewrite::Name { name, .. } if name == "pybootd/etc/templated")
+        );
+        assert!(matches!(f.apply("indirect"), Rewrite::Indirect { .. }));
+        assert_eq!(f.local_files().count(), 2);
+        // Without a base (as the tests of names under the root build them), no local files.
+        let plain = Filters::new(&rules).unwrap();
+        assert!(matches!(
+            plain.apply("pxelinux.cfg/default"),
+            Rewrite::Name { .. }
+        ));
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

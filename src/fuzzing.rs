@@ -9,8 +9,15 @@
 
 use std::path::Path;
 
+use std::time::{Duration, Instant};
+
 use crate::bootp::leases::{format_binding, parse_lease_file};
 use crate::bootp::wire::Message;
+use crate::config::TftpRoot;
+use crate::filters::Filters;
+use crate::http::connection::{Timeouts, Write};
+use crate::http::endpoint::{Endpoint, Event, Opened, Settings};
+use crate::http::wire::{self, ByteRange, RangeAnswer};
 use crate::tftp::wire::Packet;
 
 /// What a fuzz target runs on each input.
@@ -23,6 +30,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("tftp_packet", tftp_packet),
     ("lease_file", lease_file),
     ("config_ini", config_ini),
+    ("http_request", http_request),
 ];
 
 /// A datagram on the BOOTP port. A message that parses is emitted (as a reply
@@ -103,6 +111,87 @@ pub fn config_ini(data: &[u8]) {
         &text,
         Path::new("/nonexistent/bootd-fuzz"),
     );
+}
+
+/// Bytes on a connection to the HTTP service. The head parser must keep its caps and
+/// its promises (a complete head within `MAX_HEAD`, a range inside the file); then
+/// the same bytes, cut in two where the first byte says, drive the endpoint as a
+/// shell would (every file 1000 bytes long, every write taken whole): it must never
+/// panic, and never write more than its answers announce.
+pub fn http_request(data: &[u8]) {
+    match wire::parse_request(data) {
+        Ok(Some((request, length))) => {
+            assert!(length <= data.len() && length <= wire::MAX_HEAD);
+            if let Some(range) = request.range.as_deref().and_then(ByteRange::parse) {
+                for size in [0, 1, 1000, u64::MAX] {
+                    if let RangeAnswer::Partial { first, last } = range.answer(size) {
+                        assert!(first <= last && last < size, "{range:?} of {size}");
+                    }
+                }
+            }
+            let _ = wire::target_name(&request.target);
+        }
+        Ok(None) => assert!(data.len() < wire::MAX_HEAD),
+        Err(_) => {}
+    }
+    let now = Instant::now();
+    let mut endpoint: Endpoint<()> = Endpoint::new(Settings {
+        root: TftpRoot::Dir("/srv/tftp".into()),
+        filters: Filters::default(),
+        check_ip: false,
+        max_connections: 4,
+        timeouts: Timeouts {
+            idle: Duration::from_secs(30),
+            request: Duration::from_secs(10),
+        },
+    });
+    let Ok(id) = endpoint.handle_accept(
+        now,
+        "10.0.0.5:1000".parse().unwrap_or(([0; 4], 0).into()),
+        (),
+    ) else {
+        return;
+    };
+    let cut = usize::from(data.first().copied().unwrap_or(0)).min(data.len());
+    let mut written = 0u64;
+    for (i, piece) in [&data[..cut], &data[cut..]].into_iter().enumerate() {
+        let at = now + Duration::from_secs(i as u64);
+        endpoint.handle_received(at, id, piece);
+        for _ in 0..64 {
+            let mut progress = false;
+            while let Some(event) = endpoint.poll_event() {
+                if let Event::Open { id, .. } = event {
+                    endpoint.handle_opened(at, id, Ok(Opened::File { size: 1000 }));
+                    progress = true;
+                }
+            }
+            while let Some(ready) = endpoint.next_ready() {
+                while let Some((_, write)) = endpoint.poll_write(ready) {
+                    let n = match write {
+                        Write::Bytes(bytes) => bytes.len() as u64,
+                        Write::File { offset, len } => {
+                            assert!(offset + len <= 1000, "past the file: {offset}+{len}");
+                            len
+                        }
+                        Write::Shutdown => 0,
+                    };
+                    written += n;
+                    endpoint.handle_written(at, ready, n);
+                    progress = true;
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+    }
+    // Every request costs at most a head and the file: the input bounds the output.
+    assert!(
+        written <= (data.len() as u64 / 16 + 1) * (1000 + 512),
+        "{written} bytes written"
+    );
+    endpoint.handle_timeout(now + Duration::from_secs(3600));
+    while endpoint.poll_event().is_some() {}
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! bootd: a network-boot daemon (BOOTP/DHCP/PXE, TFTP and NBD), successor of pybootd.
+//! bootd: a network-boot daemon (BOOTP/DHCP/PXE, TFTP, HTTP and NBD), successor of pybootd.
 //!
 //! Each protocol is split into a sans-IO core (parse/emit and state machines that
 //! take `now`) and a thin mio shell running on its own thread. Imports run down the
@@ -13,6 +13,7 @@ pub(crate) mod event;
 pub(crate) mod files;
 pub(crate) mod filters;
 pub mod fuzzing;
+pub(crate) mod http;
 pub(crate) mod http_client;
 pub(crate) mod limits;
 pub mod logging;

@@ -151,6 +151,7 @@ pub fn load_str(path: &Path, text: &str, base: &Path) -> Result<Loaded, ConfigEr
     reader.merge(parsed.document);
     let mut config = reader.build(base);
     config.path = path.to_path_buf();
+    config.dir = base.to_path_buf();
     // In line order; a message about the whole file comes first. The sort is stable,
     // so problems of one line keep the order they were found in.
     let mut problems = reader.problems;
@@ -377,7 +378,6 @@ impl<'a> Reader<'a> {
         self.check_logger(&config);
         self.check_pools(&config);
         self.check_access(&config.bootp);
-        self.check_httpd();
         config
     }
 
@@ -699,16 +699,6 @@ impl<'a> Reader<'a> {
                     self.error_at(line, message);
                 }
             }
-        }
-    }
-
-    fn check_httpd(&mut self) {
-        if let Some(line) = self.section_lines.get("httpd").copied() {
-            let message = format!(
-                "{}:{line}: [httpd] is read but bootd has no HTTP file server yet; serve those files with a web server",
-                self.file
-            );
-            self.warning_at(line, message);
         }
     }
 }

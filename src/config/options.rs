@@ -172,13 +172,13 @@ pub(crate) const SECTIONS: &[SectionSpec] = &[
         kind: SectionKind::Data {
             case_sensitive: true,
         },
-        doc: "TFTP file-name rewriting: `pxelinux.cfg/* = pxelinux.cfg/default`",
+        doc: "file-name rewriting for TFTP and HTTP: `pxelinux.cfg/* = pxelinux.cfg/default`",
     },
     SectionSpec {
         name: "httpd",
         aliases: &[],
         kind: SectionKind::OptionsIfPresent,
-        doc: "pybootd 1.8's file server: read and checked, not served (use a web server)",
+        doc: "the HTTP file service, run with `-H` (pybootd 1.8's section)",
     },
     SectionSpec {
         name: "nbd",
@@ -731,8 +731,8 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         section: "httpd",
         name: "address",
-        default: Initial::Unset("the BOOTP server address"),
-        doc: "Address the file server would listen on.",
+        default: Initial::Unset("the address the BOOTP side serves from"),
+        doc: "Address the HTTP file service (-H) listens on.",
         mistaken_for: &[],
         fallback: None,
         apply: |c, v, _| {
@@ -745,7 +745,7 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         section: "httpd",
         name: "port",
         default: Initial::Value("80"),
-        doc: "Port the file server would listen on.",
+        doc: "TCP port the HTTP file service listens on.",
         mistaken_for: &[],
         fallback: None,
         apply: |c, v, _| {
@@ -757,13 +757,16 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         section: "httpd",
         name: "root",
-        default: Initial::Unset("none"),
-        doc: "Directory the file server would serve.",
+        default: Initial::Unset("the [tftp] root"),
+        doc: "What the HTTP service serves: a directory, or an http:// URL prefix streamed through; [filters] apply as for TFTP.",
         mistaken_for: &[],
         fallback: None,
         apply: |c, v, cx| {
-            let root = v.map(|v| resolve_path(cx.base, v));
-            let shown = root.as_deref().map(path_text);
+            let root = v.map(|v| tftp_root(cx.base, v)).transpose()?;
+            let shown = root.as_ref().map(|root| match root {
+                TftpRoot::Dir(path) => path_text(path),
+                TftpRoot::Url(url) => url.clone(),
+            });
             httpd(c).root = root;
             Ok(shown)
         },
@@ -772,13 +775,52 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         section: "httpd",
         name: "check_ip",
         default: Initial::Value("on"),
-        doc: "Serve only machines bootd gave an address.",
+        doc: "Serve only addresses bootd leased (others get 401); not enforced when the DHCP service does not run.",
         mistaken_for: &[],
         fallback: None,
         apply: |c, v, _| {
             let check_ip = value::boolean(v.unwrap_or_default())?;
             httpd(c).check_ip = check_ip;
             Ok(Some(on_off(check_ip)))
+        },
+    },
+    OptionSpec {
+        section: "httpd",
+        name: "max_connections",
+        default: Initial::Value("1000"),
+        doc: "Connections held at once; when all are held a new client takes the longest-idle one's place, or gets 503 if none is idle.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            let most = value::integer(v.unwrap_or_default(), 1, 100_000)? as usize;
+            httpd(c).max_connections = most;
+            Ok(Some(most.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "httpd",
+        name: "timeout",
+        default: Initial::Value("30"),
+        doc: "Seconds a connection may stay silent between requests, or a client may stop reading its response, before it is closed.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            let timeout = value::seconds(v.unwrap_or_default(), 0.1, 3600.0)?;
+            httpd(c).timeout = timeout;
+            Ok(Some(seconds_text(&timeout)))
+        },
+    },
+    OptionSpec {
+        section: "httpd",
+        name: "request_timeout",
+        default: Initial::Value("10"),
+        doc: "Seconds a client has to send a whole request head (from its first byte); a slower one gets 408.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            let timeout = value::seconds(v.unwrap_or_default(), 0.1, 3600.0)?;
+            httpd(c).request_timeout = timeout;
+            Ok(Some(seconds_text(&timeout)))
         },
     },
     // [nbd]
@@ -879,6 +921,9 @@ fn httpd(config: &mut Config) -> &mut HttpdConfig {
         port: 0,
         root: None,
         check_ip: false,
+        max_connections: 0,
+        timeout: Duration::ZERO,
+        request_timeout: Duration::ZERO,
     })
 }
 
@@ -889,6 +934,7 @@ fn defaults(with_optional_sections: bool) -> Config {
     // default of its option, and the data sections start empty.
     let mut config = Config {
         path: PathBuf::new(),
+        dir: PathBuf::from("."),
         logger: LoggerConfig {
             target: LogTarget::None,
             level: log::LevelFilter::Off,

@@ -354,7 +354,10 @@ check_ip = no
     let h = c.httpd.as_ref().unwrap();
     assert_eq!(h.port, 8080);
     assert!(!h.check_ip);
-    assert!(l.warnings.iter().any(|w| w.contains("[httpd] is read but")));
+    assert_eq!(h.root, Some(TftpRoot::Dir(PathBuf::from("/srv/www"))));
+    assert_eq!(h.max_connections, 1000);
+    // The section is served now (with -H): no warning that it is only read.
+    assert!(!l.warnings.iter().any(|w| w.contains("[httpd]")));
 }
 
 #[test]

@@ -18,20 +18,35 @@ pub enum Service {
 }
 
 /// Which services `bootd` runs: every one the configuration sets up, or one
-/// alone (`-p`, `-t`, `-n`).
+/// alone (`-p`, `-t`, `-n`); and the HTTP file service besides with `-H`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Services {
-    /// BOOTP and TFTP, and NBD when `[nbd] exports` names any.
-    All,
-    Only(Service),
+pub struct Services {
+    only: Option<Service>,
+    http: bool,
 }
 
 impl Services {
-    fn runs(self, service: Service) -> bool {
-        match self {
-            Services::All => true,
-            Services::Only(only) => only == service,
+    /// BOOTP and TFTP, and NBD when `[nbd] exports` names any (no option).
+    pub const ALL: Services = Services {
+        only: None,
+        http: false,
+    };
+
+    /// One service alone.
+    pub const fn only(service: Service) -> Services {
+        Services {
+            only: Some(service),
+            http: false,
         }
+    }
+
+    /// These services and the HTTP file service (`-H`).
+    pub fn with_http(self) -> Services {
+        Services { http: true, ..self }
+    }
+
+    fn runs(self, service: Service) -> bool {
+        self.only.is_none_or(|only| only == service)
     }
     pub fn bootp(self) -> bool {
         self.runs(Service::Bootp)
@@ -43,12 +58,17 @@ impl Services {
     pub fn nbd(self) -> bool {
         self.runs(Service::Nbd)
     }
+    pub fn http(self) -> bool {
+        self.http
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The file the configuration was read from (for messages).
     pub path: PathBuf,
+    /// The directory relative paths in it are taken from (the file's own).
+    pub dir: PathBuf,
     pub logger: LoggerConfig,
     pub bootp: BootpConfig,
     pub boot_files: BootFiles,
@@ -241,13 +261,21 @@ pub struct TftpConfig {
     pub busy_poll: Duration,
 }
 
-/// pybootd 1.8's `[httpd]` section: read and checked, but bootd has no HTTP file server yet.
+/// `[httpd]` (pybootd 1.8's section): the HTTP file service run with `-H`.
 #[derive(Debug, Clone)]
 pub struct HttpdConfig {
+    /// Listen address; `None`: the address the BOOTP side serves from.
     pub address: Option<Ipv4Addr>,
     pub port: u16,
-    pub root: Option<PathBuf>,
+    /// `None`: the TFTP root.
+    pub root: Option<TftpRoot>,
+    /// Serve only addresses that hold a lease (when the DHCP service runs).
     pub check_ip: bool,
+    pub max_connections: usize,
+    /// Silence allowed between requests, and from a client that stops reading.
+    pub timeout: Duration,
+    /// Time a client has to send a whole request head.
+    pub request_timeout: Duration,
 }
 
 /// What a client may do to an NBD export.

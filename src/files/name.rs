@@ -148,53 +148,56 @@ pub fn url_for(prefix: &str, requested: &str) -> Result<String, Refusal> {
     Ok(url)
 }
 
+/// Names a hostile or broken client asks for, each of which must be refused: every
+/// service that serves the boot files is tested with this list.
+#[cfg(test)]
+pub(crate) const HOSTILE: &[&str] = &[
+    "../etc/passwd",
+    "..",
+    "../",
+    "a/../../etc/shadow",
+    "pxelinux.cfg/../../x",
+    "a/b/../../../c",
+    "..\\..\\windows\\win.ini",
+    "..\\",
+    "a\\b",
+    "/",
+    "/../etc/passwd",
+    "//..//etc/passwd",
+    "%2e%2e/etc/passwd",
+    "%2E%2E%2Fetc%2Fpasswd",
+    "..%2fetc%2fpasswd",
+    "%252e%252e/etc/passwd",
+    "a%00.txt",
+    "%2fetc/passwd",
+    "....//....//etc/passwd",
+    "...",
+    "a/.../b",
+    ".../",
+    "a\0b",
+    "pxelinux.0\0../../etc/passwd",
+    "\0",
+    "a\nb",
+    "a\rb",
+    "\x1b[31m",
+    "a\x7fb",
+    "\t",
+    "C:\\Windows\\system32",
+    "c:/boot.ini",
+    "./../etc/passwd",
+    "././../x",
+    "a/./../..",
+    "",
+    ".",
+    "./",
+    "//",
+    "./././",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    const HOSTILE: &[&str] = &[
-        "../etc/passwd",
-        "..",
-        "../",
-        "a/../../etc/shadow",
-        "pxelinux.cfg/../../x",
-        "a/b/../../../c",
-        "..\\..\\windows\\win.ini",
-        "..\\",
-        "a\\b",
-        "/",
-        "/../etc/passwd",
-        "//..//etc/passwd",
-        "%2e%2e/etc/passwd",
-        "%2E%2E%2Fetc%2Fpasswd",
-        "..%2fetc%2fpasswd",
-        "%252e%252e/etc/passwd",
-        "a%00.txt",
-        "%2fetc/passwd",
-        "....//....//etc/passwd",
-        "...",
-        "a/.../b",
-        ".../",
-        "a\0b",
-        "pxelinux.0\0../../etc/passwd",
-        "\0",
-        "a\nb",
-        "a\rb",
-        "\x1b[31m",
-        "a\x7fb",
-        "\t",
-        "C:\\Windows\\system32",
-        "c:/boot.ini",
-        "./../etc/passwd",
-        "././../x",
-        "a/./../..",
-        "",
-        ".",
-        "./",
-        "//",
-        "./././",
-    ];
 
     #[test]
     fn hostile_names_are_refused() {

@@ -131,6 +131,8 @@ pub enum SourceSpec {
     File { name: String },
     /// The URL, streamed by a reader thread.
     Http { url: String },
+    /// A file the operator named in a `[filters]` value, outside the root.
+    OperatorFile { path: PathBuf },
 }
 
 /// The start of an indirection file, as the shell read it.
@@ -558,6 +560,17 @@ impl<Io> Endpoint<Io> {
                 }
                 self.open(id);
             }
+            Rewrite::Local { path, .. } => {
+                if let Some(entry) = self.entry_mut(id) {
+                    entry.served = path.display().to_string();
+                }
+                self.events.push_back(Event::Open {
+                    id,
+                    client: peer,
+                    local,
+                    source: SourceSpec::OperatorFile { path },
+                });
+            }
             Rewrite::Indirect { path, line } => match &self.settings.root {
                 TftpRoot::Dir(_) => self.events.push_back(Event::ReadIndirect { id, path }),
                 TftpRoot::Url(_) => self.refuse_opening(
@@ -645,7 +658,9 @@ impl<Io> Endpoint<Io> {
         io: Io,
         size: Option<u64>,
     ) {
-        let http = matches!(self.settings.root, TftpRoot::Url(_));
+        // A local file (under the root, or the operator's named by a filter, also
+        // with an http:// root) comes with its size; an HTTP source's comes later.
+        let http = size.is_none();
         let Some(entry) = self.entry_mut(id) else {
             return;
         };
@@ -1993,6 +2008,43 @@ mod tests {
             );
             assert_eq!(ep.transfer_count(), 0);
         }
+    }
+
+    #[test]
+    fn a_filter_naming_the_operators_file_serves_it_though_the_root_is_a_mirror() {
+        let t0 = Instant::now();
+        let mut ep = endpoint(
+            http_root(),
+            10,
+            &[("pxelinux.cfg/*", "pybootd/etc/pxe.cfg")],
+        );
+        ep.settings
+            .filters
+            .set_local_for_tests(1, PathBuf::from("/etc/bootd/pybootd/etc/pxe.cfg"));
+        request(&mut ep, t0, client(2000), &rrq("pxelinux.cfg/01-aa", &[]));
+        let (_, events) = flush(&mut ep, t0);
+        let (id, source) = opened(&events).unwrap();
+        assert_eq!(
+            source,
+            SourceSpec::OperatorFile {
+                path: "/etc/bootd/pybootd/etc/pxe.cfg".into()
+            }
+        );
+        // A local file, read as one (its size known at once), not awaited as HTTP.
+        ep.handle_source_opened(t0, id, "port-a", Some(4));
+        read_local(&mut ep, t0, id, b"CFG\n");
+        let (sent, events) = flush(&mut ep, t0);
+        assert!(has_log(
+            &events,
+            Level::Info,
+            "read pxelinux.cfg/01-aa (as /etc/bootd/pybootd/etc/pxe.cfg) (4 bytes)"
+        ));
+        assert!(!sent.is_empty());
+        // Names not matched still come from the mirror.
+        request(&mut ep, t0, client(2001), &rrq("linux", &[]));
+        let (_, events) = flush(&mut ep, t0);
+        let (_, source) = opened(&events).unwrap();
+        assert!(matches!(source, SourceSpec::Http { .. }));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,6 +44,8 @@ pub struct TftpService {
     pub inbox: Receiver<Message>,
     /// `[filters]` rules, in file order.
     pub filter_rules: Vec<FilterRule>,
+    /// The configuration file's directory: a filter's fixed path is taken from it.
+    pub config_dir: PathBuf,
 }
 
 struct Shell {
@@ -67,6 +70,7 @@ impl TftpService {
             waker,
             inbox,
             filter_rules,
+            config_dir,
         } = self;
         let root_dir = match &c.root {
             TftpRoot::Dir(dir) => Some(
@@ -82,9 +86,17 @@ impl TftpService {
             TftpRoot::Dir(dir) => dir.display().to_string(),
             TftpRoot::Url(url) => url.clone(),
         };
+        let filters =
+            Filters::with_local_files(&filter_rules, &config_dir).map_err(|e| e.to_string())?;
+        for (line, path) in filters.local_files() {
+            log::info!(
+                "[filters] line {line} serves the local file {}",
+                path.display()
+            );
+        }
         let settings = Settings {
             root,
-            filters: Filters::new(&filter_rules).map_err(|e| e.to_string())?,
+            filters,
             max_transfers: c.max_transfers,
             max_transfers_per_client: c.max_transfers_per_client,
             http_timeout: c.http_timeout,

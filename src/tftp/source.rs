@@ -53,6 +53,14 @@ impl Source {
                 })?;
                 Ok((Source::Local(file), Some(file.size())))
             }
+            SourceSpec::OperatorFile { path } => {
+                let opened = open_operator_file(&path).map_err(OpenFailure::Source)?;
+                let file = files.adopt(opened.file).map_err(|e| {
+                    let reason = format!("{}: {e}", opened.path.display());
+                    OpenFailure::Source(OpenError::refused(reason))
+                })?;
+                Ok((Source::Local(file), Some(file.size())))
+            }
             SourceSpec::Http { url } => {
                 let running = readers.count.live();
                 if running >= readers.max {
@@ -123,6 +131,32 @@ pub fn open_local(root: &RootDir, name: &str) -> Result<LocalFile, OpenError> {
     })?;
     let root::OpenedFile { file, path, .. } = opened;
     Ok(LocalFile { file, path })
+}
+
+/// Opens the operator's file `path` (named by a `[filters]` value, so not confined
+/// to the root): non-blocking, so that a FIFO put there cannot hold the service in
+/// `open`, and only a regular file.
+pub fn open_operator_file(path: &std::path::Path) -> Result<LocalFile, OpenError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let shown = path.display();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => OpenError::not_found(format!("{shown}: {e}")),
+            _ => OpenError::refused(format!("{shown}: {e}")),
+        })?;
+    let metadata = file
+        .metadata()
+        .map_err(|e| OpenError::refused(format!("{shown}: {e}")))?;
+    if !metadata.is_file() {
+        return Err(OpenError::not_found(format!("{shown}: not a regular file")));
+    }
+    Ok(LocalFile {
+        file,
+        path: path.to_path_buf(),
+    })
 }
 
 /// Reads the start of the indirection file `name` under `root` (confined like any
