@@ -16,6 +16,19 @@ use super::types::*;
 use super::value;
 use crate::types::MacAddr;
 
+/// `[bootp]` options about the addresses bootd hands out, which a proxy hands out
+/// none of.
+const PROXY_UNUSED: &[&str] = &[
+    "pool_count",
+    "allow_simple_dhcp",
+    "dns",
+    "gateway",
+    "set_gateway",
+    "netmask",
+    "lease_time",
+    "lease_file",
+];
+
 /// Where an effective setting came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -377,6 +390,7 @@ impl<'a> Reader<'a> {
         self.check_logger(&config);
         self.check_pools(&config);
         self.check_access(&config.bootp);
+        self.check_proxy(&config);
         self.check_httpd();
         config
     }
@@ -700,6 +714,34 @@ impl<'a> Reader<'a> {
                 }
             }
         }
+    }
+
+    /// With `proxy = on` the site's DHCP server gives the addresses and the
+    /// network settings: what bootd would have sent is set for nothing.
+    fn check_proxy(&mut self, config: &Config) {
+        if !config.bootp.proxy {
+            return;
+        }
+        let Some(line) = self.entry("bootp", "proxy").map(|e| e.line) else {
+            return;
+        };
+        let mut unused: Vec<String> = PROXY_UNUSED
+            .iter()
+            .filter(|option| self.entry("bootp", option).is_some())
+            .map(|option| format!("[bootp] {option}"))
+            .collect();
+        if !config.static_dhcp.is_empty() {
+            unused.push("[static_dhcp]".into());
+        }
+        if unused.is_empty() {
+            return;
+        }
+        let message = format!(
+            "{}:{line}: [bootp] proxy = on: the site's DHCP server gives the addresses and network settings, so {} set nothing",
+            self.file,
+            unused.join(", ")
+        );
+        self.warning_at(line, message);
     }
 
     fn check_httpd(&mut self) {
