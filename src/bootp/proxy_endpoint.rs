@@ -474,8 +474,9 @@ impl ProxyEndpoint {
     fn watch_request(&mut self, index: usize, network: Ipv4Network, message: &Message) {
         let mac = message.client_mac();
         let server_id = message.options.server_id();
-        // Only a request to the site's server is the client's choice of it.
-        if server_id == Some(network.address()) {
+        // Only the firmware's request to the site's server is its choice of it;
+        // the operating system it boots asks again later, with no PXE sign.
+        if server_id == Some(network.address()) || Route::of(&message.options).is_none() {
             return;
         }
         let address = message.options.requested_ip().or_else(|| {

@@ -313,6 +313,10 @@ fn a_bios_machine_is_notified_with_the_address_its_request_takes_from_the_site()
     // Its retransmission is the same boot.
     e.handle_datagram(t, 0, Port::Dhcp, CLIENT, &take);
     assert_eq!(boots(&events(&mut e)), Vec::new());
+    // The operating system it booted takes its address too: that is no boot.
+    let os = request_to_site(Firmware::Os, 1, 0x78, given(50));
+    e.handle_datagram(t, 0, Port::Dhcp, CLIENT, &os);
+    assert_eq!(boots(&events(&mut e)), Vec::new());
     // A machine bootd offered nothing is none of its business.
     e.handle_datagram(
         t,
