@@ -36,9 +36,14 @@ fn endpoint(bootp: &str, rest: &str) -> ProxyEndpoint {
 }
 
 fn starting(bootp: &str, rest: &str) -> (ProxyEndpoint, Vec<Event>) {
+    starting_with(bootp, "00007 = grubx64.efi", rest)
+}
+
+/// The same, with `uefi` the `[bootfile]` line for x64 UEFI.
+fn starting_with(bootp: &str, uefi: &str, rest: &str) -> (ProxyEndpoint, Vec<Event>) {
     let text = format!(
         "[bootp]\nproxy = on\naddress = 10.0.0.1\nservername = bootd\ndomain = lab\n{bootp}\n\
-         [bootfile]\ndefault = pxelinux.0\n00000 = pxelinux.0\n00007 = grubx64.efi\n00016 = bootx64.efi\n\
+         [bootfile]\ndefault = pxelinux.0\n00000 = pxelinux.0\n{uefi}\n00016 = bootx64.efi\n\
          ipxe = boot.ipxe\n{rest}"
     );
     let loaded = load_str(Path::new("t.ini"), &text, Path::new("/")).unwrap();
@@ -442,11 +447,11 @@ fn port_4011_answers_only_pxe_requests_from_hosts_of_the_network() {
 
 #[test]
 fn ipxe_chainloads_its_script_and_never_the_loader_again() {
-    let mut e = endpoint("", "");
+    let mut e = starting_with("", "00007 = ipxe.efi", "").0;
     let t = Instant::now();
     // OVMF's PXE is handed the iPXE loader by [bootfile] 00007…
     e.handle_datagram(t, 0, Port::Dhcp, CLIENT, &discover(Firmware::Uefi, 6));
-    assert_eq!(reply_of(&transmits(&mut e)[0]).file, b"grubx64.efi");
+    assert_eq!(reply_of(&transmits(&mut e)[0]).file, b"ipxe.efi");
     // …and the iPXE it started asks again, as iPXE: it gets `[bootfile] ipxe`,
     // in an offer it boots from without a port-4011 step.
     e.handle_datagram(t, 0, Port::Dhcp, CLIENT, &discover(Firmware::Ipxe, 6));

@@ -29,6 +29,20 @@ const PROXY_UNUSED: &[&str] = &[
     "lease_file",
 ];
 
+/// Whether `file` names an iPXE binary (not a script, whose name ends in
+/// `.ipxe`): `undionly.kpxe`, `ipxe.efi`, `snponly.efi`, `ipxe.lkrn`...
+fn is_ipxe_loader(file: &str) -> bool {
+    let name = file
+        .trim()
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let stem_says_ipxe = name.contains("ipxe") || name.starts_with("snp");
+    name.ends_with("pxe") && !name.ends_with(".ipxe")
+        || stem_says_ipxe && [".efi", ".lkrn", ".usb"].iter().any(|e| name.ends_with(e))
+}
+
 /// Where an effective setting came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -508,6 +522,30 @@ impl<'a> Reader<'a> {
                 None => files.default = Some(legacy),
             }
         }
+        self.check_ipxe_loop(files);
+    }
+
+    /// iPXE handed iPXE again loads it again, forever: a loader named in
+    /// `[bootfile]` needs `ipxe` naming what iPXE gets instead.
+    fn check_ipxe_loop(&mut self, files: &BootFiles) {
+        if files.ipxe.is_some() {
+            return;
+        }
+        let Some(entry) = self
+            .entries("bootfile")
+            .into_iter()
+            .find(|e| is_ipxe_loader(&e.value))
+        else {
+            return;
+        };
+        let message = format!(
+            "{}:{}: [bootfile] {} = {} looks like iPXE, and [bootfile] ipxe is not set: the iPXE it starts asks again as iPXE and would be handed iPXE again, forever; set ipxe = an iPXE script (such as boot.ipxe)",
+            self.file,
+            entry.line,
+            entry.key,
+            entry.value.trim()
+        );
+        self.warning_at(entry.line, message);
     }
 
     fn static_dhcp(&mut self) -> Vec<StaticLease> {

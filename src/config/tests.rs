@@ -828,3 +828,38 @@ fn options_about_addresses_set_in_proxy_mode_are_a_warning() {
     // Without proxy mode they are the pool's.
     assert!(ok("[bootp]\npool_count = 50\n").warnings.is_empty());
 }
+
+#[test]
+fn an_ipxe_loader_without_an_ipxe_entry_is_a_warning() {
+    for loader in [
+        "undionly.kpxe",
+        "ipxe/ipxe.efi",
+        "snponly.efi",
+        "ipxe.pxe",
+        "undionly.kkpxe",
+    ] {
+        let l = ok(&format!(
+            "[bootfile]\ndefault = pxelinux.0\n00007 = {loader}\n"
+        ));
+        assert_eq!(l.warnings.len(), 1, "{loader}: {:?}", l.warnings);
+        assert!(
+            l.warnings[0].starts_with(&format!(
+                "bootd.ini:3: [bootfile] 00007 = {loader} looks like iPXE, and [bootfile] ipxe is not set"
+            )),
+            "{:?}",
+            l.warnings
+        );
+        let with_script = format!("[bootfile]\n00007 = {loader}\nipxe = boot.ipxe\n");
+        assert!(ok(&with_script).warnings.is_empty());
+    }
+    for other in [
+        "pxelinux.0",
+        "grubx64.efi",
+        "boot.ipxe",
+        "shimx64.efi",
+        "lpxelinux.0",
+    ] {
+        let l = ok(&format!("[bootfile]\ndefault = {other}\n"));
+        assert!(l.warnings.is_empty(), "{other}: {:?}", l.warnings);
+    }
+}
