@@ -101,8 +101,19 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
     let nbd_needs_detection = nbd && config.nbd.address.is_none();
     if services.bootp() || config.tftp.address.is_none() || nbd_needs_detection {
         for pool_start in pools {
-            let net = match net::detect(*pool_start, config.bootp.address) {
+            // (In proxy mode without pools, the address is looked for once.)
+            let fallback = Some(bootp.address)
+                .filter(|a| a != pool_start)
+                .unwrap_or(Ipv4Addr::UNSPECIFIED);
+            let net = match net::detect(*pool_start, fallback) {
                 Ok(net) => net,
+                Err(e) if bootp.proxy => {
+                    error(format!(
+                        "{e} With proxy = on, [bootp] address is this server's own address on the network machines boot from."
+                    ));
+                    every_pool_found = false;
+                    continue;
+                }
                 Err(e) => {
                     error(e.to_string());
                     every_pool_found = false;
