@@ -211,7 +211,8 @@ pub fn offer(
         Route::OfferedFile | Route::BootServer => file,
     };
     let mut message = reply_header(config, request, server_ip, &file);
-    // As pixiecore and PyPXE do: the answer goes to the limited broadcast anyway.
+    // The broadcast bit, as other proxies set it: the answer goes to the
+    // limited broadcast anyway.
     message.flags |= FLAG_BROADCAST;
     let class = match route {
         Route::Http => pxe::HTTP_CLIENT_CLASS,
