@@ -172,7 +172,7 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
         };
         check_nbd(config, &mut error, &mut warnings);
     }
-    if services.bootp() && proxy {
+    if proxy {
         // A proxy hands out no address: no lease file, no pool.
         if config.boot_files.default.is_none() && config.boot_files.by_arch.is_empty() {
             warnings.push(format!(

@@ -335,23 +335,33 @@ impl ProxyEndpoint {
         let Some(network) = self.networks.get(index).copied() else {
             return;
         };
-        let message = match Message::parse(bytes) {
-            Ok(message) => message,
-            Err(error) => {
-                return self.log_ignored(&Ignored::Dhcp(DropReason::Malformed(error)), source);
-            }
-        };
-        if let Err(reason) = check_header(&message, network) {
-            return self.log_ignored(&Ignored::Dhcp(reason), source);
-        }
-        let answered = match port {
-            Port::Dhcp => self.on_dhcp_port(now, index, network, source, bytes, &message),
-            Port::BootServer => {
-                self.on_boot_server_port(now, index, network, source, bytes, &message)
-            }
+        let answered = match Message::parse(bytes) {
+            Err(error) => Err(Ignored::Dhcp(DropReason::Malformed(error))),
+            Ok(message) => self.answer(now, index, network, port, source, bytes, &message),
         };
         if let Err(reason) = answered {
             self.log_ignored(&reason, source);
+        }
+    }
+
+    /// Answers a well-formed message, or says why not.
+    #[allow(clippy::too_many_arguments)]
+    fn answer(
+        &mut self,
+        now: Instant,
+        index: usize,
+        network: Ipv4Network,
+        port: Port,
+        source: SocketAddrV4,
+        bytes: &[u8],
+        message: &Message,
+    ) -> Result<(), Ignored> {
+        check_header(message, network).map_err(Ignored::Dhcp)?;
+        match port {
+            Port::Dhcp => self.on_dhcp_port(now, index, network, source, bytes, message),
+            Port::BootServer => {
+                self.on_boot_server_port(now, index, network, source, bytes, message)
+            }
         }
     }
 
