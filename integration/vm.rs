@@ -16,6 +16,10 @@
 //! - NBD: the BIOS path to a kernel and initramfs whose init attaches an ext4 root
 //!   over NBD from bootd's `cow` export with Debian's nbd-client, looks for and
 //!   writes a file, detaches and powers off.
+//! - Proxy: the BIOS and UEFI paths again with bootd in proxy mode beside the
+//!   site's DHCP server (dnsmasq, in a namespace of its own on the machines'
+//!   bridge), which gives every address: the UEFI machine asks bootd's port 4011
+//!   for its file.
 //!
 //! A failure prints the machine's console and bootd's log.
 
@@ -26,6 +30,7 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use common::site::{SiteDhcp, have_dnsmasq, join_bridge};
 use common::*;
 
 const SERVER: &str = "10.126.0.1";
@@ -297,6 +302,42 @@ fn acked(log: &str, mac: &str, pxe: bool) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The log lines of every transfer a machine of `firmware` makes to boot, whole.
+fn transfers(firmware: Firmware, dashed: &str, files: &Path) -> Vec<String> {
+    let names: Vec<(String, &str)> = match firmware {
+        Firmware::Bios => vec![
+            ("pxelinux.0".into(), "pxelinux.0"),
+            ("ldlinux.c32".into(), "ldlinux.c32"),
+            (
+                format!(
+                    "pxelinux.cfg/01-{} (as pxelinux.cfg/default)",
+                    dashed.to_lowercase()
+                ),
+                "pxelinux.cfg/default",
+            ),
+            ("vmlinuz".into(), "vmlinuz"),
+            ("initrd.gz".into(), "initrd.gz"),
+        ],
+        // GRUB names files from the root of its (tftp) device.
+        Firmware::Uefi => vec![
+            ("grubx64.efi".into(), "grubx64.efi"),
+            (
+                format!(
+                    "/grub/grub.cfg-01-{} (as grub/grub.cfg)",
+                    dashed.to_lowercase()
+                ),
+                "grub/grub.cfg",
+            ),
+            ("/vmlinuz".into(), "vmlinuz"),
+            ("/initrd.gz".into(), "initrd.gz"),
+        ],
+    };
+    names
+        .into_iter()
+        .map(|(logged, file)| format!("sent {logged}: {} bytes", file_size(files, file)))
+        .collect()
+}
+
 /// Boots one machine and checks the whole scenario; returns how long it took.
 fn boot_and_check(
     net: &VmNet,
@@ -336,36 +377,7 @@ fn boot_and_check(
     );
     check(ip.starts_with("10.126.0."), "an address outside the pool");
     // Each transfer, whole.
-    let transfers: Vec<(String, &str)> = match firmware {
-        Firmware::Bios => vec![
-            ("pxelinux.0".into(), "pxelinux.0"),
-            ("ldlinux.c32".into(), "ldlinux.c32"),
-            (
-                format!(
-                    "pxelinux.cfg/01-{} (as pxelinux.cfg/default)",
-                    dashed.to_lowercase()
-                ),
-                "pxelinux.cfg/default",
-            ),
-            ("vmlinuz".into(), "vmlinuz"),
-            ("initrd.gz".into(), "initrd.gz"),
-        ],
-        // GRUB names files from the root of its (tftp) device.
-        Firmware::Uefi => vec![
-            ("grubx64.efi".into(), "grubx64.efi"),
-            (
-                format!(
-                    "/grub/grub.cfg-01-{} (as grub/grub.cfg)",
-                    dashed.to_lowercase()
-                ),
-                "grub/grub.cfg",
-            ),
-            ("/vmlinuz".into(), "vmlinuz"),
-            ("/initrd.gz".into(), "initrd.gz"),
-        ],
-    };
-    for (logged, file) in transfers {
-        let needle = format!("sent {logged}: {} bytes", file_size(files, file));
+    for needle in transfers(firmware, &dashed, files) {
         check(
             log.contains(&needle),
             &format!("bootd never logged `{needle}`"),
@@ -678,5 +690,261 @@ fn a_diskless_machine_finds_its_writes_after_a_reboot_and_no_other_machine_does(
         sha256_file(&image),
         before,
         "the image on bootd's disk changed"
+    );
+}
+
+/// The site's DHCP server beside bootd: its address on the machines' network.
+const SITE: &str = "10.126.0.2";
+
+/// bootd in proxy mode: no pool, no lease file; the same boot files as `config`.
+fn proxy_config(dir: &TempDir, root: &str) -> PathBuf {
+    dir.write(
+        "bootd.ini",
+        &format!(
+            "[logger]\nlevel = debug\n\
+             [bootp]\nproxy = on\naddress = {SERVER}\nnotify = 127.0.0.1:12345\n\
+             [bootfile]\ndefault = pxelinux.0\n00000 = pxelinux.0\n00007 = grubx64.efi\n\
+             [tftp]\nroot = {root}\n\
+             [filters]\npxelinux.cfg/* = pxelinux.cfg/default\ngrub/grub.cfg-* = grub/grub.cfg\n"
+        ),
+    )
+}
+
+/// What bootd sent from ports 67 and 4011, as a capture shows it: each answer's
+/// source port, `yiaddr` and message type (option 53).
+#[derive(Debug)]
+struct Answered {
+    port: u16,
+    yiaddr: [u8; 4],
+    kind: Option<u8>,
+}
+
+/// The BOOTP answers in a pcap file of Ethernet frames (tcpdump -w).
+fn answers_in(pcap: &[u8]) -> Vec<Answered> {
+    let mut found = Vec::new();
+    let mut at = 24;
+    while let Some(header) = pcap.get(at..at + 16) {
+        let captured = u32::from_le_bytes(header[8..12].try_into().unwrap()) as usize;
+        let Some(frame) = pcap.get(at + 16..at + 16 + captured) else {
+            break;
+        };
+        at += 16 + captured;
+        // Ethernet, IPv4 (its header length from IHL), UDP.
+        let Some(ip) = frame.get(14..) else { continue };
+        let Some(&version_ihl) = ip.first() else {
+            continue;
+        };
+        let Some(udp) = ip.get(usize::from(version_ihl & 0x0f) * 4..) else {
+            continue;
+        };
+        let Some(bootp) = udp.get(8..) else { continue };
+        if bootp.len() < 240 {
+            continue;
+        }
+        let mut kind = None;
+        let mut options = &bootp[240..];
+        while let [tag, rest @ ..] = options {
+            match *tag {
+                0 => options = rest,
+                255 => break,
+                _ => {
+                    let Some((&len, value)) = rest.split_first() else {
+                        break;
+                    };
+                    let len = usize::from(len);
+                    if *tag == 53 {
+                        kind = value.first().copied();
+                    }
+                    options = value.get(len..).unwrap_or(&[]);
+                }
+            }
+        }
+        found.push(Answered {
+            port: u16::from_be_bytes([udp[0], udp[1]]),
+            yiaddr: bootp[16..20].try_into().unwrap(),
+            kind,
+        });
+    }
+    found
+}
+
+/// Boots one machine of `firmware` through bootd in proxy mode beside the
+/// site's DHCP server, and checks that the site gave the address, bootd none,
+/// and bootd every file.
+fn boot_beside_the_sites_server(firmware: Firmware, mac: &str) -> Duration {
+    assert!(have_dnsmasq(), "dnsmasq is missing: run scripts/deps.sh");
+    let net = VmNet::new();
+    let dir = TempDir::new();
+    let root = dir.path.join("tftp");
+    boot_files(&root);
+    if firmware == Firmware::Uefi {
+        // GRUB takes its TFTP server from the site's DHCP answer alone, not
+        // from the proxy's (dnsmasq names itself): its image names bootd.
+        let image = root.join("grubx64.efi");
+        let made = run_bounded(
+            Command::new("grub-mkimage")
+                .args(["-O", "x86_64-efi", "-o"])
+                .arg(&image)
+                .args(["-p", &format!("(tftp,{SERVER})/grub")])
+                .args([
+                    "efinet",
+                    "tftp",
+                    "net",
+                    "linux",
+                    "normal",
+                    "configfile",
+                    "echo",
+                    "gzio",
+                    "test",
+                ]),
+            Duration::from_secs(60),
+        );
+        made.assert_success();
+    }
+    let site_ns = Netns::new("d");
+    let site_if = join_bridge(
+        &net.pair.client,
+        &net.bridge,
+        &site_ns,
+        Some(&format!("{SITE}/24")),
+    );
+    let site = SiteDhcp::start(&site_ns, &site_if, "10.126.0.50", "10.126.0.99", &dir);
+    // Every datagram bootd sends from its DHCP and boot server ports.
+    let capture = dir.path.join("bootd.pcap");
+    let tcpdump = Spawned::start(
+        net.pair
+            .server
+            .command("tcpdump")
+            .args(["-i", &net.pair.server_if, "-n", "-U", "-w"])
+            .arg(&capture)
+            .args([
+                "udp and src host",
+                SERVER,
+                "and (src port 67 or src port 4011)",
+            ]),
+    );
+    assert!(
+        tcpdump.wait_for_stderr("listening on", Duration::from_secs(10)),
+        "tcpdump did not start: {}",
+        tcpdump.stderr_so_far()
+    );
+    let listener = Listener::start(&net.pair.server, 12345);
+    let bootd = Bootd::start(&net.pair.server, &proxy_config(&dir, "tftp"), &[]);
+    bootd.wait_for_log("serving proxyDHCP", Duration::from_secs(10));
+    bootd.wait_for_log("serving TFTP", Duration::from_secs(10));
+
+    let uuid = "12345678-abcd-ef00-1111-abcdefabcdef";
+    let vm = Vm::start(&net, firmware, mac, uuid);
+    let Some(ip) = vm.wait_for_marker(BOOT_BOUND) else {
+        let what = format!(
+            "{firmware:?} beside dnsmasq: no `{MARKER}` within {BOOT_BOUND:?}\n===== dnsmasq's log:\n{}",
+            site.log()
+        );
+        fail(&what, &[&vm], &bootd);
+    };
+    let took = vm.started.elapsed();
+    let dashed = vm.dashed_mac();
+    let check = |ok: bool, what: &str| {
+        if !ok {
+            let what = format!(
+                "{firmware:?} beside dnsmasq: {what}\n===== dnsmasq's leases:\n{}\n===== dnsmasq's log:\n{}",
+                site.leases(),
+                site.log()
+            );
+            fail(&what, &[&vm], &bootd);
+        }
+    };
+    // The site's server gave the address, to the firmware and to the OS.
+    check(
+        site.leased(mac, &ip),
+        &format!("{ip} is not in dnsmasq's leases"),
+    );
+    check(
+        vm.console().contains(&format!("server={SITE}")),
+        "the OS's address did not come from the site's server",
+    );
+    // bootd gave every file.
+    let log = bootd.log();
+    for needle in transfers(firmware, &dashed, &root) {
+        check(
+            log.contains(&needle),
+            &format!("bootd never logged `{needle}`"),
+        );
+    }
+    // bootd gave no address: every answer it sent has yiaddr 0, none on port 67
+    // is an ACK, and the UEFI machine asked port 4011.
+    std::thread::sleep(Duration::from_millis(300));
+    drop(tcpdump);
+    let answers = answers_in(&std::fs::read(&capture).unwrap_or_default());
+    check(
+        !answers.is_empty(),
+        "the capture holds no answer of bootd's",
+    );
+    check(
+        answers.iter().all(|a| a.yiaddr == [0; 4]),
+        &format!("bootd sent an address: {answers:?}"),
+    );
+    check(
+        !answers.iter().any(|a| a.port == 67 && a.kind == Some(5)),
+        &format!("bootd acknowledged a port-67 request: {answers:?}"),
+    );
+    let from_4011 = answers.iter().filter(|a| a.port == 4011).count();
+    match firmware {
+        Firmware::Uefi => check(from_4011 > 0, "the UEFI machine never asked port 4011"),
+        Firmware::Bios => check(from_4011 == 0, "the BIOS machine asked port 4011"),
+    }
+    // One BOOT, with the address the site gave the firmware; the OS is the
+    // site's business, so no LEASE.
+    let notes = listener.lines();
+    let booted: Vec<&String> = notes.iter().filter(|n| n.starts_with("BOOT,")).collect();
+    check(
+        booted.len() == 1
+            && booted[0].starts_with(&format!(
+                "BOOT,78563412-cdab-00ef-1111-abcdefabcdef,{dashed},"
+            )),
+        &format!("notifications: {notes:?}"),
+    );
+    let booted_ip = booted[0].rsplit(',').next().unwrap_or_default();
+    check(
+        site.leased(mac, booted_ip),
+        &format!("the notification's address {booted_ip} is not in dnsmasq's leases"),
+    );
+    check(
+        !notes.iter().any(|n| n.starts_with("LEASE,")),
+        &format!("notifications: {notes:?}"),
+    );
+    let done = vm.wait_for_poweroff(Duration::from_secs(30));
+    assert!(
+        done.status.is_some(),
+        "the machine did not power off after the marker:\n{done}"
+    );
+    eprintln!(
+        "{firmware:?} {mac} beside dnsmasq: {} answers from bootd, notifications {notes:?}",
+        answers.len()
+    );
+    took
+}
+
+#[test]
+#[ignore = "needs root, network namespaces and QEMU: run sudo scripts/test.sh"]
+fn bios_machine_boots_through_the_proxy_beside_the_sites_dhcp_server() {
+    ready();
+    let _one = serialise();
+    let took = boot_beside_the_sites_server(Firmware::Bios, "52:54:00:12:34:5a");
+    eprintln!(
+        "BIOS machine beside dnsmasq: marker after {:.1} s",
+        took.as_secs_f64()
+    );
+}
+
+#[test]
+#[ignore = "needs root, network namespaces and QEMU: run sudo scripts/test.sh"]
+fn uefi_machine_boots_through_the_proxy_and_port_4011_beside_the_sites_dhcp_server() {
+    ready();
+    let _one = serialise();
+    let took = boot_beside_the_sites_server(Firmware::Uefi, "52:54:00:12:34:5b");
+    eprintln!(
+        "UEFI machine beside dnsmasq: marker after {:.1} s",
+        took.as_secs_f64()
     );
 }

@@ -8,6 +8,9 @@ packages=(
     iproute2 nftables tcpdump util-linux procps
     # real clients
     busybox isc-dhcp-client dhcpcd-base tftp-hpa atftp curl wget
+    # the site's own DHCP server that bootd boots machines beside in proxy mode
+    # (integration/proxy.rs, vm.rs): dnsmasq's binary alone, no service
+    dnsmasq-base
     # NBD clients (integration/nbd.rs): nbdinfo and nbdcopy, qemu-img and qemu-io
     libnbd-bin qemu-utils
     # test helpers (HTTP servers, crafted packets); systemd-analyze checks the unit

@@ -10,6 +10,8 @@ use mio::{Poll, Waker};
 
 use crate::bootp::lease_file::{self, LeaseJournal};
 use crate::bootp::leases::LeaseTable;
+use crate::bootp::proxy::BOOT_SERVER_PORT;
+use crate::bootp::proxy_service::{ProxyService, ProxySockets};
 use crate::bootp::service::{self, BootpService};
 use crate::config::{Config, NbdMode, Problem, Service, Services, TftpRoot};
 use crate::event::{EventBus, Mailbox, Message};
@@ -70,11 +72,25 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
     let file = config.path.display();
     let mut problems = Vec::new();
     let mut error = |message: String| problems.push(Problem::error(None, message));
-    let pools = &config.bootp.pools;
+    let bootp = &config.bootp;
+    let proxy = bootp.proxy && services.bootp();
+    // The addresses whose networks are served: the pools, or in proxy mode
+    // (which hands out none) the network of `address` when no pool names one.
+    let pools = if bootp.proxy && bootp.pools.is_empty() && !bootp.address.is_unspecified() {
+        &vec![bootp.address]
+    } else {
+        &bootp.pools
+    };
     if pools.is_empty() && services.bootp() {
-        error(format!(
-            "{file}: [bootp] pool_start is not set: bootd needs the first address to hand out, and serves the network that contains it"
-        ));
+        error(if proxy {
+            format!(
+                "{file}: [bootp] proxy = on, but neither address nor pool_start is set: set [bootp] address to this server's address on the network the machines boot from"
+            )
+        } else {
+            format!(
+                "{file}: [bootp] pool_start is not set: bootd needs the first address to hand out, and serves the network that contains it"
+            )
+        });
     }
     let nbd = services.nbd() && !config.nbd.exports.is_empty();
     if services == Services::only(Service::Nbd) && config.nbd.exports.is_empty() {
@@ -92,8 +108,19 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
         || (services.http() && httpd.address.is_none());
     if detect {
         for pool_start in pools {
-            let net = match net::detect(*pool_start, config.bootp.address) {
+            // (In proxy mode without pools, the address is looked for once.)
+            let fallback = Some(bootp.address)
+                .filter(|a| a != pool_start)
+                .unwrap_or(Ipv4Addr::UNSPECIFIED);
+            let net = match net::detect(*pool_start, fallback) {
                 Ok(net) => net,
+                Err(e) if bootp.proxy => {
+                    error(format!(
+                        "{e} With proxy = on, [bootp] address is this server's own address on the network machines boot from."
+                    ));
+                    every_pool_found = false;
+                    continue;
+                }
                 Err(e) => {
                     error(e.to_string());
                     every_pool_found = false;
@@ -190,7 +217,14 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
         };
         check_nbd(config, &mut error, &mut warnings);
     }
-    if services.bootp() {
+    if proxy {
+        // A proxy hands out no address: no lease file, no pool.
+        if config.boot_files.default.is_none() && config.boot_files.by_arch.is_empty() {
+            warnings.push(format!(
+                "{file}: [bootp] proxy = on but no boot file is configured ([bootfile] default, or [bootp] boot_file): bootd will answer no machine"
+            ));
+        }
+    } else if services.bootp() {
         match lease_file::check(&config.bootp.lease_file) {
             Ok(warning) => warnings.extend(warning),
             Err(e) => error(e.to_string()),
@@ -383,9 +417,10 @@ fn raise_open_files(config: &Config, plan: &Plan) {
 /// or a failure. Socket errors are returned before any thread starts.
 pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
     raise_open_files(&config, &plan);
+    let proxy = plan.services.bootp() && config.bootp.proxy;
     // The lease file is locked before anything else: a second bootd on the same
-    // file stops here, saying which one holds it.
-    let lease_file = if plan.services.bootp() {
+    // file stops here, saying which one holds it. A proxy keeps no lease.
+    let lease_file = if plan.services.bootp() && !proxy {
         let opened = LeaseJournal::open(&config.bootp.lease_file, service::unix_seconds())
             .map_err(|e| e.to_string())?;
         for (level, line) in &opened.notes {
@@ -398,6 +433,7 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
     // The BOOTP port is the one most likely taken (another DHCP server): open it
     // on every served interface before any thread starts.
     let mut served = Vec::new();
+    let mut proxied = Vec::new();
     if plan.services.bootp() {
         for net in &plan.nets {
             let socket = sockets::bootp_socket(&net.device, config.bootp.port).map_err(|e| {
@@ -406,12 +442,30 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
                     &e,
                 )
             })?;
-            served.push((net.clone(), socket));
+            if !proxy {
+                served.push((net.clone(), socket));
+                continue;
+            }
+            let boot_server =
+                sockets::bootp_socket(&net.device, BOOT_SERVER_PORT).map_err(|e| {
+                    sockets::explain_bind_error(
+                        &format!(
+                            "the PXE boot server on port {BOOT_SERVER_PORT} of {}",
+                            net.device
+                        ),
+                        &e,
+                    )
+                })?;
+            proxied.push(ProxySockets {
+                net: net.clone(),
+                dhcp: socket,
+                boot_server,
+            });
         }
     }
     let mut supervisor =
         Supervisor::new().map_err(|e| format!("cannot install the signal handlers: {e}"))?;
-    let notifies = !served.is_empty() && !config.bootp.notify.is_empty();
+    let notifies = (!served.is_empty() || !proxied.is_empty()) && !config.bootp.notify.is_empty();
     let EventReaders {
         tftp,
         http,
@@ -497,6 +551,19 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
         supervisor
             .spawn("bootp", inbox.mailbox, move || service.run())
             .map_err(|e| format!("cannot start the BOOTP thread: {e}"))?;
+    } else if !proxied.is_empty() {
+        let inbox = LoopInbox::open()?;
+        let service = ProxyService {
+            config: config.clone(),
+            served: proxied,
+            poll: inbox.poll,
+            waker: inbox.waker,
+            inbox: inbox.receiver,
+            events: bus,
+        };
+        supervisor
+            .spawn("bootp", inbox.mailbox, move || service.run())
+            .map_err(|e| format!("cannot start the proxyDHCP thread: {e}"))?;
     }
 
     #[cfg(feature = "systemd")]
@@ -629,6 +696,29 @@ mod tests {
                 assert_eq!(to_nbd, nbd.then_some(true), "nbd {nbd}");
             }
         }
+    }
+
+    #[test]
+    fn a_proxy_serves_the_network_of_its_address_and_opens_no_lease_file() {
+        let text = "[bootp]\nproxy = on\naddress = 127.0.0.1\nlease_file = /proc/nonexistent/leases\n[bootfile]\ndefault = pxelinux.0\n";
+        let config = load_str(Path::new("t.ini"), text, Path::new("/"))
+            .unwrap()
+            .config;
+        let plan = prepare(&config, Services::only(Service::Bootp)).unwrap();
+        assert_eq!(plan.nets.len(), 1);
+        assert_eq!(plan.nets[0].server(), Ipv4Addr::LOCALHOST);
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+        // Without either address, it says which one to set.
+        let config = load_str(Path::new("t.ini"), "[bootp]\nproxy = on\n", Path::new("/"))
+            .unwrap()
+            .config;
+        let error = prepare(&config, Services::only(Service::Bootp))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "t.ini: [bootp] proxy = on, but neither address nor pool_start is set: set [bootp] address to this server's address on the network the machines boot from"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod clients;
+pub mod site;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -412,11 +413,25 @@ impl Spawned {
         String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
     }
 
+    /// What the process printed on stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
     /// Waits until stdout holds a line containing `needle`; false after `timeout`.
     pub fn wait_for_stdout(&self, needle: &str, timeout: Duration) -> bool {
+        self.wait_for(needle, timeout, Spawned::stdout_so_far)
+    }
+
+    /// Waits until stderr holds a line containing `needle`; false after `timeout`.
+    pub fn wait_for_stderr(&self, needle: &str, timeout: Duration) -> bool {
+        self.wait_for(needle, timeout, Spawned::stderr_so_far)
+    }
+
+    fn wait_for(&self, needle: &str, timeout: Duration, output: fn(&Spawned) -> String) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if self.stdout_so_far().contains(needle) {
+            if output(self).contains(needle) {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(20));

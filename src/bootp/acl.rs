@@ -1,13 +1,51 @@
-//! `access = mac` and `access = uuid`: the local lists. An exact entry beats a
-//! pattern; otherwise the first matching entry in file order decides; no match
-//! means refused. Every answer names the entry and its line, so the log says why a
-//! machine did not boot.
+//! `[bootp] access`: who may boot. [`AccessControl`] is the policy the endpoints
+//! ask, made from the configuration; this module also holds the local lists of
+//! `access = mac` and `access = uuid`. An exact entry beats a pattern; otherwise
+//! the first matching entry in file order decides; no match means refused. Every
+//! answer names the entry and its line, so the log says why a machine did not boot.
 
 use std::time::Instant;
 
-use super::server::{AccessGrant, AccessPolicy, AccessQuery, AccessVerdict};
-use crate::config::{MacRule, UuidRule};
+use super::http_auth::HttpDecisions;
+use super::server::{AccessGrant, AccessPolicy, AccessQuery, AccessVerdict, AllowAll};
+use crate::config::{Access, Config, MacRule, UuidRule};
 use crate::types::{MacAddr, Uuid};
+
+/// The policy of `[bootp] access`, as the DHCP and proxy endpoints hold it.
+pub(crate) enum AccessControl {
+    Everyone(AllowAll),
+    Macs(MacList),
+    Uuids(UuidList),
+    /// Boxed: much larger than the others, and made once.
+    Http(Box<HttpDecisions>),
+}
+
+impl AccessControl {
+    pub(crate) fn new(config: &Config) -> AccessControl {
+        match config.bootp.access {
+            None => AccessControl::Everyone(AllowAll),
+            Some(Access::Mac) => AccessControl::Macs(MacList {
+                rules: config.mac_acl.clone(),
+            }),
+            Some(Access::Uuid) => AccessControl::Uuids(UuidList {
+                rules: config.uuid_acl.clone(),
+            }),
+            Some(Access::Http) => AccessControl::Http(Box::new(HttpDecisions::new(
+                &config.http,
+                config.bootp.remembered_clients,
+            ))),
+        }
+    }
+
+    pub(crate) fn policy(&mut self) -> &mut dyn AccessPolicy {
+        match self {
+            AccessControl::Everyone(p) => p,
+            AccessControl::Macs(p) => p,
+            AccessControl::Uuids(p) => p,
+            AccessControl::Http(p) => p.as_mut(),
+        }
+    }
+}
 
 /// The entry of a MAC list that decides for `mac`, if any (also `[buggy_clients]`).
 pub fn decide_mac(rules: &[MacRule], mac: MacAddr) -> Option<&MacRule> {

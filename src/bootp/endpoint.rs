@@ -27,15 +27,14 @@ use std::time::Instant;
 
 use log::{Level, LevelFilter};
 
-use super::acl::{MacList, UuidList};
-use super::http_auth::{Answer, HttpDecisions, Query};
+use super::acl::AccessControl;
+use super::http_auth::{Answer, Query};
 use super::leases::{LeaseRecord, LeaseTable};
 use super::recent::RecentMap;
 use super::server::{
-    self, AccessPolicy, Action, AllowAll, Datagram, DropReason, Link, Notice, Outcome,
-    ServedNetwork, ServerConfig,
+    self, Action, Datagram, DropReason, Link, Notice, Outcome, ServedNetwork, ServerConfig,
 };
-use crate::config::{Access, BootFiles, BootpConfig, Config, MacRule};
+use crate::config::{BootFiles, BootpConfig, Config, MacRule};
 use crate::event::{self as bus, EventKind};
 use crate::net::NetConfig;
 use crate::types::MacAddr;
@@ -97,26 +96,6 @@ pub struct StateSizes {
     pub http_answers: usize,
     pub http_queries: usize,
     pub parked: usize,
-}
-
-/// `[bootp] access`: who may boot.
-enum AccessControl {
-    Everyone(AllowAll),
-    Macs(MacList),
-    Uuids(UuidList),
-    /// Boxed: much larger than the others, and made once.
-    Http(Box<HttpDecisions>),
-}
-
-impl AccessControl {
-    fn policy(&mut self) -> &mut dyn AccessPolicy {
-        match self {
-            AccessControl::Everyone(p) => p,
-            AccessControl::Macs(p) => p,
-            AccessControl::Uuids(p) => p,
-            AccessControl::Http(p) => p.as_mut(),
-        }
-    }
 }
 
 /// A request waiting for its HTTP authorisation.
@@ -198,19 +177,7 @@ impl Endpoint {
             let link = Link::new(net.network, bootp.netmask, dns);
             networks.push(ServedNetwork::new(link, leases, bootp.remembered_clients));
         }
-        let access = match bootp.access {
-            None => AccessControl::Everyone(AllowAll),
-            Some(Access::Mac) => AccessControl::Macs(MacList {
-                rules: config.mac_acl.clone(),
-            }),
-            Some(Access::Uuid) => AccessControl::Uuids(UuidList {
-                rules: config.uuid_acl.clone(),
-            }),
-            Some(Access::Http) => AccessControl::Http(Box::new(HttpDecisions::new(
-                &config.http,
-                bootp.remembered_clients,
-            ))),
-        };
+        let access = AccessControl::new(config);
         let mut endpoint = Endpoint {
             bootp: bootp.clone(),
             boot_files: config.boot_files.clone(),

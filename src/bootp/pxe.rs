@@ -1,5 +1,6 @@
-//! PXE specifics of a DHCP exchange: who is a PXE client, which architecture it
-//! runs, which boot file it gets, and the PXE options of the reply (43, 60, 97).
+//! PXE specifics of a DHCP exchange: who is a PXE client (or a UEFI HTTP boot
+//! client), which architecture it runs, which boot file it gets, and the PXE
+//! options of the reply (43, 60, 97).
 //!
 //! Facts from RFC 4578 (with erratum 4624: 7 is x64 UEFI, 9 is EBC), the IANA
 //! "Processor Architecture Types" registry, and PXE 2.1.
@@ -11,9 +12,15 @@ use super::wire::{Options, tag};
 
 /// Option 60 prefix of PXE ROMs, also the value servers send back.
 pub const PXE_CLIENT_CLASS: &[u8] = b"PXEClient";
+/// Option 60 prefix of UEFI HTTP boot clients, also the value their offer must
+/// carry (EDK2 compares these 10 bytes).
+pub const HTTP_CLIENT_CLASS: &[u8] = b"HTTPClient";
 
 /// PXE 2.1 option 43 sub-option: discovery control.
 pub const SUBOPT_DISCOVERY_CONTROL: u8 = 6;
+/// PXE 2.1 option 43 sub-option: the boot item a boot server request asks for
+/// (type, 2 bytes, then layer, 2 bytes).
+pub const SUBOPT_BOOT_ITEM: u8 = 71;
 /// PXE 2.1 option 43 sub-option: end of the encapsulated options.
 pub const SUBOPT_END: u8 = 255;
 /// Discovery control bit 3: boot the file named in the reply, skip boot server
@@ -28,6 +35,13 @@ pub fn is_pxe_client(options: &Options) -> bool {
         || options
             .vendor_class()
             .is_some_and(|class| class.starts_with(PXE_CLIENT_CLASS))
+}
+
+/// True for a UEFI HTTP boot client: option 60 starting with `HTTPClient`.
+pub fn is_http_client(options: &Options) -> bool {
+    options
+        .vendor_class()
+        .is_some_and(|class| class.starts_with(HTTP_CLIENT_CLASS))
 }
 
 /// True when the client already runs iPXE: user class (77) `iPXE`, or iPXE's own
@@ -174,11 +188,12 @@ pub fn choose_boot_file(boot_files: &BootFiles, arch: Option<u16>, ipxe: bool) -
 /// Option 43 for a PXE client: discovery control = 0x08, then the encapsulated END.
 ///
 /// Why 0x08 and nothing else: bit 3 tells the ROM to boot the file named in this
-/// reply and skip boot-server discovery, which is exactly bootd's model (TFTP on
-/// the same host, no port 4011 service). pybootd sent 0x0A (bit 1, "no multicast
+/// reply and skip boot-server discovery, which is exactly what a reply naming
+/// the file and its TFTP server needs (proxy mode sends no option 43 to the
+/// firmware it wants on port 4011 instead, see [`super::proxy`]). pybootd sent 0x0A (bit 1, "no multicast
 /// discovery", is moot once discovery is skipped) plus sub-options 8/9/10, a
 /// one-entry boot server list and a menu with a prompt: a menu invites the ROM
-/// to show a prompt and then discover, a discovery bootd does not answer, and
+/// to show a prompt and then discover, a step it does not need, and
 /// EDK2's PXE code boots the offered file directly when no menu is present. Fewer
 /// sub-options also leave more room under small option-57 limits.
 pub fn vendor_options_boot_file_only() -> Vec<u8> {
@@ -188,6 +203,37 @@ pub fn vendor_options_boot_file_only() -> Vec<u8> {
         DISCOVERY_BOOT_FILE_ONLY,
         SUBOPT_END,
     ]
+}
+
+/// The boot item (sub-option 71 of option 43: type then layer, 4 bytes) of a
+/// request to a PXE boot server, as sent; `None` when there is none or option 43
+/// is malformed.
+pub fn boot_item(options: &Options) -> Option<[u8; 4]> {
+    let mut rest = options.get(tag::VENDOR_SPECIFIC)?;
+    while let Some((&code, tail)) = rest.split_first() {
+        match code {
+            0 => rest = tail,
+            SUBOPT_END => return None,
+            _ => {
+                let (&len, tail) = tail.split_first()?;
+                let value = tail.get(..usize::from(len))?;
+                if code == SUBOPT_BOOT_ITEM {
+                    return value.try_into().ok();
+                }
+                rest = tail.get(usize::from(len)..)?;
+            }
+        }
+    }
+    None
+}
+
+/// Option 43 of an answer to a boot server request: its boot item, echoed (iPXE
+/// drops an answer whose item type differs from the one it asked for).
+pub fn vendor_options_boot_item(item: [u8; 4]) -> Vec<u8> {
+    let mut options = vec![SUBOPT_BOOT_ITEM, 4];
+    options.extend_from_slice(&item);
+    options.push(SUBOPT_END);
+    options
 }
 
 /// Option 97: type 0 followed by a 16-byte GUID, its bytes in wire order (the way
@@ -224,6 +270,39 @@ mod tests {
         assert!(!is_pxe_client(&options(&[(60, b"MSFT 5.0")])));
         assert!(!is_pxe_client(&options(&[(60, b"pxeclient")])));
         assert!(!is_pxe_client(&Options::new()));
+    }
+
+    #[test]
+    fn http_boot_detection() {
+        assert!(is_http_client(&options(&[(
+            60,
+            b"HTTPClient:Arch:00016:UNDI:003000"
+        )])));
+        assert!(!is_http_client(&options(&[(
+            60,
+            b"PXEClient:Arch:00007:UNDI:003000"
+        )])));
+        assert!(!is_http_client(&options(&[(97, &[0; 17])])));
+    }
+
+    #[test]
+    fn boot_item_is_read_past_other_sub_options_and_never_past_the_end() {
+        let item = options(&[(43, &[6, 1, 8, 0, 71, 4, 0x80, 0x00, 0, 1, 255])]);
+        assert_eq!(boot_item(&item), Some([0x80, 0, 0, 1]));
+        assert_eq!(boot_item(&options(&[(43, &[6, 1, 8, 255])])), None);
+        // Cut short, the wrong length, or after END: no item.
+        assert_eq!(boot_item(&options(&[(43, &[71, 4, 0x80])])), None);
+        assert_eq!(boot_item(&options(&[(43, &[71, 2, 0x80, 0])])), None);
+        assert_eq!(
+            boot_item(&options(&[(43, &[255, 71, 4, 1, 2, 3, 4])])),
+            None
+        );
+        assert_eq!(boot_item(&options(&[(43, &[6])])), None);
+        assert_eq!(boot_item(&Options::new()), None);
+        assert_eq!(
+            vendor_options_boot_item([0x80, 0, 0, 1]),
+            vec![71, 4, 0x80, 0, 0, 1, 255]
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ const EPOCH: u64 = 1_718_000_000;
 
 fn bootp_config() -> BootpConfig {
     BootpConfig {
+        proxy: false,
         access: None,
         address: Ipv4Addr::UNSPECIFIED,
         port: 67,

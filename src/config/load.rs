@@ -16,6 +16,33 @@ use super::types::*;
 use super::value;
 use crate::types::MacAddr;
 
+/// `[bootp]` options about the addresses bootd hands out, which a proxy hands out
+/// none of.
+const PROXY_UNUSED: &[&str] = &[
+    "pool_count",
+    "allow_simple_dhcp",
+    "dns",
+    "gateway",
+    "set_gateway",
+    "netmask",
+    "lease_time",
+    "lease_file",
+];
+
+/// Whether `file` names an iPXE binary (not a script, whose name ends in
+/// `.ipxe`): `undionly.kpxe`, `ipxe.efi`, `snponly.efi`, `ipxe.lkrn`...
+fn is_ipxe_loader(file: &str) -> bool {
+    let name = file
+        .trim()
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let stem_says_ipxe = name.contains("ipxe") || name.starts_with("snp");
+    name.ends_with("pxe") && !name.ends_with(".ipxe")
+        || stem_says_ipxe && [".efi", ".lkrn", ".usb"].iter().any(|e| name.ends_with(e))
+}
+
 /// Where an effective setting came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -378,6 +405,7 @@ impl<'a> Reader<'a> {
         self.check_logger(&config);
         self.check_pools(&config);
         self.check_access(&config.bootp);
+        self.check_proxy(&config);
         config
     }
 
@@ -494,6 +522,30 @@ impl<'a> Reader<'a> {
                 None => files.default = Some(legacy),
             }
         }
+        self.check_ipxe_loop(files);
+    }
+
+    /// iPXE handed iPXE again loads it again, forever: a loader named in
+    /// `[bootfile]` needs `ipxe` naming what iPXE gets instead.
+    fn check_ipxe_loop(&mut self, files: &BootFiles) {
+        if files.ipxe.is_some() {
+            return;
+        }
+        let Some(entry) = self
+            .entries("bootfile")
+            .into_iter()
+            .find(|e| is_ipxe_loader(&e.value))
+        else {
+            return;
+        };
+        let message = format!(
+            "{}:{}: [bootfile] {} = {} looks like iPXE, and [bootfile] ipxe is not set: the iPXE it starts asks again as iPXE and would be handed iPXE again, forever; set ipxe = an iPXE script (such as boot.ipxe)",
+            self.file,
+            entry.line,
+            entry.key,
+            entry.value.trim()
+        );
+        self.warning_at(entry.line, message);
     }
 
     fn static_dhcp(&mut self) -> Vec<StaticLease> {
@@ -700,5 +752,33 @@ impl<'a> Reader<'a> {
                 }
             }
         }
+    }
+
+    /// With `proxy = on` the site's DHCP server gives the addresses and the
+    /// network settings: what bootd would have sent is set for nothing.
+    fn check_proxy(&mut self, config: &Config) {
+        if !config.bootp.proxy {
+            return;
+        }
+        let Some(line) = self.entry("bootp", "proxy").map(|e| e.line) else {
+            return;
+        };
+        let mut unused: Vec<String> = PROXY_UNUSED
+            .iter()
+            .filter(|option| self.entry("bootp", option).is_some())
+            .map(|option| format!("[bootp] {option}"))
+            .collect();
+        if !config.static_dhcp.is_empty() {
+            unused.push("[static_dhcp]".into());
+        }
+        if unused.is_empty() {
+            return;
+        }
+        let message = format!(
+            "{}:{line}: [bootp] proxy = on: the site's DHCP server gives the addresses and network settings, so {} set nothing",
+            self.file,
+            unused.join(", ")
+        );
+        self.warning_at(line, message);
     }
 }

@@ -262,8 +262,22 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
     // [bootp]
     OptionSpec {
         section: "bootp",
+        name: "proxy",
+        default: Initial::Value("off"),
+        doc: "Boot machines beside the site's DHCP server (proxyDHCP): hand out no address, keep no lease, and tell PXE firmware only what to boot, on port 67 and on the PXE boot server port 4011.",
+        mistaken_for: &["dhcp_proxy", "proxy_dhcp", "proxydhcp"],
+        fallback: None,
+        apply: |c, v, _| {
+            c.bootp.proxy = value::boolean(v.unwrap_or_default())?;
+            Ok(Some(on_off(c.bootp.proxy)))
+        },
+    },
+    OptionSpec {
+        section: "bootp",
         name: "pool_start",
-        default: Initial::Required("by the BOOTP service"),
+        default: Initial::Required(
+            "by the BOOTP service (with proxy = on, address may name the network instead)",
+        ),
         doc: "First address handed out: bootd serves the network that contains it (several pools, one per interface, are separated by `;`).",
         mistaken_for: &[],
         fallback: None,
@@ -455,7 +469,7 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         section: "bootp",
         name: "address",
         default: Initial::Value("0.0.0.0"),
-        doc: "Only used to find the served network when pool_start matches no interface.",
+        doc: "Only used to find the served network when pool_start matches no interface, or (with proxy = on) is not set: then bootd serves the network holding this address.",
         mistaken_for: &[],
         fallback: None,
         apply: |c, v, _| {
@@ -941,6 +955,7 @@ fn defaults(with_optional_sections: bool) -> Config {
             file: None,
         },
         bootp: BootpConfig {
+            proxy: false,
             access: None,
             address: Ipv4Addr::UNSPECIFIED,
             port: 0,

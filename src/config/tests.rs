@@ -257,7 +257,8 @@ fn every_default() {
     // Every option of the known sections is listed once, defaulted or not.
     let listed = |section: &str| l.settings.iter().filter(|s| s.section == section).count();
     assert_eq!(listed("logger"), 3);
-    assert_eq!(listed("bootp"), 18);
+    assert_eq!(listed("bootp"), 19);
+    assert!(!b.proxy);
     assert_eq!(t.max_transfers_per_client, 32);
     assert_eq!(t.max_timeout, Duration::from_secs(10));
     assert_eq!(listed("tftp"), 12);
@@ -793,4 +794,75 @@ fn a_hundred_thousand_unknown_options_are_reported_quickly() {
         "{}",
         l.warnings[99_999]
     );
+}
+
+#[test]
+fn proxy_mode_is_a_pybootd_style_boolean() {
+    let l = ok("[bootp]\nproxy = enable\naddress = 10.0.0.1\n");
+    assert!(l.config.bootp.proxy);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    assert!(!ok("[bootpd]\nproxy = no\n").config.bootp.proxy);
+    let e = err("[bootp]\nproxy = maybe\n");
+    assert!(
+        e.starts_with("bootd.ini:2: [bootp] proxy = maybe: not a boolean"),
+        "{e}"
+    );
+    // PyPXE's name for it.
+    let l = ok("[bootp]\ndhcp_proxy = on\n");
+    assert!(
+        l.warnings[0].contains("(did you mean `proxy`?)"),
+        "{:?}",
+        l.warnings
+    );
+}
+
+#[test]
+fn options_about_addresses_set_in_proxy_mode_are_a_warning() {
+    let l = ok(
+        "[bootp]\nproxy = on\naddress = 10.0.0.1\npool_count = 50\nlease_time = 600\ndomain = lab\n\
+         [static_dhcp]\n02-00-00-00-00-01 = 10.0.0.50\n",
+    );
+    assert_eq!(
+        l.warnings,
+        vec![
+            "bootd.ini:2: [bootp] proxy = on: the site's DHCP server gives the addresses and network settings, so [bootp] pool_count, [bootp] lease_time, [static_dhcp] set nothing"
+        ]
+    );
+    // Without proxy mode they are the pool's.
+    assert!(ok("[bootp]\npool_count = 50\n").warnings.is_empty());
+}
+
+#[test]
+fn an_ipxe_loader_without_an_ipxe_entry_is_a_warning() {
+    for loader in [
+        "undionly.kpxe",
+        "ipxe/ipxe.efi",
+        "snponly.efi",
+        "ipxe.pxe",
+        "undionly.kkpxe",
+    ] {
+        let l = ok(&format!(
+            "[bootfile]\ndefault = pxelinux.0\n00007 = {loader}\n"
+        ));
+        assert_eq!(l.warnings.len(), 1, "{loader}: {:?}", l.warnings);
+        assert!(
+            l.warnings[0].starts_with(&format!(
+                "bootd.ini:3: [bootfile] 00007 = {loader} looks like iPXE, and [bootfile] ipxe is not set"
+            )),
+            "{:?}",
+            l.warnings
+        );
+        let with_script = format!("[bootfile]\n00007 = {loader}\nipxe = boot.ipxe\n");
+        assert!(ok(&with_script).warnings.is_empty());
+    }
+    for other in [
+        "pxelinux.0",
+        "grubx64.efi",
+        "boot.ipxe",
+        "shimx64.efi",
+        "lpxelinux.0",
+    ] {
+        let l = ok(&format!("[bootfile]\ndefault = {other}\n"));
+        assert!(l.warnings.is_empty(), "{other}: {:?}", l.warnings);
+    }
 }

@@ -118,8 +118,12 @@ pub enum DnsSetting {
 
 #[derive(Debug, Clone)]
 pub struct BootpConfig {
+    /// proxyDHCP beside the site's DHCP server: no address handed out, no lease
+    /// kept; PXE clients get boot information on port 67 and on port 4011.
+    pub proxy: bool,
     pub access: Option<Access>,
-    /// Fallback for network detection when the (first) pool matches no interface.
+    /// Fallback for network detection when the (first) pool matches no interface;
+    /// in proxy mode without `pool_start`, the address whose network is served.
     pub address: Ipv4Addr,
     pub port: u16,
     pub allow_simple_dhcp: bool,
