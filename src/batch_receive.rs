@@ -6,42 +6,48 @@
 //! room for several datagrams answers both questions at once: when it returns fewer
 //! than it had room for, the queue was empty, and any datagram arriving later raises
 //! a new edge. Neither mio nor socket2 wraps recvmmsg, so this calls it through libc.
+//!
+//! The number of slots is the type's parameter: TFTP takes the default few, while
+//! the DHCP service reads a storm of requests in batches of many, so that it can
+//! choose which of them to answer first.
 
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 
-/// Datagrams taken per call. One event usually stands for one datagram (an ACK);
-/// four leaves room for a burst without much memory.
+/// Datagrams taken per call by default. One event usually stands for one datagram
+/// (an ACK); four leaves room for a burst without much memory.
 pub const SLOTS: usize = 4;
 /// Each slot holds the largest UDP payload, so nothing a client sends is cut.
 /// The pages are only touched as far as datagrams fill them.
 const SLOT_BYTES: usize = 65536;
 
-/// Buffers for one batch, reused from call to call.
-pub struct ReceiveBatch {
+/// Buffers for one batch of up to `N` datagrams, reused from call to call.
+pub struct ReceiveBatch<const N: usize = SLOTS> {
     buffers: Vec<u8>,
-    lengths: [usize; SLOTS],
-    senders: [Option<SocketAddr>; SLOTS],
+    lengths: [usize; N],
+    senders: [Option<SocketAddr>; N],
 }
 
-impl Default for ReceiveBatch {
+impl<const N: usize> Default for ReceiveBatch<N> {
     fn default() -> Self {
         ReceiveBatch {
-            buffers: vec![0; SLOTS * SLOT_BYTES],
-            lengths: [0; SLOTS],
-            senders: [None; SLOTS],
+            // Zeroed memory from the allocator: pages are only mapped in as
+            // datagrams reach them.
+            buffers: vec![0; N * SLOT_BYTES],
+            lengths: [0; N],
+            senders: [None; N],
         }
     }
 }
 
-impl ReceiveBatch {
-    /// Takes up to `SLOTS` datagrams from a non-blocking IPv4 socket. `Ok(n)` with
-    /// `n < SLOTS` means the socket had no more; `WouldBlock` means it had none.
+impl<const N: usize> ReceiveBatch<N> {
+    /// Takes up to `N` datagrams from a non-blocking IPv4 socket. `Ok(n)` with
+    /// `n < N` means the socket had no more; `WouldBlock` means it had none.
     pub fn receive(&mut self, socket: &impl AsRawFd) -> io::Result<usize> {
-        let mut addresses = [MaybeUninit::<libc::sockaddr_in>::zeroed(); SLOTS];
-        let mut vectors: [libc::iovec; SLOTS] = std::array::from_fn(|_| libc::iovec {
+        let mut addresses = [MaybeUninit::<libc::sockaddr_in>::zeroed(); N];
+        let mut vectors: [libc::iovec; N] = std::array::from_fn(|_| libc::iovec {
             iov_base: std::ptr::null_mut(),
             iov_len: 0,
         });
@@ -53,7 +59,7 @@ impl ReceiveBatch {
             vector.iov_len = chunk.len();
         }
         // SAFETY: mmsghdr is plain data; all-zero is a valid value for each field.
-        let mut headers: [libc::mmsghdr; SLOTS] = unsafe { std::mem::zeroed() };
+        let mut headers: [libc::mmsghdr; N] = unsafe { std::mem::zeroed() };
         for ((header, vector), address) in headers
             .iter_mut()
             .zip(vectors.iter_mut())
@@ -71,7 +77,7 @@ impl ReceiveBatch {
             libc::recvmmsg(
                 socket.as_raw_fd(),
                 headers.as_mut_ptr(),
-                SLOTS as libc::c_uint,
+                N as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
             )
@@ -125,7 +131,9 @@ mod tests {
     #[test]
     fn an_empty_socket_would_block() {
         let (receiver, _) = pair();
-        let error = ReceiveBatch::default().receive(&receiver).unwrap_err();
+        let error = ReceiveBatch::<SLOTS>::default()
+            .receive(&receiver)
+            .unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
     }
 
@@ -137,7 +145,7 @@ mod tests {
         for p in payloads {
             sender.send_to(p, to).unwrap();
         }
-        let mut batch = ReceiveBatch::default();
+        let mut batch: ReceiveBatch = ReceiveBatch::default();
         // Loopback delivers synchronously: all three are queued now.
         assert_eq!(batch.receive(&receiver).unwrap(), 3);
         for (slot, p) in payloads.iter().enumerate() {
@@ -158,11 +166,23 @@ mod tests {
         for i in 0..SLOTS + 2 {
             sender.send_to(&[i as u8], to).unwrap();
         }
-        let mut batch = ReceiveBatch::default();
+        let mut batch: ReceiveBatch = ReceiveBatch::default();
         assert_eq!(batch.receive(&receiver).unwrap(), SLOTS);
         assert_eq!(batch.datagram(SLOTS - 1).0, [(SLOTS - 1) as u8]);
         assert_eq!(batch.receive(&receiver).unwrap(), 2);
         assert_eq!(batch.datagram(1).0, [(SLOTS + 1) as u8]);
+    }
+
+    #[test]
+    fn a_larger_batch_takes_a_burst_in_one_call() {
+        let (receiver, sender) = pair();
+        let to = receiver.local_addr().unwrap();
+        for i in 0..40u8 {
+            sender.send_to(&[i; 300], to).unwrap();
+        }
+        let mut batch = ReceiveBatch::<64>::default();
+        assert_eq!(batch.receive(&receiver).unwrap(), 40);
+        assert_eq!(batch.datagram(39).0, [39u8; 300]);
     }
 
     #[test]
@@ -172,7 +192,7 @@ mod tests {
         sender
             .send_to(&big, receiver.local_addr().unwrap())
             .unwrap();
-        let mut batch = ReceiveBatch::default();
+        let mut batch: ReceiveBatch = ReceiveBatch::default();
         assert_eq!(batch.receive(&receiver).unwrap(), 1);
         assert_eq!(batch.datagram(0).0, &big[..]);
     }
