@@ -8,8 +8,8 @@
 //! a new edge. Neither mio nor socket2 wraps recvmmsg, so this calls it through libc.
 //!
 //! The number of slots is the type's parameter: TFTP takes the default few, while
-//! the DHCP service reads a storm of requests in batches of many, so that it can
-//! choose which of them to answer first.
+//! the DHCP service reads a storm of requests in batches of many. [`queue_memory`]
+//! says how full a socket's queue is after a batch: whether its reader keeps up.
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -116,6 +116,84 @@ impl<const N: usize> ReceiveBatch<N> {
     }
 }
 
+/// What the kernel holds for a socket, as `getsockopt(SO_MEMINFO)` tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueMemory {
+    /// Bytes of datagrams waiting to be read, in the kernel's accounting (each
+    /// counts with its buffer's overhead, several times a small datagram's size).
+    pub queued: usize,
+    /// The most it holds: past it, datagrams are dropped.
+    pub limit: usize,
+    /// Datagrams dropped since the socket was made (its queue was full).
+    pub drops: u64,
+}
+
+/// How full `socket`'s receive queue is: read after a batch, it says whether the
+/// reader keeps up (see [`QueueMemory`]). `Unsupported` where the kernel's option
+/// is not known.
+pub fn queue_memory(socket: &impl AsRawFd) -> io::Result<QueueMemory> {
+    #[cfg(any(
+        target_arch = "x86",
+        target_arch = "x86_64",
+        target_arch = "arm",
+        target_arch = "aarch64",
+        target_arch = "riscv64",
+        target_arch = "loongarch64",
+        target_arch = "powerpc64",
+        target_arch = "s390x"
+    ))]
+    {
+        /// `SO_MEMINFO`, which the libc crate does not name: 55 in the kernel's
+        /// generic socket options, which these architectures use.
+        const SO_MEMINFO: libc::c_int = 55;
+        /// The number of values it fills in.
+        const SK_MEMINFO_VARS: usize = 9;
+        let mut values = [0u32; SK_MEMINFO_VARS];
+        let mut len = size_of_val(&values) as libc::socklen_t;
+        // SAFETY: the kernel writes at most `len` bytes into `values`, which lives
+        // across the call, and sets `len` to what it wrote.
+        let result = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_MEMINFO,
+                values.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        if result < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let value = |index: libc::c_int| {
+            usize::try_from(index)
+                .ok()
+                .filter(|i| (i + 1) * size_of::<u32>() <= len as usize)
+                .and_then(|i| values.get(i))
+                .copied()
+                .unwrap_or(0)
+        };
+        Ok(QueueMemory {
+            queued: value(libc::SK_MEMINFO_RMEM_ALLOC) as usize,
+            limit: value(libc::SK_MEMINFO_RCVBUF) as usize,
+            drops: u64::from(value(libc::SK_MEMINFO_DROPS)),
+        })
+    }
+    #[cfg(not(any(
+        target_arch = "x86",
+        target_arch = "x86_64",
+        target_arch = "arm",
+        target_arch = "aarch64",
+        target_arch = "riscv64",
+        target_arch = "loongarch64",
+        target_arch = "powerpc64",
+        target_arch = "s390x"
+    )))]
+    {
+        let _ = socket;
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +261,27 @@ mod tests {
         let mut batch = ReceiveBatch::<64>::default();
         assert_eq!(batch.receive(&receiver).unwrap(), 40);
         assert_eq!(batch.datagram(39).0, [39u8; 300]);
+    }
+
+    #[test]
+    fn the_queue_memory_counts_what_waits_and_what_was_dropped() {
+        let (receiver, sender) = pair();
+        socket2::SockRef::from(&receiver)
+            .set_recv_buffer_size(4096)
+            .unwrap();
+        let empty = queue_memory(&receiver).unwrap();
+        assert_eq!((empty.queued, empty.drops), (0, 0));
+        assert!(empty.limit >= 4096, "{empty:?}");
+        let to = receiver.local_addr().unwrap();
+        // Far more than a few kilobytes hold: the queue fills, then drops.
+        for _ in 0..200 {
+            sender.send_to(&[7; 300], to).unwrap();
+        }
+        let full = queue_memory(&receiver).unwrap();
+        assert!(full.queued > 0 && full.drops > 0, "{full:?}");
+        let mut batch = ReceiveBatch::<64>::default();
+        while batch.receive(&receiver).is_ok() {}
+        assert_eq!(queue_memory(&receiver).unwrap().queued, 0);
     }
 
     #[test]

@@ -20,12 +20,15 @@
 //! behind a write still in progress; answers that need no write (clients already
 //! bound, offers) never wait behind one.
 //!
-//! Overload: between two commits at most [`NEW_CLIENTS_PER_TURN`] clients that
-//! hold no address are offered one; their other DISCOVERs are shed (the clients
-//! ask again), while requests, and clients that already hold an address or an
-//! offer, are always answered. So when new clients come faster than bootd can
-//! bind them, it finishes the exchanges it started instead of starting ones it
-//! cannot finish, and says so in the log once a second at most.
+//! Overload: the shell says how full each socket's receive queue is after every
+//! batch it reads (`handle_backlog`). While a queue is more than half full,
+//! DISCOVERs from clients that hold no address are shed (the clients ask again),
+//! while requests, and clients that already hold an address or an offer, are
+//! always answered. So when new clients come faster than bootd can bind them, it
+//! empties the queue before the kernel has to drop datagrams, whatever they are,
+//! and finishes the exchanges it started instead of starting ones it cannot
+//! finish. It says so in the log once a second at most, with the datagrams the
+//! kernel dropped all the same.
 //!
 //! Whatever clients send, what it keeps per client is bounded
 //! ([`Endpoint::state_sizes`] reports every map): `[bootp] remembered_clients`
@@ -56,14 +59,19 @@ use crate::types::MacAddr;
 
 /// Rewrite the lease file once this many lines were appended since the last rewrite.
 const COMPACT_AFTER_APPENDS: usize = 10_000;
-/// Clients holding no address that are offered one per turn of the shell's loop
-/// (between two commits): enough for every machine of a rack powered on at once
-/// while the loop keeps up, and few enough that a turn, its one fdatasync
-/// included, stays a few milliseconds long when it does not, so the socket's
-/// queue is read again before it overflows.
-pub const NEW_CLIENTS_PER_TURN: usize = 64;
 /// The overload line is said at most this often.
 const OVERLOAD_LINE_EVERY: Duration = Duration::from_secs(1);
+
+/// How full a socket's receive queue was after the shell read a batch from it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Bytes waiting, in the kernel's accounting.
+    pub queued: usize,
+    /// The most the queue holds (0: unknown).
+    pub limit: usize,
+    /// Datagrams the kernel dropped since the socket was made, the queue full.
+    pub drops: u64,
+}
 
 /// Names one group of lease records handed out for writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -167,11 +175,23 @@ struct Group {
     held: Vec<Held>,
 }
 
-/// DISCOVERs shed since the overload line was last said.
+/// What a socket's receive queue was like at the last batch.
+#[derive(Default, Clone, Copy)]
+struct Queue {
+    /// More than half full: new clients wait.
+    crowded: bool,
+    /// The kernel's count of drops then.
+    drops: u64,
+}
+
+/// What overload cost since the overload line was last said.
 #[derive(Default)]
 struct Shedding {
-    count: u64,
-    /// When the first of them was shed.
+    /// DISCOVERs of new clients shed.
+    shed: u64,
+    /// Datagrams the kernel dropped.
+    dropped: u64,
+    /// When the first of them was lost.
     since: Option<Instant>,
     /// When the line was last said.
     said: Option<Instant>,
@@ -200,8 +220,8 @@ pub struct Endpoint {
     committing: HashMap<CommitId, Group>,
     /// The commit each (network, MAC) waits on.
     writing: HashMap<(usize, MacAddr), CommitId>,
-    /// Clients holding no address offered one since the last commit.
-    offered: usize,
+    /// Each network's socket queue.
+    queues: Vec<Queue>,
     shedding: Shedding,
     /// The last (now, Unix seconds) seen: stamps records of resumed requests.
     clock: Option<(Instant, u64)>,
@@ -271,7 +291,7 @@ impl Endpoint {
             open_id: CommitId(0),
             committing: HashMap::new(),
             writing: HashMap::new(),
-            offered: 0,
+            queues: vec![Queue::default(); nets.len()],
             shedding: Shedding::default(),
             clock: None,
             verbosity,
@@ -333,13 +353,26 @@ impl Endpoint {
         }
     }
 
+    /// How full the receive queue of network `network`'s socket is, read just
+    /// after a batch of its datagrams was handed in: while it is more than half
+    /// full, new clients' DISCOVERs are shed; what the kernel dropped is told.
+    pub fn handle_backlog(&mut self, now: Instant, network: usize, backlog: Backlog) {
+        let Some(queue) = self.queues.get_mut(network) else {
+            return;
+        };
+        queue.crowded = backlog.queued.saturating_mul(2) > backlog.limit && backlog.limit > 0;
+        let dropped = backlog.drops.saturating_sub(queue.drops);
+        queue.drops = backlog.drops;
+        if dropped > 0 {
+            self.shedding.dropped += dropped;
+            self.lost(now);
+        }
+    }
+
     /// The lease records decided since the last call, to append with one write
     /// and make durable with one fdatasync, then report with `handle_committed`.
-    /// The shell calls it once per turn of its loop, after the turn's datagrams:
-    /// it also opens the next turn, in which [`NEW_CLIENTS_PER_TURN`] more new
-    /// clients may be offered an address.
+    /// The shell calls it once per turn of its loop, after the turn's datagrams.
     pub fn poll_commit(&mut self) -> Option<Commit> {
-        self.offered = 0;
         if self.open.records.is_empty() {
             return None;
         }
@@ -499,8 +532,10 @@ impl Endpoint {
             mac.copy_from_slice(&packet.chaddr()[..6]);
             network.leases.current_address(MacAddr(mac), now).is_some()
         });
-        if known == Some(false) && self.offered >= NEW_CLIENTS_PER_TURN && is_discover(bytes) {
-            self.shed(now);
+        let crowded = self.queues.get(index).is_some_and(|q| q.crowded);
+        if known == Some(false) && crowded && is_discover(bytes) {
+            self.shedding.shed += 1;
+            self.lost(now);
             return;
         }
         let config = ServerConfig {
@@ -515,12 +550,6 @@ impl Endpoint {
             epoch,
         };
         let outcome = server::handle(&config, network, self.access.policy(), &datagram);
-        if known == Some(false)
-            && let Action::Reply(reply) = &outcome.action
-            && reply.message.message_type() == Some(MessageType::Offer)
-        {
-            self.offered += 1;
-        }
         if let Action::Pending { mac } = outcome.action {
             // A retransmission replaces the request parked before it.
             let parked = Parked {
@@ -642,12 +671,11 @@ impl Endpoint {
         }
     }
 
-    /// Leaves a DISCOVER of a new client unanswered: the turn has offered all it
-    /// may. Says so now when the line was not said within the last second, else
-    /// when that second is over.
-    fn shed(&mut self, now: Instant) {
+    /// Counts a datagram lost to overload (shed, or dropped by the kernel): says
+    /// so now when the line was not said within the last second, else when that
+    /// second is over.
+    fn lost(&mut self, now: Instant) {
         let shedding = &mut self.shedding;
-        shedding.count += 1;
         shedding.since.get_or_insert(now);
         if shedding
             .said
@@ -657,28 +685,42 @@ impl Endpoint {
         }
     }
 
-    /// When the DISCOVERs shed since the last overload line are to be told.
+    /// When what overload cost since the last line is to be told.
     fn overload_line_at(&self) -> Option<Instant> {
         let shedding = &self.shedding;
-        (shedding.count > 0)
+        (shedding.shed + shedding.dropped > 0)
             .then_some(shedding.said)
             .flatten()
             .map(|said| said + OVERLOAD_LINE_EVERY)
     }
 
     fn say_overload(&mut self, now: Instant) {
-        let Shedding { count, since, .. } = std::mem::take(&mut self.shedding);
+        let Shedding {
+            shed,
+            dropped,
+            since,
+            ..
+        } = std::mem::take(&mut self.shedding);
         self.shedding.said = Some(now);
-        if count == 0 {
+        let mut parts = Vec::new();
+        if shed > 0 {
+            parts.push(format!(
+                "{shed} DISCOVERs from new clients left unanswered while the receive queue was more than half full (they will ask again; requests and the clients already known are answered)"
+            ));
+        }
+        if dropped > 0 {
+            parts.push(format!(
+                "the kernel dropped {dropped} datagrams for want of room in the receive queue"
+            ));
+        }
+        if parts.is_empty() {
             return;
         }
         let over = since.map_or(0.0, |since| {
             now.saturating_duration_since(since).as_secs_f64()
         });
         self.log(Level::Warn, || {
-            format!(
-                "overloaded: {count} DISCOVERs from new clients left unanswered in {over:.1} s (they will ask again); each turn offers addresses to at most {NEW_CLIENTS_PER_TURN} new clients and makes their bindings durable with one write, after answering requests and the clients already known"
-            )
+            format!("overloaded for {over:.1} s: {}", parts.join("; "))
         });
     }
 

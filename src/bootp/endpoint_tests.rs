@@ -1058,27 +1058,37 @@ fn overload_lines(said: &[Event]) -> Vec<String> {
         .collect()
 }
 
+/// A receive queue `percent` full, after `drops` drops.
+fn queue(percent: usize, drops: u64) -> Backlog {
+    Backlog {
+        queued: percent * 10_000,
+        limit: 1_000_000,
+        drops,
+    }
+}
+
 #[test]
-fn past_its_share_a_turn_leaves_new_clients_unanswered_but_finishes_what_it_started() {
+fn while_the_queue_is_more_than_half_full_new_clients_wait_and_what_was_started_finishes() {
     let mut e = roomy();
     let now = Instant::now();
     let known = bind(&mut e, 1, now, EPOCH).unwrap();
-    events(&mut e);
-    // A turn of 70 new clients: the first NEW_CLIENTS_PER_TURN get offers.
-    let first = discovers(&mut e, 100..170, now);
-    let answered = first.iter().filter(|o| o.is_some()).count();
-    assert_eq!(answered, NEW_CLIENTS_PER_TURN);
-    assert!(first[NEW_CLIENTS_PER_TURN..].iter().all(Option::is_none));
-    let said = events(&mut e);
-    assert_eq!(
-        overload_lines(&said),
-        vec![format!(
-            "overloaded: 1 DISCOVERs from new clients left unanswered in 0.0 s (they will ask again); each turn offers addresses to at most {NEW_CLIENTS_PER_TURN} new clients and makes their bindings durable with one write, after answering requests and the clients already known"
-        )]
+    e.handle_backlog(now, 0, queue(50, 0));
+    let offered = discovers(&mut e, 100..105, now);
+    assert!(
+        offered.iter().all(Option::is_some),
+        "half full: all answered"
     );
-    // In the same turn: the known client's DISCOVER, a new client's
-    // retransmission of a DISCOVER already answered, and the REQUESTs of offers
-    // made are all answered.
+    events(&mut e);
+    e.handle_backlog(now, 0, queue(51, 0));
+    assert_eq!(discovers(&mut e, 105..115, now), vec![None; 10]);
+    assert_eq!(
+        overload_lines(&events(&mut e)),
+        vec![
+            "overloaded for 0.0 s: 1 DISCOVERs from new clients left unanswered while the receive queue was more than half full (they will ask again; requests and the clients already known are answered)"
+        ]
+    );
+    // Meanwhile: the known client's DISCOVER, a retransmission of a DISCOVER
+    // already offered an address, and the REQUESTs of the offers made.
     e.handle_datagram(
         now,
         EPOCH,
@@ -1086,35 +1096,34 @@ fn past_its_share_a_turn_leaves_new_clients_unanswered_but_finishes_what_it_star
         CLIENT,
         &request(MessageType::Discover, 1, 5, true),
     );
-    let offer = transmits(&mut e);
-    assert_eq!(reply_of(&offer[0]).yiaddr, known);
-    assert_eq!(discovers(&mut e, 100..101, now), vec![first[0]]);
-    for n in 100..110 {
-        let address = first[(n - 100) as usize].unwrap();
-        e.handle_datagram(now, EPOCH, 0, CLIENT, &forged_request(n, address));
+    assert_eq!(reply_of(&transmits(&mut e)[0]).yiaddr, known);
+    assert_eq!(discovers(&mut e, 100..101, now), vec![offered[0]]);
+    for (n, address) in (100..105).zip(&offered) {
+        e.handle_datagram(now, EPOCH, 0, CLIENT, &forged_request(n, address.unwrap()));
     }
-    assert_eq!(committed(&mut e).len(), 10);
-    assert_eq!(transmits(&mut e).len(), 10, "every REQUEST is ACKed");
-    // The next turn offers again.
-    let next = discovers(&mut e, 200..201, now);
-    assert!(next[0].is_some());
+    assert_eq!(committed(&mut e).len(), 5);
+    assert_eq!(transmits(&mut e).len(), 5, "every REQUEST is ACKed");
+    // The queue emptied: new clients are answered again.
+    e.handle_backlog(now, 0, queue(0, 0));
+    assert!(discovers(&mut e, 200..201, now)[0].is_some());
 }
 
 #[test]
-fn the_overload_line_is_said_once_a_second_at_most() {
+fn the_overload_line_is_said_once_a_second_at_most_with_the_kernels_drops() {
     let mut e = roomy();
     let start = Instant::now();
     let mut said = Vec::new();
-    // 2.5 s of turns, each with 10 DISCOVERs more than it may answer.
+    // 2.5 s of batches read from a crowded queue, 10 new clients in each, and
+    // the kernel dropping 3 datagrams between batches.
     for tick in 0..250u32 {
         let now = start + Duration::from_millis(u64::from(tick) * 10);
         if e.poll_timeout().is_some_and(|t| t <= now) {
             e.handle_timeout(now);
         }
+        e.handle_backlog(now, 0, queue(90, 3 * u64::from(tick)));
         let base = 1000 + tick * 100;
-        discovers(&mut e, base..base + NEW_CLIENTS_PER_TURN as u32 + 10, now);
+        discovers(&mut e, base..base + 10, now);
         said.extend(events(&mut e));
-        e.poll_commit();
     }
     // The rest is told when its second is over.
     let end = start + Duration::from_millis(2500);
@@ -1125,19 +1134,20 @@ fn the_overload_line_is_said_once_a_second_at_most() {
     let overload = overload_lines(&said);
     assert_eq!(overload.len(), 4, "{overload:#?}");
     assert!(
-        overload[0].starts_with("overloaded: 1 DISCOVERs"),
-        "{}",
-        overload[0]
-    );
-    assert!(
-        overload[1]
-            .starts_with("overloaded: 999 DISCOVERs from new clients left unanswered in 1.0 s"),
+        overload[1].starts_with(
+            "overloaded for 1.0 s: 999 DISCOVERs from new clients left unanswered while"
+        ) && overload[1]
+            .ends_with("; the kernel dropped 297 datagrams for want of room in the receive queue"),
         "{}",
         overload[1]
     );
-    let told: u64 = overload
-        .iter()
-        .map(|l| l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap())
-        .sum();
-    assert_eq!(told, 2500, "every DISCOVER shed is counted once");
+    let count = |line: &String, after: &str| -> u64 {
+        line.split(after)
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    let shed: u64 = overload.iter().map(|l| count(l, " s: ")).sum();
+    let dropped: u64 = overload.iter().map(|l| count(l, "kernel dropped ")).sum();
+    assert_eq!((shed, dropped), (2500, 3 * 249), "each loss is told once");
 }

@@ -25,11 +25,11 @@ use crossbeam_channel::Receiver;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::auth_workers::{AuthResult, AuthWorkers};
-use super::endpoint::{Endpoint, Event, Transmit};
+use super::endpoint::{Backlog, Endpoint, Event, Transmit};
 use super::http_auth::Answer;
 use super::lease_file::LeaseJournal;
 use super::leases::LeaseRecord;
-use crate::batch_receive::ReceiveBatch;
+use crate::batch_receive::{self, ReceiveBatch};
 use crate::config::{Access, Config, DnsSetting};
 use crate::event::{EventBus, Message};
 use crate::net::NetConfig;
@@ -41,6 +41,11 @@ const BATCH: usize = 64;
 /// Datagrams read from one socket in one turn before the turn's records are
 /// written: a socket that never empties still gets its replies out.
 const TURN_DATAGRAMS: usize = 16 * BATCH;
+/// The receive queue asked for each socket (the kernel grants at most twice
+/// net.core.rmem_max): room for a storm's datagrams while the loop waits for a
+/// disk flush or a CPU, and for the endpoint to see the queue fill up and shed
+/// new clients before the kernel drops anything.
+const RECEIVE_QUEUE: usize = 4 << 20;
 
 pub struct BootpService {
     pub config: Config,
@@ -100,6 +105,21 @@ impl BootpService {
             poll.registry()
                 .register(socket, Token(index), Interest::READABLE)
                 .map_err(|e| format!("cannot watch the BOOTP socket of {}: {e}", net.device))?;
+            let queue = socket2::SockRef::from(&*socket);
+            match queue
+                .set_recv_buffer_size(RECEIVE_QUEUE)
+                .and_then(|()| queue.recv_buffer_size())
+            {
+                Ok(size) => log::debug!(
+                    "BOOTP socket of {}: a receive queue of {} KiB",
+                    net.device,
+                    size / 1024
+                ),
+                Err(e) => log::debug!(
+                    "BOOTP socket of {}: the default receive queue ({e})",
+                    net.device
+                ),
+            }
         }
         let authorisers = match config.bootp.access {
             Some(Access::Http) => {
@@ -205,6 +225,15 @@ impl Shell {
                 }
             };
             let (now, epoch) = (Instant::now(), unix_seconds());
+            // What is left in the queue says whether the loop keeps up.
+            if let Ok(memory) = batch_receive::queue_memory(socket) {
+                let backlog = Backlog {
+                    queued: memory.queued,
+                    limit: memory.limit,
+                    drops: memory.drops,
+                };
+                self.endpoint.handle_backlog(now, index, backlog);
+            }
             for slot in 0..received {
                 if let (bytes, Some(SocketAddr::V4(source))) = self.batch.datagram(slot) {
                     self.endpoint
