@@ -438,6 +438,7 @@ search() {
             [ "$SHORT" = 1 ] && [ "${LOST%.*}" -lt 1 ] && CLIENT_LIMITED[$kind-$server]=1
         fi
     done
+    return 0
 }
 
 # The storm for server $1: STORM[$1] (new bindings/s at the knee) and PAST[$1-$m] for

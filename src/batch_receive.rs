@@ -9,12 +9,14 @@
 //!
 //! The number of slots is the type's parameter: TFTP takes the default few, while
 //! the DHCP service reads a storm of requests in batches of many. [`queue_memory`]
-//! says how full a socket's queue is after a batch: whether its reader keeps up.
+//! and [`last_arrival`] say how full a socket's queue is after a batch and how
+//! long its datagrams waited: whether the reader keeps up.
 
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Datagrams taken per call by default. One event usually stands for one datagram
 /// (an ACK); four leaves room for a burst without much memory.
@@ -194,6 +196,29 @@ pub fn queue_memory(socket: &impl AsRawFd) -> io::Result<QueueMemory> {
     }
 }
 
+/// When the last datagram read from `socket` arrived, by the kernel's clock
+/// (`ioctl(SIOCGSTAMPNS)`): read after a batch, it says how long the queue made
+/// it wait. The first call only switches the kernel's time stamps on, and fails
+/// (`NotFound`); so does a call before any datagram was read since.
+pub fn last_arrival(socket: &impl AsRawFd) -> io::Result<SystemTime> {
+    /// `SIOCGSTAMPNS`, which the libc crate does not name: the same on the
+    /// architectures bootd is built for.
+    const SIOCGSTAMPNS: libc::c_ulong = 0x8907;
+    let mut stamp = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: the kernel writes one timespec into `stamp`, which lives across the
+    // call.
+    let result = unsafe { libc::ioctl(socket.as_raw_fd(), SIOCGSTAMPNS as _, &mut stamp) };
+    if result < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let seconds = u64::try_from(stamp.tv_sec).map_err(|_| io::ErrorKind::InvalidData)?;
+    let nanos = u32::try_from(stamp.tv_nsec).map_err(|_| io::ErrorKind::InvalidData)?;
+    Ok(UNIX_EPOCH + Duration::new(seconds, nanos))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +307,25 @@ mod tests {
         let mut batch = ReceiveBatch::<64>::default();
         while batch.receive(&receiver).is_ok() {}
         assert_eq!(queue_memory(&receiver).unwrap().queued, 0);
+    }
+
+    #[test]
+    fn the_last_arrival_says_how_long_a_datagram_waited() {
+        let (receiver, sender) = pair();
+        let to = receiver.local_addr().unwrap();
+        // The first call switches time stamps on.
+        assert!(last_arrival(&receiver).is_err());
+        sender.send_to(b"waits", to).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let mut batch = ReceiveBatch::<64>::default();
+        assert_eq!(batch.receive(&receiver).unwrap(), 1);
+        let waited = SystemTime::now()
+            .duration_since(last_arrival(&receiver).unwrap())
+            .unwrap();
+        assert!(
+            waited >= Duration::from_millis(100) && waited < Duration::from_secs(5),
+            "{waited:?}"
+        );
     }
 
     #[test]

@@ -20,15 +20,17 @@
 //! behind a write still in progress; answers that need no write (clients already
 //! bound, offers) never wait behind one.
 //!
-//! Overload: the shell says how full each socket's receive queue is after every
-//! batch it reads (`handle_backlog`). While a queue is more than half full,
-//! DISCOVERs from clients that hold no address are shed (the clients ask again),
-//! while requests, and clients that already hold an address or an offer, are
-//! always answered. So when new clients come faster than bootd can bind them, it
-//! empties the queue before the kernel has to drop datagrams, whatever they are,
-//! and finishes the exchanges it started instead of starting ones it cannot
-//! finish. It says so in the log once a second at most, with the datagrams the
-//! kernel dropped all the same.
+//! Overload: the shell says, after every batch it reads, how full each socket's
+//! receive queue is and how long the batch waited in it (`handle_backlog`).
+//! While datagrams wait longer than [`QUEUE_WAIT`], or the queue is more than
+//! half full, DISCOVERs from clients that hold no address are shed (the clients
+//! ask again), while requests, and clients that already hold an address or an
+//! offer, are always answered. So when new clients come faster than bootd can
+//! bind them, it keeps the queue short, before its wait outlasts the clients'
+//! patience or the kernel has to drop datagrams, whatever they are, and finishes
+//! the exchanges it started instead of starting ones it cannot finish. It says
+//! so in the log once a second at most, with the datagrams the kernel dropped
+//! all the same.
 //!
 //! Whatever clients send, what it keeps per client is bounded
 //! ([`Endpoint::state_sizes`] reports every map): `[bootp] remembered_clients`
@@ -59,6 +61,10 @@ use crate::types::MacAddr;
 
 /// Rewrite the lease file once this many lines were appended since the last rewrite.
 const COMPACT_AFTER_APPENDS: usize = 10_000;
+/// The longest wait in the receive queue at which new clients are still offered
+/// addresses: a DHCP exchange is two such waits, well within the second most
+/// clients wait for an answer before they ask again.
+pub const QUEUE_WAIT: Duration = Duration::from_millis(200);
 /// The overload line is said at most this often.
 const OVERLOAD_LINE_EVERY: Duration = Duration::from_secs(1);
 
@@ -71,6 +77,8 @@ pub struct Backlog {
     pub limit: usize,
     /// Datagrams the kernel dropped since the socket was made, the queue full.
     pub drops: u64,
+    /// How long the batch's last datagram waited in the queue, when known.
+    pub waited: Option<Duration>,
 }
 
 /// Names one group of lease records handed out for writing.
@@ -178,7 +186,7 @@ struct Group {
 /// What a socket's receive queue was like at the last batch.
 #[derive(Default, Clone, Copy)]
 struct Queue {
-    /// More than half full: new clients wait.
+    /// Too long a wait, or more than half full: new clients wait.
     crowded: bool,
     /// The kernel's count of drops then.
     drops: u64,
@@ -354,13 +362,15 @@ impl Endpoint {
     }
 
     /// How full the receive queue of network `network`'s socket is, read just
-    /// after a batch of its datagrams was handed in: while it is more than half
-    /// full, new clients' DISCOVERs are shed; what the kernel dropped is told.
+    /// before a batch of its datagrams is handed in: while datagrams wait in it
+    /// longer than [`QUEUE_WAIT`] or it is more than half full, new clients'
+    /// DISCOVERs are shed; what the kernel dropped is told.
     pub fn handle_backlog(&mut self, now: Instant, network: usize, backlog: Backlog) {
         let Some(queue) = self.queues.get_mut(network) else {
             return;
         };
-        queue.crowded = backlog.queued.saturating_mul(2) > backlog.limit && backlog.limit > 0;
+        let half_full = backlog.queued.saturating_mul(2) > backlog.limit && backlog.limit > 0;
+        queue.crowded = half_full || backlog.waited.is_some_and(|w| w > QUEUE_WAIT);
         let dropped = backlog.drops.saturating_sub(queue.drops);
         queue.drops = backlog.drops;
         if dropped > 0 {
@@ -705,7 +715,8 @@ impl Endpoint {
         let mut parts = Vec::new();
         if shed > 0 {
             parts.push(format!(
-                "{shed} DISCOVERs from new clients left unanswered while the receive queue was more than half full (they will ask again; requests and the clients already known are answered)"
+                "{shed} DISCOVERs from new clients left unanswered while the receive queue held datagrams longer than {} s or was more than half full (they will ask again; requests and the clients already known are answered)",
+                QUEUE_WAIT.as_secs_f64()
             ));
         }
         if dropped > 0 {

@@ -1064,6 +1064,7 @@ fn queue(percent: usize, drops: u64) -> Backlog {
         queued: percent * 10_000,
         limit: 1_000_000,
         drops,
+        waited: Some(Duration::from_millis(5)),
     }
 }
 
@@ -1084,7 +1085,7 @@ fn while_the_queue_is_more_than_half_full_new_clients_wait_and_what_was_started_
     assert_eq!(
         overload_lines(&events(&mut e)),
         vec![
-            "overloaded for 0.0 s: 1 DISCOVERs from new clients left unanswered while the receive queue was more than half full (they will ask again; requests and the clients already known are answered)"
+            "overloaded for 0.0 s: 1 DISCOVERs from new clients left unanswered while the receive queue held datagrams longer than 0.2 s or was more than half full (they will ask again; requests and the clients already known are answered)"
         ]
     );
     // Meanwhile: the known client's DISCOVER, a retransmission of a DISCOVER
@@ -1106,6 +1107,24 @@ fn while_the_queue_is_more_than_half_full_new_clients_wait_and_what_was_started_
     // The queue emptied: new clients are answered again.
     e.handle_backlog(now, 0, queue(0, 0));
     assert!(discovers(&mut e, 200..201, now)[0].is_some());
+    // A queue that makes datagrams wait too long is as crowded as a full one.
+    let slow = |ms| Backlog {
+        waited: Some(Duration::from_millis(ms)),
+        ..queue(1, 0)
+    };
+    e.handle_backlog(now, 0, slow(200));
+    assert!(discovers(&mut e, 201..202, now)[0].is_some());
+    e.handle_backlog(now, 0, slow(201));
+    assert!(discovers(&mut e, 202..203, now)[0].is_none());
+    e.handle_backlog(
+        now,
+        0,
+        Backlog {
+            waited: None,
+            ..slow(0)
+        },
+    );
+    assert!(discovers(&mut e, 203..204, now)[0].is_some());
 }
 
 #[test]

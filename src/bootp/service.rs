@@ -225,12 +225,17 @@ impl Shell {
                 }
             };
             let (now, epoch) = (Instant::now(), unix_seconds());
-            // What is left in the queue says whether the loop keeps up.
+            // What is left in the queue, and how long the batch waited in it,
+            // say whether the loop keeps up.
             if let Ok(memory) = batch_receive::queue_memory(socket) {
+                let waited = batch_receive::last_arrival(socket)
+                    .ok()
+                    .and_then(|arrival| SystemTime::now().duration_since(arrival).ok());
                 let backlog = Backlog {
                     queued: memory.queued,
                     limit: memory.limit,
                     drops: memory.drops,
+                    waited,
                 };
                 self.endpoint.handle_backlog(now, index, backlog);
             }
