@@ -47,6 +47,10 @@
 # step draws from those same CLIENTS for STEP_SECONDS. Printed: the completed DORA/s
 # (perfdhcp's "Rate") of the highest passing step.
 #
+# Rewrite: bootd starts with REWRITE_BINDINGS bindings in its lease file and binds
+# new clients until it rewrites the file while serving; printed: its log line saying
+# how long that held its loop up.
+#
 # Memory: each server starts afresh and perfdhcp (a slower rate, new random clients
 # per batch) runs until its lease file holds >= MEM_BINDINGS bound clients; then
 # VmRSS and VmHWM from /proc/PID/status.
@@ -54,10 +58,10 @@
 # Environment: STORM_CLIENTS (50000), STORM_SECONDS (10), STORM_START (1000),
 # PAST_KNEE ("2 4"), CLIENTS (10000), STEP_SECONDS (5), START_RATE (2000), WARM_RATE
 # (1000), WARM_SECONDS (120), MAX_RATE (64000), BISECT (3), RETRY (1), MEM_BINDINGS
-# (10000), MODE (broadcast|relay), SERVERS ("bootd kea dnsmasq"), PARTS ("storm
-# returning memory"), SERVER_CPU (1), CLIENT_CPU (0), LEASE_DIR (/var/tmp), BOOTD (a
-# prebuilt binary instead of `cargo build --release`), KEEP (1: keep the work
-# directory).
+# (10000), REWRITE_BINDINGS (50000), MODE (broadcast|relay), SERVERS ("bootd kea
+# dnsmasq"), PARTS ("storm returning memory rewrite"), SERVER_CPU (1), CLIENT_CPU
+# (0), LEASE_DIR (/var/tmp), BOOTD (a prebuilt binary instead of `cargo build
+# --release`), KEEP (1: keep the work directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,7 +82,8 @@ RETRY=${RETRY:-1}
 MEM_BINDINGS=${MEM_BINDINGS:-10000}
 MODE=${MODE:-broadcast}
 read -r -a SERVERS <<<"${SERVERS:-bootd kea dnsmasq}"
-read -r -a PARTS <<<"${PARTS:-storm returning memory}"
+read -r -a PARTS <<<"${PARTS:-storm returning memory rewrite}"
+REWRITE_BINDINGS=${REWRITE_BINDINGS:-50000}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 KEEP=${KEEP:-0}
@@ -104,7 +109,7 @@ for s in "${SERVERS[@]}"; do
     case $s in bootd | kea | dnsmasq) ;; *) die "unknown server $s (bootd, kea, dnsmasq)" ;; esac
 done
 for p in "${PARTS[@]}"; do
-    case $p in storm | returning | memory) ;; *) die "unknown part $p (storm, returning, memory)" ;; esac
+    case $p in storm | returning | memory | rewrite) ;; *) die "unknown part $p (storm, returning, memory, rewrite)" ;; esac
 done
 has_part() {
     case " ${PARTS[*]} " in *" $1 "*) return 0 ;; esac
@@ -244,10 +249,10 @@ EOF
 # it has port 67 open; sets SERVER_PID.
 start_server() {
     local server=$1 i ra_rcvd
-    rm -f "$LEASE_DIR/$server".leases*
+    [ "${KEEP_LEASES:-0}" = 1 ] || rm -f "$LEASE_DIR/$server".leases*
     case $server in
     bootd)
-        ip netns exec "$SNS" taskset -c "$SERVER_CPU" "$BOOTD" -p -c "$WORK/bootd.ini" \
+        ip netns exec "$SNS" taskset -c "$SERVER_CPU" "$BOOTD" -p -c "${BOOTD_INI:-$WORK/bootd.ini}" \
             >>"$WORK/bootd.out" 2>&1 &
         ;;
     kea)
@@ -481,6 +486,36 @@ returning() {
     stop_server
 }
 
+# How long bootd's loop is held up by a rewrite of a lease file of REWRITE_BINDINGS
+# bindings: it starts with them in its file (a pool of 65,000 addresses), binds new
+# clients until 10,000 lines were appended, which asks for a rewrite, and logs how
+# long the rewrite held the loop up. Sets REWRITE to that line.
+rewrite_stall() {
+    local n=$REWRITE_BINDINGS deadline
+    sed -e 's/^level = warning/level = info/' -e 's/^pool_count = .*/pool_count = 65000/' \
+        "$WORK/bootd.ini" >"$WORK/bootd-rewrite.ini"
+    rm -f "$LEASE_DIR"/bootd.leases*
+    awk -v n="$n" 'BEGIN {
+        for (i = 0; i < n; i++) {
+            a = i + 10
+            printf "06-00-00-%02X-%02X-%02X 10.98.%d.%d 1718000000 bound\n", int(i / 65536) % 256, int(i / 256) % 256, i % 256, int(a / 256), a % 256
+        }
+    }' >"$LEASE_DIR/bootd.leases"
+    : >"$WORK/bootd.log"
+    KEEP_LEASES=1 BOOTD_INI=$WORK/bootd-rewrite.ini start_server bootd
+    deadline=$((SECONDS + 120))
+    while ! grep -q "rewrote the lease file\|cannot rewrite the lease file" "$WORK/bootd.log"; do
+        [ "$SECONDS" -lt "$deadline" ] || break
+        perfdhcp_run -r 2000 -n 4000 -R "$STORM_RANGE" -s $((SECONDS + 7)) -b mac=04:00:00:00:00:00 -W 500000 \
+            >"$WORK/rewrite-perfdhcp.out" 2>&1 || true
+    done
+    stop_server
+    REWRITE=$(grep -h "rewrote the lease file\|cannot rewrite the lease file" "$WORK/bootd.log" | tail -n 1 |
+        sed 's/.*(bootp) //')
+    : "${REWRITE:=no rewrite within 120 s}"
+    echo "  $REWRITE"
+}
+
 # What one append of a lease line and its fdatasync cost on the lease files' disk
 # (dd with oflag=dsync: each write is synced as it is made): FDATASYNC_MS, the mean.
 fdatasync_cost() {
@@ -545,6 +580,11 @@ if has_part memory; then
     done
 fi
 
+if has_part rewrite; then
+    echo "lease-file rewrite: bootd with $REWRITE_BINDINGS bindings"
+    rewrite_stall
+fi
+
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on these CPUs skews the figures)"
 
 ratio() { # bootd's value / peer's value, or - when either is missing
@@ -586,6 +626,11 @@ if has_part returning; then
             "$(ratio "${RETURNING[bootd]:-0}" "${RETURNING[$s]}")" "${WARM[$s]:-}" \
             "$(limited returning_step "$s")"
     done
+fi
+if has_part rewrite; then
+    echo
+    echo "bootd rewriting a lease file of $REWRITE_BINDINGS bindings (and the 10,000 it bound since) while serving:"
+    echo "  $REWRITE"
 fi
 if has_part memory; then
     echo

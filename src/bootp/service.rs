@@ -79,6 +79,8 @@ struct Shell {
     serving: bool,
     /// When the rewrite under way started, and how long it held the loop up.
     rewrite: Option<(Instant, Duration)>,
+    /// How long the endpoint took over the last commit's result.
+    handled_in: Duration,
     /// With `access = http`: the workers, and where their answers arrive.
     authorisers: Option<(AuthWorkers, Receiver<AuthResult>)>,
 }
@@ -141,6 +143,7 @@ impl BootpService {
             waker,
             serving: false,
             rewrite: None,
+            handled_in: Duration::ZERO,
             authorisers,
         };
         shell.flush();
@@ -272,7 +275,10 @@ impl Shell {
     fn commit(&mut self) {
         if let Some(commit) = self.endpoint.poll_commit() {
             let result = self.journal.append_all(&commit.records);
+            let handling = Instant::now();
             self.endpoint.handle_committed(commit.id, result);
+            // Includes taking the records of a rewrite it asks for.
+            self.handled_in = handling.elapsed();
         }
     }
 
@@ -290,7 +296,7 @@ impl Shell {
         let path = self.lease_file.display();
         match result {
             Ok(done) => log::info!(
-                "rewrote the lease file {path}: {} bindings in {:.3} s beside the service, which it held up for {:.1} ms (to add the {} lines appended meanwhile and rename it)",
+                "rewrote the lease file {path}: {} bindings in {:.3} s beside the service, which it held up for {:.1} ms (to take the bindings, then to add the {} lines appended meanwhile and rename the file)",
                 done.records,
                 started.elapsed().as_secs_f64(),
                 held_up.as_secs_f64() * 1000.0,
@@ -346,7 +352,10 @@ impl Shell {
                     let _ = waker.wake();
                 };
                 match self.journal.start_rewrite(records, wake) {
-                    Ok(true) => self.rewrite = Some((starting, starting.elapsed())),
+                    Ok(true) => {
+                        let held_up = self.handled_in + starting.elapsed();
+                        self.rewrite = Some((starting, held_up));
+                    }
                     // One is under way: the next is asked for soon enough.
                     Ok(false) => {}
                     // A failed rewrite costs nothing but room: the file in use stays.
