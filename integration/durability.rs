@@ -1,12 +1,15 @@
 //! Durability under load: bootd killed with SIGKILL in the middle of a storm of
 //! new clients keeps, after a restart, every binding it ACKed, and gives each of
 //! those clients the same address again; a torn last line is skipped with a log
-//! line.
+//! line. A disk that fills up in the middle of a storm cuts the group write back
+//! to its last whole line and answers none of that group.
 
 mod common;
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -172,6 +175,109 @@ fn every_client_acked_before_a_sigkill_in_a_storm_keeps_its_address() {
     }
     let (status, _) = bootd.stop();
     assert_eq!(status.code(), Some(0), "{}", bootd.log());
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn a_disk_filling_up_in_a_storm_answers_only_the_bindings_whole_on_disk() {
+    require_root();
+    let pair = Pair::new("10.94.0.1/16", None);
+    let dir = TempDir::new();
+    let disk = SmallDisk::new(dir.path.join("state"), "256k");
+    let leases = disk.path.join("leases");
+    let conf = config(&dir, "10.94.1.0", 5_000, &leases);
+    let mut bootd = start(&pair, &conf);
+    // The file's only page holds its header and about 85 bindings: the group
+    // write that crosses its end finds the disk full with part of it written.
+    let _filler = disk.fill();
+    let macs: Vec<String> = (1..=600).map(mac).collect();
+    let done = storm(&pair, &dir, "full.macs", &macs, 3_000).finish(Duration::from_secs(120));
+    done.assert_success();
+    let told = acks(&done.stdout);
+    let lost = done
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("LOST"))
+        .count();
+    assert!(
+        told.len() >= 50 && lost > 0,
+        "{} ACKs, {lost} lost: the disk never filled up; log:\n{}",
+        told.len(),
+        bootd.log()
+    );
+    let log = bootd.log();
+    let refused: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("cannot write the lease file"))
+        .collect();
+    eprintln!(
+        "{} clients ACKed, {lost} lost; the first refused write: {}",
+        told.len(),
+        refused.first().unwrap_or(&"none")
+    );
+    assert!(
+        refused.iter().any(|l| l.contains("No space left on device")
+            && (l.contains("the partial line was cut off")
+                || l.contains("the partial lines were cut off"))),
+        "{log}"
+    );
+    let (status, _) = bootd.stop();
+    assert_eq!(status.code(), Some(0), "{}", bootd.log());
+    // Whole lines only, and every binding a client was told of among them.
+    let text = std::fs::read_to_string(&leases).unwrap();
+    assert!(text.ends_with('\n'), "a partial line was left: {text:?}");
+    let (on_disk, _) = bindings(&leases);
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        assert_eq!(line.split_whitespace().count(), 4, "{line:?}");
+    }
+    for (mac, ip) in &told {
+        assert_eq!(on_disk.get(mac), Some(ip), "{mac} was ACKed {ip}");
+    }
+    // And no binding on disk that its client was not told of, but for ACKs the
+    // network lost: the group that failed left nothing behind.
+    assert!(on_disk.len() <= told.len() + 5, "{} on disk", on_disk.len());
+}
+
+/// A tmpfs of `size` mounted on `path` (created for it), unmounted on drop: a
+/// disk the test can fill.
+struct SmallDisk {
+    path: PathBuf,
+}
+
+impl SmallDisk {
+    fn new(path: PathBuf, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(&path).unwrap();
+        let options = format!("size={size},mode=0755");
+        sh(&[
+            "mount",
+            "-t",
+            "tmpfs",
+            "-o",
+            &options,
+            "bootd-test-disk",
+            path.to_str().unwrap(),
+        ]);
+        SmallDisk { path }
+    }
+
+    /// Fills the disk with a file grown until the disk refuses more; returns it.
+    fn fill(&self) -> PathBuf {
+        let filler = self.path.join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0xA5u8; 4096];
+        while let Ok(n) = file.write(&block) {
+            if n == 0 {
+                break;
+            }
+        }
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
 }
 
 /// Removes a directory on drop.
