@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench-dhcp.sh: DHCP throughput of bootd against Kea and dnsmasq, same run, same
-# pool, same network, same client (perfdhcp), and their resident memory with 10,000
+# pool, same network, same client (perfdhcp), with every lease file on the machine's
+# disk: a storm of new clients, returning clients, and resident memory with 10,000
 # bindings. Run as root (network namespaces, port 67):
 #   sudo scripts/bench-dhcp.sh
 #
@@ -11,42 +12,69 @@
 # processes this script started (by PID) are ended.
 #
 # Pool: 10.98.0.10 - 10.98.234.105 (60,000 addresses) for all three servers. Replies:
-# router, boot file pxelinux.0, lease time 24 h. Lease files: all three on a tmpfs
-# (LEASE_DIR, default a directory under /dev/shm), each written as the server does it:
-#   bootd    appends each new binding and fsyncs it before the ACK ([bootp] lease_file)
+# router, boot file pxelinux.0, lease time 24 h. Lease files: all three in a directory
+# under LEASE_DIR (default /var/tmp, on the disk: a tmpfs would hide the cost of
+# making a binding durable), each written as the server does it:
+#   bootd    appends the bindings of each turn of its loop with one write and one
+#            fdatasync before their ACKs leave ([bootp] lease_file)
 #   Kea      memfile, "persist": true (appends each lease change to a CSV, no fsync)
-#   dnsmasq  --dhcp-leasefile (rewrites the whole file after each change), --no-ping
-# LEASE_DIR=/some/disk/dir measures them on a disk instead. Logging: bootd at
-# [logger] level = warning (info logs every reply), Kea at WARN, dnsmasq --quiet-dhcp.
+#   dnsmasq  --dhcp-leasefile (rewrites the whole file after each change, no fsync),
+#            --no-ping
+# The script measures what one append + fdatasync costs on that disk (dd
+# oflag=dsync). Logging: bootd at [logger] level = warning (info logs every reply),
+# Kea at WARN, dnsmasq --quiet-dhcp.
 #
-# Throughput: perfdhcp -4 -l IFACE -B (DISCOVERs broadcast on the segment; MODE=relay
-# uses perfdhcp -4 -l 10.98.255.254 10.98.0.1 instead: unicast to port 67). perfdhcp
-# 2.2 sets giaddr = 10.98.255.254 in both modes, so the servers answer it as a relay
-# (unicast to 10.98.255.254:67). Each step: -R CLIENTS simulated clients (MACs drawn at random, fixed seed) for STEP_SECONDS
-# at a rate -r. Each step starts the server afresh with an empty lease file, so every
-# step is the same workload: a mix of first DORAs (new bindings) and repeated ones.
-# An exchange counts only when its ACK arrives; a step passes when fewer than 1% of
-# the DISCOVERs sent got no ACK and perfdhcp sent >= 95% of the DISCOVERs asked for
-# (a step that fails only for that is flagged "client-limited": perfdhcp was the limit).
-# The rate doubles from START_RATE until a step fails (halves until one passes),
-# then BISECT bisection steps; a failing step is run once more (RETRY=1) and fails
-# only if it fails twice. Printed: the completed DORA/s (perfdhcp's "Rate") of
-# the highest passing step, and bootd / peer.
+# perfdhcp -4 -l IFACE -B (DISCOVERs broadcast on the segment; MODE=relay uses
+# perfdhcp -4 -l 10.98.255.254 10.98.0.1 instead: unicast to port 67). perfdhcp 2.2
+# sets giaddr = 10.98.255.254 in both modes, so the servers answer it as a relay
+# (unicast to 10.98.255.254:67). An exchange counts only when its ACK arrives within
+# perfdhcp's drop time (1 s); a step passes when fewer than 1% of the DISCOVERs sent
+# got no ACK and perfdhcp sent >= 95% of the DISCOVERs asked for (a step that fails
+# only for that is flagged "client-limited": perfdhcp was the limit). The rate
+# doubles from the start rate until a step fails (halves until one passes), then
+# BISECT bisection steps; a failing step is run once more (RETRY=1) and fails only if
+# it fails twice.
+#
+# New-client storm: each step starts the server afresh with an empty lease file and
+# sends min(STORM_CLIENTS, rate x STORM_SECONDS) DISCOVERs at the rate, each from a
+# new client (MACs drawn from 100,000,000: a repeat is rare). Printed: new bindings
+# per second (ACKs over the sending time) at the highest passing step, and the curve
+# past that knee: ACKs per second and the share lost when offered PAST_KNEE times
+# that rate.
+#
+# Returning clients: each server starts once, CLIENTS clients are bound first
+# (perfdhcp until >= 99% of them are in its lease file, or WARM_SECONDS), then every
+# step draws from those same CLIENTS for STEP_SECONDS. Printed: the completed DORA/s
+# (perfdhcp's "Rate") of the highest passing step.
+#
+# Rewrite: bootd starts with REWRITE_BINDINGS bindings in its lease file and binds
+# new clients until it rewrites the file while serving; printed: its log line saying
+# how long that held its loop up.
 #
 # Memory: each server starts afresh and perfdhcp (a slower rate, new random clients
 # per batch) runs until its lease file holds >= MEM_BINDINGS bound clients; then
 # VmRSS and VmHWM from /proc/PID/status.
 #
-# Environment: CLIENTS (10000), STEP_SECONDS (5), START_RATE (500), MAX_RATE (64000),
-# BISECT (3), RETRY (1), MEM_BINDINGS (10000), MODE (broadcast|relay), SERVERS ("bootd kea
-# dnsmasq"), SERVER_CPU (1), CLIENT_CPU (0), LEASE_DIR, BOOTD (a prebuilt binary
-# instead of `cargo build --release`), KEEP (1: keep the work directory).
+# Environment: STORM_CLIENTS (50000), STORM_SECONDS (10), STORM_START (1000),
+# PAST_KNEE ("2 4"), CLIENTS (10000), STEP_SECONDS (5), START_RATE (2000), WARM_RATE
+# (1000), WARM_SECONDS (120), MAX_RATE (64000), BISECT (3), RETRY (1), MEM_BINDINGS
+# (10000), REWRITE_BINDINGS (50000), MODE (broadcast|relay), SERVERS ("bootd kea
+# dnsmasq"), PARTS ("storm returning memory rewrite"), SERVER_CPU (1), CLIENT_CPU
+# (0), LEASE_DIR (/var/tmp), BOOTD (a prebuilt binary instead of `cargo build
+# --release`), KEEP (1: keep the work directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+STORM_CLIENTS=${STORM_CLIENTS:-50000}
+STORM_SECONDS=${STORM_SECONDS:-10}
+STORM_START=${STORM_START:-1000}
+read -r -a PAST_KNEE <<<"${PAST_KNEE:-2 4}"
+STORM_RANGE=100000000
 CLIENTS=${CLIENTS:-10000}
 STEP_SECONDS=${STEP_SECONDS:-5}
-START_RATE=${START_RATE:-500}
+START_RATE=${START_RATE:-2000}
+WARM_RATE=${WARM_RATE:-1000}
+WARM_SECONDS=${WARM_SECONDS:-120}
 MAX_RATE=${MAX_RATE:-64000}
 MIN_RATE=25
 BISECT=${BISECT:-3}
@@ -54,6 +82,8 @@ RETRY=${RETRY:-1}
 MEM_BINDINGS=${MEM_BINDINGS:-10000}
 MODE=${MODE:-broadcast}
 read -r -a SERVERS <<<"${SERVERS:-bootd kea dnsmasq}"
+read -r -a PARTS <<<"${PARTS:-storm returning memory rewrite}"
+REWRITE_BINDINGS=${REWRITE_BINDINGS:-50000}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 KEEP=${KEEP:-0}
@@ -78,6 +108,13 @@ case $MODE in broadcast | relay) ;; *) die "MODE must be broadcast or relay" ;; 
 for s in "${SERVERS[@]}"; do
     case $s in bootd | kea | dnsmasq) ;; *) die "unknown server $s (bootd, kea, dnsmasq)" ;; esac
 done
+for p in "${PARTS[@]}"; do
+    case $p in storm | returning | memory | rewrite) ;; *) die "unknown part $p (storm, returning, memory, rewrite)" ;; esac
+done
+has_part() {
+    case " ${PARTS[*]} " in *" $1 "*) return 0 ;; esac
+    return 1
+}
 
 # --- packages -----------------------------------------------------------------------
 # perfdhcp is in kea-admin. The Debian packages of Kea (and dnsmasq, if the full
@@ -124,24 +161,14 @@ fi
 BOOTD=${BOOTD:-$PWD/target/release/bootd}
 [ -x "$BOOTD" ] || die "no bootd binary at $BOOTD"
 
-# --- work directory (tmpfs), namespaces, cleanup ------------------------------------
+# --- work directory, lease directory (disk), namespaces, cleanup --------------------
 WORK=$(mktemp -d /tmp/bench-dhcp.XXXXXX)
-if [ -z "${LEASE_DIR:-}" ]; then
-    if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ]; then
-        LEASE_DIR=$(mktemp -d /dev/shm/bench-dhcp.XXXXXX)
-    else
-        LEASE_DIR=$WORK/tmpfs
-        mkdir "$LEASE_DIR"
-        mount -t tmpfs -o size=256m bench-dhcp "$LEASE_DIR"
-        MOUNTED=$LEASE_DIR
-    fi
-    REMOVE_LEASE_DIR=1
-else
-    mkdir -p "$LEASE_DIR"
-    LEASE_DIR=$(mktemp -d "$LEASE_DIR/bench-dhcp.XXXXXX")
-    REMOVE_LEASE_DIR=1
-fi
+mkdir -p "${LEASE_DIR:=/var/tmp}"
+LEASE_DIR=$(mktemp -d "$LEASE_DIR/bench-dhcp.XXXXXX")
 LEASE_FS=$(stat -f -c %T "$LEASE_DIR")
+case $LEASE_FS in
+tmpfs | ramfs) echo "bench-dhcp.sh: warning: $LEASE_DIR is on $LEASE_FS, not a disk: fsync costs nothing there" >&2 ;;
+esac
 SNS=dhcpsrv$$
 CNS=dhcpcli$$
 SIF=dsrv$$
@@ -162,14 +189,10 @@ cleanup() {
     stop_server
     ip netns del "$SNS" 2>/dev/null || true
     ip netns del "$CNS" 2>/dev/null || true
-    if [ -n "${MOUNTED:-}" ]; then
-        umount "$MOUNTED" 2>/dev/null || true
-    fi
     if [ "$KEEP" = 1 ]; then
         echo "kept $WORK and $LEASE_DIR" >&2
     else
-        [ "$REMOVE_LEASE_DIR" = 1 ] && rm -rf "$LEASE_DIR"
-        rm -rf "$WORK"
+        rm -rf "$LEASE_DIR" "$WORK"
     fi
     exit "$rc"
 }
@@ -228,10 +251,10 @@ EOF
 # it has port 67 open; sets SERVER_PID.
 start_server() {
     local server=$1 i ra_rcvd
-    rm -f "$LEASE_DIR/$server".leases*
+    [ "${KEEP_LEASES:-0}" = 1 ] || rm -f "$LEASE_DIR/$server".leases*
     case $server in
     bootd)
-        ip netns exec "$SNS" taskset -c "$SERVER_CPU" "$BOOTD" -p -c "$WORK/bootd.ini" \
+        ip netns exec "$SNS" taskset -c "$SERVER_CPU" "$BOOTD" -p -c "${BOOTD_INI:-$WORK/bootd.ini}" \
             >>"$WORK/bootd.out" 2>&1 &
         ;;
     kea)
@@ -317,57 +340,93 @@ settled_bound_clients() {
     echo "$n"
 }
 
-# One throughput step: server $1 at rate $2. Sets VERDICT (pass|fail), DONE (completed
-# DORA/s), LOST (% of DISCOVERs without an ACK), SHORT (1: perfdhcp sent fewer than 95%
-# of the DISCOVERs asked for) and COUNTS.
-step() {
-    local server=$1 rate=$2 report out rate_done do_sent do_rcvd ra_sent ra_rcvd
-    out=$WORK/step-$server-$rate.out
-    start_server "$server"
-    perfdhcp_run -r "$rate" -R "$CLIENTS" -p "$STEP_SECONDS" -s "$SEED" >"$out" 2>&1 || true
-    stop_server
+# Runs perfdhcp against the server already started ($1) at rate $2 with the further
+# perfdhcp arguments $4..., its report in $3. Sets VERDICT (pass|fail), DONE
+# (completed exchanges per second), LOST (% of DISCOVERs without an ACK), SHORT (1:
+# perfdhcp sent fewer than 95% of the DISCOVERs asked for, $EXPECTED of them) and
+# COUNTS. DONE is perfdhcp's "Rate", or with PER_SENDING_TIME=1 the ACKs over the
+# time the DISCOVERs took to send at the rate (a step with a fixed count).
+measure() {
+    local server=$1 rate=$2 out=$3 rate_done do_sent do_rcvd ra_sent ra_rcvd
+    shift 3
+    perfdhcp_run -r "$rate" "$@" >"$out" 2>&1 || true
     read -r rate_done do_sent do_rcvd ra_sent ra_rcvd < <(parse_report <"$out")
     if [ "$do_sent" -eq 0 ]; then
         echo "bench-dhcp.sh: perfdhcp sent nothing against $server at rate $rate:" >&2
         tail -n 20 "$out" >&2
         exit 1
     fi
-    read -r VERDICT DONE LOST SHORT < <(awk -v r="$rate" -v p="$STEP_SECONDS" \
-        -v done="$rate_done" -v ds="$do_sent" -v rr="$ra_rcvd" 'BEGIN {
+    read -r VERDICT DONE LOST SHORT < <(awk -v r="$rate" -v expected="$EXPECTED" \
+        -v done="$rate_done" -v per_send="${PER_SENDING_TIME:-0}" \
+        -v ds="$do_sent" -v rr="$ra_rcvd" 'BEGIN {
             lost = 100 * (ds - rr) / ds
-            short = ds < 0.95 * r * p
+            short = ds < 0.95 * expected
+            if (per_send == 1) done = rr / (ds / r)
             printf "%s %.0f %.2f %d\n", (lost < 1 && !short) ? "pass" : "fail", done, lost, short
         }')
     COUNTS="$do_sent/$do_rcvd/$ra_sent/$ra_rcvd"
-    printf '  %-8s -r %-6s %s: %6s DORA/s, %5s%% without ACK (DISCOVER/OFFER/REQUEST/ACK %s)%s\n' \
-        "$server" "$rate" "$VERDICT" "$DONE" "$LOST" "$COUNTS" \
+}
+
+# Prints the line of the step just measured ($1: server, $2: rate, $3: unit, $4: a
+# note).
+print_step() {
+    printf '  %-8s -r %-6s %s: %6s %s, %5s%% without ACK (DISCOVER/OFFER/REQUEST/ACK %s)%s%s\n' \
+        "$1" "$2" "$VERDICT" "$DONE" "$3" "$LOST" "$COUNTS" "${4:-}" \
         "$([ "$SHORT" = 1 ] && echo ", perfdhcp sent < 95% of the asked DISCOVERs" || true)"
 }
 
-# step, repeated once when it fails (RETRY=1): a burst of other work on the machine
-# should not end a search.
+# One storm step: server $1 started afresh, min(STORM_CLIENTS, rate x STORM_SECONDS)
+# new clients at rate $2. Also sets ON_DISK: the clients bound in its lease file once
+# it is stopped.
+storm_step() {
+    local server=$1 rate=$2 n
+    n=$((rate * STORM_SECONDS))
+    [ "$n" -le "$STORM_CLIENTS" ] || n=$STORM_CLIENTS
+    EXPECTED=$n
+    start_server "$server"
+    PER_SENDING_TIME=1 measure "$server" "$rate" "$WORK/storm-$server-$rate.out" \
+        -n "$n" -R "$STORM_RANGE" -s "$SEED" -b mac=02:00:00:00:00:00 -W 1500000
+    stop_server
+    ON_DISK=$(bound_clients "$server")
+    print_step "$server" "$rate" "new bindings/s" ", $ON_DISK bound in its lease file"
+}
+
+# One returning-client step: server $1, already serving its CLIENTS, at rate $2.
+returning_step() {
+    local server=$1 rate=$2
+    EXPECTED=$((rate * STEP_SECONDS))
+    measure "$server" "$rate" "$WORK/returning-$server-$rate.out" \
+        -R "$CLIENTS" -p "$STEP_SECONDS" -s "$SEED"
+    print_step "$server" "$rate" "DORA/s"
+}
+
+# Step $1 (storm_step, returning_step) for server $2 at rate $3, repeated once when it
+# fails (RETRY=1): a burst of other work on the machine should not end a search.
 try_step() {
-    step "$1" "$2"
+    "$1" "$2" "$3"
     if [ "$VERDICT" = fail ] && [ "$RETRY" = 1 ]; then
-        step "$1" "$2"
+        "$1" "$2" "$3"
     fi
 }
 
-# The rate search for server $1: sets RATE[$1] to the highest completed DORA/s of a
-# passing step (0 if none passed).
+# The rate search with step $1 for server $2 from rate $3: sets BEST to the highest
+# DONE of a passing step (0 if none passed) and BEST_RATE to its rate; CLIENT_LIMITED
+# when perfdhcp could not send as fast as asked.
 search() {
-    local server=$1 rate=$START_RATE lo=0 hi=0 best=0 i mid
+    local kind=$1 server=$2 rate=$3 lo=0 hi=0 i mid
+    BEST=0
+    BEST_RATE=0
     while :; do
-        try_step "$server" "$rate"
+        try_step "$kind" "$server" "$rate"
         if [ "$VERDICT" = pass ]; then
             lo=$rate
-            [ "$DONE" -gt "$best" ] && best=$DONE
+            [ "$DONE" -gt "$BEST" ] && BEST=$DONE && BEST_RATE=$rate
             [ "$hi" -gt 0 ] && break
             rate=$((rate * 2))
             [ "$rate" -le "$MAX_RATE" ] || break
         else
             hi=$rate
-            [ "$SHORT" = 1 ] && [ "${LOST%.*}" -lt 1 ] && CLIENT_LIMITED[$server]=1
+            [ "$SHORT" = 1 ] && [ "${LOST%.*}" -lt 1 ] && CLIENT_LIMITED[$kind-$server]=1
             [ "$lo" -eq 0 ] || break
             rate=$((rate / 2))
             [ "$rate" -ge "$MIN_RATE" ] || break
@@ -377,16 +436,101 @@ search() {
         [ "$lo" -gt 0 ] && [ "$hi" -gt 0 ] || break
         mid=$(((lo + hi) / 2))
         [ $((mid - lo)) -ge $((lo / 40 + 5)) ] || break
-        try_step "$server" "$mid"
+        try_step "$kind" "$server" "$mid"
         if [ "$VERDICT" = pass ]; then
             lo=$mid
-            [ "$DONE" -gt "$best" ] && best=$DONE
+            [ "$DONE" -gt "$BEST" ] && BEST=$DONE && BEST_RATE=$mid
         else
             hi=$mid
-            [ "$SHORT" = 1 ] && [ "${LOST%.*}" -lt 1 ] && CLIENT_LIMITED[$server]=1
+            [ "$SHORT" = 1 ] && [ "${LOST%.*}" -lt 1 ] && CLIENT_LIMITED[$kind-$server]=1
         fi
     done
-    RATE[$server]=$best
+    return 0
+}
+
+# The storm for server $1: STORM[$1] (new bindings/s at the knee) and PAST[$1-$m] for
+# each multiple m of the knee's rate ("ACKs/s lost%").
+storm() {
+    local server=$1 m
+    search storm_step "$server" "$STORM_START"
+    STORM[$server]=$BEST
+    [ "$BEST_RATE" -gt 0 ] || return 0
+    for m in "${PAST_KNEE[@]}"; do
+        storm_step "$server" $((BEST_RATE * m))
+        PAST[$server-$m]="$DONE $LOST"
+    done
+}
+
+# Binds CLIENTS clients on server $1 (already started): perfdhcp at WARM_RATE, 10 s
+# at a time with a new seed, until >= 99% of them are in its lease file or
+# WARM_SECONDS have passed. Sets WARM[$1] to the share bound (%).
+warm_up() {
+    local server=$1 seed=200 n deadline=$((SECONDS + WARM_SECONDS))
+    while :; do
+        perfdhcp_run -r "$WARM_RATE" -R "$CLIENTS" -p 10 -s "$seed" -W 500000 \
+            >"$WORK/warm-$server-$seed.out" 2>&1 || true
+        seed=$((seed + 1))
+        n=$(settled_bound_clients "$server")
+        [ $((n * 100)) -ge $((CLIENTS * 99)) ] && break
+        [ "$SECONDS" -lt "$deadline" ] || break
+    done
+    WARM[$server]=$(awk -v n="$n" -v c="$CLIENTS" 'BEGIN { printf "%.1f", 100 * n / c }')
+    echo "  $server: $n of $CLIENTS clients bound before the search (${WARM[$server]}%)"
+}
+
+# Returning clients on server $1: RETURNING[$1] (DORA/s).
+returning() {
+    local server=$1
+    start_server "$server"
+    warm_up "$server"
+    search returning_step "$server" "$START_RATE"
+    RETURNING[$server]=$BEST
+    stop_server
+}
+
+# How long bootd's loop is held up by a rewrite of a lease file of REWRITE_BINDINGS
+# bindings: it starts with them in its file (a pool of 65,000 addresses), binds new
+# clients until 10,000 lines were appended, which asks for a rewrite, and logs how
+# long the rewrite held the loop up. Sets REWRITE to that line.
+rewrite_stall() {
+    local n=$REWRITE_BINDINGS deadline round=0
+    sed -e 's/^level = warning/level = info/' -e 's/^pool_count = .*/pool_count = 65000/' \
+        "$WORK/bootd.ini" >"$WORK/bootd-rewrite.ini"
+    rm -f "$LEASE_DIR"/bootd.leases*
+    awk -v n="$n" 'BEGIN {
+        for (i = 0; i < n; i++) {
+            a = i + 10
+            printf "06-00-00-%02X-%02X-%02X 10.98.%d.%d 1718000000 bound\n", int(i / 65536) % 256, int(i / 256) % 256, i % 256, int(a / 256), a % 256
+        }
+    }' >"$LEASE_DIR/bootd.leases"
+    : >"$WORK/bootd.log"
+    KEEP_LEASES=1 BOOTD_INI=$WORK/bootd-rewrite.ini start_server bootd
+    deadline=$((SECONDS + 120))
+    while ! grep -q "rewrote the lease file\|cannot rewrite the lease file" "$WORK/bootd.log"; do
+        [ "$SECONDS" -lt "$deadline" ] || break
+        # perfdhcp numbers its clients from the base MAC whatever the seed: a base
+        # of its own per round, or the rounds after the first bind nobody new.
+        round=$((round + 1))
+        perfdhcp_run -r 2000 -n 4000 -R "$STORM_RANGE" -s "$round" \
+            -b "mac=04:$(printf %02x $((round % 256))):00:00:00:00" -W 500000 \
+            >"$WORK/rewrite-perfdhcp.out" 2>&1 || true
+    done
+    stop_server
+    REWRITE=$({ grep -h "rewrote the lease file\|cannot rewrite the lease file" "$WORK/bootd.log" || true; } |
+        tail -n 1 | sed 's/.*(bootp) //')
+    : "${REWRITE:=no rewrite within 120 s}"
+    echo "  $REWRITE"
+}
+
+# What one append of a lease line and its fdatasync cost on the lease files' disk
+# (dd with oflag=dsync: each write is synced as it is made): FDATASYNC_MS, the mean.
+fdatasync_cost() {
+    local probe=$LEASE_DIR/fdatasync-probe seconds count=1000
+    : >"$probe"
+    seconds=$(dd if=/dev/zero of="$probe" bs=48 count=$count oflag=dsync,append conv=notrunc 2>&1 |
+        sed -n 's/.* copied, \([0-9.]*\) s,.*/\1/p')
+    rm -f "$probe"
+    FDATASYNC_MS=$(awk -v s="${seconds:-0}" -v n=$count 'BEGIN { printf "%.3f", s * 1000 / n }')
 }
 
 # Memory with MEM_BINDINGS bindings: server $1, perfdhcp at rate $2. Sets MEM[$1] to
@@ -413,23 +557,39 @@ memory() {
 }
 
 # --- run ----------------------------------------------------------------------------
-declare -A RATE=() CLIENT_LIMITED=() MEM=()
+declare -A STORM=() PAST=() RETURNING=() WARM=() CLIENT_LIMITED=() MEM=()
 echo "bench-dhcp.sh: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); server on CPU $SERVER_CPU, perfdhcp on CPU $CLIENT_CPU"
-echo "  mode $MODE, $CLIENTS simulated clients, pool $POOL_START-$POOL_END ($POOL_COUNT), ${STEP_SECONDS}s steps"
-echo "  lease files on $LEASE_FS ($LEASE_DIR); bootd $($BOOTD --version 2>/dev/null | head -n1 || true)"
+echo "  mode $MODE, pool $POOL_START-$POOL_END ($POOL_COUNT); bootd $($BOOTD --version 2>/dev/null | head -n1 || true)"
 echo "  Kea $("$KEA" -v 2>/dev/null), dnsmasq $("$DNSMASQ" --version | head -n1 | awk '{print $3}'), perfdhcp $("$PERFDHCP" -v 2>&1 | head -n1)"
+fdatasync_cost
+echo "  lease files on $LEASE_FS ($LEASE_DIR): one line appended with O_DSYNC costs $FDATASYNC_MS ms (mean of 1000)"
 
-for s in "${SERVERS[@]}"; do
-    echo "throughput: $s"
-    search "$s"
-done
-for s in "${SERVERS[@]}"; do
-    # Half the highest passing rate, at least 100/s: the batches complete with few drops.
-    mem_rate=$((RATE[$s] / 2))
-    [ "$mem_rate" -ge 100 ] || mem_rate=100
-    echo "memory: $s ($MEM_BINDINGS bindings at -r $mem_rate)"
-    memory "$s" "$mem_rate"
-done
+if has_part storm; then
+    for s in "${SERVERS[@]}"; do
+        echo "new-client storm: $s (up to $STORM_CLIENTS new clients, ${STORM_SECONDS}s at most per step)"
+        storm "$s"
+    done
+fi
+if has_part returning; then
+    for s in "${SERVERS[@]}"; do
+        echo "returning clients: $s ($CLIENTS clients, ${STEP_SECONDS}s steps)"
+        returning "$s"
+    done
+fi
+if has_part memory; then
+    for s in "${SERVERS[@]}"; do
+        # Half the highest passing rate, at least 100/s: the batches complete with few drops.
+        mem_rate=$((${RETURNING[$s]:-${STORM[$s]:-200}} / 2))
+        [ "$mem_rate" -ge 100 ] || mem_rate=100
+        echo "memory: $s ($MEM_BINDINGS bindings at -r $mem_rate)"
+        memory "$s" "$mem_rate"
+    done
+fi
+
+if has_part rewrite; then
+    echo "lease-file rewrite: bootd with $REWRITE_BINDINGS bindings"
+    rewrite_stall
+fi
 
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on these CPUs skews the figures)"
 
@@ -437,23 +597,59 @@ ratio() { # bootd's value / peer's value, or - when either is missing
     awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else printf "-" }'
 }
 
-echo
-echo "DORA exchanges/s at < 1% lost ($MODE, $CLIENTS clients, fresh server per ${STEP_SECONDS}s step, lease files on $LEASE_FS)"
-printf '%-10s %12s %14s\n' server "DORA/s" "bootd/server"
-for s in "${SERVERS[@]}"; do
-    printf '%-10s %12s %14s%s\n' "$s" "${RATE[$s]}" "$(ratio "${RATE[bootd]:-0}" "${RATE[$s]}")" \
-        "$([ -n "${CLIENT_LIMITED[$s]:-}" ] && echo "  (perfdhcp could not send faster: client-limited)" || true)"
-done
-echo
-echo "Resident memory with >= $MEM_BINDINGS bound clients (kB, from /proc/PID/status)"
-printf '%-10s %9s %9s %9s %14s\n' server bindings VmRSS VmHWM "bootd/server"
-for s in "${SERVERS[@]}"; do
-    read -r n rss hwm <<<"${MEM[$s]}"
-    printf '%-10s %9s %9s %9s %14s\n' "$s" "$n" "$rss" "$hwm" \
-        "$(ratio "$(echo "${MEM[bootd]:-0 0}" | cut -d' ' -f2)" "$rss")"
-done
-if [ -n "${MEM[bootd]:-}" ]; then
-    read -r n rss hwm <<<"${MEM[bootd]}"
+limited() { # the client-limited note of search $1 for server $2
+    [ -n "${CLIENT_LIMITED[$1-$2]:-}" ] && echo "  (perfdhcp could not send faster: client-limited)" || true
+}
+
+if has_part storm; then
     echo
-    echo "bootd resident memory with $n bindings: VmRSS $rss kB, VmHWM $hwm kB"
+    echo "New-client storm: new bindings/s at < 1% lost ($MODE, up to $STORM_CLIENTS new clients per step, fresh server per step, lease files on $LEASE_FS, fdatasync $FDATASYNC_MS ms)"
+    header=$(printf '%-10s %12s %14s' server "bindings/s" "bootd/server")
+    for m in "${PAST_KNEE[@]}"; do
+        header+=$(printf ' %22s' "at ${m}x: ACKs/s, lost")
+    done
+    echo "$header"
+    for s in "${SERVERS[@]}"; do
+        row=$(printf '%-10s %12s %14s' "$s" "${STORM[$s]}" "$(ratio "${STORM[bootd]:-0}" "${STORM[$s]}")")
+        for m in "${PAST_KNEE[@]}"; do
+            if [ -n "${PAST[$s-$m]:-}" ]; then
+                read -r acks lost <<<"${PAST[$s-$m]}"
+                row+=$(printf ' %22s' "$acks, $lost%")
+            else
+                row+=$(printf ' %22s' -)
+            fi
+        done
+        echo "$row$(limited storm_step "$s")"
+    done
+    echo "(bootd makes each binding durable with fdatasync before its ACK; Kea's memfile and dnsmasq do not fsync)"
+fi
+if has_part returning; then
+    echo
+    echo "Returning clients: DORA/s at < 1% lost ($MODE, $CLIENTS clients bound before the search, ${STEP_SECONDS}s steps, lease files on $LEASE_FS)"
+    printf '%-10s %12s %14s %10s\n' server "DORA/s" "bootd/server" "bound"
+    for s in "${SERVERS[@]}"; do
+        printf '%-10s %12s %14s %9s%%%s\n' "$s" "${RETURNING[$s]}" \
+            "$(ratio "${RETURNING[bootd]:-0}" "${RETURNING[$s]}")" "${WARM[$s]:-}" \
+            "$(limited returning_step "$s")"
+    done
+fi
+if has_part rewrite; then
+    echo
+    echo "bootd rewriting a lease file of $REWRITE_BINDINGS bindings (and the 10,000 it bound since) while serving:"
+    echo "  $REWRITE"
+fi
+if has_part memory; then
+    echo
+    echo "Resident memory with >= $MEM_BINDINGS bound clients (kB, from /proc/PID/status)"
+    printf '%-10s %9s %9s %9s %14s\n' server bindings VmRSS VmHWM "bootd/server"
+    for s in "${SERVERS[@]}"; do
+        read -r n rss hwm <<<"${MEM[$s]}"
+        printf '%-10s %9s %9s %9s %14s\n' "$s" "$n" "$rss" "$hwm" \
+            "$(ratio "$(echo "${MEM[bootd]:-0 0}" | cut -d' ' -f2)" "$rss")"
+    done
+    if [ -n "${MEM[bootd]:-}" ]; then
+        read -r n rss hwm <<<"${MEM[bootd]}"
+        echo
+        echo "bootd resident memory with $n bindings: VmRSS $rss kB, VmHWM $hwm kB"
+    fi
 fi

@@ -6,42 +6,50 @@
 //! room for several datagrams answers both questions at once: when it returns fewer
 //! than it had room for, the queue was empty, and any datagram arriving later raises
 //! a new edge. Neither mio nor socket2 wraps recvmmsg, so this calls it through libc.
+//!
+//! The number of slots is the type's parameter: TFTP takes the default few, while
+//! the DHCP service reads a storm of requests in batches of many. [`queue_memory`]
+//! and [`last_arrival`] say how full a socket's queue is after a batch and how
+//! long its datagrams waited: whether the reader keeps up.
 
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Datagrams taken per call. One event usually stands for one datagram (an ACK);
-/// four leaves room for a burst without much memory.
+/// Datagrams taken per call by default. One event usually stands for one datagram
+/// (an ACK); four leaves room for a burst without much memory.
 pub const SLOTS: usize = 4;
 /// Each slot holds the largest UDP payload, so nothing a client sends is cut.
 /// The pages are only touched as far as datagrams fill them.
 const SLOT_BYTES: usize = 65536;
 
-/// Buffers for one batch, reused from call to call.
-pub struct ReceiveBatch {
+/// Buffers for one batch of up to `N` datagrams, reused from call to call.
+pub struct ReceiveBatch<const N: usize = SLOTS> {
     buffers: Vec<u8>,
-    lengths: [usize; SLOTS],
-    senders: [Option<SocketAddr>; SLOTS],
+    lengths: [usize; N],
+    senders: [Option<SocketAddr>; N],
 }
 
-impl Default for ReceiveBatch {
+impl<const N: usize> Default for ReceiveBatch<N> {
     fn default() -> Self {
         ReceiveBatch {
-            buffers: vec![0; SLOTS * SLOT_BYTES],
-            lengths: [0; SLOTS],
-            senders: [None; SLOTS],
+            // Zeroed memory from the allocator: pages are only mapped in as
+            // datagrams reach them.
+            buffers: vec![0; N * SLOT_BYTES],
+            lengths: [0; N],
+            senders: [None; N],
         }
     }
 }
 
-impl ReceiveBatch {
-    /// Takes up to `SLOTS` datagrams from a non-blocking IPv4 socket. `Ok(n)` with
-    /// `n < SLOTS` means the socket had no more; `WouldBlock` means it had none.
+impl<const N: usize> ReceiveBatch<N> {
+    /// Takes up to `N` datagrams from a non-blocking IPv4 socket. `Ok(n)` with
+    /// `n < N` means the socket had no more; `WouldBlock` means it had none.
     pub fn receive(&mut self, socket: &impl AsRawFd) -> io::Result<usize> {
-        let mut addresses = [MaybeUninit::<libc::sockaddr_in>::zeroed(); SLOTS];
-        let mut vectors: [libc::iovec; SLOTS] = std::array::from_fn(|_| libc::iovec {
+        let mut addresses = [MaybeUninit::<libc::sockaddr_in>::zeroed(); N];
+        let mut vectors: [libc::iovec; N] = std::array::from_fn(|_| libc::iovec {
             iov_base: std::ptr::null_mut(),
             iov_len: 0,
         });
@@ -53,7 +61,7 @@ impl ReceiveBatch {
             vector.iov_len = chunk.len();
         }
         // SAFETY: mmsghdr is plain data; all-zero is a valid value for each field.
-        let mut headers: [libc::mmsghdr; SLOTS] = unsafe { std::mem::zeroed() };
+        let mut headers: [libc::mmsghdr; N] = unsafe { std::mem::zeroed() };
         for ((header, vector), address) in headers
             .iter_mut()
             .zip(vectors.iter_mut())
@@ -71,7 +79,7 @@ impl ReceiveBatch {
             libc::recvmmsg(
                 socket.as_raw_fd(),
                 headers.as_mut_ptr(),
-                SLOTS as libc::c_uint,
+                N as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
             )
@@ -110,6 +118,107 @@ impl ReceiveBatch {
     }
 }
 
+/// What the kernel holds for a socket, as `getsockopt(SO_MEMINFO)` tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueMemory {
+    /// Bytes of datagrams waiting to be read, in the kernel's accounting (each
+    /// counts with its buffer's overhead, several times a small datagram's size).
+    pub queued: usize,
+    /// The most it holds: past it, datagrams are dropped.
+    pub limit: usize,
+    /// Datagrams dropped since the socket was made (its queue was full).
+    pub drops: u64,
+}
+
+/// How full `socket`'s receive queue is: read after a batch, it says whether the
+/// reader keeps up (see [`QueueMemory`]). `Unsupported` where the kernel's option
+/// is not known.
+pub fn queue_memory(socket: &impl AsRawFd) -> io::Result<QueueMemory> {
+    #[cfg(any(
+        target_arch = "x86",
+        target_arch = "x86_64",
+        target_arch = "arm",
+        target_arch = "aarch64",
+        target_arch = "riscv64",
+        target_arch = "loongarch64",
+        target_arch = "powerpc64",
+        target_arch = "s390x"
+    ))]
+    {
+        /// `SO_MEMINFO`, which the libc crate does not name: 55 in the kernel's
+        /// generic socket options, which these architectures use.
+        const SO_MEMINFO: libc::c_int = 55;
+        /// The number of values it fills in.
+        const SK_MEMINFO_VARS: usize = 9;
+        let mut values = [0u32; SK_MEMINFO_VARS];
+        let mut len = size_of_val(&values) as libc::socklen_t;
+        // SAFETY: the kernel writes at most `len` bytes into `values`, which lives
+        // across the call, and sets `len` to what it wrote.
+        let result = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_MEMINFO,
+                values.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        if result < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let value = |index: libc::c_int| {
+            usize::try_from(index)
+                .ok()
+                .filter(|i| (i + 1) * size_of::<u32>() <= len as usize)
+                .and_then(|i| values.get(i))
+                .copied()
+                .unwrap_or(0)
+        };
+        Ok(QueueMemory {
+            queued: value(libc::SK_MEMINFO_RMEM_ALLOC) as usize,
+            limit: value(libc::SK_MEMINFO_RCVBUF) as usize,
+            drops: u64::from(value(libc::SK_MEMINFO_DROPS)),
+        })
+    }
+    #[cfg(not(any(
+        target_arch = "x86",
+        target_arch = "x86_64",
+        target_arch = "arm",
+        target_arch = "aarch64",
+        target_arch = "riscv64",
+        target_arch = "loongarch64",
+        target_arch = "powerpc64",
+        target_arch = "s390x"
+    )))]
+    {
+        let _ = socket;
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+}
+
+/// When the last datagram read from `socket` arrived, by the kernel's clock
+/// (`ioctl(SIOCGSTAMPNS)`): read after a batch, it says how long the queue made
+/// it wait. The first call only switches the kernel's time stamps on, and fails
+/// (`NotFound`); so does a call before any datagram was read since.
+pub fn last_arrival(socket: &impl AsRawFd) -> io::Result<SystemTime> {
+    /// `SIOCGSTAMPNS`, which the libc crate does not name: the same on the
+    /// architectures bootd is built for.
+    const SIOCGSTAMPNS: libc::c_ulong = 0x8907;
+    let mut stamp = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: the kernel writes one timespec into `stamp`, which lives across the
+    // call.
+    let result = unsafe { libc::ioctl(socket.as_raw_fd(), SIOCGSTAMPNS as _, &mut stamp) };
+    if result < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let seconds = u64::try_from(stamp.tv_sec).map_err(|_| io::ErrorKind::InvalidData)?;
+    let nanos = u32::try_from(stamp.tv_nsec).map_err(|_| io::ErrorKind::InvalidData)?;
+    Ok(UNIX_EPOCH + Duration::new(seconds, nanos))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,7 +234,9 @@ mod tests {
     #[test]
     fn an_empty_socket_would_block() {
         let (receiver, _) = pair();
-        let error = ReceiveBatch::default().receive(&receiver).unwrap_err();
+        let error = ReceiveBatch::<SLOTS>::default()
+            .receive(&receiver)
+            .unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
     }
 
@@ -137,7 +248,7 @@ mod tests {
         for p in payloads {
             sender.send_to(p, to).unwrap();
         }
-        let mut batch = ReceiveBatch::default();
+        let mut batch: ReceiveBatch = ReceiveBatch::default();
         // Loopback delivers synchronously: all three are queued now.
         assert_eq!(batch.receive(&receiver).unwrap(), 3);
         for (slot, p) in payloads.iter().enumerate() {
@@ -158,11 +269,65 @@ mod tests {
         for i in 0..SLOTS + 2 {
             sender.send_to(&[i as u8], to).unwrap();
         }
-        let mut batch = ReceiveBatch::default();
+        let mut batch: ReceiveBatch = ReceiveBatch::default();
         assert_eq!(batch.receive(&receiver).unwrap(), SLOTS);
         assert_eq!(batch.datagram(SLOTS - 1).0, [(SLOTS - 1) as u8]);
         assert_eq!(batch.receive(&receiver).unwrap(), 2);
         assert_eq!(batch.datagram(1).0, [(SLOTS + 1) as u8]);
+    }
+
+    #[test]
+    fn a_larger_batch_takes_a_burst_in_one_call() {
+        let (receiver, sender) = pair();
+        let to = receiver.local_addr().unwrap();
+        for i in 0..40u8 {
+            sender.send_to(&[i; 300], to).unwrap();
+        }
+        let mut batch = ReceiveBatch::<64>::default();
+        assert_eq!(batch.receive(&receiver).unwrap(), 40);
+        assert_eq!(batch.datagram(39).0, [39u8; 300]);
+    }
+
+    #[test]
+    fn the_queue_memory_counts_what_waits_and_what_was_dropped() {
+        let (receiver, sender) = pair();
+        socket2::SockRef::from(&receiver)
+            .set_recv_buffer_size(4096)
+            .unwrap();
+        let empty = queue_memory(&receiver).unwrap();
+        assert_eq!((empty.queued, empty.drops), (0, 0));
+        assert!(empty.limit >= 4096, "{empty:?}");
+        let to = receiver.local_addr().unwrap();
+        // Far more than a few kilobytes hold: the queue fills, then drops.
+        for _ in 0..200 {
+            sender.send_to(&[7; 300], to).unwrap();
+        }
+        let full = queue_memory(&receiver).unwrap();
+        assert!(full.queued > 0 && full.drops > 0, "{full:?}");
+        let mut batch = ReceiveBatch::<64>::default();
+        while batch.receive(&receiver).is_ok() {}
+        assert_eq!(queue_memory(&receiver).unwrap().queued, 0);
+    }
+
+    #[test]
+    fn the_last_arrival_says_how_long_a_datagram_waited() {
+        let (receiver, sender) = pair();
+        let to = receiver.local_addr().unwrap();
+        // The first call switches time stamps on; the kernel does that from a
+        // work queue, so a datagram arriving at once may still come unstamped
+        // (it is then stamped when asked, as if it had not waited).
+        assert!(last_arrival(&receiver).is_err());
+        std::thread::sleep(Duration::from_millis(50));
+        sender.send_to(b"waits", to).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let mut batch = ReceiveBatch::<64>::default();
+        assert_eq!(batch.receive(&receiver).unwrap(), 1);
+        let arrival = last_arrival(&receiver).unwrap();
+        let waited = SystemTime::now().duration_since(arrival).unwrap();
+        assert!(
+            waited >= Duration::from_millis(100) && waited < Duration::from_secs(5),
+            "{waited:?}"
+        );
     }
 
     #[test]
@@ -172,7 +337,7 @@ mod tests {
         sender
             .send_to(&big, receiver.local_addr().unwrap())
             .unwrap();
-        let mut batch = ReceiveBatch::default();
+        let mut batch: ReceiveBatch = ReceiveBatch::default();
         assert_eq!(batch.receive(&receiver).unwrap(), 1);
         assert_eq!(batch.datagram(0).0, &big[..]);
     }

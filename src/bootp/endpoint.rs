@@ -3,16 +3,34 @@
 //! authorisation runs, replies held until the lease record they depend on is on
 //! disk, and the memory of what was already said once.
 //!
-//! It is fed with `handle_datagram`, `handle_auth_answer`, `handle_persisted` and
+//! It is fed with `handle_datagram`, `handle_auth_answer`, `handle_committed` and
 //! `handle_timeout`, and drained with [`Endpoint::poll_transmit`] (replies, each
 //! with the network whose socket sends it), [`Endpoint::poll_event`] (log lines,
-//! events to publish, authorisation queries for the workers, lease records to
-//! write) and [`Endpoint::poll_timeout`] (when to call `handle_timeout`).
+//! events to publish, authorisation queries for the workers, lease-file
+//! rewrites), [`Endpoint::poll_commit`] (the lease records to make durable, once
+//! per turn of the shell's loop) and [`Endpoint::poll_timeout`] (when to call
+//! `handle_timeout`).
 //!
 //! Durability is a hard rule: a reply, event or log line that follows from a lease
 //! record waits until the shell has written and fsynced that record and said so
-//! with `handle_persisted`. A failed write releases nothing (the client retries).
-//! Later answers to the same MAC wait behind a write still in progress.
+//! with `handle_committed`. The records decided in one turn are committed as a
+//! group, one write and one fdatasync for all, so a storm of new clients costs
+//! one disk flush per turn rather than one per client. A failed write releases
+//! nothing of its group (the clients retry). Later answers to the same MAC wait
+//! behind a write still in progress; answers that need no write (clients already
+//! bound, offers) never wait behind one.
+//!
+//! Overload: the shell says, after every batch it reads, how full each socket's
+//! receive queue is and how long the batch waited in it (`handle_backlog`).
+//! While datagrams wait longer than [`QUEUE_WAIT`], or the queue is more than
+//! half full, DISCOVERs from clients that hold no address are shed (the clients
+//! ask again), while requests, and clients that already hold an address or an
+//! offer, are always answered. So when new clients come faster than bootd can
+//! bind them, it keeps the queue short, before its wait outlasts the clients'
+//! patience or the kernel has to drop datagrams, whatever they are, and finishes
+//! the exchanges it started instead of starting ones it cannot finish. It says
+//! so in the log once a second at most, with the datagrams the kernel dropped
+//! all the same.
 //!
 //! Whatever clients send, what it keeps per client is bounded
 //! ([`Endpoint::state_sizes`] reports every map): `[bootp] remembered_clients`
@@ -23,7 +41,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use log::{Level, LevelFilter};
 
@@ -34,6 +52,7 @@ use super::recent::RecentMap;
 use super::server::{
     self, Action, Datagram, DropReason, Link, Notice, Outcome, ServedNetwork, ServerConfig,
 };
+use super::wire::{Message, MessageType, Packet};
 use crate::config::{BootFiles, BootpConfig, Config, MacRule};
 use crate::event::{self as bus, EventKind};
 use crate::net::NetConfig;
@@ -41,10 +60,37 @@ use crate::types::MacAddr;
 
 /// Rewrite the lease file once this many lines were appended since the last rewrite.
 const COMPACT_AFTER_APPENDS: usize = 10_000;
+/// The longest wait in the receive queue at which new clients are still offered
+/// addresses: a DHCP exchange is two such waits, well within the second most
+/// clients wait for an answer before they ask again.
+pub const QUEUE_WAIT: Duration = Duration::from_millis(200);
+/// The overload line is said at most this often.
+const OVERLOAD_LINE_EVERY: Duration = Duration::from_secs(1);
 
-/// Names one lease record handed out for writing.
+/// How full a socket's receive queue was after the shell read a batch from it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Bytes waiting, in the kernel's accounting.
+    pub queued: usize,
+    /// The most the queue holds (0: unknown).
+    pub limit: usize,
+    /// Datagrams the kernel dropped since the socket was made, the queue full.
+    pub drops: u64,
+    /// How long the batch's last datagram waited in the queue, when known.
+    pub waited: Option<Duration>,
+}
+
+/// Names one group of lease records handed out for writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct WriteId(u64);
+pub struct CommitId(u64);
+
+/// The lease records decided in one turn: the shell appends them with one write,
+/// makes them durable with one fdatasync, and reports with `handle_committed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    pub id: CommitId,
+    pub records: Vec<LeaseRecord>,
+}
 
 /// A datagram to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,11 +116,6 @@ pub enum Event {
     Publish(bus::Event),
     /// Ask the HTTP authorisation server; answer with `handle_auth_answer`.
     Authorise(Query),
-    /// Append to the lease file and fsync, then call `handle_persisted`.
-    Persist {
-        id: WriteId,
-        record: LeaseRecord,
-    },
     /// Rewrite the lease file with exactly these records.
     Compact(Vec<LeaseRecord>),
 }
@@ -111,11 +152,36 @@ enum Held {
     Event(Event),
 }
 
-/// A lease record out for writing, and what waits on it.
-struct Write {
-    network: usize,
-    mac: MacAddr,
+/// Lease records of one commit, and what waits on them.
+#[derive(Default)]
+struct Group {
+    records: Vec<LeaseRecord>,
+    /// The (network, MAC) of each record.
+    clients: Vec<(usize, MacAddr)>,
+    /// In the order they were decided.
     held: Vec<Held>,
+}
+
+/// What a socket's receive queue was like at the last batch.
+#[derive(Default, Clone, Copy)]
+struct Queue {
+    /// Too long a wait, or more than half full: new clients wait.
+    crowded: bool,
+    /// The kernel's count of drops then.
+    drops: u64,
+}
+
+/// What overload cost since the overload line was last said.
+#[derive(Default)]
+struct Shedding {
+    /// DISCOVERs of new clients shed.
+    shed: u64,
+    /// Datagrams the kernel dropped.
+    dropped: u64,
+    /// When the first of them was lost.
+    since: Option<Instant>,
+    /// When the line was last said.
+    said: Option<Instant>,
 }
 
 pub struct Endpoint {
@@ -133,10 +199,17 @@ pub struct Endpoint {
     /// loses them.
     foreign: Vec<LeaseRecord>,
     appended: usize,
-    writes: HashMap<WriteId, Write>,
-    /// The write each (network, MAC) waits on.
-    writing: HashMap<(usize, MacAddr), WriteId>,
-    next_write: u64,
+    /// The records decided since the last commit was handed out.
+    open: Group,
+    /// The id the open group will be handed out with.
+    open_id: CommitId,
+    /// Groups handed out, not yet reported written.
+    committing: HashMap<CommitId, Group>,
+    /// The commit each (network, MAC) waits on.
+    writing: HashMap<(usize, MacAddr), CommitId>,
+    /// Each network's socket queue.
+    queues: Vec<Queue>,
+    shedding: Shedding,
     /// The last (now, Unix seconds) seen: stamps records of resumed requests.
     clock: Option<(Instant, u64)>,
     /// The most detailed level logged: lines below it are not even formatted.
@@ -189,9 +262,12 @@ impl Endpoint {
             hasher: RandomState::new(),
             foreign: records,
             appended: 0,
-            writes: HashMap::new(),
+            open: Group::default(),
+            open_id: CommitId(0),
+            committing: HashMap::new(),
             writing: HashMap::new(),
-            next_write: 0,
+            queues: vec![Queue::default(); nets.len()],
+            shedding: Shedding::default(),
             clock: None,
             verbosity,
             transmits: VecDeque::new(),
@@ -252,38 +328,88 @@ impl Endpoint {
         }
     }
 
-    /// The shell wrote the record of `id` (`Ok`: written and fsynced): what waited
-    /// on it is released; after a failure, nothing is, and the next request of
-    /// that client writes its binding again.
-    pub fn handle_persisted(&mut self, id: WriteId, result: io::Result<()>) {
-        let Some(write) = self.writes.remove(&id) else {
+    /// How full the receive queue of network `network`'s socket is, read just
+    /// before a batch of its datagrams is handed in: while datagrams wait in it
+    /// longer than [`QUEUE_WAIT`] or it is more than half full, new clients'
+    /// DISCOVERs are shed; what the kernel dropped is told.
+    pub fn handle_backlog(&mut self, now: Instant, network: usize, backlog: Backlog) {
+        let Some(queue) = self.queues.get_mut(network) else {
             return;
         };
-        if self.writing.get(&(write.network, write.mac)) == Some(&id) {
-            self.writing.remove(&(write.network, write.mac));
+        let half_full = backlog.queued.saturating_mul(2) > backlog.limit && backlog.limit > 0;
+        queue.crowded = half_full || backlog.waited.is_some_and(|w| w > QUEUE_WAIT);
+        let dropped = backlog.drops.saturating_sub(queue.drops);
+        queue.drops = backlog.drops;
+        if dropped > 0 {
+            self.shedding.dropped += dropped;
+            self.lost(now);
+        }
+    }
+
+    /// The lease records decided since the last call, to append with one write
+    /// and make durable with one fdatasync, then report with `handle_committed`.
+    /// The shell calls it once per turn of its loop, after the turn's datagrams.
+    pub fn poll_commit(&mut self) -> Option<Commit> {
+        if self.open.records.is_empty() {
+            return None;
+        }
+        let id = self.open_id;
+        self.open_id = CommitId(id.0.wrapping_add(1));
+        let mut group = std::mem::take(&mut self.open);
+        let records = std::mem::take(&mut group.records);
+        self.committing.insert(id, group);
+        Some(Commit { id, records })
+    }
+
+    /// The shell wrote the records of commit `id` (`Ok`: written and fsynced):
+    /// what waited on them is released; after a failure, nothing is, and the next
+    /// request of each of those clients writes its binding again.
+    pub fn handle_committed(&mut self, id: CommitId, result: io::Result<()>) {
+        let Some(group) = self.committing.remove(&id) else {
+            return;
+        };
+        for client in &group.clients {
+            if self.writing.get(client) == Some(&id) {
+                self.writing.remove(client);
+            }
         }
         match result {
             Ok(()) => {
-                for held in write.held {
-                    match held {
-                        Held::Transmit(transmit) => self.transmits.push_back(transmit),
-                        Held::Event(event) => self.events.push_back(event),
-                    }
-                }
-                self.appended += 1;
+                self.release(group.held);
+                self.appended += group.clients.len();
                 if self.appended >= COMPACT_AFTER_APPENDS {
                     self.compact();
                 }
             }
             Err(e) => {
-                if let Some(network) = self.networks.get_mut(write.network) {
-                    network.leases.mark_unpersisted(write.mac);
+                let mut macs: Vec<MacAddr> = Vec::new();
+                for &(network, mac) in &group.clients {
+                    if let Some(network) = self.networks.get_mut(network) {
+                        network.leases.mark_unpersisted(mac);
+                    }
+                    if !macs.contains(&mac) {
+                        macs.push(mac);
+                    }
                 }
                 let path = self.bootp.lease_file.display();
-                let line = format!(
-                    "{}: cannot write the lease file {path} ({e}); no answer sent, the client will ask again",
-                    write.mac
-                );
+                let line = match macs.as_slice() {
+                    [mac] => format!(
+                        "{mac}: cannot write the lease file {path} ({e}); no answer sent, the client will ask again"
+                    ),
+                    _ => {
+                        let named: Vec<String> =
+                            macs.iter().take(8).map(MacAddr::to_string).collect();
+                        let more = match macs.len().saturating_sub(8) {
+                            0 => String::new(),
+                            n => format!(" and {n} more"),
+                        };
+                        format!(
+                            "cannot write the lease file {path} ({e}); no answer sent to {} clients ({}{more}), they will ask again",
+                            macs.len(),
+                            named.join(", ")
+                        )
+                    }
+                };
                 self.log(Level::Error, || line);
             }
         }
@@ -304,6 +430,9 @@ impl Endpoint {
             let reason = DropReason::Refused { mac, reason };
             self.log_drop(&reason, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68));
         }
+        if self.overload_line_at().is_some_and(|at| at <= now) {
+            self.say_overload(now);
+        }
     }
 
     /// When `handle_timeout` next has work.
@@ -313,7 +442,10 @@ impl Endpoint {
             _ => None,
         };
         let sweeps = self.networks.iter().map(|n| n.leases.offers_sweep_at());
-        sweeps.chain([authorisation]).flatten().min()
+        sweeps
+            .chain([authorisation, self.overload_line_at()])
+            .flatten()
+            .min()
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -370,6 +502,19 @@ impl Endpoint {
         let Some(network) = self.networks.get_mut(index) else {
             return;
         };
+        // Whether the client holds an address (a binding, a reservation or an
+        // offer): answering it commits nothing new.
+        let known = Packet::new_checked(bytes).ok().map(|packet| {
+            let mut mac = [0u8; 6];
+            mac.copy_from_slice(&packet.chaddr()[..6]);
+            network.leases.current_address(MacAddr(mac), now).is_some()
+        });
+        let crowded = self.queues.get(index).is_some_and(|q| q.crowded);
+        if known == Some(false) && crowded && is_discover(bytes) {
+            self.shedding.shed += 1;
+            self.lost(now);
+            return;
+        }
         let config = ServerConfig {
             bootp: &self.bootp,
             boot_files: &self.boot_files,
@@ -469,35 +614,92 @@ impl Endpoint {
         // The binding reaches the disk before the client hears of it: a crash
         // after the ACK never loses an address a machine believes it has.
         if let Some(record) = persist {
-            let id = WriteId(self.next_write);
-            self.next_write += 1;
             let mac = record.mac;
-            self.events.push_back(Event::Persist { id, record });
-            self.writes.insert(
-                id,
-                Write {
-                    network: index,
-                    mac,
-                    held,
-                },
-            );
-            self.writing.insert((index, mac), id);
+            self.open.records.push(record);
+            self.open.clients.push((index, mac));
+            self.open.held.extend(held);
+            self.writing.insert((index, mac), self.open_id);
             return;
         }
         // An answer that repeats a binding still being written depends on it too.
         if let Some(mac) = client
-            && let Some(id) = self.writing.get(&(index, mac))
-            && let Some(write) = self.writes.get_mut(id)
+            && let Some(&id) = self.writing.get(&(index, mac))
         {
-            write.held.extend(held);
-            return;
+            let group = if id == self.open_id {
+                Some(&mut self.open)
+            } else {
+                self.committing.get_mut(&id)
+            };
+            if let Some(group) = group {
+                group.held.extend(held);
+                return;
+            }
         }
+        self.release(held);
+    }
+
+    /// Queues what no longer waits for the disk.
+    fn release(&mut self, held: Vec<Held>) {
         for held in held {
             match held {
                 Held::Transmit(transmit) => self.transmits.push_back(transmit),
                 Held::Event(event) => self.events.push_back(event),
             }
         }
+    }
+
+    /// Counts a datagram lost to overload (shed, or dropped by the kernel): says
+    /// so now when the line was not said within the last second, else when that
+    /// second is over.
+    fn lost(&mut self, now: Instant) {
+        let shedding = &mut self.shedding;
+        shedding.since.get_or_insert(now);
+        if shedding
+            .said
+            .is_none_or(|said| now >= said + OVERLOAD_LINE_EVERY)
+        {
+            self.say_overload(now);
+        }
+    }
+
+    /// When what overload cost since the last line is to be told.
+    fn overload_line_at(&self) -> Option<Instant> {
+        let shedding = &self.shedding;
+        (shedding.shed + shedding.dropped > 0)
+            .then_some(shedding.said)
+            .flatten()
+            .map(|said| said + OVERLOAD_LINE_EVERY)
+    }
+
+    fn say_overload(&mut self, now: Instant) {
+        let Shedding {
+            shed,
+            dropped,
+            since,
+            ..
+        } = std::mem::take(&mut self.shedding);
+        self.shedding.said = Some(now);
+        let mut parts = Vec::new();
+        if shed > 0 {
+            parts.push(format!(
+                "{shed} DISCOVERs from new clients left unanswered while the receive queue held datagrams longer than {} s or was more than half full (they will ask again; requests and the clients already known are answered)",
+                QUEUE_WAIT.as_secs_f64()
+            ));
+        }
+        if dropped > 0 {
+            parts.push(format!(
+                "the kernel dropped {dropped} datagrams for want of room in the receive queue"
+            ));
+        }
+        if parts.is_empty() {
+            return;
+        }
+        let over = since.map_or(0.0, |since| {
+            now.saturating_duration_since(since).as_secs_f64()
+        });
+        self.log(Level::Warn, || {
+            format!("overloaded for {over:.1} s: {}", parts.join("; "))
+        });
     }
 
     /// A dropped packet is a debug line; a refused client an info line, once per
@@ -558,6 +760,11 @@ impl Endpoint {
             epoch.saturating_add(now.saturating_duration_since(then).as_secs())
         })
     }
+}
+
+/// Whether `bytes` is a DHCPDISCOVER.
+fn is_discover(bytes: &[u8]) -> bool {
+    Message::parse(bytes).is_ok_and(|m| m.message_type() == Some(MessageType::Discover))
 }
 
 #[cfg(test)]

@@ -307,14 +307,15 @@ fn discover_and_request(e: &mut Endpoint, last: u8, now: Instant) -> Vec<Event> 
     events(e)
 }
 
-fn persisted(events: &[Event]) -> Vec<(WriteId, LeaseRecord)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Persist { id, record } => Some((*id, record.clone())),
-            _ => None,
-        })
-        .collect()
+/// The end of a shell's turn whose write succeeds: the records it wrote.
+fn committed(e: &mut Endpoint) -> Vec<LeaseRecord> {
+    match e.poll_commit() {
+        Some(commit) => {
+            e.handle_committed(commit.id, Ok(()));
+            commit.records
+        }
+        None => Vec::new(),
+    }
 }
 
 fn published(events: &[Event]) -> usize {
@@ -329,9 +330,9 @@ fn the_ack_waits_until_its_lease_record_is_on_disk() {
     let mut e = endpoint("", "");
     let now = Instant::now();
     let said = discover_and_request(&mut e, 1, now);
-    let writes = persisted(&said);
-    assert_eq!(writes.len(), 1);
-    let (id, record) = &writes[0];
+    let commit = e.poll_commit().unwrap();
+    assert_eq!(commit.records.len(), 1);
+    let record = &commit.records[0];
     assert_eq!(
         (record.mac, record.ip, record.epoch, record.state),
         (
@@ -344,7 +345,7 @@ fn the_ack_waits_until_its_lease_record_is_on_disk() {
     assert!(e.poll_transmit().is_none(), "no ACK before the write");
     assert_eq!(published(&said), 0, "no event before the write");
 
-    e.handle_persisted(*id, Ok(()));
+    e.handle_committed(commit.id, Ok(()));
     let sent = transmits(&mut e);
     assert_eq!(sent.len(), 1);
     assert_eq!(reply_of(&sent[0]).message_type(), Some(MessageType::Ack));
@@ -361,9 +362,9 @@ fn the_ack_waits_until_its_lease_record_is_on_disk() {
 fn a_failed_write_sends_no_ack_and_the_retry_writes_again() {
     let mut e = endpoint("", "");
     let now = Instant::now();
-    let said = discover_and_request(&mut e, 1, now);
-    let (id, _) = persisted(&said)[0].clone();
-    e.handle_persisted(id, Err(io::Error::other("No space left on device")));
+    discover_and_request(&mut e, 1, now);
+    let commit = e.poll_commit().unwrap();
+    e.handle_committed(commit.id, Err(io::Error::other("No space left on device")));
     assert!(transmits(&mut e).is_empty(), "no ACK");
     let said = events(&mut e);
     assert_eq!(published(&said), 0, "no event");
@@ -381,10 +382,10 @@ fn a_failed_write_sends_no_ack_and_the_retry_writes_again() {
         CLIENT,
         &dhcp_request(1, 3, Ipv4Addr::new(10, 0, 0, 100)),
     );
-    let writes = persisted(&events(&mut e));
-    assert_eq!(writes.len(), 1, "written again");
+    let commit = e.poll_commit().unwrap();
+    assert_eq!(commit.records.len(), 1, "written again");
     assert!(e.poll_transmit().is_none());
-    e.handle_persisted(writes[0].0, Ok(()));
+    e.handle_committed(commit.id, Ok(()));
     assert_eq!(transmits(&mut e).len(), 1);
 }
 
@@ -392,8 +393,8 @@ fn a_failed_write_sends_no_ack_and_the_retry_writes_again() {
 fn an_answer_repeating_a_binding_being_written_waits_for_that_write() {
     let mut e = endpoint("", "");
     let now = Instant::now();
-    let said = discover_and_request(&mut e, 1, now);
-    let (id, _) = persisted(&said)[0].clone();
+    discover_and_request(&mut e, 1, now);
+    let commit = e.poll_commit().unwrap();
     // A retransmission before the shell reports the write: nothing new to write,
     // but its ACK depends on the same record.
     e.handle_datagram(
@@ -403,9 +404,9 @@ fn an_answer_repeating_a_binding_being_written_waits_for_that_write() {
         CLIENT,
         &dhcp_request(1, 2, Ipv4Addr::new(10, 0, 0, 100)),
     );
-    assert!(persisted(&events(&mut e)).is_empty());
+    assert!(e.poll_commit().is_none());
     assert!(e.poll_transmit().is_none());
-    e.handle_persisted(id, Ok(()));
+    e.handle_committed(commit.id, Ok(()));
     assert_eq!(transmits(&mut e).len(), 2);
 }
 
@@ -413,11 +414,7 @@ fn nak_or_ack(e: &mut Endpoint, last: u8, address: Ipv4Addr, now: Instant) -> Op
     let mut message = Message::parse(&request(MessageType::Request, last, 9, false)).unwrap();
     message.options.set(tag::REQUESTED_IP, address.octets());
     e.handle_datagram(now, EPOCH, 0, CLIENT, &message.emit(576).bytes);
-    for event in events(e) {
-        if let Event::Persist { id, .. } = event {
-            e.handle_persisted(id, Ok(()));
-        }
-    }
+    committed(e);
     let sent = transmits(e);
     sent.first().and_then(|t| reply_of(t).message_type())
 }
@@ -563,11 +560,7 @@ fn dora_with(
     events(e);
     between(e);
     e.handle_datagram(now, EPOCH, 0, CLIENT, &dhcp_request(last, 2, offer.yiaddr));
-    for event in events(e) {
-        if let Event::Persist { id, .. } = event {
-            e.handle_persisted(id, Ok(()));
-        }
-    }
+    committed(e);
     let ack = transmits(e).first().map(reply_of)?;
     (ack.message_type() == Some(MessageType::Ack)).then_some(ack.yiaddr)
 }
@@ -634,11 +627,7 @@ fn bind(e: &mut Endpoint, last: u8, now: Instant, epoch: u64) -> Option<Ipv4Addr
     let offer = transmits(e).first().map(reply_of)?;
     events(e);
     e.handle_datagram(now, epoch, 0, CLIENT, &dhcp_request(last, 2, offer.yiaddr));
-    for event in events(e) {
-        if let Event::Persist { id, .. } = event {
-            e.handle_persisted(id, Ok(()));
-        }
-    }
+    committed(e);
     let ack = transmits(e).first().map(reply_of)?;
     (ack.message_type() == Some(MessageType::Ack)).then_some(ack.yiaddr)
 }
@@ -653,7 +642,7 @@ fn a_request_naming_no_address_gets_no_fresh_binding() {
         said.extend(events(&mut e));
     }
     assert!(transmits(&mut e).is_empty(), "RFC 2131 4.3.2: no answer");
-    assert!(persisted(&said).is_empty(), "nothing bound");
+    assert!(e.poll_commit().is_none(), "nothing bound");
     let debug = lines(&said, Level::Debug);
     assert_eq!(debug.len(), 60);
     assert!(
@@ -672,9 +661,9 @@ fn a_request_naming_no_address_gets_no_fresh_binding() {
     );
     assert_eq!(transmits(&mut e).len(), 1);
     e.handle_datagram(now, EPOCH, 0, CLIENT, &request_naming_nothing(61, 2));
-    let writes = persisted(&events(&mut e));
-    assert_eq!(writes.len(), 1);
-    e.handle_persisted(writes[0].0, Ok(()));
+    let commit = e.poll_commit().unwrap();
+    assert_eq!(commit.records.len(), 1);
+    e.handle_committed(commit.id, Ok(()));
     assert_eq!(
         reply_of(&transmits(&mut e)[0]).message_type(),
         Some(MessageType::Ack)
@@ -838,7 +827,6 @@ fn feed_flood(e: &mut Endpoint, n: u32, now: Instant) {
         e.handle_datagram(now, EPOCH + u64::from(n / 1000), 0, CLIENT, &bytes);
         while let Some(event) = e.poll_event() {
             match event {
-                Event::Persist { id, .. } => e.handle_persisted(id, Ok(())),
                 Event::Authorise(query) if query.id % 50 != 0 => {
                     let code = if query.id % 2 == 1 { 200 } else { 401 };
                     let answer = Answer::Status {
@@ -850,6 +838,7 @@ fn feed_flood(e: &mut Endpoint, n: u32, now: Instant) {
                 _ => {}
             }
         }
+        committed(e);
         transmits(e);
     }
     if e.poll_timeout().is_some_and(|t| t <= now) {
@@ -950,8 +939,234 @@ fn a_decline_counts_only_on_the_interface_of_the_binding() {
     let mut decline = Message::parse(&request(MessageType::Decline, 1, 9, true)).unwrap();
     decline.options.set(tag::REQUESTED_IP, address.octets());
     e.handle_datagram(now, EPOCH, 1, CLIENT, &decline.emit(576).bytes);
-    assert!(persisted(&events(&mut e)).is_empty());
+    assert!(e.poll_commit().is_none());
     let leases = &e.network(0).unwrap().leases;
     assert!(!leases.is_quarantined(address, now));
     assert_eq!(leases.current_address(mac(1), now), Some(address));
+}
+
+/// A 250-address pool on 10.0.0.0/24 for many made-up clients.
+fn roomy() -> Endpoint {
+    let network = Ipv4Network::new(server_ip(), 24).unwrap();
+    starting(network, "pool_start = 10.0.0.2\npool_count = 250", "").0
+}
+
+/// A REQUEST from made-up MAC `n` for `address`, as after an OFFER of it.
+fn forged_request(n: u32, address: Ipv4Addr) -> Vec<u8> {
+    let mut message = Message::parse(&forged(MessageType::Request, n, true)).unwrap();
+    message.options.set(tag::SERVER_ID, server_ip().octets());
+    message.options.set(tag::REQUESTED_IP, address.octets());
+    message.emit(576).bytes
+}
+
+/// DISCOVERs from made-up MACs `macs`, all in one turn; the address offered to
+/// each (`None`: not answered).
+fn discovers(e: &mut Endpoint, macs: std::ops::Range<u32>, now: Instant) -> Vec<Option<Ipv4Addr>> {
+    macs.map(|n| {
+        e.handle_datagram(
+            now,
+            EPOCH,
+            0,
+            CLIENT,
+            &forged(MessageType::Discover, n, true),
+        );
+        let sent = transmits(e);
+        assert!(sent.len() <= 1);
+        sent.first().map(|t| reply_of(t).yiaddr)
+    })
+    .collect()
+}
+
+#[test]
+fn the_bindings_of_one_turn_are_written_together_and_then_answered_together() {
+    let mut e = roomy();
+    let now = Instant::now();
+    let offered = discovers(&mut e, 1..6, now);
+    assert!(e.poll_commit().is_none(), "offers write nothing");
+    for (n, address) in (1..6).zip(&offered) {
+        e.handle_datagram(now, EPOCH, 0, CLIENT, &forged_request(n, address.unwrap()));
+    }
+    assert!(transmits(&mut e).is_empty(), "no ACK before the write");
+    let commit = e.poll_commit().unwrap();
+    assert_eq!(commit.records.len(), 5, "one commit for the turn");
+    let bound: Vec<Ipv4Addr> = commit.records.iter().map(|r| r.ip).collect();
+    assert_eq!(bound, offered.iter().flatten().copied().collect::<Vec<_>>());
+    assert!(e.poll_commit().is_none(), "each record is handed out once");
+    e.handle_committed(commit.id, Ok(()));
+    let acks = transmits(&mut e);
+    assert_eq!(acks.len(), 5);
+    assert!(
+        acks.iter()
+            .all(|t| reply_of(t).message_type() == Some(MessageType::Ack))
+    );
+    assert_eq!(published(&events(&mut e)), 5);
+}
+
+#[test]
+fn a_failed_group_write_answers_none_of_its_clients_and_says_so_in_one_line() {
+    let mut e = roomy();
+    let now = Instant::now();
+    let offered = discovers(&mut e, 1..4, now);
+    events(&mut e);
+    for (n, address) in (1..4).zip(&offered) {
+        e.handle_datagram(now, EPOCH, 0, CLIENT, &forged_request(n, address.unwrap()));
+    }
+    let commit = e.poll_commit().unwrap();
+    e.handle_committed(commit.id, Err(io::Error::other("Input/output error")));
+    assert!(transmits(&mut e).is_empty(), "no ACK");
+    let said = events(&mut e);
+    assert_eq!(published(&said), 0);
+    assert_eq!(
+        lines(&said, Level::Error),
+        vec![
+            "cannot write the lease file /nonexistent/leases (Input/output error); no answer sent to 3 clients (02-00-00-01-00-01, 02-00-00-02-00-01, 02-00-00-03-00-01), they will ask again"
+        ]
+    );
+    // Each one's retransmission writes its binding again.
+    e.handle_datagram(
+        now,
+        EPOCH,
+        0,
+        CLIENT,
+        &forged_request(2, offered[1].unwrap()),
+    );
+    assert_eq!(committed(&mut e).len(), 1);
+    assert_eq!(transmits(&mut e).len(), 1);
+}
+
+#[test]
+fn a_client_already_bound_is_answered_without_waiting_for_the_turns_write() {
+    let mut e = roomy();
+    let now = Instant::now();
+    let address = bind(&mut e, 1, now, EPOCH).unwrap();
+    // One turn: a new client's REQUEST, which needs a write, then a bound
+    // client's renewal, which does not.
+    let offered = discovers(&mut e, 7..8, now)[0].unwrap();
+    e.handle_datagram(now, EPOCH, 0, CLIENT, &forged_request(7, offered));
+    e.handle_datagram(now, EPOCH + 5, 0, CLIENT, &dhcp_request(1, 3, address));
+    let sent = transmits(&mut e);
+    assert_eq!(sent.len(), 1, "the renewal's ACK leaves at once");
+    assert_eq!(sent[0].mac, mac(1));
+    assert_eq!(committed(&mut e).len(), 1);
+    assert_eq!(transmits(&mut e)[0].mac, MacAddr([0x02, 0, 0, 7, 0, 1]));
+}
+
+fn overload_lines(said: &[Event]) -> Vec<String> {
+    lines(said, Level::Warn)
+        .into_iter()
+        .filter(|l| l.starts_with("overloaded"))
+        .collect()
+}
+
+/// A receive queue `percent` full, after `drops` drops.
+fn queue(percent: usize, drops: u64) -> Backlog {
+    Backlog {
+        queued: percent * 10_000,
+        limit: 1_000_000,
+        drops,
+        waited: Some(Duration::from_millis(5)),
+    }
+}
+
+#[test]
+fn while_the_queue_is_more_than_half_full_new_clients_wait_and_what_was_started_finishes() {
+    let mut e = roomy();
+    let now = Instant::now();
+    let known = bind(&mut e, 1, now, EPOCH).unwrap();
+    e.handle_backlog(now, 0, queue(50, 0));
+    let offered = discovers(&mut e, 100..105, now);
+    assert!(
+        offered.iter().all(Option::is_some),
+        "half full: all answered"
+    );
+    events(&mut e);
+    e.handle_backlog(now, 0, queue(51, 0));
+    assert_eq!(discovers(&mut e, 105..115, now), vec![None; 10]);
+    assert_eq!(
+        overload_lines(&events(&mut e)),
+        vec![
+            "overloaded for 0.0 s: 1 DISCOVERs from new clients left unanswered while the receive queue held datagrams longer than 0.2 s or was more than half full (they will ask again; requests and the clients already known are answered)"
+        ]
+    );
+    // Meanwhile: the known client's DISCOVER, a retransmission of a DISCOVER
+    // already offered an address, and the REQUESTs of the offers made.
+    e.handle_datagram(
+        now,
+        EPOCH,
+        0,
+        CLIENT,
+        &request(MessageType::Discover, 1, 5, true),
+    );
+    assert_eq!(reply_of(&transmits(&mut e)[0]).yiaddr, known);
+    assert_eq!(discovers(&mut e, 100..101, now), vec![offered[0]]);
+    for (n, address) in (100..105).zip(&offered) {
+        e.handle_datagram(now, EPOCH, 0, CLIENT, &forged_request(n, address.unwrap()));
+    }
+    assert_eq!(committed(&mut e).len(), 5);
+    assert_eq!(transmits(&mut e).len(), 5, "every REQUEST is ACKed");
+    // The queue emptied: new clients are answered again.
+    e.handle_backlog(now, 0, queue(0, 0));
+    assert!(discovers(&mut e, 200..201, now)[0].is_some());
+    // A queue that makes datagrams wait too long is as crowded as a full one.
+    let slow = |ms| Backlog {
+        waited: Some(Duration::from_millis(ms)),
+        ..queue(1, 0)
+    };
+    e.handle_backlog(now, 0, slow(200));
+    assert!(discovers(&mut e, 201..202, now)[0].is_some());
+    e.handle_backlog(now, 0, slow(201));
+    assert!(discovers(&mut e, 202..203, now)[0].is_none());
+    e.handle_backlog(
+        now,
+        0,
+        Backlog {
+            waited: None,
+            ..slow(0)
+        },
+    );
+    assert!(discovers(&mut e, 203..204, now)[0].is_some());
+}
+
+#[test]
+fn the_overload_line_is_said_once_a_second_at_most_with_the_kernels_drops() {
+    let mut e = roomy();
+    let start = Instant::now();
+    let mut said = Vec::new();
+    // 2.5 s of batches read from a crowded queue, 10 new clients in each, and
+    // the kernel dropping 3 datagrams between batches.
+    for tick in 0..250u32 {
+        let now = start + Duration::from_millis(u64::from(tick) * 10);
+        if e.poll_timeout().is_some_and(|t| t <= now) {
+            e.handle_timeout(now);
+        }
+        e.handle_backlog(now, 0, queue(90, 3 * u64::from(tick)));
+        let base = 1000 + tick * 100;
+        discovers(&mut e, base..base + 10, now);
+        said.extend(events(&mut e));
+    }
+    // The rest is told when its second is over.
+    let end = start + Duration::from_millis(2500);
+    let due = e.poll_timeout().unwrap();
+    assert!(due <= end + Duration::from_secs(1), "{:?}", due - start);
+    e.handle_timeout(due.max(end));
+    said.extend(events(&mut e));
+    let overload = overload_lines(&said);
+    assert_eq!(overload.len(), 4, "{overload:#?}");
+    assert!(
+        overload[1].starts_with(
+            "overloaded for 1.0 s: 999 DISCOVERs from new clients left unanswered while"
+        ) && overload[1]
+            .ends_with("; the kernel dropped 297 datagrams for want of room in the receive queue"),
+        "{}",
+        overload[1]
+    );
+    let count = |line: &String, after: &str| -> u64 {
+        line.split(after)
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    let shed: u64 = overload.iter().map(|l| count(l, " s: ")).sum();
+    let dropped: u64 = overload.iter().map(|l| count(l, "kernel dropped ")).sum();
+    assert_eq!((shed, dropped), (2500, 3 * 249), "each loss is told once");
 }

@@ -17,12 +17,19 @@
 //! `NAME.rejected`, to which the lines found unreadable at start-up are added,
 //! dated, and which is never overwritten.
 //!
-//! Every append is all or nothing: a write or fsync that fails is taken back by
-//! cutting the file to its last good length, so no reply depends on a line that is
-//! not on disk whole, and no later line is glued to a partial one. A rewrite is a
-//! new file written and fsynced beside the old one, renamed over it, and its
-//! directory fsynced; when any step fails the new file is removed and the old one
-//! stays in use.
+//! Every append is all or nothing: the records of one group commit go in one
+//! write made durable by one fdatasync, and a write or fsync that fails is taken
+//! back by cutting the file to its last good length, so no reply depends on a line
+//! that is not on disk whole, and no later line is glued to a partial one.
+//!
+//! A rewrite is a new file written and fsynced beside the old one, renamed over
+//! it, and its directory fsynced; when any step fails the new file is removed and
+//! the old one stays in use. The service rewrites in the background
+//! ([`LeaseJournal::start_rewrite`]): a helper thread writes and fsyncs the copy
+//! while bindings go on being appended to the old file; then
+//! [`LeaseJournal::finish_rewrite`] adds the lines appended meanwhile to the copy
+//! (one write, one fdatasync), renames it and fsyncs the directory. Only that last
+//! step holds the service up, however many bindings the file holds.
 
 use std::ffi::CString;
 use std::fmt;
@@ -32,6 +39,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use log::Level;
@@ -266,8 +274,30 @@ struct Store {
     directory_unsynced: bool,
     /// Why the file must not be rewritten: lines of it that exist nowhere else.
     keep_whole: Option<String>,
+    /// A rewrite whose copy a helper thread is writing.
+    rewrite: Option<Rewrite>,
     /// Held for as long as the file is in use.
     _lock: Lock,
+}
+
+/// A rewrite under way: the copy is written off the service's loop.
+#[derive(Debug)]
+struct Rewrite {
+    /// The file's length of whole lines when its records were taken: the lines
+    /// appended after it go to the copy before it replaces the file.
+    from: u64,
+    records: usize,
+    /// Writes the copy and fsyncs it; gives it back open, with its length.
+    copy: JoinHandle<io::Result<(File, u64)>>,
+}
+
+/// A rewrite that took the place of the old file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rewritten {
+    /// The records the copy was written with.
+    pub records: usize,
+    /// Lines appended to the old file while the copy was written, added to it.
+    pub appended_meanwhile: usize,
 }
 
 impl LeaseJournal {
@@ -343,6 +373,7 @@ impl LeaseJournal {
             newline_first: false,
             directory_unsynced: false,
             keep_whole: None,
+            rewrite: None,
             _lock: lock,
         };
         store.set_aside(&content, epoch, &mut notes);
@@ -353,23 +384,57 @@ impl LeaseJournal {
         })
     }
 
-    /// Appends one record and waits until it is on disk. On failure the file is
-    /// as it was before (or, when even that fails, nothing more is written until
-    /// it is), and the error says which.
+    /// Appends one record and waits until it is on disk; see
+    /// [`LeaseJournal::append_all`].
+    #[cfg(test)]
     pub fn append(&mut self, record: &LeaseRecord) -> io::Result<()> {
+        self.append_all(std::slice::from_ref(record))
+    }
+
+    /// Appends `records` with one write and waits, with one fdatasync, until they
+    /// are on disk: all of them, or none. On failure the file is as it was before
+    /// (or, when even that fails, nothing more is written until it is), and the
+    /// error says which.
+    pub fn append_all(&mut self, records: &[LeaseRecord]) -> io::Result<()> {
         match &mut self.store {
-            Some(store) => store.append(record),
-            None => Ok(()),
+            Some(store) if !records.is_empty() => store.append_all(records),
+            _ => Ok(()),
         }
     }
 
-    /// Rewrites the file with exactly `records` and goes on appending to the new
-    /// file; on failure, goes on with the old one, and the error says so.
+    /// Rewrites the file with exactly `records`, waiting for it, and goes on
+    /// appending to the new file; on failure, goes on with the old one, and the
+    /// error says so.
     pub fn compact(&mut self, records: &[LeaseRecord]) -> io::Result<()> {
         match &mut self.store {
             Some(store) => store.compact(records),
             None => Ok(()),
         }
+    }
+
+    /// Starts rewriting the file with exactly `records` in the background: a
+    /// helper thread writes and fsyncs the copy, then calls `done`, after which
+    /// [`LeaseJournal::finish_rewrite`] puts it in place. Appends go on meanwhile.
+    /// `Ok(false)` when a rewrite is under way already (this one is not needed:
+    /// the next is asked for soon enough); an error when the file must not be
+    /// rewritten or no thread could be started.
+    pub fn start_rewrite(
+        &mut self,
+        records: Vec<LeaseRecord>,
+        done: impl FnOnce() + Send + 'static,
+    ) -> io::Result<bool> {
+        match &mut self.store {
+            Some(store) => store.start_rewrite(records, done),
+            None => Ok(false),
+        }
+    }
+
+    /// When the background rewrite's copy is written: adds the lines appended
+    /// since its records were taken, renames it over the file and fsyncs the
+    /// directory; on failure the old file stays in use, and the error says so.
+    /// `None` while no copy is ready.
+    pub fn finish_rewrite(&mut self) -> Option<io::Result<Rewritten>> {
+        self.store.as_mut()?.finish_rewrite()
     }
 }
 
@@ -449,7 +514,7 @@ impl Store {
         }
     }
 
-    fn append(&mut self, record: &LeaseRecord) -> io::Result<()> {
+    fn append_all(&mut self, records: &[LeaseRecord]) -> io::Result<()> {
         self.cut_back().map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -465,28 +530,36 @@ impl Store {
             })?;
             self.directory_unsynced = false;
         }
-        let mut line = Vec::new();
+        let mut lines = Vec::new();
         if self.newline_first {
-            line.push(b'\n');
+            lines.push(b'\n');
         }
-        line.extend_from_slice(format_binding(record).as_bytes());
+        for record in records {
+            lines.extend_from_slice(format_binding(record).as_bytes());
+        }
         match self
             .file
-            .write_all(&line)
+            .write_all(&lines)
             .and_then(|()| self.file.sync_data())
         {
             Ok(()) => {
-                self.good_len += line.len() as u64;
+                self.good_len += lines.len() as u64;
                 self.newline_first = false;
                 Ok(())
             }
             Err(e) => {
-                // Part of the line may be in the file (a disk that filled up in the
-                // middle of it): take it back, so that the file holds whole lines
-                // only and the next record does not continue this one.
+                // Part of the lines may be in the file (a disk that filled up in the
+                // middle of them): take it back, so that the file holds whole lines
+                // only, none of a commit that failed, and the next record does not
+                // continue a partial one.
                 self.uncut = true;
+                let what = if records.len() == 1 {
+                    "the partial line was"
+                } else {
+                    "the partial lines were"
+                };
                 let outcome = match self.cut_back() {
-                    Ok(()) => "the partial line was cut off".to_string(),
+                    Ok(()) => format!("{what} cut off"),
                     Err(cut) => format!(
                         "cutting the partial line off failed too ({cut}): nothing more is written until it succeeds"
                     ),
@@ -507,17 +580,88 @@ impl Store {
     }
 
     fn compact(&mut self, records: &[LeaseRecord]) -> io::Result<()> {
-        if let Some(why) = &self.keep_whole {
-            return Err(io::Error::other(format!(
+        self.may_rewrite()?;
+        let from = self.good_len;
+        let copy = write_copy(
+            &sibling(&self.path, ".tmp"),
+            records,
+            self.file.metadata()?.permissions(),
+        );
+        self.install(copy, from).map(|_| ())
+    }
+
+    /// An error when the file must not be rewritten.
+    fn may_rewrite(&self) -> io::Result<()> {
+        match &self.keep_whole {
+            Some(why) => Err(io::Error::other(format!(
                 "not rewritten: {why}; bindings are still appended to it"
-            )));
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn start_rewrite(
+        &mut self,
+        records: Vec<LeaseRecord>,
+        done: impl FnOnce() + Send + 'static,
+    ) -> io::Result<bool> {
+        self.may_rewrite()?;
+        if self.rewrite.is_some() {
+            return Ok(false);
         }
         let temporary = sibling(&self.path, ".tmp");
-        let renamed = self
-            .write_copy(&temporary, records)
-            .and_then(|copy| fs::rename(&temporary, &self.path).map(|()| copy));
-        let (file, len) = match renamed {
-            Ok(copy) => copy,
+        let permissions = self.file.metadata()?.permissions();
+        let count = records.len();
+        let copy = std::thread::Builder::new()
+            .name("bootp-rewrite".into())
+            .spawn(move || {
+                let copy = write_copy(&temporary, &records, permissions);
+                done();
+                copy
+            })?;
+        self.rewrite = Some(Rewrite {
+            from: self.good_len,
+            records: count,
+            copy,
+        });
+        Ok(true)
+    }
+
+    fn finish_rewrite(&mut self) -> Option<io::Result<Rewritten>> {
+        if !self.rewrite.as_ref()?.copy.is_finished() {
+            return None;
+        }
+        let rewrite = self.rewrite.take()?;
+        let copy = rewrite.copy.join().unwrap_or_else(|_| {
+            Err(io::Error::other(
+                "the thread writing the new copy stopped before it was done",
+            ))
+        });
+        let installed = self.install(copy, rewrite.from);
+        Some(installed.map(|appended_meanwhile| Rewritten {
+            records: rewrite.records,
+            appended_meanwhile,
+        }))
+    }
+
+    /// Puts the `copy` written with the records of the file's first `from` bytes
+    /// in its place: the lines appended since are added to it, it is renamed over
+    /// the file, and appends go to it from now on. Returns how many lines were
+    /// added. On failure the copy is removed and the file stays in use.
+    fn install(&mut self, copy: io::Result<(File, u64)>, from: u64) -> io::Result<usize> {
+        let temporary = sibling(&self.path, ".tmp");
+        let renamed = copy.and_then(|(mut file, len)| {
+            let since = self.lines_since(from)?;
+            if !since.is_empty() {
+                file.write_all(&since)?;
+                file.sync_data()?;
+            }
+            fs::rename(&temporary, &self.path)?;
+            let lines = since.iter().filter(|b| **b == b'\n').count();
+            Ok((file, len + since.len() as u64, lines))
+        });
+        let (file, len, lines) = match renamed {
+            Ok(installed) => installed,
             Err(e) => {
                 let copy = match fs::remove_file(&temporary) {
                     Ok(()) => "removed".to_string(),
@@ -542,32 +686,47 @@ impl Store {
         // tries again, and fails rather than answer for a record that a crash
         // could take back with the rename.
         self.directory_unsynced = sync_directory(&self.path).is_err();
-        Ok(())
+        Ok(lines)
     }
 
-    /// Writes `records` to `temporary` and fsyncs it; returns it open for
-    /// appending, with its length.
-    fn write_copy(&self, temporary: &Path, records: &[LeaseRecord]) -> io::Result<(File, u64)> {
-        // Left by a rewrite a crash interrupted.
-        match fs::remove_file(temporary) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        let mut text = String::from(HEADER);
-        for record in records {
-            text.push_str(&format_binding(record));
-        }
-        let mut file = OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .open(temporary)?;
-        // The new file keeps the old one's permissions (the umask may have
-        // narrowed those it was created with).
-        file.set_permissions(self.file.metadata()?.permissions())?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        Ok((file, text.len() as u64))
+    /// The whole lines of the file after its first `from` bytes.
+    fn lines_since(&self, from: u64) -> io::Result<Vec<u8>> {
+        let len = usize::try_from(self.good_len.saturating_sub(from))
+            .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        let mut bytes = vec![0; len];
+        self.file.read_exact_at(&mut bytes, from)?;
+        Ok(bytes)
     }
+}
+
+/// Writes `records` to `temporary` with `permissions` and fsyncs it; returns it
+/// open for appending, with its length.
+fn write_copy(
+    temporary: &Path,
+    records: &[LeaseRecord],
+    permissions: fs::Permissions,
+) -> io::Result<(File, u64)> {
+    // Left by a rewrite a crash interrupted.
+    match fs::remove_file(temporary) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut text = String::from(HEADER);
+    for record in records {
+        text.push_str(&format_binding(record));
+    }
+    // Readable too: the next rewrite reads the lines appended to it meanwhile.
+    let mut file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create_new(true)
+        .open(temporary)?;
+    // The new file keeps the old one's permissions (the umask may have narrowed
+    // those it was created with).
+    file.set_permissions(permissions)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    Ok((file, text.len() as u64))
 }
 
 /// Appends `lines` of `source` to the file `rejected`, under a dated comment, and

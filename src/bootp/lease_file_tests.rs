@@ -427,3 +427,116 @@ fn many_unreadable_lines_are_counted_in_one_log_line_and_all_kept() {
     let kept = fs::read_to_string(dir.join("leases.rejected")).unwrap();
     assert!(kept.contains("# line 25: ") && kept.ends_with("bad line 25\n"));
 }
+
+#[test]
+fn a_group_of_records_is_appended_whole_and_read_back_in_order() {
+    let dir = Scratch::new("group");
+    let path = dir.join("leases");
+    let mut opened = open(&path);
+    opened.journal.append_all(&[]).unwrap();
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        b"",
+        "nothing to write, nothing written"
+    );
+    let group: Vec<LeaseRecord> = (1..=50).map(record).collect();
+    opened.journal.append_all(&group).unwrap();
+    opened.journal.append(&record(51)).unwrap();
+    let mut all = group;
+    all.push(record(51));
+    assert_eq!(read(&path), (all, 0));
+}
+
+/// Waits for the background rewrite's copy and puts it in place.
+fn finish(journal: &mut LeaseJournal, written: &std::sync::mpsc::Receiver<()>) -> Rewritten {
+    written
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the copy is written");
+    // `done` runs just before the thread ends: wait for that too.
+    loop {
+        if let Some(result) = journal.finish_rewrite() {
+            return result.unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_background_rewrite_keeps_the_lines_appended_while_it_ran() {
+    let dir = Scratch::new("background");
+    let path = dir.join("leases");
+    let mut opened = open(&path);
+    let journal = &mut opened.journal;
+    assert!(journal.finish_rewrite().is_none(), "no rewrite under way");
+    // Renewals of record 1: a rewrite keeps one line of it.
+    for _ in 0..3 {
+        journal.append(&record(1)).unwrap();
+    }
+    let (tell, written) = std::sync::mpsc::channel();
+    let started = journal.start_rewrite(vec![record(1)], move || {
+        let _ = tell.send(());
+    });
+    assert!(started.unwrap());
+    let again = journal.start_rewrite(vec![record(1)], || {});
+    assert!(!again.unwrap(), "one rewrite at a time");
+    // Bindings go on meanwhile, to the old file.
+    journal.append_all(&[record(2), record(3)]).unwrap();
+    let done = finish(journal, &written);
+    assert_eq!(
+        done,
+        Rewritten {
+            records: 1,
+            appended_meanwhile: 2
+        }
+    );
+    journal.append(&record(4)).unwrap();
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with(HEADER), "{text}");
+    assert_eq!(
+        read(&path),
+        (vec![record(1), record(2), record(3), record(4)], 0)
+    );
+    assert!(!dir.join("leases.tmp").exists());
+    // The new file is read too when the next rewrite adds what came meanwhile.
+    let (tell, written) = std::sync::mpsc::channel();
+    let records = vec![record(1), record(2), record(3), record(4)];
+    journal
+        .start_rewrite(records, move || {
+            let _ = tell.send(());
+        })
+        .unwrap();
+    journal.append(&record(5)).unwrap();
+    assert_eq!(finish(journal, &written).appended_meanwhile, 1);
+    assert_eq!(read(&path).0.len(), 5);
+}
+
+#[test]
+fn a_background_rewrite_that_fails_leaves_the_file_in_use() {
+    let dir = Scratch::new("background-fails");
+    let path = dir.join("leases");
+    let mut opened = open(&path);
+    opened.journal.append(&record(1)).unwrap();
+    fs::create_dir(dir.join("leases.tmp")).unwrap();
+    fs::write(dir.join("leases.tmp/x"), "").unwrap();
+    let (tell, written) = std::sync::mpsc::channel();
+    opened
+        .journal
+        .start_rewrite(vec![record(1)], move || {
+            let _ = tell.send(());
+        })
+        .unwrap();
+    written.recv_timeout(Duration::from_secs(10)).unwrap();
+    let e = loop {
+        if let Some(result) = opened.journal.finish_rewrite() {
+            break result.unwrap_err();
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert!(
+        e.to_string()
+            .contains("leases.tmp is left behind (cannot remove it"),
+        "{e}"
+    );
+    opened.journal.append(&record(2)).unwrap();
+    assert_eq!(read(&path), (vec![record(1), record(2)], 0));
+}

@@ -2,28 +2,50 @@
 //! per served interface (each bound to its device, so a reply leaves where its
 //! request came in), the lease file, the HTTP authorisation workers and the mio
 //! loop. It reads datagrams into the endpoint and does what the endpoint asks:
-//! send, append a lease record (all or nothing, see [`super::lease_file`]),
+//! send, append lease records (all or nothing, see [`super::lease_file`]),
 //! rewrite the lease file, ask the HTTP server, publish, log. Every protocol rule
 //! lives in the endpoint.
+//!
+//! One turn of the loop reads each readable socket in batches (recvmmsg) and
+//! hands every datagram to the endpoint, sending at once what needs no write
+//! (offers, answers to clients already bound); then appends the lease records
+//! the turn decided with one write made durable with one fdatasync, and only
+//! then sends the replies that depend on them. While serving, the lease file is
+//! rewritten by a helper thread; the loop only adds the lines appended meanwhile
+//! and renames it. (At start-up, before any client waits, it is rewritten in
+//! place.)
 
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::Receiver;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::auth_workers::{AuthResult, AuthWorkers};
-use super::endpoint::{Endpoint, Event, Transmit};
+use super::endpoint::{Backlog, Endpoint, Event, Transmit};
 use super::http_auth::Answer;
 use super::lease_file::LeaseJournal;
 use super::leases::LeaseRecord;
+use crate::batch_receive::{self, ReceiveBatch};
 use crate::config::{Access, Config, DnsSetting};
 use crate::event::{EventBus, Message};
 use crate::net::NetConfig;
 use crate::service_loop::{self, WAKER};
+
+/// Datagrams one recvmmsg takes: a storm's worth read in one system call, so the
+/// endpoint sees requests and new clients side by side and answers in one go.
+const BATCH: usize = 64;
+/// Datagrams read from one socket in one turn before the turn's records are
+/// written: a socket that never empties still gets its replies out.
+const TURN_DATAGRAMS: usize = 16 * BATCH;
+/// The receive queue asked for each socket (the kernel grants at most twice
+/// net.core.rmem_max): room for a storm's datagrams while the loop waits for a
+/// disk flush or a CPU, and for the endpoint to see the queue fill up and shed
+/// new clients before the kernel drops anything.
+const RECEIVE_QUEUE: usize = 4 << 20;
 
 pub struct BootpService {
     pub config: Config,
@@ -44,9 +66,21 @@ pub struct BootpService {
 struct Shell {
     endpoint: Endpoint,
     sockets: Vec<mio::net::UdpSocket>,
+    /// Sockets that may hold datagrams not read yet (mio reports edges only).
+    readable: Vec<bool>,
+    batch: ReceiveBatch<BATCH>,
     journal: LeaseJournal,
     lease_file: PathBuf,
     events: EventBus,
+    /// Wakes the loop when a rewrite's copy is written.
+    waker: Arc<Waker>,
+    /// False until the loop starts: the start-up rewrite is done in place, as no
+    /// client waits yet.
+    serving: bool,
+    /// When the rewrite under way started, and how long it held the loop up.
+    rewrite: Option<(Instant, Duration)>,
+    /// How long the endpoint took over the last commit's result.
+    handled_in: Duration,
     /// With `access = http`: the workers, and where their answers arrive.
     authorisers: Option<(AuthWorkers, Receiver<AuthResult>)>,
 }
@@ -73,11 +107,26 @@ impl BootpService {
             poll.registry()
                 .register(socket, Token(index), Interest::READABLE)
                 .map_err(|e| format!("cannot watch the BOOTP socket of {}: {e}", net.device))?;
+            let queue = socket2::SockRef::from(&*socket);
+            match queue
+                .set_recv_buffer_size(RECEIVE_QUEUE)
+                .and_then(|()| queue.recv_buffer_size())
+            {
+                Ok(size) => log::debug!(
+                    "BOOTP socket of {}: a receive queue of {} KiB",
+                    net.device,
+                    size / 1024
+                ),
+                Err(e) => log::debug!(
+                    "BOOTP socket of {}: the default receive queue ({e})",
+                    net.device
+                ),
+            }
         }
         let authorisers = match config.bootp.access {
             Some(Access::Http) => {
                 let (sender, answers) = crossbeam_channel::unbounded();
-                let workers = AuthWorkers::new(config.http.max_queries, sender, waker);
+                let workers = AuthWorkers::new(config.http.max_queries, sender, Arc::clone(&waker));
                 Some((workers, answers))
             }
             _ => None,
@@ -85,63 +134,126 @@ impl BootpService {
         let resolv_conf = resolv_conf.as_deref();
         let mut shell = Shell {
             endpoint: Endpoint::new(&config, &nets, records, resolv_conf, log::max_level()),
+            readable: vec![true; sockets.len()],
             sockets,
+            batch: ReceiveBatch::default(),
             journal,
             lease_file,
             events,
+            waker,
+            serving: false,
+            rewrite: None,
+            handled_in: Duration::ZERO,
             authorisers,
         };
         shell.flush();
+        shell.serving = true;
         let mut events_buf = Events::with_capacity(64);
-        let mut buf = vec![0u8; 65536];
         loop {
-            let timeout = shell
-                .endpoint
-                .poll_timeout()
-                .map(|t| t.saturating_duration_since(Instant::now()));
+            // A socket left with datagrams in its queue raises no new edge: the
+            // next turn starts at once.
+            let timeout = if shell.readable.contains(&true) {
+                Some(Duration::ZERO)
+            } else {
+                shell
+                    .endpoint
+                    .poll_timeout()
+                    .map(|t| t.saturating_duration_since(Instant::now()))
+            };
             service_loop::poll(&mut poll, &mut events_buf, timeout)
                 .map_err(|e| format!("poll failed: {e}"))?;
+            let mut woken = false;
             for event in events_buf.iter() {
                 match event.token() {
                     WAKER => {
                         if service_loop::drain(&inbox).stop {
                             return Ok(());
                         }
-                        shell.take_answers();
+                        woken = true;
                     }
-                    Token(index) => shell.receive(index, &nets, &mut buf),
+                    Token(index) => {
+                        if let Some(readable) = shell.readable.get_mut(index) {
+                            *readable = true;
+                        }
+                    }
                 }
             }
-            let now = Instant::now();
-            if shell.endpoint.poll_timeout().is_some_and(|t| t <= now) {
-                shell.endpoint.handle_timeout(now);
-                shell.flush();
-            }
+            shell.turn(&nets, woken);
         }
     }
 }
 
 impl Shell {
-    /// Reads every datagram waiting on network `index`'s socket.
-    fn receive(&mut self, index: usize, nets: &[NetConfig], buf: &mut [u8]) {
-        while let Some(socket) = self.sockets.get(index) {
-            let (n, peer) = match socket.recv_from(buf) {
-                Ok(r) => r,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+    /// One turn: reads what the sockets hold, takes the workers' answers (when
+    /// they `woke` the loop) and the timers that are due, writes the lease
+    /// records all that decided, and sends the replies.
+    fn turn(&mut self, nets: &[NetConfig], woke: bool) {
+        for index in 0..self.sockets.len() {
+            if self.readable.get(index) == Some(&true) {
+                self.receive(index, nets);
+            }
+        }
+        // Only answers that woke the loop: one that came in as a deadline passed
+        // is too late, as the endpoint's timer says first.
+        if woke {
+            self.take_answers();
+        }
+        let now = Instant::now();
+        if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
+            self.endpoint.handle_timeout(now);
+        }
+        self.commit();
+        self.flush();
+        self.finish_rewrite();
+    }
+
+    /// Reads the datagrams waiting on network `index`'s socket, up to a turn's
+    /// worth, sending after each batch what needs no write.
+    fn receive(&mut self, index: usize, nets: &[NetConfig]) {
+        let mut taken = 0;
+        while taken < TURN_DATAGRAMS {
+            let Some(socket) = self.sockets.get(index) else {
+                return;
+            };
+            let received = match self.batch.receive(socket) {
+                Ok(received) => received,
                 Err(e) => {
-                    if let Some(net) = nets.get(index) {
+                    if e.kind() != io::ErrorKind::WouldBlock
+                        && let Some(net) = nets.get(index)
+                    {
                         log::debug!("BOOTP receive error on {}: {e}", net.device);
                     }
-                    break;
+                    self.readable[index] = false;
+                    return;
                 }
             };
-            let SocketAddr::V4(source) = peer else {
-                continue;
-            };
             let (now, epoch) = (Instant::now(), unix_seconds());
-            self.endpoint
-                .handle_datagram(now, epoch, index, source, &buf[..n]);
+            // What is left in the queue, and how long the batch waited in it,
+            // say whether the loop keeps up.
+            if let Ok(memory) = batch_receive::queue_memory(socket) {
+                let waited = batch_receive::last_arrival(socket)
+                    .ok()
+                    .and_then(|arrival| SystemTime::now().duration_since(arrival).ok());
+                let backlog = Backlog {
+                    queued: memory.queued,
+                    limit: memory.limit,
+                    drops: memory.drops,
+                    waited,
+                };
+                self.endpoint.handle_backlog(now, index, backlog);
+            }
+            for slot in 0..received {
+                if let (bytes, Some(SocketAddr::V4(source))) = self.batch.datagram(slot) {
+                    self.endpoint
+                        .handle_datagram(now, epoch, index, source, bytes);
+                }
+            }
             self.flush();
+            taken += received;
+            if received < BATCH {
+                self.readable[index] = false;
+                return;
+            }
         }
     }
 
@@ -155,7 +267,44 @@ impl Shell {
             self.endpoint
                 .handle_auth_answer(Instant::now(), result.id, result.answer);
         }
-        self.flush();
+    }
+
+    /// Writes the turn's lease records: one write, one fdatasync, for all of
+    /// them; then the endpoint releases the replies that waited on them, or
+    /// none when the write failed.
+    fn commit(&mut self) {
+        if let Some(commit) = self.endpoint.poll_commit() {
+            let result = self.journal.append_all(&commit.records);
+            let handling = Instant::now();
+            self.endpoint.handle_committed(commit.id, result);
+            // Includes taking the records of a rewrite it asks for.
+            self.handled_in = handling.elapsed();
+        }
+    }
+
+    /// Puts a rewritten lease file in place once its copy is written.
+    fn finish_rewrite(&mut self) {
+        let Some((started, held_up)) = self.rewrite else {
+            return;
+        };
+        let finishing = Instant::now();
+        let Some(result) = self.journal.finish_rewrite() else {
+            return;
+        };
+        self.rewrite = None;
+        let held_up = held_up + finishing.elapsed();
+        let path = self.lease_file.display();
+        match result {
+            Ok(done) => log::info!(
+                "rewrote the lease file {path}: {} bindings in {:.3} s beside the service, which it held up for {:.1} ms (to take the bindings, then to add the {} lines appended meanwhile and rename the file)",
+                done.records,
+                started.elapsed().as_secs_f64(),
+                held_up.as_secs_f64() * 1000.0,
+                done.appended_meanwhile
+            ),
+            // A failed rewrite costs nothing but room: the file in use stays.
+            Err(e) => log::warn!("cannot rewrite the lease file {path}: {e}"),
+        }
     }
 
     /// Does everything the endpoint asks for, until it asks for nothing more.
@@ -186,17 +335,34 @@ impl Shell {
                     self.endpoint.handle_auth_answer(Instant::now(), id, answer);
                 }
             }
-            Event::Persist { id, record } => {
-                let result = self.journal.append(&record);
-                self.endpoint.handle_persisted(id, result);
-            }
-            Event::Compact(records) => {
+            Event::Compact(records) if !self.serving => {
                 // A failed rewrite costs nothing but room: the file in use stays.
                 if let Err(e) = self.journal.compact(&records) {
                     log::warn!(
                         "cannot rewrite the lease file {}: {e}",
                         self.lease_file.display()
                     );
+                }
+            }
+            Event::Compact(records) => {
+                let starting = Instant::now();
+                let waker = Arc::clone(&self.waker);
+                let wake = move || {
+                    // The loop also finds the copy written at its next turn.
+                    let _ = waker.wake();
+                };
+                match self.journal.start_rewrite(records, wake) {
+                    Ok(true) => {
+                        let held_up = self.handled_in + starting.elapsed();
+                        self.rewrite = Some((starting, held_up));
+                    }
+                    // One is under way: the next is asked for soon enough.
+                    Ok(false) => {}
+                    // A failed rewrite costs nothing but room: the file in use stays.
+                    Err(e) => log::warn!(
+                        "cannot rewrite the lease file {}: {e}",
+                        self.lease_file.display()
+                    ),
                 }
             }
         }
