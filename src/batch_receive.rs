@@ -6,42 +6,49 @@
 //! room for several datagrams answers both questions at once: when it returns fewer
 //! than it had room for, the queue was empty, and any datagram arriving later raises
 //! a new edge. Neither mio nor socket2 wraps recvmmsg, so this calls it through libc.
+//!
+//! A socket where one client's datagrams arrive takes [`ReceiveBatch`] (a few slots);
+//! a socket that many clients share, such as the TFTP port when every transfer is
+//! served from it, takes a [`ReceiveBatchOf`] with more, so one call serves them all.
 
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 
-/// Datagrams taken per call. One event usually stands for one datagram (an ACK);
-/// four leaves room for a burst without much memory.
+/// Datagrams taken per call by a [`ReceiveBatch`]. One event usually stands for one
+/// datagram (an ACK); four leaves room for a burst without much memory.
 pub const SLOTS: usize = 4;
 /// Each slot holds the largest UDP payload, so nothing a client sends is cut.
 /// The pages are only touched as far as datagrams fill them.
 const SLOT_BYTES: usize = 65536;
 
-/// Buffers for one batch, reused from call to call.
-pub struct ReceiveBatch {
+/// Buffers for one batch of up to `SLOTS` datagrams, reused from call to call.
+pub type ReceiveBatch = ReceiveBatchOf<SLOTS>;
+
+/// Buffers for one batch of up to `N` datagrams, reused from call to call.
+pub struct ReceiveBatchOf<const N: usize> {
     buffers: Vec<u8>,
-    lengths: [usize; SLOTS],
-    senders: [Option<SocketAddr>; SLOTS],
+    lengths: [usize; N],
+    senders: [Option<SocketAddr>; N],
 }
 
-impl Default for ReceiveBatch {
+impl<const N: usize> Default for ReceiveBatchOf<N> {
     fn default() -> Self {
-        ReceiveBatch {
-            buffers: vec![0; SLOTS * SLOT_BYTES],
-            lengths: [0; SLOTS],
-            senders: [None; SLOTS],
+        ReceiveBatchOf {
+            buffers: vec![0; N * SLOT_BYTES],
+            lengths: [0; N],
+            senders: [None; N],
         }
     }
 }
 
-impl ReceiveBatch {
-    /// Takes up to `SLOTS` datagrams from a non-blocking IPv4 socket. `Ok(n)` with
-    /// `n < SLOTS` means the socket had no more; `WouldBlock` means it had none.
+impl<const N: usize> ReceiveBatchOf<N> {
+    /// Takes up to `N` datagrams from a non-blocking IPv4 socket. `Ok(n)` with
+    /// `n < N` means the socket had no more; `WouldBlock` means it had none.
     pub fn receive(&mut self, socket: &impl AsRawFd) -> io::Result<usize> {
-        let mut addresses = [MaybeUninit::<libc::sockaddr_in>::zeroed(); SLOTS];
-        let mut vectors: [libc::iovec; SLOTS] = std::array::from_fn(|_| libc::iovec {
+        let mut addresses = [MaybeUninit::<libc::sockaddr_in>::zeroed(); N];
+        let mut vectors: [libc::iovec; N] = std::array::from_fn(|_| libc::iovec {
             iov_base: std::ptr::null_mut(),
             iov_len: 0,
         });
@@ -53,7 +60,7 @@ impl ReceiveBatch {
             vector.iov_len = chunk.len();
         }
         // SAFETY: mmsghdr is plain data; all-zero is a valid value for each field.
-        let mut headers: [libc::mmsghdr; SLOTS] = unsafe { std::mem::zeroed() };
+        let mut headers: [libc::mmsghdr; N] = unsafe { std::mem::zeroed() };
         for ((header, vector), address) in headers
             .iter_mut()
             .zip(vectors.iter_mut())
@@ -71,7 +78,7 @@ impl ReceiveBatch {
             libc::recvmmsg(
                 socket.as_raw_fd(),
                 headers.as_mut_ptr(),
-                SLOTS as libc::c_uint,
+                N as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
             )
@@ -79,7 +86,7 @@ impl ReceiveBatch {
         if received < 0 {
             return Err(io::Error::last_os_error());
         }
-        let received = received as usize;
+        let received = (received as usize).min(N);
         for slot in 0..received {
             let header = &headers[slot];
             self.lengths[slot] = header.msg_len as usize;
@@ -103,9 +110,12 @@ impl ReceiveBatch {
     /// Datagram `slot` of the last batch and who sent it (`None`: not IPv4).
     pub fn datagram(&self, slot: usize) -> (&[u8], Option<SocketAddr>) {
         let start = slot * SLOT_BYTES;
+        let length = self.lengths.get(slot).copied().unwrap_or(0);
         (
-            &self.buffers[start..start + self.lengths[slot].min(SLOT_BYTES)],
-            self.senders[slot],
+            self.buffers
+                .get(start..start + length.min(SLOT_BYTES))
+                .unwrap_or_default(),
+            self.senders.get(slot).copied().flatten(),
         )
     }
 }

@@ -253,6 +253,7 @@ fn every_default() {
     assert_eq!(t.root, TftpRoot::Dir(PathBuf::from("/srv/tftp")));
     assert_eq!(t.http_timeout, Duration::from_secs(10));
     assert_eq!(t.busy_poll, Duration::from_micros(50));
+    assert!(!t.single_port);
     assert!(c.httpd.is_none());
     // Every option of the known sections is listed once, defaulted or not.
     let listed = |section: &str| l.settings.iter().filter(|s| s.section == section).count();
@@ -260,7 +261,7 @@ fn every_default() {
     assert_eq!(listed("bootp"), 18);
     assert_eq!(t.max_transfers_per_client, 32);
     assert_eq!(t.max_timeout, Duration::from_secs(10));
-    assert_eq!(listed("tftp"), 12);
+    assert_eq!(listed("tftp"), 13);
     assert_eq!(listed("http"), 6);
     let pool_start = l
         .settings
@@ -308,6 +309,7 @@ max_transfers = 200
 root = /srv/boot
 http_timeout = 4
 busy_poll = 0
+single_port = yes
 [httpd]
 port = 8080
 root = /srv/www
@@ -351,6 +353,7 @@ check_ip = no
     assert_eq!(t.root, TftpRoot::Dir(PathBuf::from("/srv/boot")));
     assert_eq!(t.http_timeout, Duration::from_secs(4));
     assert_eq!(t.busy_poll, Duration::ZERO);
+    assert!(t.single_port);
     let h = c.httpd.as_ref().unwrap();
     assert_eq!(h.port, 8080);
     assert!(!h.check_ip);

@@ -239,6 +239,8 @@ pub struct TftpConfig {
     pub http_timeout: Duration,
     /// Longest poll without sleeping while transfers wait for ACKs (zero: off).
     pub busy_poll: Duration,
+    /// Every transfer talks from the TFTP port rather than a port of its own.
+    pub single_port: bool,
 }
 
 /// pybootd 1.8's `[httpd]` section: read and checked, but bootd has no HTTP file server yet.
