@@ -2455,4 +2455,145 @@ mod tests {
         assert_eq!(arrow("*", "a\nb"), " (as a\\nb)");
         assert_eq!(arrow("same", "same"), "");
     }
+
+    fn single_port_endpoint(max_transfers: usize) -> Endpoint<Io> {
+        let mut ep = endpoint(local_root(), max_transfers, &[]);
+        ep.settings.single_port = true;
+        ep
+    }
+
+    /// A datagram arriving on the TFTP port, where single-port transfers listen too.
+    fn on_tftp_port(
+        ep: &mut Endpoint<Io>,
+        now: Instant,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) -> Option<TransferId> {
+        let arrival = Arrival::Listener {
+            address: LOCAL,
+            limits: limits(),
+        };
+        ep.handle_datagram(now, arrival, from, bytes)
+    }
+
+    #[test]
+    fn in_single_port_mode_a_transfer_talks_from_the_tftp_port_and_its_acks_arrive_there() {
+        let t0 = Instant::now();
+        let mut ep = single_port_endpoint(10);
+        assert_eq!(
+            on_tftp_port(&mut ep, t0, client(2000), &rrq("a", &[])),
+            None
+        );
+        let (sent, events) = flush(&mut ep, t0);
+        assert!(sent.is_empty());
+        let own_port = events.iter().find_map(|e| match e {
+            Event::Open { own_port, .. } => Some(*own_port),
+            _ => None,
+        });
+        assert_eq!(own_port, Some(false), "no port of its own is opened");
+        let (id, _) = opened(&events).unwrap();
+        let content = [5u8; 600];
+        ep.handle_source_opened(t0, id, "tftp-port", Some(600));
+        read_local(&mut ep, t0, id, &content);
+        let (sent, _) = flush(&mut ep, t0);
+        assert_eq!(
+            sent,
+            vec![Sent::FromServerPort(
+                LOCAL,
+                client(2000),
+                data(1, &[5; 512])
+            )]
+        );
+        // A repeated request from the same endpoint is not an ACK, and not a second
+        // transfer.
+        assert_eq!(
+            on_tftp_port(&mut ep, t0, client(2000), &rrq("a", &[])),
+            None
+        );
+        let (sent, events) = flush(&mut ep, t0);
+        assert!(sent.is_empty() && opened(&events).is_none());
+        assert_eq!(ep.transfer_count(), 1);
+        // The ACK reaches the transfer, which says so: the shell reads on for it.
+        assert_eq!(on_tftp_port(&mut ep, t0, client(2000), &ack(1)), Some(id));
+        read_local(&mut ep, t0, id, &content);
+        let (sent, _) = flush(&mut ep, t0);
+        assert_eq!(
+            sent,
+            vec![Sent::FromServerPort(LOCAL, client(2000), data(2, &[5; 88]))]
+        );
+        // Lost: the timer resends it from the TFTP port too.
+        let due = ep.poll_timeout().unwrap();
+        ep.handle_timeout(due);
+        let (sent, _) = flush(&mut ep, due);
+        assert_eq!(
+            sent,
+            vec![Sent::FromServerPort(LOCAL, client(2000), data(2, &[5; 88]))]
+        );
+        assert_eq!(on_tftp_port(&mut ep, due, client(2000), &ack(2)), Some(id));
+        let (sent, events) = flush(&mut ep, due);
+        assert!(sent.is_empty());
+        assert!(events.iter().any(|e| matches!(
+            e,
+            Event::Closed {
+                io: "tftp-port",
+                position: 600
+            }
+        )));
+        assert_eq!(ep.transfer_count(), 0);
+    }
+
+    #[test]
+    fn in_single_port_mode_a_stray_datagram_is_dropped_without_error_5() {
+        let t0 = Instant::now();
+        let mut ep = single_port_endpoint(10);
+        let content = [3u8; 600];
+        request(&mut ep, t0, client(2000), &rrq("a", &[]));
+        let (_, events) = flush(&mut ep, t0);
+        let (id, _) = opened(&events).unwrap();
+        ep.handle_source_opened(t0, id, "tftp-port", Some(600));
+        read_local(&mut ep, t0, id, &content);
+        flush(&mut ep, t0);
+        // Another port of the client, and another host: neither holds a transfer.
+        for stray in [client(2001), SocketAddr::from(([10, 0, 0, 66], 2000))] {
+            assert_eq!(on_tftp_port(&mut ep, t0, stray, &ack(1)), None);
+            let (sent, _) = flush(&mut ep, t0);
+            assert!(sent.is_empty(), "{sent:?}");
+        }
+        // The transfer's own client still moves it on.
+        assert_eq!(on_tftp_port(&mut ep, t0, client(2000), &ack(1)), Some(id));
+        read_local(&mut ep, t0, id, &content);
+        let (sent, _) = flush(&mut ep, t0);
+        assert_eq!(
+            sent,
+            vec![Sent::FromServerPort(LOCAL, client(2000), data(2, &[3; 88]))]
+        );
+        // An ACK the client sends to another served address is not this transfer's.
+        let elsewhere = Arrival::Listener {
+            address: Ipv4Addr::new(10, 0, 1, 1),
+            limits: limits(),
+        };
+        assert_eq!(
+            ep.handle_datagram(t0, elsewhere, client(2000), &ack(2)),
+            None
+        );
+        assert_eq!(ep.transfer_count(), 1);
+    }
+
+    #[test]
+    fn in_single_port_mode_refusals_leave_from_the_tftp_port() {
+        let t0 = Instant::now();
+        let mut ep = single_port_endpoint(1);
+        request(&mut ep, t0, client(2000), &rrq("a", &[]));
+        flush(&mut ep, t0);
+        request(&mut ep, t0, client(2001), &rrq("b", &[]));
+        let (sent, _) = flush(&mut ep, t0);
+        assert_eq!(
+            sent,
+            vec![Sent::FromServerPort(
+                LOCAL,
+                client(2001),
+                error(ErrorCode::NotDefined, "server busy, try again later")
+            )]
+        );
+    }
 }
