@@ -244,9 +244,10 @@ ticks() {
 # leaving out those already there when it starts.
 sample_children() {
     local old c
-    old=" $(pgrep -P "$1" | tr '\n' ' ') "
+    # pgrep fails when there are none: not an error here (set -e, pipefail).
+    old=" $(pgrep -P "$1" | tr '\n' ' ' || true) "
     while :; do
-        for c in $(pgrep -P "$1"); do
+        for c in $(pgrep -P "$1" || true); do
             [[ $old == *" $c "* ]] || echo "$c $(ticks "$c")"
         done
         sleep 0.05
