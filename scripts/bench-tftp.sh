@@ -526,14 +526,16 @@ fi
 echo
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "bootd peak RSS (VmHWM): $RSS   (dnsmasq: $DNSMASQ_RSS; tftpd-hpa forks a process per transfer)"
-echo
-echo "CPU busy % during the single transfers, server CPU $SERVER_CPU / client CPU $CLIENT_CPU (mean of the runs):"
-for point in "${POINTS[@]}"; do
-    IFS='|' read -r label _ _ <<<"$point"
-    printf '  %-30s' "$label"
-    for s in "${SERVERS[@]}"; do printf ' %s %-8s' "$s" "${CPUINFO[$s,$label]:-n/a}"; done
+if [ ${#POINTS[@]} -gt 0 ]; then
     echo
-done
+    echo "CPU busy % during the single transfers, server CPU $SERVER_CPU / client CPU $CLIENT_CPU (mean of the runs):"
+    for point in "${POINTS[@]}"; do
+        IFS='|' read -r label _ _ <<<"$point"
+        printf '  %-30s' "$label"
+        for s in "${SERVERS[@]}"; do printf ' %s %-8s' "$s" "${CPUINFO[$s,$label]:-n/a}"; done
+        echo
+    done
+fi
 if [ ${#notes[@]} -gt 0 ]; then
     echo
     echo "notes:"
