@@ -1297,3 +1297,94 @@ fn filters_rewrite_pxelinux_lookups_and_follow_path_indirection() {
         assert_eq!(got.stdout.trim(), "ERROR 2 access violation", "{got}");
     }
 }
+
+// ----------------------------------------------------------------- single port
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn single_port_mode_serves_every_client_from_port_69() {
+    require_root();
+    let env = Env::new();
+    let files: Vec<Vec<u8>> = (0..6)
+        .map(|i| pattern(300_000 + 9_999 * i, 200 + i as u64))
+        .collect();
+    for (i, content) in files.iter().enumerate() {
+        env.file(&format!("one/f{i}.bin"), content);
+    }
+    let bootd = env.start("single_port = on\nmax_transfers_per_client = 50\n", "");
+    bootd.wait_for_log("every transfer from this port", Duration::from_secs(2));
+
+    // DATA 1 comes from port 69 itself.
+    let held = Spawned::start(&mut env.raw("hold", b"one/f0.bin", &["1"]));
+    assert!(
+        held.wait_for_stdout("HELD DATA 1 512 69\n", Duration::from_secs(5)),
+        "{}",
+        held.stdout_so_far()
+    );
+    drop(held.finish(Duration::from_secs(5)));
+
+    // Real clients side by side, lock-step and windowed, every block size: all of
+    // them served from the one port, and every byte right.
+    let started = Instant::now();
+    let mut clients: Vec<(usize, PathBuf, Spawned)> = (0..30)
+        .map(|n| {
+            let file = n % files.len();
+            let out = env.out(&format!("one-curl-{n}.bin"));
+            let blksize = [None, Some(1468), Some(512)][n % 3];
+            let spawned = Spawned::start(&mut curl_get(
+                &env,
+                &format!("one/f{file}.bin"),
+                &out,
+                blksize,
+            ));
+            (file, out, spawned)
+        })
+        .collect();
+    for n in 0..4 {
+        let file = n % files.len();
+        let out = env.out(&format!("one-atftp-{n}.bin"));
+        let spawned = Spawned::start(&mut atftp_get(
+            &env,
+            &format!("one/f{file}.bin"),
+            &out,
+            &["blksize 1024", "windowsize 8"],
+        ));
+        clients.push((file, out, spawned));
+    }
+    for (file, out, spawned) in clients {
+        let what = format!("client for one/f{file}.bin into {}", out.display());
+        let finished = spawned.finish(Duration::from_secs(120));
+        assert!(finished.success(), "{what}: {finished}");
+        assert_same(&read(&out), &files[file], &what);
+    }
+    eprintln!(
+        "34 parallel downloads from one port: {:?}",
+        started.elapsed()
+    );
+    let hpa_out = env.out("one-hpa.bin");
+    tftp_hpa_get(&env, "binary", "one/f5.bin", &hpa_out).assert_success();
+    assert_same(&read(&hpa_out), &files[5], "tftp-hpa from one port");
+
+    // A stranger's ACK to port 69 reaches no transfer: no ERROR 5 (nothing at all
+    // answers it), and the transfer completes.
+    let out = env.out("one-foreign.bin");
+    let got = run_bounded(
+        &mut env.raw("foreign", b"one/f1.bin", &[out.to_str().unwrap()]),
+        Duration::from_secs(60),
+    );
+    got.assert_success();
+    let mut lines = got.stdout.lines();
+    assert_eq!(lines.next(), Some("FOREIGN TIMEOUT"), "{got}");
+    let blocks = files[1].len() / 512 + 1;
+    let ok = format!("OK {} {blocks} 1", files[1].len());
+    assert_eq!(lines.next(), Some(ok.as_str()), "{got}");
+    assert_same(&read(&out), &files[1], "one/f1.bin with a stranger");
+
+    // A refusal still reaches the client (from port 69: see the endpoint's tests).
+    let got = run_bounded(
+        &mut env.raw("rrq", b"one/missing.bin", &[]),
+        Duration::from_secs(10),
+    );
+    assert!(got.stdout.starts_with("ERROR 1 "), "{got}");
+    assert!(!bootd.log().contains("answered with ERROR 5"));
+}

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# bench-tftp.sh: TFTP throughput of bootd against tftpd-hpa and dnsmasq, same run,
-# same file, same network, same client. Run as root (network namespaces, port 69):
+# bench-tftp.sh: TFTP throughput and CPU cost of bootd against tftpd-hpa and dnsmasq,
+# same run, same file, same network, same client. Run as root (network namespaces,
+# port 69):
 #   sudo scripts/bench-tftp.sh
 #
-# The three servers each listen on their own address in one server namespace
-# (bootd 10.97.0.11, tftpd-hpa 10.97.0.12, dnsmasq 10.97.0.13), pinned to CPU 0;
+# The servers each listen on their own address in one server namespace (bootd
+# 10.97.0.11, bootd with [tftp] single_port = on 10.97.0.14 ("bootd-1port"),
+# tftpd-hpa 10.97.0.12, dnsmasq 10.97.0.13), pinned to CPU 0;
 # the client (scripts/bench/tftp_bench_client.rs, built as a cargo example) runs in a
 # client namespace (10.97.0.2), pinned to CPU 1. A veth pair with MTU 9000 on both
 # ends joins them, so every server sees the same MTU and blksize 8192 fits a frame.
@@ -19,7 +21,18 @@
 # started at once (blksize 1468), CONCURRENT_REPEAT times (a multiple of 3 gives each
 # server each turn equally often): aggregate MB/s, failures, and when the first of
 # them was done (next to the wall time, when the last was: how evenly the server
-# shares itself among clients booting at once). Then bootd's peak RSS (VmHWM).
+# shares itself among clients booting at once). Then a boot storm: STORM clients
+# (50 and 200) each fetching one STORM_MIB (8) MiB file lock-step (no windowsize, as
+# most firmware), at blksize 1468 and 512. Then bootd's peak RSS (VmHWM).
+#
+# Server CPU seconds per GiB served: utime + stime of the server process from
+# /proc/PID/stat over the run, divided by the bytes the client received. tftpd-hpa
+# forks a child per transfer and ignores SIGCHLD, so its children's time never
+# reaches the parent: a sampler reads each child's every 50 ms and the last reading
+# of each counts (a child's last 50 ms may be missed: tftpd-hpa's figure is a
+# little low). CPU time is far less sensitive than MB/s to other work on the
+# machine. It counts what the kernel does in the server's system calls, not
+# softirq work charged elsewhere.
 # MB/s = 10^6 bytes/s. Each transfer is checked byte for byte against the file, and
 # its length against the file size and tsize.
 #
@@ -27,7 +40,9 @@
 # TFTP blksize to it (2263); with DNS off (--port=0) that option only raises the cap.
 #
 # Environment: REPEAT (3), CONCURRENT (200), CONCURRENT_REPEAT (1), SIZE_MIB (64),
-# MTU (9000), BOOTD / CLIENT (prebuilt binaries instead of `cargo build`).
+# STORM ("50 200"; empty: no storm), STORM_BLKSIZES ("1468 512"), STORM_MIB (8),
+# STORM_REPEAT (1), PARTS (which parts run: "single concurrent storm"), MTU (9000), BOOTD / CLIENT (prebuilt binaries instead of
+# `cargo build`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,11 +50,17 @@ REPEAT=${REPEAT:-3}
 CONCURRENT=${CONCURRENT:-200}
 CONCURRENT_REPEAT=${CONCURRENT_REPEAT:-1}
 SIZE_MIB=${SIZE_MIB:-64}
+STORM=${STORM-50 200}
+STORM_BLKSIZES=${STORM_BLKSIZES:-1468 512}
+STORM_MIB=${STORM_MIB:-8}
+STORM_REPEAT=${STORM_REPEAT:-1}
+PARTS=" ${PARTS:-single concurrent storm} "
 MTU=${MTU:-9000}
 NET=10.97.0
 CLIENT_IP=$NET.2
-SERVERS=(bootd tftpd-hpa dnsmasq)
-declare -A ADDR=([bootd]=$NET.11 [tftpd-hpa]=$NET.12 [dnsmasq]=$NET.13)
+SERVERS=(bootd bootd-1port tftpd-hpa dnsmasq)
+declare -A ADDR=([bootd]=$NET.11 [bootd-1port]=$NET.14 [tftpd-hpa]=$NET.12 [dnsmasq]=$NET.13)
+HZ=$(getconf CLK_TCK)
 SERVER_CPU=0
 CLIENT_CPU=1
 
@@ -117,6 +138,8 @@ chmod 755 "$WORK" "$ROOT"
 head -c $((SIZE_MIB << 20)) /dev/urandom >"$ROOT/bench.bin"
 chmod 644 "$ROOT/bench.bin"
 FILE_BYTES=$((SIZE_MIB << 20))
+head -c $((STORM_MIB << 20)) /dev/urandom >"$ROOT/storm.bin"
+chmod 644 "$ROOT/storm.bin"
 
 ip netns add "$SNS"
 ip netns add "$CNS"
@@ -146,10 +169,16 @@ max_transfers = 1000
 # Every benchmark client shares one address.
 max_transfers_per_client = 1000
 EOF
+sed -e "s|^address = .*|address = ${ADDR[bootd-1port]}|" -e "s|/bootd.log|/bootd-1port.log|" \
+    "$WORK/bootd.ini" >"$WORK/bootd-1port.ini"
+echo "single_port = on" >>"$WORK/bootd-1port.ini"
 
 ip netns exec "$SNS" taskset -c "$SERVER_CPU" "$BOOTD" -t -c "$WORK/bootd.ini" \
     2>"$WORK/bootd.err" &
 PID[bootd]=$!
+ip netns exec "$SNS" taskset -c "$SERVER_CPU" "$BOOTD" -t -c "$WORK/bootd-1port.ini" \
+    2>"$WORK/bootd-1port.err" &
+PID[bootd-1port]=$!
 ip netns exec "$SNS" taskset -c "$SERVER_CPU" "$IN_TFTPD" -L -s -u nobody \
     -a "${ADDR[tftpd-hpa]}:69" "$ROOT" 2>"$WORK/tftpd-hpa.err" &
 PID[tftpd-hpa]=$!
@@ -177,7 +206,7 @@ done
 
 tftpd_version=$(dpkg-query -W -f='${Version}' tftpd-hpa 2>/dev/null || echo "?")
 dnsmasq_version=$("$DNSMASQ" --version | head -1 | awk '{print $3}')
-echo "bootd $("$BOOTD" --version 2>&1 | awk '{print $NF}') ($(git rev-parse --short HEAD 2>/dev/null || echo '?')), tftpd-hpa $tftpd_version, dnsmasq $dnsmasq_version"
+echo "bootd $("$BOOTD" --version 2>&1 | awk '{print $NF}') ($(git rev-parse --short HEAD 2>/dev/null || echo '?')) (bootd-1port: the same with [tftp] single_port = on), tftpd-hpa $tftpd_version, dnsmasq $dnsmasq_version"
 echo "file: $SIZE_MIB MiB random; veth MTU $MTU both ends; servers pinned to CPU $SERVER_CPU, client to CPU $CLIENT_CPU (taskset)"
 echo "median of $REPEAT runs per point; MB/s = 10^6 bytes/s; every transfer verified byte for byte"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the host disturbs the numbers)"
@@ -205,10 +234,63 @@ cpu_busy() {
     }'
 }
 
+# ticks PID: user + system CPU ticks of a process (the fields after the ")" of its
+# name; 0 once it is gone).
+ticks() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    awk '{print $12 + $13}' <<<"${stat##*) }"
+}
+
+# sample_children PID: "child ticks" lines for the children of PID, every 50 ms,
+# leaving out those already there when it starts.
+sample_children() {
+    local old c
+    # pgrep fails when there are none: not an error here (set -e, pipefail).
+    old=" $(pgrep -P "$1" | tr '\n' ' ' || true) "
+    while :; do
+        for c in $(pgrep -P "$1" || true); do
+            [[ $old == *" $c "* ]] || echo "$c $(ticks "$c")"
+        done
+        sleep 0.05
+    done
+}
+
+# cpu_begin SERVER / cpu_end SERVER: the server's CPU ticks in between, its
+# children's included (tftpd-hpa).
+cpu_begin() {
+    CPU_T0=$(ticks "${PID[$1]}")
+    if [ "$1" = tftpd-hpa ]; then
+        sample_children "${PID[$1]}" >"$WORK/children" &
+        SAMPLER=$!
+    fi
+}
+cpu_end() {
+    local own children=0
+    own=$(($(ticks "${PID[$1]}") - CPU_T0))
+    if [ "$1" = tftpd-hpa ]; then
+        kill "$SAMPLER" 2>/dev/null || true
+        wait "$SAMPLER" 2>/dev/null || true
+        children=$(awk '$2 > 0 {last[$1] = $2} END {for (c in last) t += last[c]; print t + 0}' \
+            "$WORK/children")
+    fi
+    echo $((own + children))
+}
+
+# per_gib TICKS BYTES: CPU seconds per GiB served.
+per_gib() {
+    if [ -z "$2" ] || [ "$2" = 0 ]; then
+        echo n/a
+    else
+        awk -v t="$1" -v b="$2" -v hz="$HZ" 'BEGIN {printf "%.2f", t / hz / (b / 1073741824)}'
+    fi
+}
+
 # run_client SERVER COUNT BLKSIZE WINDOWSIZE [client flags]: the client's key=value line.
 run_client() {
-    local args=(--server "${ADDR[$1]}" --bind "$CLIENT_IP" --file bench.bin
-        --reference "$ROOT/bench.bin" --count "$2")
+    local file=${FILE:-bench.bin}
+    local args=(--server "${ADDR[$1]}" --bind "$CLIENT_IP" --file "$file"
+        --reference "$ROOT/$file" --count "$2")
     [ -n "$3" ] && args+=(--blksize "$3")
     [ -n "$4" ] && args+=(--windowsize "$4")
     ip netns exec "$CNS" taskset -c "$CLIENT_CPU" "$CLIENT" "${args[@]}" "${@:5}" \
@@ -253,13 +335,15 @@ POINTS=(
     "windowsize 16 (blksize 1468)|1468|16"
     "windowsize 64 (blksize 1468)|1468|64"
 )
-declare -A RESULT=() CPUINFO=() MARK=()
+declare -A RESULT=() CPUINFO=() MARK=() GIB=()
 notes=()
+[[ $PARTS == *" single "* ]] || POINTS=()
 for point in "${POINTS[@]}"; do
     IFS='|' read -r label blksize windowsize <<<"$point"
-    declare -A rates=() skip=() busy=()
+    declare -A rates=() skip=() busy=() costs=()
     for s in "${SERVERS[@]}"; do
         rates[$s]=""
+        costs[$s]=""
         busy[$s]="0 0"
         # Ask first what the server grants: a window it does not take is served lock-step (*).
         line=$(run_client "$s" 1 "$blksize" "$windowsize" --probe --timeout 10)
@@ -279,7 +363,9 @@ for point in "${POINTS[@]}"; do
         for s in $(in_turn "$round"); do
             [ -n "${skip[$s]:-}" ] && continue
             before=$(cpu_sample)
+            cpu_begin "$s"
             line=$(run_client "$s" 1 "$blksize" "$windowsize" --timeout 120)
+            ticks=$(cpu_end "$s")
             after=$(cpu_sample)
             if [ "$(field ok "$line")" != 1 ]; then
                 echo "$label: $s: transfer failed: ${line:-no output}" >&2
@@ -288,6 +374,7 @@ for point in "${POINTS[@]}"; do
                 continue
             fi
             rates[$s]+="$(field mbps "$line") "
+            costs[$s]+="$(per_gib "$ticks" "$(field bytes "$line")") "
             read -r bs bc <<<"$(cpu_busy "$before" "$after")"
             read -r ss sc <<<"${busy[$s]}"
             busy[$s]="$((ss + bs)) $((sc + bc))"
@@ -299,24 +386,32 @@ for point in "${POINTS[@]}"; do
         else
             # shellcheck disable=SC2086
             RESULT[$s,$label]=$(median ${rates[$s]})
+            # shellcheck disable=SC2086
+            GIB[$s,$label]=$(median ${costs[$s]:-n/a})
             read -r ss sc <<<"${busy[$s]}"
             CPUINFO[$s,$label]="$((ss / REPEAT))/$((sc / REPEAT))"
         fi
     done
-    printf '  measured %-30s bootd %8s  tftpd-hpa %8s  dnsmasq %8s\n' "$label" \
-        "${RESULT[bootd,$label]}" "${RESULT[tftpd-hpa,$label]}" "${RESULT[dnsmasq,$label]}" >&2
-    unset rates skip busy
+    printf '  measured %-30s' "$label" >&2
+    for s in "${SERVERS[@]}"; do
+        printf ' %s %s MB/s %s s/GiB;' "$s" "${RESULT[$s,$label]}" "${GIB[$s,$label]:-n/a}" >&2
+    done
+    echo >&2
+    unset rates skip busy costs
 done
 
 # --- concurrent transfers -----------------------------------------------------------
-declare -A CAGG=() CFAIL=() CWALL=() CBUSY=() CFIRST=()
-for s in "${SERVERS[@]}"; do CAGG[$s]=""; CFAIL[$s]=0; CWALL[$s]=""; CFIRST[$s]=""; done
+declare -A CAGG=() CFAIL=() CWALL=() CBUSY=() CFIRST=() CGIB=()
+for s in "${SERVERS[@]}"; do CAGG[$s]=""; CFAIL[$s]=0; CWALL[$s]=""; CFIRST[$s]=""; CGIB[$s]=""; done
+[[ $PARTS == *" concurrent "* ]] || CONCURRENT_REPEAT=0
 for round in $(seq "$CONCURRENT_REPEAT"); do
     for s in $(in_turn "$round"); do
         before=$(cpu_sample)
+        cpu_begin "$s"
         # A failure is a server losing a transfer, not a slow one: a generous deadline.
         line=$(run_client "$s" "$CONCURRENT" 1468 "" --timeout 600)
         CBUSY[$s]=$(cpu_busy "$before" "$(cpu_sample)" | tr ' ' /)
+        CGIB[$s]+="$(per_gib "$(cpu_end "$s")" "$(field bytes "$line")") "
         CAGG[$s]+="$(field mbps "$line") "
         CWALL[$s]+="$(field seconds "$line") "
         CFIRST[$s]+="$(field first_end "$line") "
@@ -326,57 +421,123 @@ for round in $(seq "$CONCURRENT_REPEAT"); do
     done
 done
 
+# --- boot storm: many lock-step clients -------------------------------------------
+# count|blksize
+STORM_POINTS=()
+[[ $PARTS == *" storm "* ]] || STORM=""
+for count in $STORM; do
+    for blksize in $STORM_BLKSIZES; do
+        STORM_POINTS+=("$count|$blksize")
+    done
+done
+declare -A SGIB=() SAGG=() SFAIL=()
+for point in "${STORM_POINTS[@]}"; do
+    IFS='|' read -r count blksize <<<"$point"
+    for s in "${SERVERS[@]}"; do SGIB[$s,$point]=""; SAGG[$s,$point]=""; SFAIL[$s,$point]=0; done
+    for round in $(seq "$STORM_REPEAT"); do
+        for s in $(in_turn "$round"); do
+            cpu_begin "$s"
+            line=$(FILE=storm.bin run_client "$s" "$count" "$blksize" "" --timeout 600)
+            ticks=$(cpu_end "$s")
+            SGIB[$s,$point]+="$(per_gib "$ticks" "$(field bytes "$line")") "
+            SAGG[$s,$point]+="$(field mbps "$line") "
+            failed=$(field failed "$line")
+            SFAIL[$s,$point]=$((${SFAIL[$s,$point]} + ${failed:-$count}))
+            printf '  measured storm %s x %s MiB, blksize %s: %-12s %s ticks %s\n' "$count" \
+                "$STORM_MIB" "$blksize" "$s" "$ticks" "$line" >&2
+        done
+    done
+done
+
 RSS=$(awk '/VmHWM/ {print $2, $3}' "/proc/${PID[bootd]}/status")
 DNSMASQ_RSS=$(awk '/VmHWM/ {print $2, $3}' "/proc/${PID[dnsmasq]}/status")
 
 # --- table --------------------------------------------------------------------------
-echo
-printf '%-30s %10s %10s %10s %12s %12s\n' "single $SIZE_MIB MiB transfer, MB/s" bootd tftpd-hpa dnsmasq \
-    bootd/tftpd bootd/dnsmasq
-printf '%.0s-' $(seq 90)
-echo
-for point in "${POINTS[@]}"; do
-    IFS='|' read -r label _ _ <<<"$point"
-    b=${RESULT[bootd,$label]}
-    t=${RESULT[tftpd-hpa,$label]}
-    d=${RESULT[dnsmasq,$label]}
-    printf '%-30s %10s %10s %10s %12s %12s\n' "$label" "$b${MARK[bootd,$label]:-}" \
-        "$t${MARK[tftpd-hpa,$label]:-}" "$d${MARK[dnsmasq,$label]:-}" "$(ratio "$b" "$t")" \
-        "$(ratio "$b" "$d")"
-done
-echo
-printf '%-30s %10s %10s %10s %12s %12s\n' "$CONCURRENT concurrent (blksize 1468)" bootd tftpd-hpa dnsmasq \
-    bootd/tftpd bootd/dnsmasq
-printf '%.0s-' $(seq 90)
-echo
-# shellcheck disable=SC2086
-{
-    b=$(median ${CAGG[bootd]})
-    t=$(median ${CAGG[tftpd-hpa]})
-    d=$(median ${CAGG[dnsmasq]})
-    printf '%-30s %10s %10s %10s %12s %12s\n' "aggregate MB/s" "$b" "$t" "$d" \
-        "$(ratio "$b" "$t")" "$(ratio "$b" "$d")"
-    printf '%-30s %10s %10s %10s\n' "failed transfers (of $((CONCURRENT * CONCURRENT_REPEAT)))" \
-        "${CFAIL[bootd]}" "${CFAIL[tftpd-hpa]}" "${CFAIL[dnsmasq]}"
-    printf '%-30s %10s %10s %10s\n' "wall time, s" "$(median ${CWALL[bootd]})" \
-        "$(median ${CWALL[tftpd-hpa]})" "$(median ${CWALL[dnsmasq]})"
-    # Fairness: how long before the last transfer the first one was done.
-    printf '%-30s %10s %10s %10s\n' "first transfer done at, s" "$(median ${CFIRST[bootd]})" \
-        "$(median ${CFIRST[tftpd-hpa]})" "$(median ${CFIRST[dnsmasq]})"
-    printf '%-30s %10s %10s %10s\n' "CPU busy % server/client" "${CBUSY[bootd]}" \
-        "${CBUSY[tftpd-hpa]}" "${CBUSY[dnsmasq]}"
+# row LABEL VALUE... (one per server, in SERVERS order), then the ratios of bootd to
+# tftpd-hpa and to dnsmasq, and of bootd-1port to dnsmasq.
+row() {
+    local label=$1
+    shift
+    local b=${1%\*} p=${2%\*} t=${3%\*} d=${4%\*}
+    printf '%-34s %9s %11s %9s %9s %8s %8s %8s\n' "$label" "$@" "$(ratio "$b" "$t")" \
+        "$(ratio "$b" "$d")" "$(ratio "$p" "$d")"
 }
+header() {
+    printf '%-34s %9s %11s %9s %9s %8s %8s %8s\n' "$1" bootd bootd-1port tftpd-hpa dnsmasq \
+        b/tftpd b/dnsm 1port/dn
+    printf '%.0s-' $(seq 102)
+    echo
+}
+if [ ${#POINTS[@]} -gt 0 ]; then
+    echo
+    header "single $SIZE_MIB MiB transfer, MB/s"
+    for point in "${POINTS[@]}"; do
+        IFS='|' read -r label _ _ <<<"$point"
+        cells=()
+        for s in "${SERVERS[@]}"; do cells+=("${RESULT[$s,$label]}${MARK[$s,$label]:-}"); done
+        row "$label" "${cells[@]}"
+    done
+    echo
+    header "single transfer, server CPU s/GiB"
+    for point in "${POINTS[@]}"; do
+        IFS='|' read -r label _ _ <<<"$point"
+        cells=()
+        for s in "${SERVERS[@]}"; do cells+=("${GIB[$s,$label]:-n/a}"); done
+        row "$label" "${cells[@]}"
+    done
+fi
+# shellcheck disable=SC2086
+if [ "$CONCURRENT_REPEAT" -gt 0 ]; then
+    echo
+    header "$CONCURRENT concurrent (blksize 1468)"
+    cells=() fails=() walls=() firsts=() busies=() gibs=()
+    for s in "${SERVERS[@]}"; do
+        cells+=("$(median ${CAGG[$s]})")
+        fails+=("${CFAIL[$s]}")
+        walls+=("$(median ${CWALL[$s]})")
+        firsts+=("$(median ${CFIRST[$s]})")
+        busies+=("${CBUSY[$s]}")
+        gibs+=("$(median ${CGIB[$s]})")
+    done
+    row "aggregate MB/s" "${cells[@]}"
+    row "server CPU s/GiB" "${gibs[@]}"
+    printf '%-34s %9s %11s %9s %9s\n' "failed transfers (of $((CONCURRENT * CONCURRENT_REPEAT)))" "${fails[@]}"
+    printf '%-34s %9s %11s %9s %9s\n' "wall time, s" "${walls[@]}"
+    # Fairness: how long before the last transfer the first one was done.
+    printf '%-34s %9s %11s %9s %9s\n' "first transfer done at, s" "${firsts[@]}"
+    printf '%-34s %9s %11s %9s %9s\n' "CPU busy % server/client" "${busies[@]}"
+fi
+if [ ${#STORM_POINTS[@]} -gt 0 ]; then
+    echo
+    header "storm: lock-step x $STORM_MIB MiB, CPU s/GiB"
+    for point in "${STORM_POINTS[@]}"; do
+        IFS='|' read -r count blksize <<<"$point"
+        cells=() aggs=() fails=()
+        for s in "${SERVERS[@]}"; do
+            # shellcheck disable=SC2086
+            cells+=("$(median ${SGIB[$s,$point]})")
+            # shellcheck disable=SC2086
+            aggs+=("$(median ${SAGG[$s,$point]})")
+            fails+=("${SFAIL[$s,$point]}")
+        done
+        row "$count clients, blksize $blksize" "${cells[@]}"
+        row "  aggregate MB/s" "${aggs[@]}"
+        printf '%-34s %9s %11s %9s %9s\n' "  failed (of $((count * STORM_REPEAT)))" "${fails[@]}"
+    done
+fi
 echo
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "bootd peak RSS (VmHWM): $RSS   (dnsmasq: $DNSMASQ_RSS; tftpd-hpa forks a process per transfer)"
-echo
-echo "CPU busy % during the single transfers, server CPU $SERVER_CPU / client CPU $CLIENT_CPU (mean of the runs):"
-for point in "${POINTS[@]}"; do
-    IFS='|' read -r label _ _ <<<"$point"
-    printf '  %-30s bootd %-8s tftpd-hpa %-8s dnsmasq %-8s\n' "$label" \
-        "${CPUINFO[bootd,$label]:-n/a}" "${CPUINFO[tftpd-hpa,$label]:-n/a}" \
-        "${CPUINFO[dnsmasq,$label]:-n/a}"
-done
+if [ ${#POINTS[@]} -gt 0 ]; then
+    echo
+    echo "CPU busy % during the single transfers, server CPU $SERVER_CPU / client CPU $CLIENT_CPU (mean of the runs):"
+    for point in "${POINTS[@]}"; do
+        IFS='|' read -r label _ _ <<<"$point"
+        printf '  %-30s' "$label"
+        for s in "${SERVERS[@]}"; do printf ' %s %-8s' "$s" "${CPUINFO[$s,$label]:-n/a}"; done
+        echo
+    done
+fi
 if [ ${#notes[@]} -gt 0 ]; then
     echo
     echo "notes:"

@@ -7,10 +7,12 @@
 //! than it had room for, the queue was empty, and any datagram arriving later raises
 //! a new edge. Neither mio nor socket2 wraps recvmmsg, so this calls it through libc.
 //!
-//! The number of slots is the type's parameter: TFTP takes the default few, while
-//! the DHCP service reads a storm of requests in batches of many. [`queue_memory`]
-//! and [`last_arrival`] say how full a socket's queue is after a batch and how
-//! long its datagrams waited: whether the reader keeps up.
+//! The number of slots is the type's parameter: a socket where one client's
+//! datagrams arrive takes the default few; a socket many clients share (the DHCP
+//! port in a storm, the TFTP port when every transfer is served from it) takes
+//! more, so one call serves them all. [`queue_memory`] and [`last_arrival`] say
+//! how full a socket's queue is after a batch and how long its datagrams waited:
+//! whether the reader keeps up.
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -87,7 +89,7 @@ impl<const N: usize> ReceiveBatch<N> {
         if received < 0 {
             return Err(io::Error::last_os_error());
         }
-        let received = received as usize;
+        let received = (received as usize).min(N);
         for slot in 0..received {
             let header = &headers[slot];
             self.lengths[slot] = header.msg_len as usize;
@@ -111,9 +113,12 @@ impl<const N: usize> ReceiveBatch<N> {
     /// Datagram `slot` of the last batch and who sent it (`None`: not IPv4).
     pub fn datagram(&self, slot: usize) -> (&[u8], Option<SocketAddr>) {
         let start = slot * SLOT_BYTES;
+        let length = self.lengths.get(slot).copied().unwrap_or(0);
         (
-            &self.buffers[start..start + self.lengths[slot].min(SLOT_BYTES)],
-            self.senders[slot],
+            self.buffers
+                .get(start..start + length.min(SLOT_BYTES))
+                .unwrap_or_default(),
+            self.senders.get(slot).copied().flatten(),
         )
     }
 }

@@ -741,6 +741,18 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
             Ok(Some(c.tftp.busy_poll.as_micros().to_string()))
         },
     },
+    OptionSpec {
+        section: "tftp",
+        name: "single_port",
+        default: Initial::Value("off"),
+        doc: "Serve every transfer from the TFTP port itself instead of a port of its own (RFC 1350), as dnsmasq's --tftp-single-port: fewer system calls per block, and clients behind NAT or a firewall get their blocks from the port they asked.",
+        mistaken_for: &["tftp_single_port", "single-port"],
+        fallback: None,
+        apply: |c, v, _| {
+            c.tftp.single_port = value::boolean(v.unwrap_or_default())?;
+            Ok(Some(on_off(c.tftp.single_port)))
+        },
+    },
     // [httpd]
     OptionSpec {
         section: "httpd",
@@ -999,6 +1011,7 @@ fn defaults(with_optional_sections: bool) -> Config {
             root: TftpRoot::Dir(PathBuf::new()),
             http_timeout: Duration::ZERO,
             busy_poll: Duration::ZERO,
+            single_port: false,
         },
         filters: Vec::new(),
         httpd: None,

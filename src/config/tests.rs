@@ -253,6 +253,7 @@ fn every_default() {
     assert_eq!(t.root, TftpRoot::Dir(PathBuf::from("/srv/tftp")));
     assert_eq!(t.http_timeout, Duration::from_secs(10));
     assert_eq!(t.busy_poll, Duration::from_micros(50));
+    assert!(!t.single_port);
     assert!(c.httpd.is_none());
     // Every option of the known sections is listed once, defaulted or not.
     let listed = |section: &str| l.settings.iter().filter(|s| s.section == section).count();
@@ -261,7 +262,7 @@ fn every_default() {
     assert!(!b.proxy);
     assert_eq!(t.max_transfers_per_client, 32);
     assert_eq!(t.max_timeout, Duration::from_secs(10));
-    assert_eq!(listed("tftp"), 12);
+    assert_eq!(listed("tftp"), 13);
     assert_eq!(listed("http"), 6);
     let pool_start = l
         .settings
@@ -309,6 +310,7 @@ max_transfers = 200
 root = /srv/boot
 http_timeout = 4
 busy_poll = 0
+single_port = yes
 [httpd]
 port = 8080
 root = /srv/www
@@ -352,6 +354,7 @@ check_ip = no
     assert_eq!(t.root, TftpRoot::Dir(PathBuf::from("/srv/boot")));
     assert_eq!(t.http_timeout, Duration::from_secs(4));
     assert_eq!(t.busy_poll, Duration::ZERO);
+    assert!(t.single_port);
     let h = c.httpd.as_ref().unwrap();
     assert_eq!(h.port, 8080);
     assert!(!h.check_ip);

@@ -263,6 +263,8 @@ pub struct TftpConfig {
     pub http_timeout: Duration,
     /// Longest poll without sleeping while transfers wait for ACKs (zero: off).
     pub busy_poll: Duration,
+    /// Every transfer talks from the TFTP port rather than a port of its own.
+    pub single_port: bool,
 }
 
 /// `[httpd]` (pybootd 1.8's section): the HTTP file service run with `-H`.

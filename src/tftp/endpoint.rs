@@ -21,6 +21,16 @@
 //!   [`Endpoint::poll_event`] (log lines, "read this indirection file", "open this
 //!   source and a port", "this transfer is over: close its I/O").
 //!
+//! Each transfer talks from a port of its own (its TID, RFC 1350) unless
+//! [`Settings::single_port`] serves every transfer from the TFTP port, as dnsmasq's
+//! `--tftp-single-port` does: the shell can then read the ACKs of every client with
+//! one system call and send the blocks of every transfer with another, and a client
+//! behind NAT or a stateful firewall gets its blocks from the port it asked. A
+//! transfer is then known by its client's endpoint alone, so the TID rules change:
+//! a datagram from an endpoint with no transfer is a stray packet on the TFTP port
+//! (dropped, as there; no ERROR 5 is sent, since no transfer's port was reached),
+//! and refusals come from the TFTP port instead of a new one.
+//!
 //! The shell's per-transfer I/O (the transfer's port, where its bytes come from) is the
 //! type parameter `Io`: the endpoint holds it in the transfer's entry and gives it back
 //! with [`Event::Closed`], so the shell keeps no map of its own. Entries live in a slab
@@ -63,6 +73,9 @@ pub struct Settings {
     pub max_transfers_per_client: usize,
     /// How long an HTTP source may keep a transfer waiting (answer or bytes).
     pub http_timeout: Duration,
+    /// Every transfer talks from the TFTP port where its request arrived, rather
+    /// than from a port of its own.
+    pub single_port: bool,
 }
 
 /// Why a name cannot be served: the TFTP error to send and the reason to log.
@@ -181,13 +194,17 @@ pub enum Event<Io> {
     /// Read the start of `path` under the root directory (confined to it) and give it
     /// to [`Endpoint::handle_indirect`].
     ReadIndirect { id: TransferId, path: String },
-    /// Open `source` and a port on `local` for the transfer to `client`, then call
-    /// [`Endpoint::handle_source_opened`] or [`Endpoint::handle_open_failed`].
+    /// Open `source`, and when `own_port` a port on `local`, for the transfer to
+    /// `client`, then call [`Endpoint::handle_source_opened`] or
+    /// [`Endpoint::handle_open_failed`]. Without a port of its own the transfer talks
+    /// from the TFTP port on `local` ([`Transmit::FromServerPort`]), and its client's
+    /// datagrams arrive there.
     Open {
         id: TransferId,
         client: SocketAddr,
         local: Ipv4Addr,
         source: SourceSpec,
+        own_port: bool,
     },
     /// The transfer is over: close its I/O. A local file was read up to `position`.
     Closed { io: Io, position: u64 },
@@ -215,6 +232,13 @@ pub enum Transmit<'a, Io> {
         to: SocketAddr,
         bytes: &'a [u8],
     },
+    /// From the TFTP port on `local` (single-port mode): a transfer's datagram to its
+    /// client, or a refusal.
+    FromServerPort {
+        local: Ipv4Addr,
+        to: SocketAddr,
+        datagram: Datagram<'a>,
+    },
 }
 
 /// Where a transfer stands.
@@ -227,7 +251,6 @@ enum State {
     Opening {
         request: Request,
         limits: Limits,
-        local: Ipv4Addr,
         /// The `[filters]` line of an indirection being read.
         filter_line: usize,
     },
@@ -265,6 +288,8 @@ impl State {
 #[derive(Debug)]
 struct Entry<Io> {
     client: SocketAddr,
+    /// The address the request came to: the transfer answers from it.
+    local: Ipv4Addr,
     /// The shell's I/O; `None` while opening.
     io: Option<Io>,
     state: State,
@@ -313,6 +338,7 @@ struct Queued {
 #[derive(Debug, Clone, Copy)]
 enum QueuedFrom {
     NewPort(Ipv4Addr),
+    ServerPort(Ipv4Addr),
     Transfer(TransferId),
 }
 
@@ -393,20 +419,45 @@ impl<Io> Endpoint<Io> {
         }
     }
 
-    /// A datagram `bytes` from `from`, arrived at `arrival`.
+    /// A datagram `bytes` from `from`, arrived at `arrival`. Returns the transfer it
+    /// went to, if any: its source may be wanted now.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
         arrival: Arrival,
         from: SocketAddr,
         bytes: &[u8],
-    ) {
+    ) -> Option<TransferId> {
         match arrival {
             Arrival::Listener { address, limits } => {
-                self.on_listener(now, address, limits, from, bytes)
+                if let Some(id) = self.served_from_server_port(address, from, bytes) {
+                    self.on_transfer(now, id, from, bytes);
+                    return Some(id);
+                }
+                self.on_listener(now, address, limits, from, bytes);
+                None
             }
-            Arrival::Transfer(id) => self.on_transfer(now, id, from, bytes),
+            Arrival::Transfer(id) => {
+                self.on_transfer(now, id, from, bytes);
+                Some(id)
+            }
         }
+    }
+
+    /// In single-port mode, the transfer a datagram on the TFTP port on `local` is
+    /// for: the one `from` holds there. Requests always go to `on_listener`, which
+    /// ignores a repeated one.
+    fn served_from_server_port(
+        &self,
+        local: Ipv4Addr,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) -> Option<TransferId> {
+        if !self.settings.single_port || is_request(bytes) {
+            return None;
+        }
+        let id = *self.by_client.get(&from)?;
+        (self.entry(id)?.local == local).then_some(id)
     }
 
     fn on_listener(
@@ -534,6 +585,7 @@ impl<Io> Endpoint<Io> {
         };
         let entry = Entry {
             client: peer,
+            local,
             io: None,
             // For the log: a name may hold control characters (refused, but logged first).
             requested: printable(&request.filename).into_owned(),
@@ -541,7 +593,6 @@ impl<Io> Endpoint<Io> {
             state: State::Opening {
                 request,
                 limits,
-                local,
                 filter_line,
             },
             http_progress: None,
@@ -568,6 +619,7 @@ impl<Io> Endpoint<Io> {
                     id,
                     client: peer,
                     local,
+                    own_port: !self.settings.single_port,
                     source: SourceSpec::OperatorFile { path },
                 });
             }
@@ -624,8 +676,9 @@ impl<Io> Endpoint<Io> {
     fn open(&mut self, id: TransferId) {
         let Some(Entry {
             client,
+            local,
             served,
-            state: State::Opening { local, .. },
+            state: State::Opening { .. },
             ..
         }) = self.entry(id)
         else {
@@ -641,11 +694,13 @@ impl<Io> Endpoint<Io> {
                 Err(refusal) => return self.refuse_opening(id, refusal.into()),
             },
         };
+        let own_port = !self.settings.single_port;
         self.events.push_back(Event::Open {
             id,
             client,
             local,
             source,
+            own_port,
         });
     }
 
@@ -975,7 +1030,7 @@ impl<Io> Endpoint<Io> {
         while let Some(queued) = self.queued.pop_front() {
             let gone = match queued.from {
                 QueuedFrom::Transfer(id) => self.entry(id).is_none_or(|e| e.io.is_none()),
-                QueuedFrom::NewPort(_) => false,
+                QueuedFrom::NewPort(_) | QueuedFrom::ServerPort(_) => false,
             };
             if gone {
                 continue;
@@ -985,6 +1040,11 @@ impl<Io> Endpoint<Io> {
             let to = queued.to;
             return match queued.from {
                 QueuedFrom::NewPort(local) => Some(Transmit::FromNewPort { local, to, bytes }),
+                QueuedFrom::ServerPort(local) => Some(Transmit::FromServerPort {
+                    local,
+                    to,
+                    datagram: Datagram::Whole(bytes),
+                }),
                 QueuedFrom::Transfer(id) => {
                     let entry = self.transfers.get_mut(id.0)?.as_mut()?;
                     let io = entry.io.as_mut()?;
@@ -1000,8 +1060,9 @@ impl<Io> Endpoint<Io> {
             self.ready.pop_front();
             self.settle(id, now);
         };
+        let single_port = self.settings.single_port;
         let entry = self.transfers.get_mut(id.0)?.as_mut()?;
-        let client = entry.client;
+        let (client, local) = (entry.client, entry.local);
         let io = entry.io.as_mut()?;
         let datagram = match &mut entry.state {
             State::Running(transfer) => transfer.poll_transmit(now)?,
@@ -1011,6 +1072,13 @@ impl<Io> Endpoint<Io> {
             }
             _ => return None,
         };
+        if single_port {
+            return Some(Transmit::FromServerPort {
+                local,
+                to: client,
+                datagram,
+            });
+        }
         Some(Transmit::ToClient {
             io,
             client,
@@ -1180,17 +1248,25 @@ impl<Io> Endpoint<Io> {
 
     /// Removes a transfer still opening; returns the address its request came to.
     fn remove_opening(&mut self, id: TransferId) -> Option<Ipv4Addr> {
-        let State::Opening { local, .. } = self.entry(id)?.state else {
+        let entry = self.entry(id)?;
+        let State::Opening { .. } = entry.state else {
             return None;
         };
+        let local = entry.local;
         self.remove(id);
         Some(local)
     }
 
-    /// Sends ERROR `code` with `message` to `peer` from a new port on `local`.
+    /// Sends ERROR `code` with `message` to `peer` from a new port on `local`, or
+    /// from the TFTP port there in single-port mode.
     fn refuse(&mut self, local: Ipv4Addr, peer: SocketAddr, code: ErrorCode, message: &str) {
+        let from = if self.settings.single_port {
+            QueuedFrom::ServerPort(local)
+        } else {
+            QueuedFrom::NewPort(local)
+        };
         self.queued.push_back(Queued {
-            from: QueuedFrom::NewPort(local),
+            from,
             to: peer,
             bytes: wire::error_packet(code, message),
         });
@@ -1379,6 +1455,7 @@ mod tests {
             max_transfers,
             max_transfers_per_client: 32,
             http_timeout: HTTP_TIMEOUT,
+            single_port: false,
         };
         Endpoint::new(settings, Instant::now())
     }
@@ -1414,6 +1491,14 @@ mod tests {
         ToClient(Io, SocketAddr, Vec<u8>),
         FromTransfer(Io, SocketAddr, Vec<u8>),
         FromNewPort(Ipv4Addr, SocketAddr, Vec<u8>),
+        FromServerPort(Ipv4Addr, SocketAddr, Vec<u8>),
+    }
+
+    fn whole(datagram: Datagram<'_>) -> Vec<u8> {
+        match datagram {
+            Datagram::Whole(bytes) => bytes.to_vec(),
+            Datagram::Data { header, payload } => [&header, payload].concat(),
+        }
     }
 
     /// What the endpoint has to send and to say now, as the shell drains it.
@@ -1426,19 +1511,18 @@ mod tests {
                         io,
                         client,
                         datagram,
-                    } => {
-                        let bytes = match datagram {
-                            Datagram::Whole(bytes) => bytes.to_vec(),
-                            Datagram::Data { header, payload } => [&header, payload].concat(),
-                        };
-                        Sent::ToClient(io, client, bytes)
-                    }
+                    } => Sent::ToClient(io, client, whole(datagram)),
                     Transmit::FromTransfer { io, to, bytes } => {
                         Sent::FromTransfer(io, to, bytes.to_vec())
                     }
                     Transmit::FromNewPort { local, to, bytes } => {
                         Sent::FromNewPort(local, to, bytes.to_vec())
                     }
+                    Transmit::FromServerPort {
+                        local,
+                        to,
+                        datagram,
+                    } => Sent::FromServerPort(local, to, whole(datagram)),
                 });
                 assert!(sent.len() < 10_000, "runaway transmit");
             }
@@ -1477,10 +1561,7 @@ mod tests {
     fn opened(events: &[Event<Io>]) -> Option<(TransferId, SourceSpec)> {
         events.iter().find_map(|e| match e {
             Event::Open {
-                id,
-                client: _,
-                local,
-                source,
+                id, local, source, ..
             } => {
                 assert_eq!(*local, LOCAL);
                 Some((*id, source.clone()))
@@ -2361,7 +2442,9 @@ mod tests {
                 };
                 match (kind, ids.last()) {
                     (0, _) | (_, None) => request(&mut ep, now, from, &bytes),
-                    (_, Some(&id)) => ep.handle_datagram(now, Arrival::Transfer(id), from, &bytes),
+                    (_, Some(&id)) => {
+                        ep.handle_datagram(now, Arrival::Transfer(id), from, &bytes);
+                    }
                 }
                 for &id in &ids {
                     read_local(&mut ep, now, id, &content);
@@ -2424,5 +2507,146 @@ mod tests {
         assert_eq!(arrow("a\nb", "default"), " (as default)");
         assert_eq!(arrow("*", "a\nb"), " (as a\\nb)");
         assert_eq!(arrow("same", "same"), "");
+    }
+
+    fn single_port_endpoint(max_transfers: usize) -> Endpoint<Io> {
+        let mut ep = endpoint(local_root(), max_transfers, &[]);
+        ep.settings.single_port = true;
+        ep
+    }
+
+    /// A datagram arriving on the TFTP port, where single-port transfers listen too.
+    fn on_tftp_port(
+        ep: &mut Endpoint<Io>,
+        now: Instant,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) -> Option<TransferId> {
+        let arrival = Arrival::Listener {
+            address: LOCAL,
+            limits: limits(),
+        };
+        ep.handle_datagram(now, arrival, from, bytes)
+    }
+
+    #[test]
+    fn in_single_port_mode_a_transfer_talks_from_the_tftp_port_and_its_acks_arrive_there() {
+        let t0 = Instant::now();
+        let mut ep = single_port_endpoint(10);
+        assert_eq!(
+            on_tftp_port(&mut ep, t0, client(2000), &rrq("a", &[])),
+            None
+        );
+        let (sent, events) = flush(&mut ep, t0);
+        assert!(sent.is_empty());
+        let own_port = events.iter().find_map(|e| match e {
+            Event::Open { own_port, .. } => Some(*own_port),
+            _ => None,
+        });
+        assert_eq!(own_port, Some(false), "no port of its own is opened");
+        let (id, _) = opened(&events).unwrap();
+        let content = [5u8; 600];
+        ep.handle_source_opened(t0, id, "tftp-port", Some(600));
+        read_local(&mut ep, t0, id, &content);
+        let (sent, _) = flush(&mut ep, t0);
+        assert_eq!(
+            sent,
+            vec![Sent::FromServerPort(
+                LOCAL,
+                client(2000),
+                data(1, &[5; 512])
+            )]
+        );
+        // A repeated request from the same endpoint is not an ACK, and not a second
+        // transfer.
+        assert_eq!(
+            on_tftp_port(&mut ep, t0, client(2000), &rrq("a", &[])),
+            None
+        );
+        let (sent, events) = flush(&mut ep, t0);
+        assert!(sent.is_empty() && opened(&events).is_none());
+        assert_eq!(ep.transfer_count(), 1);
+        // The ACK reaches the transfer, which says so: the shell reads on for it.
+        assert_eq!(on_tftp_port(&mut ep, t0, client(2000), &ack(1)), Some(id));
+        read_local(&mut ep, t0, id, &content);
+        let (sent, _) = flush(&mut ep, t0);
+        assert_eq!(
+            sent,
+            vec![Sent::FromServerPort(LOCAL, client(2000), data(2, &[5; 88]))]
+        );
+        // Lost: the timer resends it from the TFTP port too.
+        let due = ep.poll_timeout().unwrap();
+        ep.handle_timeout(due);
+        let (sent, _) = flush(&mut ep, due);
+        assert_eq!(
+            sent,
+            vec![Sent::FromServerPort(LOCAL, client(2000), data(2, &[5; 88]))]
+        );
+        assert_eq!(on_tftp_port(&mut ep, due, client(2000), &ack(2)), Some(id));
+        let (sent, events) = flush(&mut ep, due);
+        assert!(sent.is_empty());
+        assert!(events.iter().any(|e| matches!(
+            e,
+            Event::Closed {
+                io: "tftp-port",
+                position: 600
+            }
+        )));
+        assert_eq!(ep.transfer_count(), 0);
+    }
+
+    #[test]
+    fn in_single_port_mode_a_stray_datagram_is_dropped_without_error_5() {
+        let t0 = Instant::now();
+        let mut ep = single_port_endpoint(10);
+        let content = [3u8; 600];
+        request(&mut ep, t0, client(2000), &rrq("a", &[]));
+        let (_, events) = flush(&mut ep, t0);
+        let (id, _) = opened(&events).unwrap();
+        ep.handle_source_opened(t0, id, "tftp-port", Some(600));
+        read_local(&mut ep, t0, id, &content);
+        flush(&mut ep, t0);
+        // Another port of the client, and another host: neither holds a transfer.
+        for stray in [client(2001), SocketAddr::from(([10, 0, 0, 66], 2000))] {
+            assert_eq!(on_tftp_port(&mut ep, t0, stray, &ack(1)), None);
+            let (sent, _) = flush(&mut ep, t0);
+            assert!(sent.is_empty(), "{sent:?}");
+        }
+        // The transfer's own client still moves it on.
+        assert_eq!(on_tftp_port(&mut ep, t0, client(2000), &ack(1)), Some(id));
+        read_local(&mut ep, t0, id, &content);
+        let (sent, _) = flush(&mut ep, t0);
+        assert_eq!(
+            sent,
+            vec![Sent::FromServerPort(LOCAL, client(2000), data(2, &[3; 88]))]
+        );
+        // An ACK the client sends to another served address is not this transfer's.
+        let elsewhere = Arrival::Listener {
+            address: Ipv4Addr::new(10, 0, 1, 1),
+            limits: limits(),
+        };
+        assert_eq!(
+            ep.handle_datagram(t0, elsewhere, client(2000), &ack(2)),
+            None
+        );
+        assert_eq!(ep.transfer_count(), 1);
+    }
+
+    #[test]
+    fn in_single_port_mode_refusals_leave_from_the_tftp_port() {
+        let t0 = Instant::now();
+        let mut ep = single_port_endpoint(1);
+        request(&mut ep, t0, client(2000), &rrq("a", &[]));
+        flush(&mut ep, t0);
+        request(&mut ep, t0, client(2001), &rrq("b", &[]));
+        let (sent, _) = flush(&mut ep, t0);
+        assert_eq!(
+            sent,
+            vec![Sent::FromServerPort(
+                LOCAL,
+                client(2001),
+                error(ErrorCode::NotDefined, "server busy, try again later")
+            )]
+        );
     }
 }

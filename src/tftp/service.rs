@@ -3,7 +3,8 @@
 //! (the TFTP port on each served address, and each transfer's own port, see
 //! `tid_socket`), reads datagrams in batches, polls briefly before sleeping
 //! (`busy_poll`), opens sources when the endpoint asks and feeds it their bytes
-//! (`source`), sends what it hands out, and logs what it says.
+//! (`source`), sends what it hands out, and logs what it says. What leaves from the
+//! TFTP port (single-port mode) is sent in batches at the end of each loop turn.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -16,10 +17,10 @@ use mio::{Events, Poll, Token, Waker};
 
 use super::busy_poll::BusyPoll;
 use super::endpoint::{
-    Arrival, Endpoint, Event, OpenError, OpenFailure, Settings, SourceSpec, TransferId,
+    Arrival, Endpoint, Event, OpenError, OpenFailure, Settings, SourceSpec, TransferId, Transmit,
 };
 use super::file_cache::FileCache;
-use super::listener::Listeners;
+use super::listener::{self, Listeners};
 use super::port::{self, Port};
 use super::source::{self, HttpReaders, ReaderCount, Source};
 use super::transfer::{Limits, MAX_BLKSIZE};
@@ -32,8 +33,6 @@ use crate::service_loop::{self, WAKER};
 
 /// Listener tokens are 0..; a transfer's token is this plus its id.
 const FIRST_TRANSFER_TOKEN: usize = 1 << 32;
-/// Largest datagram a client may send us (an RRQ with options fits in far less).
-const RECEIVE_BUFFER: usize = 65536;
 
 pub struct TftpService {
     pub config: TftpConfig,
@@ -56,7 +55,6 @@ struct Shell {
     waker: Arc<Waker>,
     files: FileCache,
     readers: HttpReaders,
-    datagram: Vec<u8>,
     batch: ReceiveBatch,
     busy_poll: BusyPoll,
 }
@@ -100,6 +98,7 @@ impl TftpService {
             max_transfers: c.max_transfers,
             max_transfers_per_client: c.max_transfers_per_client,
             http_timeout: c.http_timeout,
+            single_port: c.single_port,
         };
         let max_blksize = c.max_blocksize.unwrap_or(MAX_BLKSIZE);
         let limits = Limits::new(max_blksize, c.max_windowsize, c.timeout, c.retries)
@@ -107,7 +106,7 @@ impl TftpService {
         let mut shell = Shell {
             endpoint: Endpoint::new(settings, Instant::now()),
             root_dir,
-            listeners: Listeners::new(c.port, limits, served),
+            listeners: Listeners::new(c.port, limits, served, c.single_port),
             waker,
             files: FileCache::default(),
             readers: HttpReaders {
@@ -115,7 +114,6 @@ impl TftpService {
                 max: c.max_transfers,
                 timeout: c.http_timeout,
             },
-            datagram: vec![0u8; RECEIVE_BUFFER],
             batch: ReceiveBatch::default(),
             busy_poll: BusyPoll::new(c.busy_poll),
         };
@@ -167,25 +165,39 @@ impl TftpService {
             }
             shell.endpoint.handle_timeout(now);
             shell.flush(&poll, now);
+            shell.listeners.send_queued();
         }
     }
 }
 
 impl Shell {
     fn on_listener(&mut self, index: usize, now: Instant) {
-        while let Some((arrival, peer, n)) = self.listeners.receive(index, &mut self.datagram) {
-            let bytes = self.datagram.get(..n).unwrap_or_default();
-            self.endpoint.handle_datagram(now, arrival, peer, bytes);
+        while let Some((arrival, received)) = self.listeners.receive(index) {
+            for slot in 0..received {
+                let (bytes, Some(peer)) = self.listeners.datagram(slot) else {
+                    continue;
+                };
+                // In single-port mode, an ACK for a transfer: read what it wants next.
+                if let Some(id) = self.endpoint.handle_datagram(now, arrival, peer, bytes) {
+                    source::supply(&mut self.endpoint, &mut self.files, id, now);
+                }
+            }
+            // A short batch emptied the queue: a later datagram raises a new event.
+            if received < listener::RECEIVE_SLOTS {
+                break;
+            }
         }
     }
 
     fn on_transfer_socket(&mut self, id: TransferId, now: Instant) {
-        while let Some(port) = self.endpoint.io(id) {
-            let received = match self.batch.receive(port.receiver()) {
+        while let Some(receiver) = self.endpoint.io(id).and_then(Port::receiver) {
+            let received = match self.batch.receive(receiver) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
-                    log::debug!("{}: receive error: {e}", port.client());
+                    if let Some(port) = self.endpoint.io(id) {
+                        log::debug!("{}: receive error: {e}", port.client());
+                    }
                     break;
                 }
             };
@@ -207,7 +219,14 @@ impl Shell {
     fn flush(&mut self, poll: &Poll, now: Instant) {
         loop {
             while let Some(transmit) = self.endpoint.poll_transmit(now) {
-                port::send(transmit);
+                if let Some(Transmit::FromServerPort {
+                    local,
+                    to,
+                    datagram,
+                }) = port::send(transmit)
+                {
+                    self.listeners.queue(local, to, datagram);
+                }
             }
             let Some(event) = self.endpoint.poll_event() else {
                 return;
@@ -227,7 +246,8 @@ impl Shell {
                     client,
                     local,
                     source,
-                } => match self.open(poll, id, client, local, source) {
+                    own_port,
+                } => match self.open(poll, id, client, local, source, own_port) {
                     Ok((port, size)) => {
                         self.endpoint.handle_source_opened(now, id, port, size);
                         source::supply(&mut self.endpoint, &mut self.files, id, now);
@@ -241,7 +261,8 @@ impl Shell {
         }
     }
 
-    /// Opens a transfer's source, then its port; the size is a local file's.
+    /// Opens a transfer's source, then its port when it gets one of its own; the size
+    /// is a local file's.
     fn open(
         &mut self,
         poll: &Poll,
@@ -249,12 +270,16 @@ impl Shell {
         client: SocketAddr,
         local: Ipv4Addr,
         spec: SourceSpec,
+        own_port: bool,
     ) -> Result<(Port, Option<u64>), OpenFailure> {
         let waker = Arc::clone(&self.waker);
         let wake = move || drop(waker.wake());
         let (files, readers) = (&mut self.files, &self.readers);
         let root = self.root_dir.as_ref();
         let (source, size) = Source::open(spec, root, files, readers, wake)?;
+        if !own_port {
+            return Ok((Port::on_server_port(client, source), size));
+        }
         let token = Token(FIRST_TRANSFER_TOKEN + id.index());
         match Port::open(poll, token, client, local, source) {
             Ok(port) => Ok((port, size)),

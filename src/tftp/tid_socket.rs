@@ -1,4 +1,5 @@
-//! The port a transfer talks from (its TID, RFC 1350), held by two sockets.
+//! The port a transfer talks from (its TID, RFC 1350), held by two sockets; in
+//! single-port mode, the TFTP port itself, which every transfer talks from.
 //!
 //! `receiver` is watched by the service loop and takes every datagram sent to the
 //! port; `sender` is never watched and sends the transfer's packets. One socket
@@ -20,6 +21,10 @@
 //! (RFC 6864) instead of hashing a fresh one for each, about 4% more. When a route
 //! or a learned path MTU is smaller than a block, the send fails with EMSGSIZE; the
 //! sender then lets the kernel fragment, as it does by default, and sends again.
+//!
+//! On the TFTP port the receiver binds before it sets SO_REUSEPORT, as on a
+//! transfer's port: a server already holding the port makes the bind fail ("address
+//! in use"), and a server started later, which binds without the option, fails.
 
 use std::io::{self, IoSlice};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -27,6 +32,7 @@ use std::os::fd::AsRawFd;
 
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
+use super::send_batch::SendBatch;
 use super::transfer::Datagram;
 use crate::sockets;
 
@@ -41,11 +47,17 @@ pub struct TidSocket {
 impl TidSocket {
     /// Opens the port on `address`, with an ephemeral port number.
     pub fn open(address: Ipv4Addr) -> io::Result<TidSocket> {
-        let receiver = sockets::udp_socket(SocketAddrV4::new(address, 0))?;
-        let sender = match twin_sender(&receiver) {
-            Ok(sender) => Some(sender),
+        TidSocket::bind(SocketAddrV4::new(address, 0), true)
+    }
+
+    /// Opens port `at` (an ephemeral one when its port is 0), with its unwatched
+    /// sender when `twin`; without, the port sends from the socket it receives on.
+    pub fn bind(at: SocketAddrV4, twin: bool) -> io::Result<TidSocket> {
+        let receiver = sockets::udp_socket(at)?;
+        let sender = match twin.then(|| twin_sender(&receiver)).transpose() {
+            Ok(sender) => sender,
             Err(e) => {
-                log::debug!("transfer sends from its receiving socket: {e}");
+                log::debug!("{at}: sends from its receiving socket: {e}");
                 None
             }
         };
@@ -97,6 +109,42 @@ impl TidSocket {
     /// Sends one datagram in one piece (an ERROR).
     pub fn send_to(&mut self, bytes: &[u8], to: SocketAddr) -> io::Result<usize> {
         self.send(&[IoSlice::new(bytes)], &to.into())
+    }
+
+    /// Sends every datagram of `batch`, in as few system calls as it allows, and
+    /// empties it. A datagram the kernel refuses is lost, as on the wire (a full
+    /// buffer, an unreachable client): its transfer's timer sends it again.
+    pub fn send_batch(&mut self, batch: &mut SendBatch) {
+        let mut next = 0;
+        while next < batch.len() {
+            match batch.send_from(&*self.sending(), next) {
+                Ok(0) => break,
+                Ok(sent) => next += sent,
+                Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) && !self.fragmenting => {
+                    self.fragmenting = true;
+                    let (to, bytes) = batch
+                        .describe(next)
+                        .unwrap_or((SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), 0));
+                    log::info!(
+                        "{to}: a {bytes}-byte datagram does not fit the path MTU; the kernel fragments the blocks sent from this port from now on (a smaller [tftp] blocksize avoids fragments)"
+                    );
+                    if let Err(e) = set_path_mtu_discovery(&*self.sending(), libc::IP_PMTUDISC_WANT)
+                    {
+                        log::debug!("cannot let the kernel fragment: {e}");
+                        next += 1;
+                    }
+                }
+                Err(e) => {
+                    if e.kind() != io::ErrorKind::WouldBlock
+                        && let Some((to, _)) = batch.describe(next)
+                    {
+                        log::debug!("{to}: send failed: {e}");
+                    }
+                    next += 1;
+                }
+            }
+        }
+        batch.clear();
     }
 
     fn send_once(&self, parts: &[IoSlice<'_>], to: &SockAddr) -> io::Result<usize> {
