@@ -175,9 +175,14 @@ pub struct TempDir {
 }
 
 impl TempDir {
+    /// Writable by every user (without the sticky bit): bootd, started as root by a
+    /// test, runs as an unprivileged user once its sockets are open, and must still
+    /// write its lease file there (a compaction renames a new file over the old).
     pub fn new() -> TempDir {
+        use std::os::unix::fs::PermissionsExt;
         let path = std::env::temp_dir().join(unique("t"));
         std::fs::create_dir_all(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
         TempDir { path }
     }
 
