@@ -223,6 +223,11 @@ impl Bootd {
     /// Starts `command`, which must end by exec'ing bootd (as `ip netns exec`
     /// does), so that its PID is bootd's.
     pub fn spawn(mut command: Command) -> Bootd {
+        // bootd fetches http:// roots through the proxy the environment names: the
+        // test servers in the namespaces are reached directly.
+        for variable in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"] {
+            command.env_remove(variable);
+        }
         command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
