@@ -24,7 +24,9 @@ struct SmallDisk {
 impl SmallDisk {
     fn new(path: PathBuf, size: &str) -> SmallDisk {
         std::fs::create_dir_all(&path).unwrap();
-        let options = format!("size={size},mode=0755");
+        // Writable by every user, as the scratch directories are: bootd started as
+        // root runs unprivileged once its sockets are open.
+        let options = format!("size={size},mode=0777");
         sh(&[
             "mount",
             "-t",

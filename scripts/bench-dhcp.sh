@@ -158,7 +158,7 @@ if [ -z "${BOOTD:-}" ]; then
     find_cargo
     cargo build --release --locked --quiet --bin bootd
 fi
-BOOTD=${BOOTD:-$PWD/target/release/bootd}
+BOOTD=${BOOTD:-${CARGO_TARGET_DIR:-$PWD/target}/release/bootd}
 [ -x "$BOOTD" ] || die "no bootd binary at $BOOTD"
 
 # --- work directory, lease directory (disk), namespaces, cleanup --------------------

@@ -74,7 +74,7 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 if [ -z "${BOOTD:-}" ]; then
     cargo build --release --locked --quiet --bin bootd
 fi
-BOOTD=${BOOTD:-$PWD/target/release/bootd}
+BOOTD=${BOOTD:-${CARGO_TARGET_DIR:-$PWD/target}/release/bootd}
 
 # --- workspace, namespaces, cleanup -------------------------------------------------
 WORK=$(mktemp -d /tmp/bench-http.XXXXXX)

@@ -86,8 +86,8 @@ if [ -z "${BOOTD:-}" ] || [ -z "${CLIENT:-}" ]; then
     find_cargo
     cargo build --release --locked --quiet --bin bootd --example nbd-bench-client
 fi
-BOOTD=$(realpath "${BOOTD:-target/release/bootd}")
-CLIENT=$(realpath "${CLIENT:-target/release/examples/nbd-bench-client}")
+BOOTD=$(realpath "${BOOTD:-${CARGO_TARGET_DIR:-target}/release/bootd}")
+CLIENT=$(realpath "${CLIENT:-${CARGO_TARGET_DIR:-target}/release/examples/nbd-bench-client}")
 
 # --- namespaces, image, servers -----------------------------------------------------
 SNS=bdnbds$$

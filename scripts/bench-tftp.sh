@@ -101,8 +101,8 @@ if [ -z "${BOOTD:-}" ] || [ -z "${CLIENT:-}" ]; then
     find_cargo
     cargo build --release --locked --quiet --bin bootd --example tftp-bench-client
 fi
-BOOTD=${BOOTD:-$PWD/target/release/bootd}
-CLIENT=${CLIENT:-$PWD/target/release/examples/tftp-bench-client}
+BOOTD=${BOOTD:-${CARGO_TARGET_DIR:-$PWD/target}/release/bootd}
+CLIENT=${CLIENT:-${CARGO_TARGET_DIR:-$PWD/target}/release/examples/tftp-bench-client}
 IN_TFTPD=$(command -v in.tftpd || echo /usr/sbin/in.tftpd)
 DNSMASQ=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
 

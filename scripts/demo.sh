@@ -35,7 +35,7 @@ scripts/deps.sh
 
 echo "== building bootd (release)"
 cargo build --release --locked --quiet
-bootd="$root_dir/target/release/bootd"
+bootd="${CARGO_TARGET_DIR:-$root_dir/target}/release/bootd"
 
 tag="bdd$$"
 srv="${tag}srv" cli="${tag}cli"

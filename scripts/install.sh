@@ -22,7 +22,7 @@ if [ "$build" = 1 ]; then
     find_cargo
     cargo build --release --locked
 fi
-install -D -m 0755 target/release/bootd "$prefix/sbin/bootd"
+install -D -m 0755 "${CARGO_TARGET_DIR:-target}/release/bootd" "$prefix/sbin/bootd"
 install -D -m 0644 conf/bootd.service /etc/systemd/system/bootd.service
 if [ -e /etc/bootd.ini ]; then
     install -D -m 0644 conf/bootd.ini /etc/bootd.ini.sample

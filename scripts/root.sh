@@ -21,6 +21,7 @@ MSG
 # who ran sudo (whose toolchains then serve root; crates still go to root's cargo
 # home, so nothing root-owned lands in that user's).
 find_cargo() {
+    use_roots_target_dir
     command -v cargo >/dev/null && return 0
     local bin="${CARGO_HOME:-$HOME/.cargo}/bin" user_home=""
     if [ -x "$bin/cargo" ]; then
@@ -40,4 +41,22 @@ find_cargo() {
     echo "cargo is not on PATH, nor in $bin${user_home:+ or $user_home/.cargo/bin}:" \
         "install Rust (rustup), or run: sudo env \"PATH=\$PATH\" $0" >&2
     exit 1
+}
+
+# use_roots_target_dir: root building in a checkout that is not root's (sudo
+# scripts/test.sh from a user's clone) would leave a root-owned target/ behind, and
+# the user's next `cargo build` would fail on it. Root builds in a directory of its
+# own instead, one per checkout, kept between runs so that a second run is quick;
+# CARGO_TARGET_DIR, when set, is left alone. Scripts name the built binaries as
+# ${CARGO_TARGET_DIR:-target}/release/bootd.
+use_roots_target_dir() {
+    [ "$(id -u)" -eq 0 ] || return 0
+    [ -z "${CARGO_TARGET_DIR:-}" ] || return 0
+    [ "$(stat -c %u .)" -ne 0 ] || return 0
+    local home checkout
+    home=$(getent passwd root | cut -d: -f6)
+    checkout=$(pwd -P | sha256sum | cut -c1-12)
+    export CARGO_TARGET_DIR="${home:-/root}/.cache/bootd/target-$checkout"
+    mkdir -p "$CARGO_TARGET_DIR"
+    echo "building as root in $CARGO_TARGET_DIR (this checkout is $(stat -c %U .)'s: its target/ stays theirs)" >&2
 }

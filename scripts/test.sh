@@ -4,11 +4,14 @@
 # network namespaces. Those need root, so a plain `cargo test` lists them as
 # ignored; this runs them too (--include-ignored). Run as root:
 #   sudo scripts/test.sh
-# BOOTD_TEST_THREADS (default 4) sets how many tests run at once.
+# BOOTD_TEST_THREADS (default 4) sets how many tests run at once. Arguments
+# choose what runs, as cargo test takes them: scripts/test.sh --test daemon
+# runs the daemon tests alone (and the whole suite without any).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/root.sh
 need_root scripts/test.sh
 find_cargo
 scripts/deps.sh
-cargo test --locked --all-targets -- --include-ignored --test-threads="${BOOTD_TEST_THREADS:-4}"
+[ $# -gt 0 ] || set -- --all-targets
+cargo test --locked "$@" -- --include-ignored --test-threads="${BOOTD_TEST_THREADS:-4}"

@@ -2,7 +2,7 @@
 # vm-assets.sh: the boot files that the VM tests and the demo serve with bootd,
 # from Debian packages only (apt), the expensive part cached.
 #
-#   scripts/vm-assets.sh TFTP_ROOT        (cache: $BOOTD_VM_CACHE, or target/vm-cache)
+#   scripts/vm-assets.sh TFTP_ROOT        (cache: $BOOTD_VM_CACHE, or target/vm-cache under $CARGO_TARGET_DIR or .)
 #
 # Fills TFTP_ROOT with
 #   pxelinux.0, ldlinux.c32         BIOS: pxelinux and syslinux-common
@@ -35,7 +35,7 @@ if [ $# -ne 1 ]; then
 fi
 root=$(realpath -m "$1")
 cd "$(dirname "$0")/.."
-cache=$(realpath -m "${BOOTD_VM_CACHE:-target/vm-cache}")
+cache=$(realpath -m "${BOOTD_VM_CACHE:-${CARGO_TARGET_DIR:-target}/vm-cache}")
 recipe=2
 mkdir -p "$cache/debs" "$root"
 

@@ -8,21 +8,26 @@ use std::sync::Arc;
 use crossbeam_channel::Receiver;
 use mio::{Poll, Waker};
 
-use crate::bootp::lease_file::{self, LeaseJournal};
+use crate::bootp::lease_file::{self, LeaseJournal, Target};
 use crate::bootp::leases::LeaseTable;
 use crate::bootp::proxy::BOOT_SERVER_PORT;
 use crate::bootp::proxy_service::{ProxyService, ProxySockets};
 use crate::bootp::service::{self, BootpService};
-use crate::config::{Config, NbdMode, Problem, Service, Services, TftpRoot};
+use crate::config::{Config, LogTarget, NbdMode, Problem, Service, Services, TftpRoot};
 use crate::event::{EventBus, Mailbox, Message};
+use crate::filters::{Filters, Rewrite};
 use crate::http::service::HttpService;
 use crate::limits;
 use crate::nbd::service::NbdService;
 use crate::net::{self, NetConfig};
 use crate::notify;
+use crate::privileges::{self, Place, RunAs, Verdict};
 use crate::service_loop::WAKER;
 use crate::sockets;
+use crate::startup::{self, StartUp};
+use crate::status::StatusLine;
 use crate::supervisor::{Ending, Supervisor};
+use crate::systemd;
 use crate::tftp::service::TftpService;
 
 /// Room in each inbox; beyond it events are dropped (and logged), never waited for.
@@ -43,6 +48,13 @@ pub struct Plan {
     /// Where NBD listens from the start; `None`: wait for the BOOTP side's addresses.
     pub nbd_address: Option<Ipv4Addr>,
     pub warnings: Vec<String>,
+    /// Who bootd runs as once its services listen.
+    pub run_as: RunAs,
+    /// The directories bootd gives that user at start (see [`privileges`]).
+    pub places: Vec<Place>,
+    /// The log file bootd created at this start, given to that user too (set by
+    /// the caller, which opened it).
+    pub log_file: Option<std::path::PathBuf>,
 }
 
 /// Why this host cannot run the configuration: every problem found, errors and
@@ -246,6 +258,25 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
             ));
         }
     }
+    if services.bootp() && services.tftp() {
+        missing_boot_files(config, &mut warnings);
+    }
+    check_log_file(config, &mut error);
+    let run_as = match privileges::decide(config.daemon.user.as_deref()) {
+        Ok(run_as) => run_as,
+        Err(e) => {
+            error(e);
+            RunAs::AsStarted
+        }
+    };
+    let mut places = Vec::new();
+    for place in written_places(config, services.bootp(), nbd, &run_as) {
+        match privileges::judge(&place, &run_as) {
+            Verdict::Writable => {}
+            Verdict::Give => places.push(place),
+            Verdict::NotWritable(why) => error(format!("{file}: {why}")),
+        }
+    }
     if problems.iter().any(Problem::is_error) {
         problems.extend(warnings.into_iter().map(|w| Problem::warning(None, w)));
         return Err(HostProblems { problems });
@@ -258,7 +289,143 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
         nbd,
         nbd_address,
         warnings,
+        run_as,
+        places,
+        log_file: None,
     })
+}
+
+/// The directories bootd writes in once it runs as `run_as`: the lease file's
+/// (compactions), and the overlays' (each machine's overlay file). The lease
+/// file's is checked here only for a user bootd becomes: as the user it was
+/// started as, `lease_file::check` says whether it can write there.
+fn written_places(config: &Config, bootp: bool, nbd: bool, run_as: &RunAs) -> Vec<Place> {
+    let mut places = Vec::new();
+    if bootp
+        && matches!(run_as, RunAs::User(_))
+        && let Ok(Target::File(path)) = lease_file::resolve(&config.bootp.lease_file)
+        && let (Some(dir), Some(name)) = (path.parent(), path.file_name())
+    {
+        let dir = if dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            dir
+        };
+        let own_files = ["", ".lock", ".tmp", ".rejected"]
+            .iter()
+            .map(|suffix| {
+                let mut own = name.to_os_string();
+                own.push(suffix);
+                own
+            })
+            .collect();
+        places.push(Place {
+            what: "the lease file's directory".into(),
+            option: "[bootp] lease_file",
+            dir: dir.to_path_buf(),
+            own_files,
+        });
+    }
+    let cow = config.nbd.exports.iter().any(|e| e.mode == NbdMode::Cow);
+    if let (true, true, Some(dir)) = (nbd, cow, &config.nbd.cow_dir)
+        && dir.is_dir()
+    {
+        places.push(Place {
+            what: "where each machine's overlay is written".into(),
+            option: "[nbd] cow_dir",
+            dir: dir.clone(),
+            own_files: Vec::new(),
+        });
+    }
+    places
+}
+
+/// `[logger] type = file`: the file must open for appending (the directory a new
+/// one goes in must exist and take it).
+fn check_log_file(config: &Config, error: &mut impl FnMut(String)) {
+    let (LogTarget::File, Some(path)) = (config.logger.target, &config.logger.file) else {
+        return;
+    };
+    let file = config.path.display();
+    let opened = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map(|_| ());
+    let result = match opened {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Not there yet: bootd creates it at start.
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            match std::fs::metadata(dir) {
+                Ok(meta) if meta.is_dir() => writable_directory(dir),
+                Ok(_) => Err(std::io::Error::from(std::io::ErrorKind::NotADirectory)),
+                Err(e) => Err(e),
+            }
+        }
+        other => other,
+    };
+    if let Err(e) = result {
+        error(format!(
+            "{file}: [logger] file = {}: bootd cannot open it for appending ({e}); create its directory, or make it writable",
+            path.display()
+        ));
+    }
+}
+
+/// Whether a file can be created in `dir` by this process, without creating one:
+/// a temporary file made and removed at once.
+fn writable_directory(dir: &std::path::Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".bootd-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)?;
+    std::fs::remove_file(&probe)
+}
+
+/// A boot file the BOOTP service hands out that is not in the local TFTP root
+/// (after `[filters]`) will fail that machine's boot: worth a warning, not an
+/// error, since files may arrive after bootd starts.
+fn missing_boot_files(config: &Config, warnings: &mut Vec<String>) {
+    let TftpRoot::Dir(root) = &config.tftp.root else {
+        return;
+    };
+    if !root.is_dir() {
+        // Reported as an error already.
+        return;
+    }
+    let Ok(filters) = Filters::with_local_files(&config.filters, &config.dir) else {
+        return;
+    };
+    let files = &config.boot_files;
+    let mut named: Vec<(String, &str)> = Vec::new();
+    if let Some(default) = &files.default {
+        named.push(("default".into(), default));
+    }
+    for (arch, file) in &files.by_arch {
+        named.push((format!("{arch:05}"), file));
+    }
+    if let Some(ipxe) = &files.ipxe {
+        named.push(("ipxe".into(), ipxe));
+    }
+    let file = config.path.display();
+    for (key, name) in named {
+        let path = match filters.apply(name) {
+            Rewrite::Unchanged => root.join(name.trim_start_matches('/')),
+            Rewrite::Name { name, .. } => root.join(name.trim_start_matches('/')),
+            Rewrite::Local { path, .. } => path,
+            // Which file it names is read at each request.
+            Rewrite::Indirect { .. } => continue,
+        };
+        if !path.is_file() {
+            warnings.push(format!(
+                "{file}: [bootfile] {key} = {name}: {} is no file: a machine given this boot file cannot boot until it is there",
+                path.display()
+            ));
+        }
+    }
 }
 
 /// Every export's image must be there; overlays need their directory; an image
@@ -430,6 +597,34 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
     } else {
         None
     };
+    if let RunAs::User(account) = &plan.run_as {
+        for place in &plan.places {
+            privileges::give(place, account).map_err(|e| {
+                format!(
+                    "{}: cannot give {}, {}, to the user {}: {e}",
+                    place.option,
+                    place.dir.display(),
+                    place.what,
+                    account.name
+                )
+            })?;
+            log::info!(
+                "{} is {}'s now: {}",
+                place.dir.display(),
+                account.name,
+                place.what
+            );
+        }
+        if let Some(path) = &plan.log_file {
+            privileges::give_file(path, account).map_err(|e| {
+                format!(
+                    "[logger] file = {}: cannot give it to the user {}: {e}",
+                    path.display(),
+                    account.name
+                )
+            })?;
+        }
+    }
     // The BOOTP port is the one most likely taken (another DHCP server): open it
     // on every served interface before any thread starts.
     let mut served = Vec::new();
@@ -466,17 +661,26 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
     let mut supervisor =
         Supervisor::new().map_err(|e| format!("cannot install the signal handlers: {e}"))?;
     let notifies = (!served.is_empty() || !proxied.is_empty()) && !config.bootp.notify.is_empty();
+    // The status line counts bindings from the lease events: only a service manager
+    // reads it, so without one the BOOTP service publishes to no one more.
+    let status = systemd::notify_socket_set().then(|| {
+        let records = lease_file.as_ref().map_or(&[][..], |l| &l.records[..]);
+        let networks = plan.services.bootp().then_some(plan.nets.len());
+        StatusLine::new(std::time::Instant::now(), networks, records)
+    });
     let EventReaders {
         tftp,
         http,
         notify,
         nbd,
+        status: status_inbox,
         bus,
     } = EventReaders::open(
         plan.services.tftp(),
         plan.services.http(),
         notifies,
         plan.nbd,
+        status.is_some().then(|| supervisor.waker()),
     )?;
 
     if let Some(inbox) = nbd {
@@ -566,12 +770,13 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
             .map_err(|e| format!("cannot start the proxyDHCP thread: {e}"))?;
     }
 
-    #[cfg(feature = "systemd")]
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-    let ending = supervisor.run();
-    #[cfg(feature = "systemd")]
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    Ok(ending)
+    let mut startup = StartUp::new(
+        std::time::Instant::now(),
+        startup::expected_listeners(&config, &plan),
+        plan.run_as.clone(),
+        status.zip(status_inbox),
+    );
+    Ok(supervisor.run_with(&mut startup))
 }
 
 /// The inbox of a service with a mio loop: the loop's poll, the waker that
@@ -607,15 +812,25 @@ struct EventReaders {
     notify: Option<(Mailbox, Receiver<Message>)>,
     /// NBD learns from lease events which machine holds each address.
     nbd: Option<LoopInbox>,
+    /// The supervisor counts bindings for its status line.
+    status: Option<Receiver<Message>>,
     bus: EventBus,
 }
 
 impl EventReaders {
-    fn open(tftp: bool, http: bool, notify: bool, nbd: bool) -> Result<EventReaders, String> {
+    /// `status`: the supervisor's waker, when it reads events too.
+    fn open(
+        tftp: bool,
+        http: bool,
+        notify: bool,
+        nbd: bool,
+        status: Option<Arc<Waker>>,
+    ) -> Result<EventReaders, String> {
         let tftp = tftp.then(LoopInbox::open).transpose()?;
         let http = http.then(LoopInbox::open).transpose()?;
         let notify = notify.then(|| Mailbox::new(INBOX_CAPACITY, None));
         let nbd = nbd.then(LoopInbox::open).transpose()?;
+        let status = status.map(|waker| Mailbox::new(INBOX_CAPACITY, Some(waker)));
         let mut subscribers = Vec::new();
         if let Some(inbox) = &tftp {
             subscribers.push(("tftp", inbox.mailbox.clone()));
@@ -629,11 +844,15 @@ impl EventReaders {
         if let Some(inbox) = &nbd {
             subscribers.push(("nbd", inbox.mailbox.clone()));
         }
+        if let Some((mailbox, _)) = &status {
+            subscribers.push(("status", mailbox.clone()));
+        }
         Ok(EventReaders {
             tftp,
             http,
             notify,
             nbd,
+            status: status.map(|(_, inbox)| inbox),
             bus: EventBus::new(subscribers),
         })
     }
@@ -674,7 +893,7 @@ mod tests {
         for nbd in [false, true] {
             for (tftp, notify) in [(true, true), (true, false), (false, true), (false, false)] {
                 // HTTP reads events when TFTP does, in this table.
-                let readers = EventReaders::open(tftp, tftp, notify, nbd).unwrap();
+                let readers = EventReaders::open(tftp, tftp, notify, nbd, None).unwrap();
                 readers.bus.publish(event.clone());
                 let to_tftp = readers
                     .tftp

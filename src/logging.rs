@@ -1,5 +1,7 @@
 //! `[logger]`: log lines to stderr, stdout, a file, syslog, or nowhere, without
-//! ever making a service wait for the reader.
+//! ever making a service wait for the reader. On stderr read by journald (under
+//! systemd, or `type = journal`) each line starts with its priority, `<3>` to
+//! `<7>` as sd-daemon(3) has it, and carries no timestamp: the journal keeps its own.
 //!
 //! A thread that logs only formats its line (simplelog's format, or a syslog frame)
 //! and puts it in a queue of at most [`QUEUE_BYTES`]; one `log` thread writes the
@@ -173,6 +175,8 @@ enum Format {
     /// simplelog's: `2026-05-01T10:00:00.1+02:00 [INFO] (bootp) …`.
     Text(Box<WriteLogger<RecordWriter>>),
     Syslog(SyslogFormat),
+    /// For journald's stream: `<6>(bootp) …`.
+    Journal,
 }
 
 impl Format {
@@ -201,8 +205,27 @@ impl Format {
                     .unwrap_or_default()
             }
             Format::Syslog(format) => format.line(record),
+            Format::Journal => journal_line(record),
         }
     }
+}
+
+/// `record` for journald's stream: `<N>` and the thread's name, no time. Every line
+/// of a message with newlines gets the prefix, as journald makes each line an entry.
+fn journal_line(record: &Record<'_>) -> Vec<u8> {
+    let prefix = format!("<{}>", crate::systemd::priority(record.level()));
+    let thread = std::thread::current();
+    let message = match thread.name() {
+        Some(name) if name != "main" => format!("({name}) {}", record.args()),
+        _ => record.args().to_string(),
+    };
+    let mut line = String::with_capacity(message.len() + 8);
+    for part in message.split('\n') {
+        line.push_str(&prefix);
+        line.push_str(part);
+        line.push('\n');
+    }
+    line.into_bytes()
 }
 
 /// The installed logger: formats in the caller's thread, queues, never writes.
@@ -242,7 +265,11 @@ pub fn init(config: &LoggerConfig) -> Result<(), String> {
             log::set_max_level(LevelFilter::Off);
             return Ok(());
         }
+        LogTarget::Stderr if crate::systemd::stderr_is_journal() => {
+            (Format::Journal, Box::new(StreamSink(io::stderr())))
+        }
         LogTarget::Stderr => (Format::text(level), Box::new(StreamSink(io::stderr()))),
+        LogTarget::Journal => (Format::Journal, Box::new(StreamSink(io::stderr()))),
         LogTarget::Stdout => (Format::text(level), Box::new(StreamSink(io::stdout()))),
         LogTarget::File => {
             let path = config
@@ -375,6 +402,35 @@ mod tests {
         // `2026-…Z [INFO] (thread) first\nsecond\n`: time, level, thread, message.
         assert!(line.contains(" [INFO] ("), "{line}");
         assert!(line.ends_with(") first\nsecond\n"), "{line}");
+    }
+
+    #[test]
+    fn journal_lines_carry_their_priority_and_no_time() {
+        let line = |level, args: std::fmt::Arguments<'_>| {
+            let text = journal_line(&Record::builder().level(level).args(args).build());
+            String::from_utf8(text).unwrap()
+        };
+        let name = std::thread::current().name().map(str::to_string);
+        let thread = match name.as_deref() {
+            Some(name) if name != "main" => format!("({name}) "),
+            _ => String::new(),
+        };
+        assert_eq!(
+            line(Level::Error, format_args!("cannot bind")),
+            format!("<3>{thread}cannot bind\n")
+        );
+        assert_eq!(
+            line(Level::Warn, format_args!("w")),
+            format!("<4>{thread}w\n")
+        );
+        assert_eq!(
+            line(Level::Info, format_args!("i")),
+            format!("<6>{thread}i\n")
+        );
+        assert_eq!(
+            line(Level::Debug, format_args!("two\nlines")),
+            format!("<7>{thread}two\n<7>lines\n")
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `bootd`: parse the command line, load the configuration, run the daemon.
+//! `bootd`: parse the command line, load the configuration, run the daemon (or
+//! check it, or list its leases).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -6,6 +7,8 @@ use std::process::ExitCode;
 use bootd::cli::{self, Command, USAGE};
 use bootd::config::{self, Loaded, LogTarget, Problem, Services};
 use bootd::daemon;
+use bootd::lease_list;
+use bootd::privileges::RunAs;
 use bootd::supervisor::{self, Ending};
 
 const EXIT_ERROR: u8 = 1;
@@ -26,11 +29,68 @@ fn main() -> ExitCode {
         }
         Command::Version => {
             println!("bootd {}", env!("CARGO_PKG_VERSION"));
+            println!("features: {}", FEATURES.join(" "));
             ExitCode::SUCCESS
         }
-        Command::Check { config, services } => check(&config, services),
-        Command::Run { config, services } => run(&config, services),
+        Command::Check {
+            config,
+            services,
+            user,
+            quiet,
+        } => check(&config, services, user, quiet),
+        Command::Run {
+            config,
+            services,
+            user,
+            debug,
+        } => run(&config, services, user, debug),
+        Command::Leases { config, json } => leases(&config, json),
     }
+}
+
+/// The cargo features this binary was built with, `+` when in and `-` when out.
+const FEATURES: &[&str] = &[
+    if cfg!(feature = "https") {
+        "+https"
+    } else {
+        "-https"
+    },
+    if cfg!(feature = "systemd") {
+        "+systemd"
+    } else {
+        "-systemd"
+    },
+];
+
+/// `bootd leases`: the lease file's bindings on stdout; unreadable lines on stderr.
+fn leases(path: &Path, json: bool) -> ExitCode {
+    let loaded = match load(path) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let lease_file = &loaded.config.bootp.lease_file;
+    let listing = match lease_list::read(lease_file) {
+        Ok(listing) => listing,
+        Err(e) => {
+            eprintln!("bootd: [bootp] lease_file = {}: {e}", lease_file.display());
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    for line in &listing.unreadable {
+        eprintln!("bootd: {line}: line skipped");
+    }
+    if listing.file.is_none() {
+        eprintln!(
+            "bootd: [bootp] lease_file = {}: bindings are not kept",
+            lease_file.display()
+        );
+    }
+    if json {
+        print!("{}", lease_list::json(&listing));
+    } else {
+        print!("{}", lease_list::table(&listing.bindings));
+    }
+    ExitCode::SUCCESS
 }
 
 /// Loads the configuration to run it: every problem of a file that cannot be used
@@ -49,9 +109,12 @@ fn load(path: &Path) -> Result<Loaded, ExitCode> {
 /// and the effective settings and served networks on stdout. The host is checked
 /// only once the file has no error: a setting that failed to parse stands at its
 /// default, and checking the host for that default would report a false problem.
-fn check(path: &Path, services: Services) -> ExitCode {
+fn check(path: &Path, services: Services, user: Option<String>, quiet: bool) -> ExitCode {
     let (loaded, file_problems) = match config::load(path) {
-        Ok(loaded) => {
+        Ok(mut loaded) => {
+            if user.is_some() {
+                loaded.config.daemon.user = user;
+            }
             let warnings = loaded
                 .warnings
                 .iter()
@@ -87,15 +150,35 @@ fn check(path: &Path, services: Services) -> ExitCode {
     for problem in &host_problems {
         eprintln!("{problem}");
     }
-    print!(
-        "{}",
-        config::effective_settings(&path.display().to_string(), &loaded.settings)
-    );
+    if !quiet {
+        print!(
+            "{}",
+            config::effective_settings(&path.display().to_string(), &loaded.settings)
+        );
+    }
     let Some(plan) = plan else {
         let errors = host_problems.iter().filter(|p| p.is_error()).count();
         eprintln!("bootd: {} on this host", count(errors, "error"));
         return ExitCode::from(EXIT_ERROR);
     };
+    if quiet {
+        return ExitCode::SUCCESS;
+    }
+    match &plan.run_as {
+        RunAs::User(account) => {
+            println!("; runs as the user {account} once its sockets are open");
+            for place in &plan.places {
+                println!(
+                    "; gives {} ({}) to {} at start",
+                    place.dir.display(),
+                    place.what,
+                    account.name
+                );
+            }
+        }
+        RunAs::Root => println!("; runs as root ([bootd] user = root)"),
+        RunAs::AsStarted => {}
+    }
     for net in &plan.nets {
         println!(
             "; network: {} {}/{} (broadcast {}, MTU {})",
@@ -119,16 +202,29 @@ fn count(n: usize, what: &str) -> String {
     }
 }
 
-fn run(path: &Path, services: Services) -> ExitCode {
-    let loaded = match load(path) {
+fn run(path: &Path, services: Services, user: Option<String>, debug: bool) -> ExitCode {
+    let mut loaded = match load(path) {
         Ok(l) => l,
         Err(code) => return code,
+    };
+    if user.is_some() {
+        loaded.config.daemon.user = user;
+    }
+    if debug {
+        // pybootd's -d: the foreground run of someone debugging, on the terminal.
+        loaded.config.logger.target = LogTarget::Stderr;
+        loaded.config.logger.level = log::LevelFilter::Debug;
+    }
+    // A log file made now is bootd's own, to give to the user it runs as.
+    let created_log_file = match (&loaded.config.logger.target, &loaded.config.logger.file) {
+        (LogTarget::File, Some(file)) if !file.exists() => Some(file.clone()),
+        _ => None,
     };
     if let Err(e) = bootd::logging::init(&loaded.config.logger) {
         eprintln!("bootd: {e}");
         return ExitCode::from(EXIT_ERROR);
     }
-    let code = run_logged(path, services, loaded);
+    let code = run_logged(path, services, loaded, created_log_file);
     // Log lines are written by their own thread: give it a moment to write the
     // last ones, but no more, should the log reader be stalled.
     bootd::logging::flush(bootd::logging::EXIT_FLUSH);
@@ -136,7 +232,12 @@ fn run(path: &Path, services: Services) -> ExitCode {
 }
 
 /// Runs the daemon once the logger is installed.
-fn run_logged(path: &Path, services: Services, loaded: Loaded) -> ExitCode {
+fn run_logged(
+    path: &Path,
+    services: Services,
+    loaded: Loaded,
+    created_log_file: Option<std::path::PathBuf>,
+) -> ExitCode {
     supervisor::install_panic_logger();
     log::info!(
         "bootd {} starting with {}",
@@ -146,9 +247,15 @@ fn run_logged(path: &Path, services: Services, loaded: Loaded) -> ExitCode {
     for warning in &loaded.warnings {
         log::warn!("{warning}");
     }
-    let to_stderr = loaded.config.logger.target == LogTarget::Stderr;
+    let to_stderr = matches!(
+        loaded.config.logger.target,
+        LogTarget::Stderr | LogTarget::Journal
+    );
     let plan = match daemon::prepare(&loaded.config, services) {
-        Ok(plan) => plan,
+        Ok(plan) => daemon::Plan {
+            log_file: created_log_file,
+            ..plan
+        },
         Err(e) => {
             for problem in &e.problems {
                 if problem.is_error() {

@@ -1,6 +1,9 @@
 //! Service threads and their supervision: SIGTERM/SIGINT stop every thread within
 //! a second, SIGHUP is acknowledged, and a thread that fails or panics takes the
 //! daemon down with a log line and exit status 1, never leaving it half alive.
+//! What the daemon does between start-up and stop besides (finish start-up once
+//! the services listen, report its status) are [`Duties`] the supervisor's loop
+//! runs on time.
 
 use std::io;
 use std::sync::Arc;
@@ -53,6 +56,30 @@ impl Drop for ExitReporter {
     }
 }
 
+/// Work for the supervisor's thread besides watching signals and services, driven
+/// like an endpoint: called at its `poll_timeout`, and whenever the thread wakes.
+pub trait Duties {
+    /// When `handle_timeout` is due next, if ever.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// Does what is due at `now`; an error stops bootd (exit status 1).
+    fn handle_timeout(&mut self, now: Instant) -> Result<(), String>;
+    /// bootd is stopping: called once, before the services are told to.
+    fn stopping(&mut self);
+}
+
+/// No duties at all.
+struct NoDuties;
+
+impl Duties for NoDuties {
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+    fn handle_timeout(&mut self, _now: Instant) -> Result<(), String> {
+        Ok(())
+    }
+    fn stopping(&mut self) {}
+}
+
 /// How the daemon ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
@@ -90,6 +117,11 @@ impl Supervisor {
         })
     }
 
+    /// Wakes this supervisor's loop: for the inbox of its [`Duties`].
+    pub fn waker(&self) -> Arc<Waker> {
+        Arc::clone(&self.waker)
+    }
+
     /// Runs `body` on a thread named `name`; `mailbox` is how the supervisor tells it to stop.
     pub fn spawn<F>(&mut self, name: &'static str, mailbox: Mailbox, body: F) -> io::Result<()>
     where
@@ -113,12 +145,20 @@ impl Supervisor {
     }
 
     /// Waits for a stop signal or a failing service, then stops everything.
-    pub fn run(mut self) -> Ending {
+    pub fn run(self) -> Ending {
+        self.run_with(&mut NoDuties)
+    }
+
+    /// [`Supervisor::run`], doing `duties` meanwhile.
+    pub fn run_with(mut self, duties: &mut dyn Duties) -> Ending {
         let mut events = Events::with_capacity(16);
         let mut ending = None;
         let mut exited: Vec<&'static str> = Vec::new();
         while ending.is_none() {
-            if let Err(e) = self.poll.poll(&mut events, None) {
+            let timeout = duties
+                .poll_timeout()
+                .map(|at| at.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -169,7 +209,14 @@ impl Supervisor {
                 }
                 ending = Some(Ending::Failure);
             }
+            if ending.is_none()
+                && let Err(e) = duties.handle_timeout(Instant::now())
+            {
+                log::error!("{e}; stopping bootd");
+                ending = Some(Ending::Failure);
+            }
         }
+        duties.stopping();
         let mut ending = ending.unwrap_or(Ending::Failure);
         if !self.stop_all(&mut exited) {
             ending = Ending::Failure;

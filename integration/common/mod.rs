@@ -176,9 +176,14 @@ pub struct TempDir {
 }
 
 impl TempDir {
+    /// Writable by every user (without the sticky bit): bootd, started as root by a
+    /// test, runs as an unprivileged user once its sockets are open, and must still
+    /// write its lease file there (a compaction renames a new file over the old).
     pub fn new() -> TempDir {
+        use std::os::unix::fs::PermissionsExt;
         let path = std::env::temp_dir().join(unique("t"));
         std::fs::create_dir_all(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
         TempDir { path }
     }
 
@@ -219,6 +224,11 @@ impl Bootd {
     /// Starts `command`, which must end by exec'ing bootd (as `ip netns exec`
     /// does), so that its PID is bootd's.
     pub fn spawn(mut command: Command) -> Bootd {
+        // bootd fetches http:// roots through the proxy the environment names: the
+        // test servers in the namespaces are reached directly.
+        for variable in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"] {
+            command.env_remove(variable);
+        }
         command
             .stdin(Stdio::null())
             .stdout(Stdio::null())

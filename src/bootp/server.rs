@@ -78,9 +78,26 @@ pub struct ServerConfig<'a> {
     pub buggy_clients: &'a [MacRule],
 }
 
-/// The addresses for option 6: the configured list, or for `auto` the
-/// `nameserver` lines of resolv.conf (IPv4 only), or the server itself when it
-/// lists none.
+/// The resolvers of a resolv.conf text a client can use: its IPv4 `nameserver`
+/// lines, less loopback and unspecified addresses, which name a resolver on this
+/// host (systemd-resolved's 127.0.0.53, a local dnsmasq) that a client would look
+/// for on itself.
+pub fn nameservers(resolv_conf: &str) -> Vec<Ipv4Addr> {
+    resolv_conf
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_ascii_whitespace();
+            (words.next() == Some("nameserver"))
+                .then(|| words.next()?.parse::<Ipv4Addr>().ok())
+                .flatten()
+        })
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        .collect()
+}
+
+/// The addresses for option 6: the configured list, or for `auto` the resolvers
+/// `resolv_conf` lists that a client can use ([`nameservers`]), or the server
+/// itself when it lists none.
 pub fn resolve_dns(
     setting: &DnsSetting,
     resolv_conf: Option<&str>,
@@ -90,22 +107,23 @@ pub fn resolve_dns(
         DnsSetting::None => Vec::new(),
         DnsSetting::List(list) => list.clone(),
         DnsSetting::Auto => {
-            let found: Vec<Ipv4Addr> = resolv_conf
-                .unwrap_or("")
-                .lines()
-                .filter_map(|line| {
-                    let mut words = line.split_ascii_whitespace();
-                    (words.next() == Some("nameserver"))
-                        .then(|| words.next()?.parse().ok())
-                        .flatten()
-                })
-                .collect();
+            let found = nameservers(resolv_conf.unwrap_or(""));
             if found.is_empty() {
                 vec![server_ip]
             } else {
                 found
             }
         }
+    }
+}
+
+/// The sname field: the host name, qualified by the domain when there is one
+/// (never `host.` with a dangling dot).
+pub fn server_name(host: &str, domain: &str) -> String {
+    if domain.is_empty() {
+        host.to_string()
+    } else {
+        format!("{host}.{domain}")
     }
 }
 
@@ -1098,7 +1116,7 @@ fn build_reply(
     };
     message.yiaddr = yiaddr;
     message.siaddr = server_ip;
-    message.sname = format!("{}.{}", bootp.servername, bootp.domain).into_bytes();
+    message.sname = server_name(&bootp.servername, &bootp.domain).into_bytes();
     message.file = file.unwrap_or("").as_bytes().to_vec();
 
     let o = &mut message.options;

@@ -1201,6 +1201,11 @@ fn sname_and_file() {
     let (reply, _, _) = h.reply(&bios_pxe_discover());
     assert_eq!(reply.sname, b"bootd.lab");
     assert_eq!(reply.file, b"pxelinux.0");
+    // No domain: the host name alone, without a trailing dot.
+    h.bootp.servername = "vm".into();
+    h.bootp.domain = String::new();
+    let (reply, _, _) = h.reply(&bios_pxe_discover());
+    assert_eq!(reply.sname, b"vm");
 }
 
 #[test]
@@ -1218,6 +1223,17 @@ fn dns_one_tlv_and_auto() {
         vec![Ipv4Addr::new(10, 0, 0, 53), Ipv4Addr::new(10, 0, 0, 54)]
     );
     assert_eq!(resolve_dns(&DnsSetting::Auto, None, SERVER), vec![SERVER]);
+    // A resolver on the server's own host is nothing a client can reach.
+    let stub = "nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch .\n";
+    assert_eq!(
+        resolve_dns(&DnsSetting::Auto, Some(stub), SERVER),
+        vec![SERVER]
+    );
+    let mixed = "nameserver 127.0.0.1\nnameserver 0.0.0.0\nnameserver 10.0.0.53\n";
+    assert_eq!(
+        resolve_dns(&DnsSetting::Auto, Some(mixed), SERVER),
+        vec![Ipv4Addr::new(10, 0, 0, 53)]
+    );
     assert!(resolve_dns(&DnsSetting::None, Some(resolv), SERVER).is_empty());
     h.dns.clear();
     let (reply, _, _) = h.reply(&bios_pxe_discover());

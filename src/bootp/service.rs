@@ -85,6 +85,22 @@ struct Shell {
     authorisers: Option<(AuthWorkers, Receiver<AuthResult>)>,
 }
 
+/// The resolv.conf whose resolvers `dns = auto` hands out: this host's, unless it
+/// names only resolvers on this host (systemd-resolved's stub, 127.0.0.53), then
+/// the upstream servers systemd-resolved lists.
+fn read_resolv_conf() -> Option<String> {
+    let host = std::fs::read_to_string("/etc/resolv.conf").ok();
+    if host
+        .as_deref()
+        .is_some_and(|text| !super::server::nameservers(text).is_empty())
+    {
+        return host;
+    }
+    std::fs::read_to_string("/run/systemd/resolve/resolv.conf")
+        .ok()
+        .or(host)
+}
+
 impl BootpService {
     pub fn run(self) -> Result<(), String> {
         let BootpService {
@@ -99,7 +115,7 @@ impl BootpService {
         } = self;
         let lease_file = config.bootp.lease_file.clone();
         let resolv_conf = match config.bootp.dns {
-            DnsSetting::Auto => std::fs::read_to_string("/etc/resolv.conf").ok(),
+            DnsSetting::Auto => read_resolv_conf(),
             _ => None,
         };
         let (nets, mut sockets): (Vec<NetConfig>, Vec<_>) = served.into_iter().unzip();

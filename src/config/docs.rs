@@ -249,3 +249,66 @@ fn the_sample_loads_without_a_warning() {
         Err(e) => panic!("{e}"),
     }
 }
+
+/// Every dotted quad of `text` that parses as an IPv4 address.
+fn addresses_in(text: &str) -> Vec<std::net::Ipv4Addr> {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter(|word| word.matches('.').count() == 3)
+        .filter_map(|word| word.trim_matches('.').parse().ok())
+        .collect()
+}
+
+#[test]
+fn the_sample_uses_documentation_addresses_only() {
+    use std::net::Ipv4Addr;
+    // RFC 5737's three networks, where no real boot network lives.
+    let documentation = [
+        Ipv4Addr::new(192, 0, 2, 0),
+        Ipv4Addr::new(198, 51, 100, 0),
+        Ipv4Addr::new(203, 0, 113, 0),
+    ];
+    let found = addresses_in(SAMPLE);
+    assert!(found.len() > 5, "{found:?}");
+    for address in found {
+        let network = Ipv4Addr::from(u32::from(address) & 0xFFFF_FF00);
+        let fine = documentation.contains(&network)
+            || address.is_unspecified()
+            || address.is_loopback()
+            // Netmasks.
+            || address.octets()[0] == 255;
+        assert!(
+            fine,
+            "conf/bootd.ini: {address} is no documentation address (RFC 5737: 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24)"
+        );
+    }
+}
+
+/// The sample with every example uncommented: `;[section]` headers and `;name =
+/// value` lines (no space after the `;`) become live.
+fn sample_uncommented() -> String {
+    SAMPLE
+        .lines()
+        .map(|line| match line.strip_prefix(';') {
+            Some(rest)
+                if rest.starts_with('[') || (!rest.starts_with(' ') && rest.contains('=')) =>
+            {
+                rest
+            }
+            _ => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A sysadmin uncomments the examples they need: none may teach a value that
+/// carries a comment, or anything else bootd would warn about.
+#[test]
+fn the_samples_examples_load_without_a_warning_when_uncommented() {
+    let text = sample_uncommented();
+    assert!(text.contains("\n00007 = syslinux.efi\n"), "{text}");
+    let loaded = super::load_str(Path::new("bootd.ini"), &text, Path::new("/etc"));
+    match loaded {
+        Ok(l) => assert!(l.warnings.is_empty(), "{:?}", l.warnings),
+        Err(e) => panic!("{e}"),
+    }
+}

@@ -193,6 +193,24 @@ pub fn load_str(path: &Path, text: &str, base: &Path) -> Result<Loaded, ConfigEr
     })
 }
 
+/// The options whose value is a list separated by `;` (each item parsed strictly).
+const LISTS_SEPARATED_BY_SEMICOLONS: &[(&str, &str)] = &[
+    ("bootp", "pool_start"),
+    ("bootp", "dns"),
+    ("bootp", "notify"),
+    ("nbd", "exports"),
+];
+
+/// Where an end-of-line comment would start in `value`: the first `;` or `#` that
+/// follows a space or a tab.
+fn comment_start(value: &str) -> Option<usize> {
+    value
+        .as_bytes()
+        .windows(2)
+        .position(|pair| matches!(pair, [b' ' | b'\t', b';' | b'#']))
+        .map(|before| before + 1)
+}
+
 /// (section, every header as (name as written, line), entries of all of them).
 type SectionGroup = (&'static SectionSpec, Vec<(String, usize)>, Vec<Entry>);
 
@@ -331,6 +349,7 @@ impl<'a> Reader<'a> {
             ) {
                 self.unknown_options(name, &unique);
             }
+            self.end_of_line_comments(name, &unique);
             self.sections.insert(name, unique);
         }
     }
@@ -348,6 +367,36 @@ impl<'a> Reader<'a> {
             let message = format!(
                 "{}:{}: unknown option [{section}] {} is ignored{hint}; [{section}] takes: {takes_text}",
                 self.file, entry.line, entry.key,
+            );
+            self.warning_at(entry.line, message);
+        }
+    }
+
+    /// INI values have no end-of-line comments: `00007 = syslinux.efi ; x64 UEFI`
+    /// names a file called `syslinux.efi ; x64 UEFI`. A value holding ` ;` or ` #`
+    /// is most likely such a comment, so it is reported. The lists separated by `;`
+    /// are left out: each of their items is parsed strictly, so a comment there is
+    /// an error already, and `a ; b` is a fine way to write two items.
+    fn end_of_line_comments(&mut self, section: &'static str, entries: &[Entry]) {
+        for entry in entries {
+            let listed = LISTS_SEPARATED_BY_SEMICOLONS
+                .iter()
+                .any(|(s, o)| *s == section && o.eq_ignore_ascii_case(&entry.key));
+            let Some(at) = comment_start(&entry.value) else {
+                continue;
+            };
+            if listed {
+                continue;
+            }
+            let comment = entry.value.get(at..).unwrap_or_default();
+            let message = format!(
+                "{}:{}: [{section}] {} = {}: INI values have no end-of-line comments, so `{}` is part of the value; bootd uses `{}` whole: put the comment on a line of its own above",
+                self.file,
+                entry.line,
+                entry.key,
+                entry.value,
+                comment.trim(),
+                entry.value.trim(),
             );
             self.warning_at(entry.line, message);
         }
@@ -724,6 +773,35 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// An access list that lists no machine refuses every one, and one that enables
+    /// none refuses every one too (no match is a refusal): the first is an error, as
+    /// a missing section is; the second may be a list being built, so a warning.
+    fn check_list_lets_someone_boot(&mut self, line: usize, section: &str) {
+        let entries = self.entries(section);
+        let header = self.section_lines.get(section).copied().unwrap_or(line);
+        let example = if section == "mac" {
+            "AA-BB-CC-DD-EE-FF = enable"
+        } else {
+            "12345678-abcd-ef00-1111-abcdefabcdef = enable"
+        };
+        if entries.is_empty() {
+            let message = format!(
+                "{}:{header}: [bootp] access = {section} (line {line}), but [{section}] lists no machine: every machine would be refused; list those that may boot ({example})",
+                self.file
+            );
+            self.error_at(header, message);
+        } else if !entries
+            .iter()
+            .any(|e| value::boolean(&e.value).unwrap_or(false))
+        {
+            let message = format!(
+                "{}:{header}: [bootp] access = {section} (line {line}), but [{section}] enables no machine: every machine will be refused; enable those that may boot ({example})",
+                self.file
+            );
+            self.warning_at(header, message);
+        }
+    }
+
     /// `access = X` needs its section (and, for http, where to ask).
     fn check_access(&mut self, bootp: &BootpConfig) {
         let Some(access) = bootp.access else { return };
@@ -740,6 +818,9 @@ impl<'a> Reader<'a> {
             );
             self.error_at(line, message);
             return;
+        }
+        if access != Access::Http {
+            self.check_list_lets_someone_boot(line, needed);
         }
         if access == Access::Http {
             for option in ["location", "pxe", "dhcp"] {

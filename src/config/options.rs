@@ -102,6 +102,14 @@ pub(crate) struct SectionSpec {
 /// Every section bootd knows, in the order the loader reads them and `--check`
 /// reports them.
 pub(crate) const SECTIONS: &[SectionSpec] = &[
+    // The process as a whole rather than one service: bootd.ini is bootd's own
+    // file, and pybootd skips sections it does not know.
+    SectionSpec {
+        name: "bootd",
+        aliases: &[],
+        kind: SectionKind::Options,
+        doc: "the daemon itself: the user it runs as once its sockets are open",
+    },
     SectionSpec {
         name: "logger",
         aliases: &[],
@@ -128,7 +136,7 @@ pub(crate) const SECTIONS: &[SectionSpec] = &[
         kind: SectionKind::Data {
             case_sensitive: false,
         },
-        doc: "fixed addresses: `AA-BB-CC-DD-EE-FF = 192.168.1.50`",
+        doc: "fixed addresses: `AA-BB-CC-DD-EE-FF = 192.0.2.50`",
     },
     SectionSpec {
         name: "buggy_clients",
@@ -202,24 +210,39 @@ pub(crate) fn options_of(section: &str) -> impl Iterator<Item = &'static OptionS
 
 /// Every option, grouped by section in [`SECTIONS`] order.
 pub(crate) const OPTIONS: &[OptionSpec] = &[
+    // [bootd]
+    OptionSpec {
+        section: "bootd",
+        name: "user",
+        default: Initial::Unset("bootd if that user exists, else nobody"),
+        doc: "The user bootd runs as once its sockets and files are open, when started as root (root: stay root; under systemd's own user nothing changes).",
+        mistaken_for: &["runas", "run_as", "uid", "username"],
+        fallback: None,
+        apply: |c, v, _| {
+            c.daemon.user = v.map(value::user_name).transpose()?;
+            Ok(c.daemon.user.clone())
+        },
+    },
     // [logger]
     OptionSpec {
         section: "logger",
         name: "type",
         default: Initial::Value("stderr"),
-        doc: "Where log lines go: stderr (the journal, under systemd), stdout, file, syslog (/dev/log) or none.",
+        doc: "Where log lines go: stderr (under systemd each line gets its journal priority), journal (stderr with priorities, always), stdout, file, syslog (/dev/log) or none.",
         mistaken_for: &[],
         fallback: None,
         apply: |c, v, _| {
             c.logger.target = match v.unwrap_or_default().trim().to_ascii_lowercase().as_str() {
                 "stderr" => LogTarget::Stderr,
+                "journal" => LogTarget::Journal,
                 "stdout" => LogTarget::Stdout,
                 "file" => LogTarget::File,
                 "syslog" | "unix" => LogTarget::Syslog,
                 "none" => LogTarget::None,
                 _ => {
                     return Err(
-                        "unknown logger type; use stderr, stdout, file, syslog or none".into(),
+                        "unknown logger type; use stderr, journal, stdout, file, syslog or none"
+                            .into(),
                     );
                 }
             };
@@ -961,6 +984,7 @@ fn defaults(with_optional_sections: bool) -> Config {
     let mut config = Config {
         path: PathBuf::new(),
         dir: PathBuf::from("."),
+        daemon: DaemonConfig { user: None },
         logger: LoggerConfig {
             target: LogTarget::None,
             level: log::LevelFilter::Off,
@@ -1085,14 +1109,21 @@ impl Default for HttpdConfig {
 
 fn http_location(text: &str) -> ValueResult<String> {
     let text = text.trim().trim_end_matches('/');
-    if text.starts_with("https://") || text.starts_with("http://") {
-        Ok(text.to_string())
+    let lower = text.to_ascii_lowercase();
+    let url = if lower.starts_with("https://") || lower.starts_with("http://") {
+        text.to_string()
     } else if text.contains("://") {
-        Err("only http:// (and https:// with the https feature) locations are supported".into())
+        return Err(
+            "only http:// (and https:// with the https feature) locations are supported".into(),
+        );
     } else {
         // pybootd 1.8 takes `host[:port][/prefix]` without a scheme.
-        Ok(format!("http://{text}"))
-    }
+        format!("http://{text}")
+    };
+    // What the client would refuse at the first query (an https:// location in a
+    // build without TLS, a bad port) is refused now, at `--check`.
+    crate::http_client::Url::parse(&url).map_err(|e| e.to_string())?;
+    Ok(url)
 }
 
 fn http_path(text: &str) -> String {

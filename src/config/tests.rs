@@ -475,6 +475,85 @@ fn access_needs_its_section() {
     assert!(err("[bootp]\naccess = foo\n").contains("unknown access mode"));
 }
 
+/// An empty list refuses every machine: an error, like a missing one. A list that
+/// enables no one refuses every machine too, which a warning says.
+#[test]
+fn an_access_list_that_lets_no_machine_boot_is_reported() {
+    let e = err("[bootp]\naccess = mac\n[mac]\n");
+    assert_eq!(
+        e,
+        "bootd.ini:3: [bootp] access = mac (line 2), but [mac] lists no machine: every machine would be refused; list those that may boot (AA-BB-CC-DD-EE-FF = enable)"
+    );
+    let e = err("[bootp]\naccess = uuid\n[uuid]\n; nobody yet\n");
+    assert!(e.contains("but [uuid] lists no machine"), "{e}");
+    let l = ok("[bootp]\naccess = mac\n[mac]\n02-00-00-00-00-01 = disable\n");
+    assert_eq!(
+        l.warnings,
+        vec![
+            "bootd.ini:3: [bootp] access = mac (line 2), but [mac] enables no machine: every machine will be refused; enable those that may boot (AA-BB-CC-DD-EE-FF = enable)"
+        ]
+    );
+    assert!(
+        ok("[bootp]\naccess = mac\n[mac]\n02-00-00-00-00-01 = enable\n")
+            .warnings
+            .is_empty()
+    );
+}
+
+/// INI values have no end-of-line comments: what looks like one is part of the
+/// value, and a warning says so, wherever it is (an option, a boot file, a filter).
+#[test]
+fn a_value_that_holds_what_looks_like_a_comment_is_reported() {
+    let l = ok(
+        "[bootfile]\ndefault = pxelinux.0\n00007 = syslinux.efi    ; x64 UEFI\n[tftp]\nroot = /srv/tftp # the boot files\n",
+    );
+    assert_eq!(
+        l.warnings,
+        vec![
+            "bootd.ini:3: [bootfile] 00007 = syslinux.efi    ; x64 UEFI: INI values have no end-of-line comments, so `; x64 UEFI` is part of the value; bootd uses `syslinux.efi    ; x64 UEFI` whole: put the comment on a line of its own above",
+            "bootd.ini:5: [tftp] root = /srv/tftp # the boot files: INI values have no end-of-line comments, so `# the boot files` is part of the value; bootd uses `/srv/tftp # the boot files` whole: put the comment on a line of its own above",
+        ]
+    );
+    assert_eq!(
+        l.config.boot_files.for_arch(7),
+        Some("syslinux.efi    ; x64 UEFI")
+    );
+    // `;` inside a value, and lists separated by `;`, are fine.
+    let l = ok(
+        "[bootp]\ndns = 192.0.2.1 ; 192.0.2.2\nnotify = 127.0.0.1:1;127.0.0.1:2\n[bootfile]\ndefault = a;b#c\n",
+    );
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+}
+
+/// A location the client would refuse at the first query is refused at load time,
+/// as an `https://` one is by a build without TLS.
+#[test]
+fn authorisation_locations_the_client_cannot_ask_are_refused() {
+    let e = err("[http]\nlocation = http://h:0\n");
+    assert!(e.contains("bad port"), "{e}");
+    if cfg!(feature = "https") {
+        let l = ok("[http]\nlocation = https://inventory.example/boot\n");
+        assert_eq!(
+            l.config.http.location.as_deref(),
+            Some("https://inventory.example/boot")
+        );
+    } else {
+        let e = err("[http]\nlocation = https://inventory.example\n");
+        assert!(
+            e.contains("https:// needs bootd built with the `https` feature"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn the_user_bootd_runs_as_is_a_user_name() {
+    assert_eq!(Config::default().daemon.user, None);
+    let l = ok("[bootd]\nuser = svc-boot\n");
+    assert_eq!(l.config.daemon.user.as_deref(), Some("svc-boot"));
+    assert!(err("[bootd]\nuser = a b\n").contains("not a user name"));
+}
+
 #[test]
 fn logger_file_needs_a_path() {
     assert_eq!(

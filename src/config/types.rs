@@ -69,6 +69,7 @@ pub struct Config {
     pub path: PathBuf,
     /// The directory relative paths in it are taken from (the file's own).
     pub dir: PathBuf,
+    pub daemon: DaemonConfig,
     pub logger: LoggerConfig,
     pub bootp: BootpConfig,
     pub boot_files: BootFiles,
@@ -83,9 +84,20 @@ pub struct Config {
     pub nbd: NbdConfig,
 }
 
+/// `[bootd]`: the process itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DaemonConfig {
+    /// Who bootd becomes once its sockets and files are open, when started as root;
+    /// `None`: `bootd` if that user exists, else `nobody`.
+    pub user: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogTarget {
     Stderr,
+    /// stderr read by journald: each line starts with its priority (`<3>`…`<7>`)
+    /// and carries no timestamp of its own.
+    Journal,
     Stdout,
     File,
     Syslog,

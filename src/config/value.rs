@@ -161,6 +161,27 @@ pub fn dns(text: &str) -> ValueResult<DnsSetting> {
     })
 }
 
+/// `[bootd] user`: a user name as `useradd` accepts it (letters, digits, `_`,
+/// `.`, `-`, not starting with `-`, at most 32 bytes). Whether it exists is the
+/// host's business, checked at start and by `--check`.
+pub fn user_name(text: &str) -> ValueResult<String> {
+    let name = text.trim();
+    let fits = !name.is_empty()
+        && name.len() <= 32
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if fits {
+        Ok(name.to_string())
+    } else {
+        Err(
+            "not a user name (letters, digits, `_`, `.` and `-`, at most 32); root keeps root"
+                .into(),
+        )
+    }
+}
+
 /// `notify`: `host:port[;host:port…]`. Host names are resolved once, at start-up.
 pub fn notify_targets(text: &str) -> ValueResult<Vec<SocketAddr>> {
     let mut targets = Vec::new();
@@ -190,6 +211,15 @@ pub fn notify_targets(text: &str) -> ValueResult<Vec<SocketAddr>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_names() {
+        assert_eq!(user_name(" bootd "), Ok("bootd".to_string()));
+        assert_eq!(user_name("svc_boot-1.x"), Ok("svc_boot-1.x".to_string()));
+        for bad in ["", "-x", "a b", "a:b", "ä", &"u".repeat(33)] {
+            assert!(user_name(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn every_boolean_word_in_any_case() {

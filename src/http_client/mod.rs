@@ -18,16 +18,24 @@
 //!   chunk) is a read error (`response::BodyError` inside an `io::Error`), never a silent
 //!   end of file.
 //!
+//! Like every other tool, it goes through the proxy `http_proxy` / `https_proxy`
+//! name unless `no_proxy` names the host ([`proxy`]): an `http://` URL is asked of
+//! the proxy in absolute form, an `https://` one through a `CONNECT` tunnel.
+//!
 //! The parsing and framing are sans-IO, in [`response`]; this module only moves
 //! bytes. `https://` URLs need the `https` cargo feature (rustls with the webpki
 //! roots); without it they are refused with a message saying so.
 
+pub mod proxy;
 pub mod response;
 
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use proxy::ProxyEnv;
 
 use response::{Body, MAX_HEAD};
 pub use response::{Framing, Head, HeadError};
@@ -234,14 +242,39 @@ const READ_BUFFER: usize = 16 * 1024;
 
 /// GETs `url`: connects, sends the request and reads the head. A 3xx is an
 /// [`Error::Redirect`]; any other status is returned for the caller to judge.
+/// Through the proxy the environment names, if any.
 pub fn get(url: &str, options: &Options) -> Result<Response, Error> {
+    get_through(url, options, proxies())
+}
+
+/// [`get`], with the proxy settings `proxies`.
+fn get_through(url: &str, options: &Options, proxies: &ProxyEnv) -> Result<Response, Error> {
     let started = Instant::now();
     let parsed = Url::parse(url).map_err(|e| Error::Url(format!("{url}: {e}")))?;
     let head_by = earliest(started + options.head_timeout, options.deadline);
-    let mut connection = connect(&parsed, options, head_by)?;
+    let proxy = proxies.proxy_for(&parsed);
+    let (mut connection, target) = match proxy {
+        None => (connect(&parsed, options, head_by)?, parsed.target.clone()),
+        // The proxy fetches it: the request names the whole URL.
+        Some(proxy) if !parsed.tls => {
+            let tcp = connect_tcp(&proxy.host, proxy.port, options, head_by)?;
+            let target = format!("http://{}{}", parsed.host_header(), parsed.target);
+            (Box::new(tcp) as Box<dyn Connection>, target)
+        }
+        Some(proxy) => {
+            let tcp = connect_tcp(&proxy.host, proxy.port, options, head_by)?;
+            let tcp = tunnel(tcp, &parsed, options, head_by).map_err(|e| {
+                prefix_error(
+                    e,
+                    &format!("{url}: through the proxy {}:{}", proxy.host, proxy.port),
+                )
+            })?;
+            (wrap(&parsed, tcp)?, parsed.target.clone())
+        }
+    };
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: bootd/{}\r\nAccept: */*\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n",
-        parsed.target,
+        target,
         parsed.host_header(),
         env!("CARGO_PKG_VERSION")
     );
@@ -400,11 +433,30 @@ impl Read for Response {
     }
 }
 
+/// This process's proxy settings, read from its environment once; a proxy
+/// variable that cannot be used is logged then, once.
+fn proxies() -> &'static ProxyEnv {
+    static PROXIES: OnceLock<ProxyEnv> = OnceLock::new();
+    PROXIES.get_or_init(|| {
+        let (proxies, ignored) = ProxyEnv::from_vars(|name| std::env::var(name).ok());
+        for why in ignored {
+            log::warn!("proxy setting ignored: {why}");
+        }
+        proxies
+    })
+}
+
 /// Connects to the first address of `url`'s host that answers.
 fn connect(url: &Url, options: &Options, by: Instant) -> Result<Box<dyn Connection>, Error> {
-    let addresses: Vec<SocketAddr> = (url.host.as_str(), url.port)
+    let tcp = connect_tcp(&url.host, url.port, options, by)?;
+    wrap(url, tcp)
+}
+
+/// Connects to the first address of `host` that answers.
+fn connect_tcp(host: &str, port: u16, options: &Options, by: Instant) -> Result<TcpStream, Error> {
+    let addresses: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
-        .map_err(|e| Error::Connect(format!("{}: {e}", url.host)))?
+        .map_err(|e| Error::Connect(format!("{host}: {e}")))?
         .collect();
     let mut last = None;
     for address in addresses {
@@ -413,14 +465,72 @@ fn connect(url: &Url, options: &Options, by: Instant) -> Result<Box<dyn Connecti
             break;
         }
         match TcpStream::connect_timeout(&address, options.connect_timeout.min(left)) {
-            Ok(tcp) => return wrap(url, tcp),
+            Ok(tcp) => return Ok(tcp),
             Err(e) => last = Some(format!("{address}: {e}")),
         }
     }
     Err(match last {
-        Some(last) => Error::Connect(format!("cannot connect to {}: {last}", url.host)),
-        None => Error::TimedOut(format!("cannot connect to {} in time", url.host)),
+        Some(last) => Error::Connect(format!("cannot connect to {host}: {last}")),
+        None => Error::TimedOut(format!("cannot connect to {host} in time")),
     })
+}
+
+/// Asks the proxy at the other end of `tcp` for a tunnel to `url`'s host
+/// (`CONNECT host:port`); the tunnel is open once it answers 2xx.
+fn tunnel(
+    mut tcp: TcpStream,
+    url: &Url,
+    options: &Options,
+    by: Instant,
+) -> Result<TcpStream, Error> {
+    let authority = if url.host.contains(':') {
+        format!("[{}]:{}", url.host, url.port)
+    } else {
+        format!("{}:{}", url.host, url.port)
+    };
+    let request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
+    set_timeouts(&tcp, options.idle_timeout, Some(by)).map_err(Error::Io)?;
+    tcp.write_all(request.as_bytes())
+        .map_err(|e| timed_out_or(e, || "sending CONNECT timed out".into()))?;
+    // Read byte by byte: what follows the head is the tunnel's, not the proxy's.
+    let mut head = Vec::with_capacity(256);
+    loop {
+        if let Some((answer, _)) = response::parse_head(&head).map_err(Error::Head)? {
+            if (200..300).contains(&answer.status) {
+                return Ok(tcp);
+            }
+            return Err(Error::Connect(format!(
+                "the proxy refused the tunnel: HTTP {}",
+                answer.status
+            )));
+        }
+        if head.len() >= MAX_HEAD {
+            return Err(Error::Head(HeadError::TooLarge));
+        }
+        set_timeouts(&tcp, options.idle_timeout, Some(by)).map_err(Error::Io)?;
+        let mut byte = [0u8; 1];
+        match tcp.read(&mut byte) {
+            Ok(0) => {
+                return Err(Error::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the proxy closed the connection before answering CONNECT",
+                )));
+            }
+            Ok(_) => head.push(byte[0]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(timed_out_or(e, || "no answer to CONNECT in time".into())),
+        }
+    }
+}
+
+/// `e`, its message preceded by `context`.
+fn prefix_error(e: Error, context: &str) -> Error {
+    match e {
+        Error::Connect(m) => Error::Connect(format!("{context}: {m}")),
+        Error::TimedOut(m) => Error::TimedOut(format!("{context}: {m}")),
+        Error::Io(e) => Error::Io(io::Error::new(e.kind(), format!("{context}: {e}"))),
+        other => other,
+    }
 }
 
 #[cfg(not(feature = "https"))]
@@ -520,6 +630,61 @@ mod tests {
 
     fn quick() -> Options {
         Options::all(Duration::from_millis(500))
+    }
+
+    /// A proxy on loopback: answers the first connection with `answer` and hands
+    /// back the request it got.
+    fn proxy(answer: &'static [u8]) -> (ProxyEnv, std::sync::mpsc::Receiver<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            if let Ok((mut stream, _)) = listener.accept() {
+                let mut request = [0u8; 4096];
+                let n = stream.read(&mut request).unwrap_or(0);
+                let _ = tx.send(String::from_utf8_lossy(&request[..n]).into_owned());
+                let _ = stream.write_all(answer);
+            }
+        });
+        let (proxies, ignored) = ProxyEnv::from_vars(|name| {
+            (name == "http_proxy" || name == "https_proxy").then(|| format!("http://{address}"))
+        });
+        assert!(ignored.is_empty());
+        (proxies, rx)
+    }
+
+    #[test]
+    fn an_http_url_is_asked_of_the_proxy_in_absolute_form() {
+        let (proxies, request) = proxy(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        // Nothing listens on the mirror's address: only the proxy can answer.
+        let mut response =
+            get_through("http://mirror.invalid:8080/d-i/linux", &quick(), &proxies).unwrap();
+        assert_eq!(response.read_body(16).unwrap(), b"ok");
+        let request = request.recv().unwrap();
+        assert!(
+            request.starts_with(
+                "GET http://mirror.invalid:8080/d-i/linux HTTP/1.1\r\nHost: mirror.invalid:8080\r\n"
+            ),
+            "{request}"
+        );
+    }
+
+    #[test]
+    fn a_tunnel_the_proxy_refuses_is_a_connect_error() {
+        if !cfg!(feature = "https") {
+            return;
+        }
+        let (proxies, request) = proxy(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+        let e = get_through("https://mirror.invalid/x", &quick(), &proxies).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("the proxy refused the tunnel: HTTP 403"),
+            "{e}"
+        );
+        assert_eq!(
+            request.recv().unwrap(),
+            "CONNECT mirror.invalid:443 HTTP/1.1\r\nHost: mirror.invalid:443\r\n\r\n"
+        );
     }
 
     #[test]
