@@ -10,6 +10,7 @@ use mio::{Poll, Waker};
 
 use crate::bootp::lease_file::{self, LeaseJournal};
 use crate::bootp::leases::LeaseTable;
+use crate::bootp::pxe::{self, HttpServer};
 use crate::bootp::service::{self, BootpService};
 use crate::config::{Config, NbdMode, Problem, Service, Services, TftpRoot};
 use crate::event::{EventBus, Mailbox, Message};
@@ -211,6 +212,7 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
                 "{file}: no boot file is configured ([bootfile] default, or [bootp] boot_file): PXE clients will get an address but nothing to boot"
             ));
         }
+        check_http_boot(config, services, &mut warnings);
     }
     if problems.iter().any(Problem::is_error) {
         problems.extend(warnings.into_iter().map(|w| Problem::warning(None, w)));
@@ -225,6 +227,23 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
         nbd_address,
         warnings,
     })
+}
+
+/// A `[bootfile]` entry for UEFI HTTP boot clients names a file bootd can only
+/// send them as a URL on its HTTP service: without `-H` they go unanswered.
+fn check_http_boot(config: &Config, services: Services, warnings: &mut Vec<String>) {
+    if services.http() {
+        return;
+    }
+    let file = config.path.display();
+    for (arch, boot_file) in &config.boot_files.by_arch {
+        if pxe::is_http_arch(*arch) && !pxe::is_url(boot_file) {
+            warnings.push(format!(
+                "{file}: [bootfile] {arch:05} = {boot_file}: UEFI HTTP boot clients ({}) load a URL, and bootd's HTTP service does not run: they will not be answered; run bootd with -H, or write the entry as an http:// URL",
+                pxe::arch_name(*arch)
+            ));
+        }
+    }
 }
 
 /// Every export's image must be there; overlays need their directory; an image
@@ -493,6 +512,13 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
             events: bus,
             journal: lease_file.journal,
             records: lease_file.records,
+            http: plan.services.http().then(|| {
+                let httpd = config.httpd.clone().unwrap_or_default();
+                HttpServer {
+                    address: httpd.address,
+                    port: httpd.port,
+                }
+            }),
         };
         supervisor
             .spawn("bootp", inbox.mailbox, move || service.run())
@@ -629,6 +655,25 @@ mod tests {
                 assert_eq!(to_nbd, nbd.then_some(true), "nbd {nbd}");
             }
         }
+    }
+
+    #[test]
+    fn an_http_boot_entry_without_the_http_service_is_a_warning() {
+        let text = "[bootfile]\ndefault = pxelinux.0\n00007 = ipxe.efi\n00016 = ipxe.efi\n00019 = http://10.0.0.2/ipxe.efi\n";
+        let config = load_str(Path::new("t.ini"), text, Path::new("/"))
+            .unwrap()
+            .config;
+        let mut warnings = Vec::new();
+        check_http_boot(&config, Services::ALL, &mut warnings);
+        assert_eq!(
+            warnings,
+            [
+                "t.ini: [bootfile] 00016 = ipxe.efi: UEFI HTTP boot clients (x64 UEFI HTTP) load a URL, and bootd's HTTP service does not run: they will not be answered; run bootd with -H, or write the entry as an http:// URL"
+            ]
+        );
+        let mut warnings = Vec::new();
+        check_http_boot(&config, Services::ALL.with_http(), &mut warnings);
+        assert!(warnings.is_empty(), "{warnings:?}");
     }
 
     #[test]
