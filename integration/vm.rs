@@ -114,6 +114,8 @@ enum Firmware {
     Bios,
     /// OVMF with its own PXE stack: the NIC has no option ROM.
     Uefi,
+    /// OVMF with its own UEFI HTTP boot and its PXE turned off (no option ROM).
+    UefiHttp,
 }
 
 /// A QEMU machine with no disk, booting from its NIC; killed on drop.
@@ -125,13 +127,25 @@ struct Vm {
 
 impl Vm {
     fn start(net: &VmNet, firmware: Firmware, mac: &str, uuid: &str) -> Vm {
+        Vm::start_with_memory(net, firmware, mac, uuid, 512)
+    }
+
+    /// As `start`, with `megabytes` of memory.
+    fn start_with_memory(
+        net: &VmNet,
+        firmware: Firmware,
+        mac: &str,
+        uuid: &str,
+        megabytes: u32,
+    ) -> Vm {
         let tap = net.tap();
+        let memory = megabytes.to_string();
         let mut command = net.pair.client.command("qemu-system-x86_64");
         command.args([
             "-machine",
             "pc,accel=tcg",
             "-m",
-            "512",
+            &memory,
             "-nodefaults",
             "-nographic",
             "-serial",
@@ -139,8 +153,6 @@ impl Vm {
             "-monitor",
             "none",
             "-no-reboot",
-            "-boot",
-            "n",
             "-uuid",
             uuid,
             "-netdev",
@@ -148,14 +160,32 @@ impl Vm {
         ]);
         match firmware {
             Firmware::Bios => {
+                command.args(["-boot", "n"]);
                 command.args(["-device", &format!("virtio-net-pci,netdev=n0,mac={mac}")]);
             }
             Firmware::Uefi => {
                 command.args([
+                    "-boot",
+                    "n",
                     "-bios",
                     OVMF,
                     "-device",
                     &format!("virtio-net-pci,netdev=n0,mac={mac},romfile="),
+                ]);
+            }
+            Firmware::UefiHttp => {
+                // OVMF's PXE drivers stay out (they would be tried first, IPv6
+                // included), and the NIC is the first boot device: its HTTPv4
+                // boot option is what runs.
+                command.args([
+                    "-bios",
+                    OVMF,
+                    "-fw_cfg",
+                    "name=opt/org.tianocore/IPv4PXESupport,string=n",
+                    "-fw_cfg",
+                    "name=opt/org.tianocore/IPv6PXESupport,string=n",
+                    "-device",
+                    &format!("virtio-net-pci,netdev=n0,mac={mac},romfile=,bootindex=1"),
                 ]);
             }
         }
@@ -351,7 +381,7 @@ fn boot_and_check(
             ("initrd.gz".into(), "initrd.gz"),
         ],
         // GRUB names files from the root of its (tftp) device.
-        Firmware::Uefi => vec![
+        Firmware::Uefi | Firmware::UefiHttp => vec![
             ("grubx64.efi".into(), "grubx64.efi"),
             (
                 format!(
@@ -678,5 +708,157 @@ fn a_diskless_machine_finds_its_writes_after_a_reboot_and_no_other_machine_does(
         sha256_file(&image),
         before,
         "the image on bootd's disk changed"
+    );
+}
+
+/// A network for machines booting over HTTP: bootd with `-H` (port 80, on the
+/// served address) serving `root`, iPXE clients given `boot.ipxe` over HTTP, PXE
+/// ROMs given iPXE to chainload, UEFI HTTP boot clients `ipxe.efi`.
+fn start_http_boot(net: &VmNet, dir: &TempDir) -> (Bootd, PathBuf) {
+    let root = dir.path.join("tftp");
+    boot_files(&root);
+    let conf = dir.write(
+        "bootd.ini",
+        &format!(
+            "[logger]\nlevel = info\n\
+             [bootp]\npool_start = {POOL}\npool_count = 20\nallow_simple_dhcp = off\n\
+             lease_file = leases\n\
+             [bootfile]\ndefault = undionly.kpxe\n00000 = undionly.kpxe\n00007 = ipxe.efi\n\
+             00016 = ipxe.efi\nipxe = boot.ipxe\n\
+             [tftp]\nroot = tftp\n"
+        ),
+    );
+    let bootd = Bootd::start(&net.pair.server, &conf, &["-H"]);
+    bootd.wait_for_log("serving BOOTP/DHCP", Duration::from_secs(10));
+    bootd.wait_for_log("serving TFTP", Duration::from_secs(10));
+    bootd.wait_for_log(
+        &format!("serving HTTP on {SERVER}:80 from "),
+        Duration::from_secs(10),
+    );
+    (bootd, root)
+}
+
+/// Boots one machine of `firmware` on the HTTP boot network to the marker and
+/// checks what every such boot shares: the address of the firmware's phase again
+/// for the OS, iPXE given the script's URL, and the script, kernel and initramfs
+/// sent whole over HTTP. `also` are further lines bootd must have logged.
+/// Returns the time to the marker.
+fn boot_over_http(firmware: Firmware, mac: &str, also: &[String]) -> Duration {
+    let net = VmNet::new();
+    let dir = TempDir::new();
+    let (bootd, root) = start_http_boot(&net, &dir);
+    let vm = Vm::start(&net, firmware, mac, "12345678-abcd-ef00-3333-abcdefabcdef");
+    let Some(ip) = vm.wait_for_marker(BOOT_BOUND) else {
+        fail(
+            &format!("{firmware:?}: no `{MARKER}` within {BOOT_BOUND:?}"),
+            &[&vm],
+            &bootd,
+        );
+    };
+    let took = vm.started.elapsed();
+    let log = bootd.log();
+    let dashed = vm.dashed_mac();
+    let check = |ok: bool, what: &str| {
+        if !ok {
+            fail(&format!("{firmware:?}: {what}"), &[&vm], &bootd);
+        }
+    };
+    // iPXE's own request, the last of the firmware's, says PXEClient.
+    let ipxe_ip = log
+        .lines()
+        .filter(|l| l.contains(&format!("{dashed}: DHCPACK ")))
+        .find(|l| l.ends_with(&format!("boot file http://{SERVER}/boot.ipxe (PXE)")))
+        .and_then(|l| l.split(": DHCPACK ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next());
+    check(
+        ipxe_ip == Some(ip.as_str()),
+        &format!("the OS got {ip}, iPXE was acknowledged {ipxe_ip:?} with the script's URL"),
+    );
+    check(
+        acked(&log, &dashed, false).as_deref() == Some(ip.as_str()),
+        "no DHCPACK to the OS in bootd's log",
+    );
+    check(
+        !log.lines().any(|l| l.contains("runs iPXE already")),
+        "iPXE was refused a file",
+    );
+    let mut wanted = vec![format!("({dashed}): GET /boot.ipxe 200, ")];
+    for file in ["vmlinuz", "initrd.gz"] {
+        wanted.push(format!(
+            "({dashed}): GET /{file} 200, {} bytes",
+            file_size(&root, file)
+        ));
+    }
+    wanted.extend(also.iter().cloned());
+    for needle in wanted {
+        check(
+            log.contains(&needle),
+            &format!("bootd never logged `{needle}`"),
+        );
+    }
+    let done = vm.wait_for_poweroff(Duration::from_secs(30));
+    assert!(
+        done.status.is_some(),
+        "the machine did not power off after the marker:\n{done}"
+    );
+    took
+}
+
+#[test]
+#[ignore = "needs root, network namespaces and QEMU: run sudo scripts/test.sh"]
+fn bios_ipxe_rom_is_sent_straight_to_the_http_script() {
+    ready();
+    let _one = serialise();
+    // QEMU's option ROM is iPXE already: no TFTP at all.
+    let took = boot_over_http(Firmware::Bios, "52:54:00:12:35:01", &[]);
+    eprintln!(
+        "BIOS iPXE ROM over HTTP: marker after {:.1} s",
+        took.as_secs_f64()
+    );
+}
+
+#[test]
+#[ignore = "needs root, network namespaces and QEMU: run sudo scripts/test.sh"]
+fn uefi_pxe_chainloads_ipxe_over_tftp_then_boots_over_http() {
+    ready();
+    let _one = serialise();
+    let size = std::fs::metadata("/usr/lib/ipxe/ipxe.efi")
+        .map(|m| m.len())
+        .unwrap_or_default();
+    let took = boot_over_http(
+        Firmware::Uefi,
+        "52:54:00:12:35:02",
+        &[
+            "52-54-00-12-35-02: DHCPACK 10.126.0.100 via 255.255.255.255:68, boot file ipxe.efi (PXE)".into(),
+            format!("sent ipxe.efi: {size} bytes"),
+        ],
+    );
+    eprintln!(
+        "UEFI PXE → iPXE → HTTP: marker after {:.1} s",
+        took.as_secs_f64()
+    );
+}
+
+#[test]
+#[ignore = "needs root, network namespaces and QEMU: run sudo scripts/test.sh"]
+fn uefi_http_boot_loads_ipxe_from_a_url_then_boots_over_http() {
+    ready();
+    let _one = serialise();
+    let size = std::fs::metadata("/usr/lib/ipxe/ipxe.efi")
+        .map(|m| m.len())
+        .unwrap_or_default();
+    let took = boot_over_http(
+        Firmware::UefiHttp,
+        "52:54:00:12:35:03",
+        &[
+            format!(
+                "52-54-00-12-35-03: DHCPACK 10.126.0.100 via 255.255.255.255:68, boot file http://{SERVER}/ipxe.efi (HTTP boot)"
+            ),
+            format!("(52-54-00-12-35-03): GET /ipxe.efi 200, {size} bytes"),
+        ],
+    );
+    eprintln!(
+        "UEFI HTTP boot → iPXE → HTTP: marker after {:.1} s",
+        took.as_secs_f64()
     );
 }
