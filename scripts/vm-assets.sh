@@ -77,23 +77,15 @@ if [ -n "$installer" ]; then
         (cd "$cache/di" && apt-get download -q "$package=$iver") >&2
         work=$(mktemp -d "$cache/build.XXXXXX")
         dpkg -x "$cache"/di/*.deb "$work"
-        mv "$work/usr/lib/debian-installer/images/12/amd64" "$tree"
+        # The text installer only: the graphical one doubles the size.
+        mkdir -p "$tree"
+        mv "$work/usr/lib/debian-installer/images/12/amd64/text" "$tree/text"
         rm -rf "$work" "$cache/di"
     fi
     # The text installer, symbolic links and all (a mirror's web server follows them).
     rm -rf "$root"
     cp -a "$tree/text" "$root"
-    # iPXE, for PXE ROMs to chainload (package ipxe), and the script it is then given
-# over HTTP: relative names are fetched from where the script came from.
-install -m 0644 /usr/lib/ipxe/undionly.kpxe /usr/lib/ipxe/ipxe.efi /usr/lib/ipxe/snponly.efi "$root/"
-cat > "$root/boot.ipxe" <<CFG
-#!ipxe
-echo bootd-vm: iPXE script loaded from \${filename}
-kernel vmlinuz initrd=initrd.gz $cmdline
-initrd initrd.gz
-boot
-CFG
-echo "$root"
+    echo "$root"
     exit 0
 fi
 
