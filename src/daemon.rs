@@ -213,6 +213,7 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
             ));
         }
         check_http_boot(config, services, &mut warnings);
+        check_ipxe_loop(config, &mut warnings);
     }
     if problems.iter().any(Problem::is_error) {
         problems.extend(warnings.into_iter().map(|w| Problem::warning(None, w)));
@@ -241,6 +242,33 @@ fn check_http_boot(config: &Config, services: Services, warnings: &mut Vec<Strin
             warnings.push(format!(
                 "{file}: [bootfile] {arch:05} = {boot_file}: UEFI HTTP boot clients ({}) load a URL, and bootd's HTTP service does not run: they will not be answered; run bootd with -H, or write the entry as an http:// URL",
                 pxe::arch_name(*arch)
+            ));
+        }
+    }
+}
+
+/// An iPXE binary among the `[bootfile]` entries with no `ipxe` entry: the iPXE
+/// it starts would be handed itself again, so it gets no boot file at all.
+fn check_ipxe_loop(config: &Config, warnings: &mut Vec<String>) {
+    let files = &config.boot_files;
+    if files.ipxe.is_some() {
+        return;
+    }
+    let file = config.path.display();
+    let entries = files
+        .default
+        .iter()
+        .map(|f| ("default".to_string(), f))
+        .chain(
+            files
+                .by_arch
+                .iter()
+                .map(|(arch, f)| (format!("{arch:05}"), f)),
+        );
+    for (key, boot_file) in entries {
+        if pxe::is_ipxe_loader(boot_file) {
+            warnings.push(format!(
+                "{file}: [bootfile] {key} = {boot_file} is an iPXE binary and [bootfile] ipxe is not set: the iPXE it starts would load itself again, so it will get no boot file; set [bootfile] ipxe to what iPXE should boot (a script, with -H served over HTTP)"
             ));
         }
     }
@@ -673,6 +701,29 @@ mod tests {
         );
         let mut warnings = Vec::new();
         check_http_boot(&config, Services::ALL.with_http(), &mut warnings);
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
+    #[test]
+    fn an_ipxe_binary_without_an_ipxe_entry_is_a_warning() {
+        let text = "[bootfile]\ndefault = pxelinux.0\n00000 = undionly.kpxe\n00007 = grubx64.efi\n";
+        let config = load_str(Path::new("t.ini"), text, Path::new("/"))
+            .unwrap()
+            .config;
+        let mut warnings = Vec::new();
+        check_ipxe_loop(&config, &mut warnings);
+        assert_eq!(
+            warnings,
+            [
+                "t.ini: [bootfile] 00000 = undionly.kpxe is an iPXE binary and [bootfile] ipxe is not set: the iPXE it starts would load itself again, so it will get no boot file; set [bootfile] ipxe to what iPXE should boot (a script, with -H served over HTTP)"
+            ]
+        );
+        let text = format!("{text}ipxe = boot.ipxe\n");
+        let config = load_str(Path::new("t.ini"), &text, Path::new("/"))
+            .unwrap()
+            .config;
+        let mut warnings = Vec::new();
+        check_ipxe_loop(&config, &mut warnings);
         assert!(warnings.is_empty(), "{warnings:?}");
     }
 
