@@ -175,12 +175,27 @@ fn a_flood_of_new_macs_is_answered_at_an_even_rate_in_bounded_memory() {
     // DISCOVER must not grow with the offers already made.
     let seconds = new_macs(&pair, "discover", "1500", "10");
     assert!(seconds.len() >= 9, "{seconds:?}");
-    for (second, (sent, answered)) in seconds.iter().enumerate().skip(1) {
-        assert!(
-            *answered * 10 >= *sent * 8,
-            "second {second}: {answered} OFFERs for {sent} DISCOVERs: {seconds:?}"
-        );
-    }
+    // A collapse shows as every later second answering less. One second may
+    // dip (a stall of the host sheds new clients, who ask again and are
+    // answered the second after); the rest must keep up, and the whole flood
+    // must be answered.
+    let short: Vec<usize> = (1..seconds.len())
+        .filter(|&second| {
+            let (sent, answered) = seconds[second];
+            answered * 10 < sent * 8
+        })
+        .collect();
+    assert!(
+        short.len() <= 1,
+        "seconds {short:?} answered fewer than 80% of their DISCOVERs: {seconds:?}"
+    );
+    let (sent, answered) = seconds[1..]
+        .iter()
+        .fold((0, 0), |(s, a), (sent, answered)| (s + sent, a + answered));
+    assert!(
+        answered * 10 >= sent * 9,
+        "{answered} OFFERs for {sent} DISCOVERs over the flood: {seconds:?}"
+    );
     new_macs(&pair, "inform", "1500", "5");
     let grown = rss_kb(&bootd).saturating_sub(before);
     eprintln!("RSS grew by {grown} kB; per second (sent, answered): {seconds:?}");

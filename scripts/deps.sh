@@ -16,13 +16,13 @@ packages=(
     # test helpers (HTTP servers, crafted packets); systemd-analyze checks the unit
     python3 systemd
     # virtual machines booting through bootd (integration/vm.rs, demo.sh): QEMU with
-    # its iPXE option ROMs (BIOS) and OVMF (UEFI); the boot files pxelinux, ldlinux.c32
+    # its iPXE option ROMs (BIOS), iPXE itself to chainload (ipxe) and OVMF (UEFI); the boot files pxelinux, ldlinux.c32
     # and a GRUB network image; depmod and cpio to make the initramfs. The kernel and
     # busybox-static (which conflicts with busybox) are fetched by scripts/vm-assets.sh
     # with apt-get download, not installed. The diskless machine's initramfs takes
     # nbd-client's libraries from this host (the client itself is fetched too), and
     # its root file system is made with mke2fs.
-    qemu-system-x86 ipxe-qemu ovmf pxelinux syslinux-common grub-efi-amd64-bin grub-common
+    qemu-system-x86 ipxe-qemu ipxe ovmf pxelinux syslinux-common grub-efi-amd64-bin grub-common
     kmod cpio gzip nbd-client e2fsprogs
 )
 

@@ -3,11 +3,16 @@
 # from Debian packages only (apt), the expensive part cached.
 #
 #   scripts/vm-assets.sh TFTP_ROOT        (cache: $BOOTD_VM_CACHE, or target/vm-cache under $CARGO_TARGET_DIR or .)
+#   scripts/vm-assets.sh --debian-installer DIR
 #
 # Fills TFTP_ROOT with
 #   pxelinux.0, ldlinux.c32         BIOS: pxelinux and syslinux-common
 #   pxelinux.cfg/default            its configuration (serve it with a [filters] rule)
 #   grubx64.efi, grub/grub.cfg      x64 UEFI: a GRUB network image (grub-efi-amd64-bin)
+#   undionly.kpxe, ipxe.efi,        iPXE to chainload from a PXE ROM (package ipxe)
+#   snponly.efi
+#   boot.ipxe                       an iPXE script loading vmlinuz and initrd.gz from
+#                                   where the script came from (HTTP, on bootd)
 #   vmlinuz                         Debian's kernel, as packaged (linux-image-*-amd64)
 #   initrd.gz                       busybox-static, the NIC modules and /init
 #   initrd-nbd.gz                   the same, with Debian's nbd and ext4 modules and
@@ -28,9 +33,19 @@
 #   BOOTD-NBD-FOUND <the content of /bootd-hello>   or   BOOTD-NBD-ABSENT
 # writes its MAC to /bootd-hello, unmounts, detaches (so bootd sees the machine
 # go), prints BOOTD-NBD-DONE, and powers off.
+#
+# With --debian-installer, DIR gets instead Debian's own netboot tree (package
+# debian-installer-12-netboot-amd64, the text installer: pxelinux.0, ldlinux.c32,
+# debian-installer/amd64/linux and initrd.gz...), what a Debian mirror holds under
+# .../installer-amd64/current/images/netboot; the package is cached unpacked.
 set -euo pipefail
+installer=
+if [ "${1:-}" = --debian-installer ]; then
+    installer=1
+    shift
+fi
 if [ $# -ne 1 ]; then
-    echo "usage: $0 TFTP_ROOT" >&2
+    echo "usage: $0 [--debian-installer] DIR" >&2
     exit 2
 fi
 root=$(realpath -m "$1")
@@ -42,6 +57,37 @@ mkdir -p "$cache/debs" "$root"
 # One builder at a time (tests run in parallel and may all ask at once).
 exec 9> "$cache/.lock"
 flock 9
+
+if [ -n "$installer" ]; then
+    package=debian-installer-12-netboot-amd64
+    iver=$(apt-cache show --no-all-versions "$package" 2>/dev/null | sed -n 's/^Version: //p')
+    if [ -z "$iver" ]; then
+        apt-get update -qq >&2
+        iver=$(apt-cache show --no-all-versions "$package" 2>/dev/null | sed -n 's/^Version: //p')
+    fi
+    if [ -z "$iver" ]; then
+        echo "vm-assets.sh: apt knows no $package" >&2
+        exit 1
+    fi
+    tree="$cache/${package}_${iver//:/_}"
+    if ! [ -s "$tree/text/debian-installer/amd64/initrd.gz" ]; then
+        # (Kept apart from $cache/debs, which the kernel's build prunes.)
+        rm -rf "$cache/di" "$cache"/"${package}"_*
+        mkdir -p "$cache/di"
+        (cd "$cache/di" && apt-get download -q "$package=$iver") >&2
+        work=$(mktemp -d "$cache/build.XXXXXX")
+        dpkg -x "$cache"/di/*.deb "$work"
+        # The text installer only: the graphical one doubles the size.
+        mkdir -p "$tree"
+        mv "$work/usr/lib/debian-installer/images/12/amd64/text" "$tree/text"
+        rm -rf "$work" "$cache/di"
+    fi
+    # The text installer, symbolic links and all (a mirror's web server follows them).
+    rm -rf "$root"
+    cp -a "$tree/text" "$root"
+    echo "$root"
+    exit 0
+fi
 
 version() { apt-cache show --no-all-versions "$1" 2>/dev/null | sed -n 's/^Version: //p'; }
 kernel_package() {
@@ -261,6 +307,16 @@ set timeout=0
 echo "grub: loading vmlinuz and initrd.gz"
 linux /vmlinuz $cmdline
 initrd /initrd.gz
+boot
+CFG
+# iPXE, for PXE ROMs to chainload (package ipxe), and the script it is then given
+# over HTTP: relative names are fetched from where the script came from.
+install -m 0644 /usr/lib/ipxe/undionly.kpxe /usr/lib/ipxe/ipxe.efi /usr/lib/ipxe/snponly.efi "$root/"
+cat > "$root/boot.ipxe" <<CFG
+#!ipxe
+echo bootd-vm: iPXE script loaded from \${filename}
+kernel vmlinuz initrd=initrd.gz $cmdline
+initrd initrd.gz
 boot
 CFG
 echo "$root"

@@ -12,6 +12,7 @@ use crate::bootp::lease_file::{self, LeaseJournal, Target};
 use crate::bootp::leases::LeaseTable;
 use crate::bootp::proxy::BOOT_SERVER_PORT;
 use crate::bootp::proxy_service::{ProxyService, ProxySockets};
+use crate::bootp::pxe::{self, HttpServer};
 use crate::bootp::service::{self, BootpService};
 use crate::config::{Config, LogTarget, NbdMode, Problem, Service, Services, TftpRoot};
 use crate::event::{EventBus, Mailbox, Message};
@@ -257,6 +258,7 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
                 "{file}: no boot file is configured ([bootfile] default, or [bootp] boot_file): PXE clients will get an address but nothing to boot"
             ));
         }
+        check_http_boot(config, services, &mut warnings);
     }
     if services.bootp() && services.tftp() {
         missing_boot_files(config, &mut warnings);
@@ -270,7 +272,8 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
         }
     };
     let mut places = Vec::new();
-    for place in written_places(config, services.bootp(), nbd, &run_as) {
+    // A proxy keeps no lease file: nothing of the BOOTP side is written.
+    for place in written_places(config, services.bootp() && !proxy, nbd, &run_as) {
         match privileges::judge(&place, &run_as) {
             Verdict::Writable => {}
             Verdict::Give => places.push(place),
@@ -423,6 +426,23 @@ fn missing_boot_files(config: &Config, warnings: &mut Vec<String>) {
             warnings.push(format!(
                 "{file}: [bootfile] {key} = {name}: {} is no file: a machine given this boot file cannot boot until it is there",
                 path.display()
+            ));
+        }
+    }
+}
+
+/// A `[bootfile]` entry for UEFI HTTP boot clients names a file bootd can only
+/// send them as a URL on its HTTP service: without `-H` they go unanswered.
+fn check_http_boot(config: &Config, services: Services, warnings: &mut Vec<String>) {
+    if services.http() {
+        return;
+    }
+    let file = config.path.display();
+    for (arch, boot_file) in &config.boot_files.by_arch {
+        if pxe::is_http_arch(*arch) && !pxe::is_url(boot_file) {
+            warnings.push(format!(
+                "{file}: [bootfile] {arch:05} = {boot_file}: UEFI HTTP boot clients ({}) load a URL, and bootd's HTTP service does not run: they will not be answered; run bootd with -H, or write the entry as an http:// URL",
+                pxe::arch_name(*arch)
             ));
         }
     }
@@ -751,6 +771,13 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
             events: bus,
             journal: lease_file.journal,
             records: lease_file.records,
+            http: plan.services.http().then(|| {
+                let httpd = config.httpd.clone().unwrap_or_default();
+                HttpServer {
+                    address: httpd.address,
+                    port: httpd.port,
+                }
+            }),
         };
         supervisor
             .spawn("bootp", inbox.mailbox, move || service.run())
@@ -938,6 +965,25 @@ mod tests {
             error,
             "t.ini: [bootp] proxy = on, but neither address nor pool_start is set: set [bootp] address to this server's address on the network the machines boot from"
         );
+    }
+
+    #[test]
+    fn an_http_boot_entry_without_the_http_service_is_a_warning() {
+        let text = "[bootfile]\ndefault = pxelinux.0\n00007 = ipxe.efi\n00016 = ipxe.efi\n00019 = http://10.0.0.2/ipxe.efi\n";
+        let config = load_str(Path::new("t.ini"), text, Path::new("/"))
+            .unwrap()
+            .config;
+        let mut warnings = Vec::new();
+        check_http_boot(&config, Services::ALL, &mut warnings);
+        assert_eq!(
+            warnings,
+            [
+                "t.ini: [bootfile] 00016 = ipxe.efi: UEFI HTTP boot clients (x64 UEFI HTTP) load a URL, and bootd's HTTP service does not run: they will not be answered; run bootd with -H, or write the entry as an http:// URL"
+            ]
+        );
+        let mut warnings = Vec::new();
+        check_http_boot(&config, Services::ALL.with_http(), &mut warnings);
+        assert!(warnings.is_empty(), "{warnings:?}");
     }
 
     #[test]

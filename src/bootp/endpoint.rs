@@ -48,6 +48,7 @@ use log::{Level, LevelFilter};
 use super::acl::AccessControl;
 use super::http_auth::{Answer, Query};
 use super::leases::{LeaseRecord, LeaseTable};
+use super::pxe::HttpServer;
 use super::recent::RecentMap;
 use super::server::{
     self, Action, Datagram, DropReason, Link, Notice, Outcome, ServedNetwork, ServerConfig,
@@ -187,6 +188,9 @@ struct Shedding {
 pub struct Endpoint {
     bootp: BootpConfig,
     boot_files: BootFiles,
+    /// bootd's HTTP file service, when it runs: where iPXE and UEFI HTTP boot
+    /// clients are sent.
+    http: Option<HttpServer>,
     buggy_clients: Vec<MacRule>,
     networks: Vec<ServedNetwork>,
     access: AccessControl,
@@ -221,12 +225,14 @@ pub struct Endpoint {
 impl Endpoint {
     /// Serves `nets` (one per pool of `[bootp] pool_start`, in order) with the
     /// records read from the lease file. `resolv_conf` is the text of
-    /// /etc/resolv.conf for `dns = auto`.
+    /// /etc/resolv.conf for `dns = auto`; `http` is bootd's HTTP file service
+    /// when it runs (`-H`).
     pub fn new(
         config: &Config,
         nets: &[NetConfig],
         records: Vec<LeaseRecord>,
         resolv_conf: Option<&str>,
+        http: Option<HttpServer>,
         verbosity: LevelFilter,
     ) -> Endpoint {
         let bootp = &config.bootp;
@@ -254,6 +260,7 @@ impl Endpoint {
         let mut endpoint = Endpoint {
             bootp: bootp.clone(),
             boot_files: config.boot_files.clone(),
+            http,
             buggy_clients: config.buggy_clients.clone(),
             networks,
             access,
@@ -519,6 +526,7 @@ impl Endpoint {
             bootp: &self.bootp,
             boot_files: &self.boot_files,
             buggy_clients: &self.buggy_clients,
+            http: self.http,
         };
         let datagram = Datagram {
             bytes,
@@ -567,7 +575,7 @@ impl Endpoint {
         for notice in &notices {
             match notice {
                 // Every retransmission repeats it: say it once per client.
-                Notice::DefaultBootFile { mac, .. } => {
+                Notice::DefaultBootFile { mac, .. } | Notice::IpxeLoaderRefused { mac, .. } => {
                     let line = notice.to_string();
                     if self.first_time(*mac, &line) {
                         self.log(Level::Warn, || line);
@@ -711,7 +719,8 @@ impl Endpoint {
             | DropReason::LateDecline { mac, .. }
             | DropReason::Refused { mac, .. }
             | DropReason::PoolExhausted { mac, .. }
-            | DropReason::NoBootFile { mac, .. } => Some(*mac),
+            | DropReason::NoBootFile { mac, .. }
+            | DropReason::HttpBootWithoutHttp { mac, .. } => Some(*mac),
             _ => None,
         };
         match refused_mac {

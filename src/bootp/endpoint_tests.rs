@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::bootp::leases::RecordState;
+use crate::bootp::pxe::HttpServer;
 use crate::bootp::wire::{Message, MessageType, tag};
 use crate::config::load_str;
 use crate::types::Ipv4Network;
@@ -57,6 +58,7 @@ fn restarting(
         &loaded.config,
         &[net(network)],
         records,
+        None,
         None,
         LevelFilter::Debug,
     );
@@ -288,6 +290,89 @@ fn the_default_boot_file_warning_is_said_once_per_client() {
     let warnings = lines(&said, Level::Warn);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains("no [bootfile] entry for architecture 11"));
+}
+
+/// An endpoint on 10.0.0.1/24 with `[bootfile]` lines `files` and bootd's HTTP
+/// service `http`.
+fn booting(files: &str, http: Option<HttpServer>) -> Endpoint {
+    let text = format!(
+        "[bootp]\nlease_file = /nonexistent/leases\npool_start = 10.0.0.100\n[bootfile]\n{files}"
+    );
+    let loaded = load_str(Path::new("t.ini"), &text, Path::new("/")).unwrap();
+    let network = Ipv4Network::new(server_ip(), 24).unwrap();
+    let mut e = Endpoint::new(
+        &loaded.config,
+        &[net(network)],
+        Vec::new(),
+        None,
+        http,
+        LevelFilter::Debug,
+    );
+    events(&mut e);
+    e
+}
+
+/// Three retransmissions of `bytes`: what was sent and said.
+fn three_times(e: &mut Endpoint, bytes: &[u8]) -> (Vec<Transmit>, Vec<Event>) {
+    let now = Instant::now();
+    let mut said = Vec::new();
+    for _ in 0..3 {
+        e.handle_datagram(now, EPOCH, 0, CLIENT, bytes);
+        said.extend(events(e));
+    }
+    (transmits(e), said)
+}
+
+#[test]
+fn ipxe_and_http_boot_clients_are_sent_urls_on_the_http_service() {
+    let http = HttpServer {
+        address: None,
+        port: 8080,
+    };
+    let mut e = booting(
+        "00000 = undionly.kpxe\n00016 = ipxe.efi\nipxe = boot.ipxe\n",
+        Some(http),
+    );
+    let mut ipxe = Message::parse(&request(MessageType::Discover, 1, 1, true)).unwrap();
+    ipxe.options.set(tag::USER_CLASS, b"iPXE".to_vec());
+    let (sent, _) = three_times(&mut e, &ipxe.emit(576).bytes);
+    assert_eq!(reply_of(&sent[0]).file, b"http://10.0.0.1:8080/boot.ipxe");
+    let mut uefi = Message::parse(&request(MessageType::Discover, 2, 1, false)).unwrap();
+    uefi.options.set(
+        tag::VENDOR_CLASS,
+        b"HTTPClient:Arch:00016:UNDI:003000".to_vec(),
+    );
+    let (sent, _) = three_times(&mut e, &uefi.emit(576).bytes);
+    assert_eq!(reply_of(&sent[0]).file, b"http://10.0.0.1:8080/ipxe.efi");
+    let line = sent[0].sent_line.as_deref().unwrap_or_default();
+    assert!(
+        line.ends_with("boot file http://10.0.0.1:8080/ipxe.efi (HTTP boot)"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_refused_ipxe_loader_and_an_unservable_http_boot_are_said_once_per_client() {
+    let mut e = booting("00000 = undionly.kpxe\n00016 = ipxe.efi\n", None);
+    let mut ipxe = Message::parse(&request(MessageType::Discover, 1, 1, true)).unwrap();
+    ipxe.options.set(tag::USER_CLASS, b"iPXE".to_vec());
+    let (sent, said) = three_times(&mut e, &ipxe.emit(576).bytes);
+    assert_eq!(sent.len(), 3, "answered, with no file");
+    assert!(sent.iter().all(|t| reply_of(t).file.is_empty()));
+    let warnings = lines(&said, Level::Warn);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("undionly.kpxe, an iPXE loader"));
+
+    let mut uefi = Message::parse(&request(MessageType::Discover, 2, 1, false)).unwrap();
+    uefi.options.set(
+        tag::VENDOR_CLASS,
+        b"HTTPClient:Arch:00016:UNDI:003000".to_vec(),
+    );
+    let (sent, said) = three_times(&mut e, &uefi.emit(576).bytes);
+    assert!(sent.is_empty());
+    let refusals = lines(&said, Level::Info);
+    assert_eq!(refusals.len(), 1, "{said:?}");
+    assert!(refusals[0].contains("bootd's HTTP service does not run"));
 }
 
 /// DISCOVER then REQUEST from `mac(last)`; returns the events of the REQUEST.
@@ -932,7 +1017,14 @@ fn a_decline_counts_only_on_the_interface_of_the_binding() {
             ..net(Ipv4Network::new(Ipv4Addr::new(10, 0, 1, 1), 24).unwrap())
         },
     ];
-    let mut e = Endpoint::new(&loaded.config, &nets, Vec::new(), None, LevelFilter::Debug);
+    let mut e = Endpoint::new(
+        &loaded.config,
+        &nets,
+        Vec::new(),
+        None,
+        None,
+        LevelFilter::Debug,
+    );
     events(&mut e);
     let now = Instant::now();
     let address = bind(&mut e, 1, now, EPOCH).unwrap();

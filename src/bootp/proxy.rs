@@ -28,7 +28,7 @@
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use super::pxe::{self, BootFileChoice};
+use super::pxe::{self, BootFileChoice, HttpServer};
 use super::server::{AccessGrant, DropReason, Notice, reply_destination};
 use super::wire::{self, FLAG_BROADCAST, Message, MessageType, OP_BOOTREPLY, Options, tag};
 use crate::config::{BootFiles, MacRule};
@@ -83,53 +83,6 @@ impl Route {
     }
 }
 
-/// Where the HTTP file service is, for the URLs of UEFI HTTP boot clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HttpService {
-    /// `[httpd] address`; `None`: the address the client's network is served from.
-    pub address: Option<Ipv4Addr>,
-    /// `[httpd] port`.
-    pub port: u16,
-}
-
-impl HttpService {
-    /// The URL of `file` as served by the HTTP service to clients of the network
-    /// served from `server_ip`. A file already given as a URL is kept as it is.
-    pub fn url(&self, file: &str, server_ip: Ipv4Addr) -> String {
-        let lower = file.to_ascii_lowercase();
-        if lower.starts_with("http://") || lower.starts_with("https://") {
-            return file.to_string();
-        }
-        // An IP literal: EDK2 takes a proxy's URL naming a host only when the
-        // site's server also sent DNS servers.
-        let host = self
-            .address
-            .filter(|a| !a.is_unspecified())
-            .unwrap_or(server_ip);
-        let port = match self.port {
-            80 => String::new(),
-            port => format!(":{port}"),
-        };
-        let path = percent_encode(file.trim_start_matches('/'));
-        format!("http://{host}{port}/{path}")
-    }
-}
-
-/// `text` fit for a URL path: bytes outside RFC 3986's unreserved and path
-/// characters are written `%XX`.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        let keep = byte.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@".contains(&byte);
-        if keep {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 /// The configuration parts the answers read.
 #[derive(Debug, Clone, Copy)]
 pub struct ProxyConfig<'a> {
@@ -137,7 +90,7 @@ pub struct ProxyConfig<'a> {
     pub buggy_clients: &'a [MacRule],
     /// The `sname` field.
     pub server_name: &'a str,
-    pub http: HttpService,
+    pub http: HttpServer,
 }
 
 /// What kind of answer a [`ProxyReply`] is.
@@ -299,6 +252,9 @@ fn boot_file(
     );
     match choice {
         BootFileChoice::None { arch } => Err(DropReason::NoBootFile { mac, arch }),
+        BootFileChoice::IpxeLoaderRefused { file } => {
+            Err(DropReason::IpxeLoaderRefused { mac, file })
+        }
         BootFileChoice::DefaultForUnlistedArch { arch, file } => {
             notices.push(Notice::DefaultBootFile {
                 mac,

@@ -38,8 +38,9 @@ use log::{Level, LevelFilter};
 
 use super::acl::AccessControl;
 use super::http_auth::{Answer, Query};
-use super::proxy::{self, HttpService, ProxyConfig, ProxyReply, Route};
+use super::proxy::{self, ProxyConfig, ProxyReply, Route};
 use super::pxe;
+use super::pxe::HttpServer;
 use super::recent::RecentMap;
 use super::server::{AccessGrant, AccessQuery, AccessVerdict, DropReason, Notice, Phase};
 use super::wire::{HTYPE_ETHERNET, Message, MessageType, OP_BOOTREQUEST};
@@ -187,7 +188,7 @@ pub struct ProxyEndpoint {
     boot_files: BootFiles,
     buggy_clients: Vec<MacRule>,
     server_name: String,
-    http: HttpService,
+    http: HttpServer,
     /// Each served network: this server's address there, with its prefix.
     networks: Vec<Ipv4Network>,
     access: AccessControl,
@@ -213,7 +214,7 @@ impl ProxyEndpoint {
             buggy_clients: config.buggy_clients.clone(),
             // The same name the DHCP server gives.
             server_name: format!("{}.{}", bootp.servername, bootp.domain),
-            http: HttpService {
+            http: HttpServer {
                 address: httpd.address,
                 port: httpd.port,
             },

@@ -36,7 +36,7 @@ fn answer(
         boot_files: files,
         buggy_clients: &[],
         server_name: "bootd.lab",
-        http: HttpService {
+        http: HttpServer {
             address: None,
             port: 8080,
         },
@@ -313,7 +313,7 @@ fn an_http_boot_client_is_offered_the_url_of_its_file_on_the_http_service() {
 #[test]
 fn urls_name_the_http_service_by_address_and_port() {
     let server = Ipv4Addr::new(10, 0, 0, 1);
-    let default = HttpService {
+    let default = HttpServer {
         address: None,
         port: 80,
     };
@@ -327,7 +327,7 @@ fn urls_name_the_http_service_by_address_and_port() {
         "HTTP://mirror.example/bootx64.efi",
         "a URL is kept"
     );
-    let elsewhere = HttpService {
+    let elsewhere = HttpServer {
         address: Some(Ipv4Addr::new(10, 0, 0, 9)),
         port: 8080,
     };
@@ -335,7 +335,7 @@ fn urls_name_the_http_service_by_address_and_port() {
         elsewhere.url("a/b.efi", server),
         "http://10.0.0.9:8080/a/b.efi"
     );
-    let unspecified = HttpService {
+    let unspecified = HttpServer {
         address: Some(Ipv4Addr::UNSPECIFIED),
         port: 80,
     };

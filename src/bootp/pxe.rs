@@ -1,11 +1,14 @@
 //! PXE specifics of a DHCP exchange: who is a PXE client (or a UEFI HTTP boot
-//! client), which architecture it runs, which boot file it gets, and the PXE
-//! options of the reply (43, 60, 97).
+//! client, or iPXE), which architecture it runs, which boot file it gets (a URL
+//! on bootd's HTTP service for iPXE and HTTP boot clients), and the PXE options
+//! of the reply (43, 60, 97).
 //!
 //! Facts from RFC 4578 (with erratum 4624: 7 is x64 UEFI, 9 is EBC), the IANA
 //! "Processor Architecture Types" registry, and PXE 2.1.
 
-use crate::config::BootFiles;
+use std::net::Ipv4Addr;
+
+use crate::config::{BootFiles, is_ipxe_loader};
 use crate::types::Uuid;
 
 use super::wire::{Options, tag};
@@ -128,6 +131,12 @@ pub fn arch_name(arch: u16) -> &'static str {
     }
 }
 
+/// Whether `arch` is a UEFI HTTP boot architecture (IANA's "… HTTP" entries):
+/// clients of these load their boot file from a URL.
+pub fn is_http_arch(arch: u16) -> bool {
+    matches!(arch, 0x0f..=0x14 | 0x17 | 0x19 | 0x1b | 0x1d | 0x25 | 0x27)
+}
+
 /// Which boot file a client gets, and how it was chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BootFileChoice {
@@ -140,29 +149,44 @@ pub enum BootFileChoice {
     Default { file: String },
     /// The client runs iPXE and `[bootfile] ipxe` names what it gets instead.
     ForIpxe { file: String },
+    /// The client runs iPXE, `[bootfile] ipxe` is not set, and the file it would
+    /// get otherwise is an iPXE loader: iPXE would load itself again, forever,
+    /// so it gets no file at all (and a warning says what to set).
+    IpxeLoaderRefused { file: String },
     /// No entry applies and there is no `default`.
     None { arch: Option<u16> },
 }
 
 impl BootFileChoice {
+    /// The file the client is sent (none for a refused iPXE loader).
     pub fn file(&self) -> Option<&str> {
         match self {
             BootFileChoice::ForArch { file, .. }
             | BootFileChoice::DefaultForUnlistedArch { file, .. }
             | BootFileChoice::Default { file }
             | BootFileChoice::ForIpxe { file } => Some(file),
-            BootFileChoice::None { .. } => None,
+            BootFileChoice::IpxeLoaderRefused { .. } | BootFileChoice::None { .. } => None,
         }
     }
 }
 
 /// Picks the boot file: iPXE clients first (when configured), then the entry for
 /// the architecture, then `default` (pybootd 1.8 dropped clients of unlisted
-/// architectures instead).
+/// architectures instead). An iPXE client is never handed an iPXE loader.
 pub fn choose_boot_file(boot_files: &BootFiles, arch: Option<u16>, ipxe: bool) -> BootFileChoice {
     if ipxe && let Some(file) = &boot_files.ipxe {
         return BootFileChoice::ForIpxe { file: file.clone() };
     }
+    let choice = choose_by_arch(boot_files, arch);
+    match choice.file() {
+        Some(file) if ipxe && is_ipxe_loader(file) => BootFileChoice::IpxeLoaderRefused {
+            file: file.to_owned(),
+        },
+        _ => choice,
+    }
+}
+
+fn choose_by_arch(boot_files: &BootFiles, arch: Option<u16>) -> BootFileChoice {
     if let Some(arch) = arch
         && let Some(file) = boot_files.for_arch(arch)
     {
@@ -183,6 +207,66 @@ pub fn choose_boot_file(boot_files: &BootFiles, arch: Option<u16>, ipxe: bool) -
         (Some(file), _) => BootFileChoice::Default { file: file.clone() },
         (None, arch) => BootFileChoice::None { arch },
     }
+}
+
+/// Whether a `[bootfile]` value already is a URL (`http://…`, `tftp://…`): it
+/// goes to the client as it is written.
+pub fn is_url(file: &str) -> bool {
+    file.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    })
+}
+
+/// Where bootd's HTTP file service answers, when it runs (`-H`): iPXE's
+/// `[bootfile] ipxe` and the files of UEFI HTTP boot clients are sent as URLs
+/// on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpServer {
+    /// `[httpd] address`; `None`: the address the client's network is served from.
+    pub address: Option<Ipv4Addr>,
+    /// `[httpd] port`.
+    pub port: u16,
+}
+
+impl HttpServer {
+    /// The URL of `file` as served by the HTTP service to clients of the network
+    /// served from `server_ip`: `http://ADDRESS[:PORT]/PATH`, the port left out
+    /// when it is 80. A file already given as a URL is kept as it is.
+    pub fn url(&self, file: &str, server_ip: Ipv4Addr) -> String {
+        if is_url(file) {
+            return file.to_string();
+        }
+        // An address, never a host name: EDK2 takes a URL naming a host only
+        // when the offer also carries DNS servers, and iPXE needs DNS for it.
+        let host = self
+            .address
+            .filter(|a| !a.is_unspecified())
+            .unwrap_or(server_ip);
+        let port = match self.port {
+            80 => String::new(),
+            port => format!(":{port}"),
+        };
+        let path = percent_encode(file.trim_start_matches('/'));
+        format!("http://{host}{port}/{path}")
+    }
+}
+
+/// `text` fit for a URL path: bytes outside RFC 3986's unreserved and path
+/// characters are written `%XX` (the HTTP service decodes them once).
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        let keep = byte.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@".contains(&byte);
+        if keep {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// Option 43 for a PXE client: discovery control = 0x08, then the encapsulated END.
@@ -270,19 +354,6 @@ mod tests {
         assert!(!is_pxe_client(&options(&[(60, b"MSFT 5.0")])));
         assert!(!is_pxe_client(&options(&[(60, b"pxeclient")])));
         assert!(!is_pxe_client(&Options::new()));
-    }
-
-    #[test]
-    fn http_boot_detection() {
-        assert!(is_http_client(&options(&[(
-            60,
-            b"HTTPClient:Arch:00016:UNDI:003000"
-        )])));
-        assert!(!is_http_client(&options(&[(
-            60,
-            b"PXEClient:Arch:00007:UNDI:003000"
-        )])));
-        assert!(!is_http_client(&options(&[(97, &[0; 17])])));
     }
 
     #[test]
@@ -410,6 +481,138 @@ mod tests {
             choose_boot_file(&with_ipxe, Some(7), false).file(),
             Some("shimx64.efi")
         );
+    }
+
+    #[test]
+    fn ipxe_is_never_handed_an_ipxe_loader_again() {
+        let loaders = BootFiles {
+            default: Some("undionly.kpxe".into()),
+            by_arch: vec![(0, "undionly.kpxe".into()), (7, "ipxe.efi".into())],
+            ipxe: None,
+        };
+        // The firmware's PXE gets the loader…
+        assert_eq!(
+            choose_boot_file(&loaders, Some(7), false).file(),
+            Some("ipxe.efi")
+        );
+        // …and the iPXE it starts gets nothing rather than itself again.
+        for arch in [Some(0), Some(7), Some(11), None] {
+            let choice = choose_boot_file(&loaders, arch, true);
+            assert!(
+                matches!(choice, BootFileChoice::IpxeLoaderRefused { .. }),
+                "{arch:?}: {choice:?}"
+            );
+            assert_eq!(choice.file(), None);
+        }
+        // Files that are no iPXE loader still go to iPXE clients.
+        assert_eq!(
+            choose_boot_file(&boot_files(), Some(0), true).file(),
+            Some("pxelinux.0")
+        );
+    }
+
+    #[test]
+    fn ipxe_loaders_are_told_from_scripts_and_other_loaders() {
+        for loader in [
+            "undionly.kpxe",
+            "ipxe/ipxe.efi",
+            "snponly.efi",
+            "ipxe.pxe",
+            "undionly.kkpxe",
+            "ipxe.lkrn",
+            "http://10.0.0.1/IPXE.EFI",
+        ] {
+            assert!(is_ipxe_loader(loader), "{loader}");
+        }
+        for other in [
+            "pxelinux.0",
+            "lpxelinux.0",
+            "grubx64.efi",
+            "shimx64.efi",
+            "boot.ipxe",
+            "ipxe/boot.ipxe",
+            "",
+        ] {
+            assert!(!is_ipxe_loader(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn urls_are_told_from_paths() {
+        for url in [
+            "http://10.0.0.1/boot.ipxe",
+            "HTTPS://x/y",
+            "tftp://10.0.0.1/a",
+        ] {
+            assert!(is_url(url), "{url}");
+        }
+        for path in ["boot.ipxe", "/srv/boot.ipxe", "a/b://c", "://x", "dir:x"] {
+            assert!(!is_url(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn http_urls_name_the_served_address_and_the_port_unless_80() {
+        let server = Ipv4Addr::new(10, 0, 0, 1);
+        let default = HttpServer {
+            address: None,
+            port: 80,
+        };
+        assert_eq!(
+            default.url("boot.ipxe", server),
+            "http://10.0.0.1/boot.ipxe"
+        );
+        assert_eq!(
+            default.url("/efi/boot x64.efi", server),
+            "http://10.0.0.1/efi/boot%20x64.efi",
+            "one leading slash at most; a space escaped"
+        );
+        assert_eq!(
+            default.url("http://mirror.example/ipxe/boot.ipxe", server),
+            "http://mirror.example/ipxe/boot.ipxe",
+            "a URL goes as it is"
+        );
+        let elsewhere = HttpServer {
+            address: Some(Ipv4Addr::new(10, 0, 0, 2)),
+            port: 8080,
+        };
+        assert_eq!(
+            elsewhere.url("boot.ipxe", server),
+            "http://10.0.0.2:8080/boot.ipxe"
+        );
+        let everywhere = HttpServer {
+            address: Some(Ipv4Addr::UNSPECIFIED),
+            port: 8080,
+        };
+        assert_eq!(
+            everywhere.url("boot.ipxe", server),
+            "http://10.0.0.1:8080/boot.ipxe",
+            "listening on every address: the client's network's"
+        );
+    }
+
+    #[test]
+    fn http_architectures_are_the_registrys_http_entries() {
+        for arch in 0..=0x29u16 {
+            assert_eq!(
+                is_http_arch(arch),
+                arch_name(arch).ends_with("HTTP"),
+                "{arch:#x} {}",
+                arch_name(arch)
+            );
+        }
+    }
+
+    #[test]
+    fn http_boot_detection() {
+        assert!(is_http_client(&options(&[(
+            60,
+            b"HTTPClient:Arch:00016:UNDI:003000"
+        )])));
+        assert!(is_http_client(&options(&[(60, b"HTTPClient")])));
+        assert!(!is_http_client(&options(&[(60, b"PXEClient:Arch:00007")])));
+        assert!(!is_http_client(&options(&[(60, b"httpclient")])));
+        assert!(!is_http_client(&options(&[(97, &[0; 17])])));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::event::{EventKind, LeaseEvent};
 use crate::types::{Ipv4Network, MacAddr, Uuid};
 
 use super::leases::{LeaseError, LeaseRecord, LeaseTable, RefuseReason, RequestVerdict};
-use super::pxe::{self, BootFileChoice};
+use super::pxe::{self, BootFileChoice, HttpServer};
 use super::recent::RecentMap;
 use super::wire::{
     self, CLIENT_PORT, FLAG_BROADCAST, HTYPE_ETHERNET, Message, MessageType, OP_BOOTREPLY,
@@ -76,6 +76,9 @@ pub struct ServerConfig<'a> {
     pub bootp: &'a BootpConfig,
     pub boot_files: &'a BootFiles,
     pub buggy_clients: &'a [MacRule],
+    /// bootd's HTTP file service, when it runs (`-H`): iPXE's `[bootfile] ipxe`
+    /// and the files of UEFI HTTP boot clients are URLs on it.
+    pub http: Option<HttpServer>,
 }
 
 /// The resolvers of a resolv.conf text a client can use: its IPv4 `nameserver`
@@ -356,6 +359,8 @@ impl Reply {
         }
         if message.options.contains(tag::VENDOR_SPECIFIC) {
             line.push_str(" (PXE)");
+        } else if message.options.vendor_class() == Some(pxe::HTTP_CLIENT_CLASS) {
+            line.push_str(" (HTTP boot)");
         }
         line
     }
@@ -370,6 +375,9 @@ pub enum Notice {
         arch: u16,
         file: String,
     },
+    /// An iPXE client would have been handed `file`, an iPXE loader, again: it
+    /// was sent no boot file instead.
+    IpxeLoaderRefused { mac: MacAddr, file: String },
     /// A NAK was sent.
     Nak { mac: MacAddr, reason: RefuseReason },
     /// The client found its address in use; it is quarantined.
@@ -410,6 +418,10 @@ impl fmt::Display for Notice {
                 f,
                 "{mac}: no [bootfile] entry for architecture {arch} ({}), sending default `{file}`",
                 pxe::arch_name(*arch)
+            ),
+            Notice::IpxeLoaderRefused { mac, file } => write!(
+                f,
+                "{mac}: runs iPXE already, and [bootfile] would hand it {file}, an iPXE loader: sent no boot file, since iPXE would load itself again forever; set [bootfile] ipxe to what iPXE should boot (a script, with -H served over HTTP)"
             ),
             Notice::Nak { mac, reason } => write!(f, "{mac}: DHCPNAK, {reason}"),
             Notice::Declined { mac, ip } => write!(
@@ -513,6 +525,18 @@ pub enum DropReason {
         mac: MacAddr,
         arch: Option<u16>,
     },
+    /// An iPXE client whose boot file would be an iPXE loader, with no
+    /// `[bootfile] ipxe` to give it instead: answering would make it loop.
+    IpxeLoaderRefused {
+        mac: MacAddr,
+        file: String,
+    },
+    /// A UEFI HTTP boot client whose boot file is a path, while no HTTP
+    /// service runs to turn it into a URL: it could load nothing from bootd.
+    HttpBootWithoutHttp {
+        mac: MacAddr,
+        file: String,
+    },
     /// RELEASE or DECLINE for an address the MAC does not hold.
     NotHolder {
         mac: MacAddr,
@@ -583,6 +607,14 @@ impl fmt::Display for DropReason {
             DropReason::NoBootFile { mac, arch: None } => {
                 write!(f, "{mac}: PXE client but [bootfile] has no default")
             }
+            DropReason::IpxeLoaderRefused { mac, file } => write!(
+                f,
+                "{mac}: runs iPXE already, and [bootfile] would hand it {file}, an iPXE loader: not answered, since iPXE would load itself again forever; set [bootfile] ipxe to what iPXE should boot (a script, with -H served over HTTP)"
+            ),
+            DropReason::HttpBootWithoutHttp { mac, file } => write!(
+                f,
+                "{mac}: UEFI HTTP boot client, but its boot file {file} is no URL and bootd's HTTP service does not run: not answered (run bootd with -H, or give [bootfile] an http:// URL)"
+            ),
             DropReason::NotHolder { mac, kind, ip } => match ip {
                 Some(ip) => write!(f, "{mac}: {kind} for {ip}, which it does not hold"),
                 None => write!(f, "{mac}: {kind} without an address"),
@@ -603,7 +635,10 @@ enum ReplyKind {
 /// Per-request facts gathered once.
 struct Client<'a> {
     mac: MacAddr,
+    /// Boot firmware: a PXE ROM (iPXE too) or a UEFI HTTP boot client.
     pxe: bool,
+    /// A UEFI HTTP boot client (option 60 `HTTPClient`).
+    http_boot: bool,
     uuid: Option<Uuid>,
     message: &'a Message,
     source: SocketAddrV4,
@@ -673,7 +708,10 @@ pub fn handle(
         return Outcome::drop(DropReason::ForAnotherServer { mac, server_id });
     }
 
-    let pxe = pxe::is_pxe_client(&message.options);
+    // UEFI HTTP boot clients are firmware too: their operating system is
+    // served after them when allow_simple_dhcp is off.
+    let http_boot = pxe::is_http_client(&message.options);
+    let pxe = http_boot || pxe::is_pxe_client(&message.options);
     let request_uuid = pxe::client_uuid(&message.options);
     let uuid = request_uuid.or_else(|| network.known_uuid(mac));
     let phase = network.phase(mac);
@@ -684,6 +722,7 @@ pub fn handle(
     let client = Client {
         mac,
         pxe,
+        http_boot,
         uuid,
         message,
         source: datagram.source,
@@ -741,32 +780,73 @@ pub fn handle(
     outcome
 }
 
-/// The boot file for this client, or the drop when a PXE client has none.
-fn boot_file(answer: &Answer<'_>, notices: &mut Vec<Notice>) -> Result<Option<String>, DropReason> {
+/// The boot file for this client as its reply names it, or the drop when boot
+/// firmware can be given none.
+///
+/// iPXE's own entry becomes a URL on the HTTP service when it runs (iPXE loads
+/// scripts and kernels over HTTP far faster than over TFTP); without it the
+/// entry goes as written, for TFTP. A UEFI HTTP boot client can load nothing
+/// but a URL, so its file always becomes one, and without the HTTP service a
+/// file that is no URL leaves it unanswered. Values already written as URLs go
+/// as they are.
+fn boot_file(
+    answer: &Answer<'_>,
+    link: &Link,
+    notices: &mut Vec<Notice>,
+) -> Result<Option<String>, DropReason> {
     let client = answer.client;
-    if let Some(file) = &answer.grant.boot_file {
-        return Ok(Some(file.clone()));
-    }
-    let options = &client.message.options;
-    let choice = pxe::choose_boot_file(
-        answer.config.boot_files,
-        pxe::client_architecture(options),
-        pxe::is_ipxe(options),
-    );
-    match choice {
-        BootFileChoice::None { arch } if client.pxe => Err(DropReason::NoBootFile {
-            mac: client.mac,
-            arch,
-        }),
-        BootFileChoice::DefaultForUnlistedArch { arch, ref file } => {
-            notices.push(Notice::DefaultBootFile {
-                mac: client.mac,
-                arch,
-                file: file.clone(),
-            });
-            Ok(Some(file.clone()))
+    let http = answer.config.http;
+    let file = match &answer.grant.boot_file {
+        Some(file) => file.clone(),
+        None => {
+            let options = &client.message.options;
+            let choice = pxe::choose_boot_file(
+                answer.config.boot_files,
+                pxe::client_architecture(options),
+                pxe::is_ipxe(options),
+            );
+            match choice {
+                BootFileChoice::None { arch } if client.pxe => {
+                    return Err(DropReason::NoBootFile {
+                        mac: client.mac,
+                        arch,
+                    });
+                }
+                BootFileChoice::None { .. } => return Ok(None),
+                BootFileChoice::IpxeLoaderRefused { file } => {
+                    notices.push(Notice::IpxeLoaderRefused {
+                        mac: client.mac,
+                        file,
+                    });
+                    return Ok(None);
+                }
+                BootFileChoice::ForIpxe { file } => {
+                    return Ok(Some(match http {
+                        Some(http) => http.url(&file, link.server_ip()),
+                        None => file,
+                    }));
+                }
+                BootFileChoice::DefaultForUnlistedArch { arch, file } => {
+                    notices.push(Notice::DefaultBootFile {
+                        mac: client.mac,
+                        arch,
+                        file: file.clone(),
+                    });
+                    file
+                }
+                BootFileChoice::ForArch { file, .. } | BootFileChoice::Default { file } => file,
+            }
         }
-        other => Ok(other.file().map(str::to_owned)),
+    };
+    if !client.http_boot || pxe::is_url(&file) {
+        return Ok(Some(file));
+    }
+    match http {
+        Some(http) => Ok(Some(http.url(&file, link.server_ip()))),
+        None => Err(DropReason::HttpBootWithoutHttp {
+            mac: client.mac,
+            file,
+        }),
     }
 }
 
@@ -818,7 +898,7 @@ fn allocate(
 fn discover(answer: &Answer<'_>, network: &mut ServedNetwork, now: Instant, epoch: u64) -> Outcome {
     let client = answer.client;
     let mut notices = Vec::new();
-    let file = match boot_file(answer, &mut notices) {
+    let file = match boot_file(answer, &network.link, &mut notices) {
         Ok(file) => file,
         Err(reason) => return Outcome::drop(reason),
     };
@@ -887,7 +967,7 @@ fn dhcp_request(
             return nak(answer.config, client, &network.link, reason);
         }
     };
-    let file = match boot_file(answer, &mut notices) {
+    let file = match boot_file(answer, &network.link, &mut notices) {
         Ok(file) => file,
         Err(reason) => return Outcome::drop(reason),
     };
@@ -935,7 +1015,7 @@ fn event(client: &Client<'_>, link: &Link, ip: Ipv4Addr, file: Option<String>) -
 fn inform(answer: &Answer<'_>, link: &Link) -> Outcome {
     let mut notices = Vec::new();
     // INFORM asks for configuration only; a boot file is not an error to lack.
-    let file = boot_file(answer, &mut notices).unwrap_or(None);
+    let file = boot_file(answer, link, &mut notices).unwrap_or(None);
     let reply = build_reply(
         answer,
         link,
@@ -1012,7 +1092,7 @@ fn decline(network: &mut ServedNetwork, client: &Client<'_>, now: Instant, epoch
 fn bootp(answer: &Answer<'_>, network: &mut ServedNetwork, now: Instant, epoch: u64) -> Outcome {
     let client = answer.client;
     let mut notices = Vec::new();
-    let file = match boot_file(answer, &mut notices) {
+    let file = match boot_file(answer, &network.link, &mut notices) {
         Ok(file) => file,
         Err(reason) => return Outcome::drop(reason),
     };
@@ -1070,6 +1150,14 @@ fn bootp(answer: &Answer<'_>, network: &mut ServedNetwork, now: Instant, epoch: 
     }
 }
 
+/// The size of the BOOTP `file` field (RFC 951).
+const FILE_FIELD_LEN: usize = 128;
+
+/// Whether `file` fits the `file` field with its terminating NUL.
+fn fits_file_field(file: &str) -> bool {
+    file.len() < FILE_FIELD_LEN
+}
+
 /// The reply header every answer shares: RFC 2131 table 3.
 fn reply_header(request: &Message) -> Message {
     Message {
@@ -1117,7 +1205,13 @@ fn build_reply(
     message.yiaddr = yiaddr;
     message.siaddr = server_ip;
     message.sname = server_name(&bootp.servername, &bootp.domain).into_bytes();
-    message.file = file.unwrap_or("").as_bytes().to_vec();
+    // A name cut short would name another file: one too long for the field goes
+    // in option 67 alone.
+    message.file = file
+        .filter(|f| fits_file_field(f))
+        .unwrap_or("")
+        .as_bytes()
+        .to_vec();
 
     let o = &mut message.options;
     // Essentials first, so a small option-57 limit only ever cuts extras.
@@ -1171,12 +1265,21 @@ fn build_reply(
     if asked.requests(tag::TFTP_SERVER_NAME) {
         o.set(tag::TFTP_SERVER_NAME, server_ip.to_string().into_bytes());
     }
-    if asked.requests(tag::BOOT_FILE_NAME)
-        && let Some(file) = file.filter(|f| !f.is_empty())
+    // A UEFI HTTP boot client reads its URL from option 67 first; any client
+    // gets it there when the `file` field is too short to hold it whole.
+    if let Some(file) = file.filter(|f| !f.is_empty())
+        && (asked.requests(tag::BOOT_FILE_NAME) || client.http_boot || !fits_file_field(file))
     {
         o.set(tag::BOOT_FILE_NAME, file.as_bytes().to_vec());
     }
-    if client.pxe {
+    if client.http_boot {
+        // EDK2 takes an offer as an HTTP boot offer only when it says
+        // HTTPClient; option 43 (PXE's) means nothing to it.
+        o.set(tag::VENDOR_CLASS, pxe::HTTP_CLIENT_CLASS.to_vec());
+        if let Some(machine_id) = asked.client_machine_id() {
+            o.set(tag::CLIENT_UUID, machine_id.to_vec());
+        }
+    } else if client.pxe {
         // A reply must say PXEClient for the ROM to take it as a PXE offer.
         o.set(tag::VENDOR_CLASS, pxe::PXE_CLIENT_CLASS.to_vec());
         if let Some(machine_id) = asked.client_machine_id() {

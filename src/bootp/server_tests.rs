@@ -52,6 +52,8 @@ fn boot_files() -> BootFiles {
 struct Harness {
     bootp: BootpConfig,
     files: BootFiles,
+    /// bootd's HTTP service, when the test runs it.
+    http: Option<HttpServer>,
     buggy: Vec<MacRule>,
     statics: Vec<StaticLease>,
     dns: Vec<Ipv4Addr>,
@@ -79,6 +81,7 @@ impl Harness {
         let mut h = Harness {
             bootp,
             files: boot_files(),
+            http: None,
             buggy: Vec::new(),
             statics: Vec::new(),
             dns,
@@ -119,6 +122,7 @@ impl Harness {
             bootp: &self.bootp,
             boot_files: &self.files,
             buggy_clients: &self.buggy,
+            http: self.http,
         };
         let datagram = Datagram {
             bytes,
@@ -391,6 +395,282 @@ fn ipxe_without_ipxe_entry_gets_its_arch_file() {
     let mut h = Harness::new();
     let (reply, _, _) = h.reply(&ipxe_discover());
     assert_eq!(reply.file, b"pxelinux.0");
+}
+
+/// bootd's HTTP service on port 80 of the served address, as `-H` runs it.
+const HTTP_80: HttpServer = HttpServer {
+    address: None,
+    port: 80,
+};
+
+#[test]
+fn ipxe_gets_its_script_as_a_url_on_the_http_service() {
+    let mut h = Harness::new();
+    h.files.ipxe = Some("boot.ipxe".into());
+    h.http = Some(HttpServer {
+        address: None,
+        port: 8080,
+    });
+    let outcome = h.send(&ipxe_discover());
+    let want = expected(
+        "02 01 06 00 12345678 0000 0000 00000000 c0a81964 c0a81901 00000000
+         525400222222 00000000000000000000",
+        "unknown.localdomain",
+        "http://192.168.25.1:8080/boot.ipxe",
+        "35 01 02  36 04 c0a81901  33 04 00015180
+         01 04 ffffff00  03 04 c0a81901  06 08 08080808 01010101
+         0f 0b 6c6f63616c646f6d61696e
+         42 0c 3139322e3136382e32352e31
+         43 22 687474703a2f2f3139322e3136382e32352e313a383038302f626f6f742e69707865
+                                          # 67 http://192.168.25.1:8080/boot.ipxe
+         3c 09 505845436c69656e74
+         61 11 00 0102030405060708090a0b0c0d0e0f10
+         2b 04 06 01 08 ff
+         3d 07 01 525400222222
+         ff",
+    );
+    assert_bytes(reply_bytes(&outcome), &want);
+    // A URL in the entry goes as written, HTTP service or not.
+    for http in [None, Some(HTTP_80)] {
+        let mut h = Harness::new();
+        h.files.ipxe = Some("http://10.9.9.9/efi/bootx64.efi".into());
+        h.http = http;
+        let (reply, _, _) = h.reply(&ipxe_discover());
+        assert_eq!(reply.file, b"http://10.9.9.9/efi/bootx64.efi");
+    }
+}
+
+#[test]
+fn ipxe_handed_an_ipxe_loader_by_its_architecture_gets_no_file_and_a_warning() {
+    let mut h = Harness::new();
+    h.files.by_arch = vec![(0, "undionly.kpxe".into()), (7, "ipxe.efi".into())];
+    h.http = Some(HTTP_80);
+    let (reply, _, outcome) = h.reply(&ipxe_discover());
+    // The address, with no file: iPXE ends its boot attempt instead of loading
+    // itself again.
+    assert_eq!(reply.yiaddr, ip(100));
+    assert_eq!(reply.file, b"");
+    assert_eq!(reply.options.get(tag::BOOT_FILE_NAME), None);
+    assert_eq!(
+        outcome.notices,
+        vec![Notice::IpxeLoaderRefused {
+            mac: MacAddr([0x52, 0x54, 0, 0x22, 0x22, 0x22]),
+            file: "undionly.kpxe".into(),
+        }]
+    );
+    assert_eq!(
+        outcome.notices[0].to_string(),
+        "52-54-00-22-22-22: runs iPXE already, and [bootfile] would hand it undionly.kpxe, an iPXE loader: sent no boot file, since iPXE would load itself again forever; set [bootfile] ipxe to what iPXE should boot (a script, with -H served over HTTP)"
+    );
+    // The PXE ROM before it gets the loader.
+    let (reply, _, _) = h.reply(&bios_pxe_discover());
+    assert_eq!(reply.file, b"undionly.kpxe");
+}
+
+/// EDK2's UEFI HTTP boot DHCPDISCOVER on x64 (HttpBootDhcp4.c).
+fn http_boot_discover() -> Vec<u8> {
+    packet(
+        "01 01 06 00 0a0b0c0d 0004 0000 00000000 00000000 00000000 00000000
+         525400333333 00000000000000000000",
+        "35 01 01                         # DHCPDISCOVER
+         39 02 05c0                       # 57 1472
+         37 1b 01 02 03 04 05 06 0c 0d 0f 11 12 16 17 1c 28 29 2a 2b 32 33 36 3a 3b 3c 42 43 61
+                                          # 55: 27 entries
+         61 11 00 8c41ee7d6e2a4e1fb1c0a0b0c0d0e0f0  # 97
+         5e 03 010300                     # 94 UNDI 3.0
+         5d 02 0010                       # 93 arch 0x10: x64 UEFI HTTP
+         3c 21 48545450436c69656e743a417263683a30303031363a554e44493a303033303030
+                                          # 60 HTTPClient:Arch:00016:UNDI:003000
+         ff",
+    )
+}
+
+fn http_boot_request(xid: &str) -> Vec<u8> {
+    packet(
+        &format!(
+            "01 01 06 00 {xid} 0008 0000 00000000 00000000 00000000 00000000
+             525400333333 00000000000000000000"
+        ),
+        "35 01 03                         # DHCPREQUEST
+         36 04 c0a81901                   # 54 us
+         32 04 c0a81964                   # 50 the offered address
+         39 02 05c0
+         37 1b 01 02 03 04 05 06 0c 0d 0f 11 12 16 17 1c 28 29 2a 2b 32 33 36 3a 3b 3c 42 43 61
+         61 11 00 8c41ee7d6e2a4e1fb1c0a0b0c0d0e0f0
+         5e 03 010300
+         5d 02 0010
+         3c 21 48545450436c69656e743a417263683a30303031363a554e44493a303033303030
+         ff",
+    )
+}
+
+/// A harness whose `[bootfile]` gives x64 UEFI HTTP boot clients `ipxe.efi`.
+fn http_boot_harness(http: Option<HttpServer>) -> Harness {
+    let mut h = Harness::new();
+    h.files.by_arch.push((0x10, "ipxe.efi".into()));
+    h.http = http;
+    h
+}
+
+#[test]
+fn uefi_http_boot_discover_gets_byte_exact_offer_with_a_url() {
+    let mut h = http_boot_harness(Some(HTTP_80));
+    let outcome = h.send(&http_boot_discover());
+    let want = expected(
+        "02 01 06 00 0a0b0c0d 0000 0000
+         00000000 c0a81964 c0a81901 00000000
+         525400333333 00000000000000000000",
+        "unknown.localdomain",
+        "http://192.168.25.1/ipxe.efi",
+        "35 01 02                         # 53 DHCPOFFER
+         36 04 c0a81901                   # 54 server identifier: EDK2 needs it
+         33 04 00015180  3a 04 0000a8c0  3b 04 00012750
+         01 04 ffffff00  03 04 c0a81901  06 08 08080808 01010101
+         1c 04 c0a819ff
+         0f 0b 6c6f63616c646f6d61696e
+         42 0c 3139322e3136382e32352e31
+         43 1c 687474703a2f2f3139322e3136382e32352e312f697078652e656669
+                                          # 67 http://192.168.25.1/ipxe.efi: an address
+         3c 0a 48545450436c69656e74       # 60 HTTPClient, and no option 43
+         61 11 00 8c41ee7d6e2a4e1fb1c0a0b0c0d0e0f0  # 97 echoed
+         ff",
+    );
+    assert_bytes(reply_bytes(&outcome), &want);
+    assert_eq!(outcome.reply().unwrap().destination, BROADCAST_68);
+    assert!(outcome.notices.is_empty());
+    assert_eq!(
+        outcome.reply().unwrap().describe(),
+        "52-54-00-33-33-33: DHCPOFFER 192.168.25.100 via 255.255.255.255:68, boot file http://192.168.25.1/ipxe.efi (HTTP boot)"
+    );
+}
+
+#[test]
+fn uefi_http_boot_request_gets_byte_exact_ack_and_a_boot_event() {
+    let mut h = http_boot_harness(Some(HTTP_80));
+    h.send(&http_boot_discover());
+    let outcome = h.send(&http_boot_request("0a0b0c0e"));
+    let want = expected(
+        "02 01 06 00 0a0b0c0e 0000 0000
+         00000000 c0a81964 c0a81901 00000000
+         525400333333 00000000000000000000",
+        "unknown.localdomain",
+        "http://192.168.25.1/ipxe.efi",
+        "35 01 05                         # 53 DHCPACK
+         36 04 c0a81901
+         33 04 00015180  3a 04 0000a8c0  3b 04 00012750
+         01 04 ffffff00  03 04 c0a81901  06 08 08080808 01010101
+         1c 04 c0a819ff
+         0f 0b 6c6f63616c646f6d61696e
+         42 0c 3139322e3136382e32352e31
+         43 1c 687474703a2f2f3139322e3136382e32352e312f697078652e656669
+         3c 0a 48545450436c69656e74
+         61 11 00 8c41ee7d6e2a4e1fb1c0a0b0c0d0e0f0
+         ff",
+    );
+    assert_bytes(reply_bytes(&outcome), &want);
+    let event = outcome.event.as_ref().unwrap();
+    assert_eq!(event.kind, EventKind::Boot, "HTTP boot firmware boots");
+    assert_eq!(
+        event.boot_file.as_deref(),
+        Some("http://192.168.25.1/ipxe.efi")
+    );
+    assert!(outcome.persist.as_ref().unwrap().pxe);
+}
+
+#[test]
+fn uefi_http_boot_files_follow_the_architecture_and_the_http_address() {
+    // x64 without its own entry: `default`, with the usual warning, as a URL.
+    let mut h = Harness::new();
+    h.http = Some(HttpServer {
+        address: Some(Ipv4Addr::new(10, 9, 9, 9)),
+        port: 80,
+    });
+    let (reply, _, outcome) = h.reply(&http_boot_discover());
+    assert_eq!(reply.file, b"http://10.9.9.9/pxelinux.0");
+    assert!(matches!(
+        outcome.notices[..],
+        [Notice::DefaultBootFile { arch: 0x10, .. }]
+    ));
+    // An entry written as a URL goes as it is, even without bootd's HTTP service.
+    let mut h = Harness::new();
+    h.files
+        .by_arch
+        .push((0x10, "http://10.9.9.9/efi/bootx64.efi".into()));
+    let (reply, _, _) = h.reply(&http_boot_discover());
+    assert_eq!(reply.file, b"http://10.9.9.9/efi/bootx64.efi");
+    assert_eq!(
+        reply.options.get(tag::VENDOR_CLASS),
+        Some(&b"HTTPClient"[..])
+    );
+}
+
+#[test]
+fn uefi_http_boot_without_the_http_service_is_not_answered() {
+    let mut h = http_boot_harness(None);
+    let outcome = h.send(&http_boot_discover());
+    let mac = MacAddr([0x52, 0x54, 0, 0x33, 0x33, 0x33]);
+    assert_eq!(
+        outcome.action,
+        Action::Drop(DropReason::HttpBootWithoutHttp {
+            mac,
+            file: "ipxe.efi".into()
+        })
+    );
+    assert_eq!(
+        DropReason::HttpBootWithoutHttp {
+            mac,
+            file: "ipxe.efi".into()
+        }
+        .to_string(),
+        "52-54-00-33-33-33: UEFI HTTP boot client, but its boot file ipxe.efi is no URL and bootd's HTTP service does not run: not answered (run bootd with -H, or give [bootfile] an http:// URL)"
+    );
+    assert_eq!(h.network.leases.offer_count(), 0, "no address held for it");
+}
+
+#[test]
+fn the_os_after_a_uefi_http_boot_is_served_without_allow_simple_dhcp() {
+    let mut h = http_boot_harness(Some(HTTP_80));
+    // HTTP boot firmware that sends no option 97 is firmware all the same.
+    let mut discover = Message::parse(&http_boot_discover()).unwrap();
+    discover.options.remove(tag::CLIENT_UUID);
+    let (offer, _, _) = h.reply(&discover.emit(576).bytes);
+    assert_eq!(offer.file, b"http://192.168.25.1/ipxe.efi");
+    let mut request = Message::parse(&http_boot_request("0a0b0c0e")).unwrap();
+    request.options.remove(tag::CLIENT_UUID);
+    let (ack, _, _) = h.reply(&request.emit(576).bytes);
+    assert_eq!(ack.message_type(), Some(MessageType::Ack));
+    // The kernel it loaded asks as a plain DHCP client: the same address.
+    let mut os = Message::parse(&http_boot_request("0a0b0c0f")).unwrap();
+    os.options.remove(tag::VENDOR_CLASS);
+    os.options.remove(tag::CLIENT_ARCH);
+    os.options.remove(tag::CLIENT_UUID);
+    let (os_ack, _, outcome) = h.reply(&os.emit(576).bytes);
+    assert_eq!(os_ack.yiaddr, ip(100));
+    assert_eq!(outcome.event.unwrap().kind, EventKind::Lease);
+}
+
+#[test]
+fn a_boot_file_too_long_for_the_file_field_goes_in_option_67_alone() {
+    let mut h = http_boot_harness(Some(HTTP_80));
+    let long = format!("{}/ipxe.efi", "d".repeat(120));
+    h.files.by_arch = vec![(0x10, long.clone())];
+    let (reply, _, _) = h.reply(&http_boot_discover());
+    let url = format!("http://192.168.25.1/{long}");
+    assert_eq!(reply.file, b"", "a URL cut short would name another file");
+    assert_eq!(reply.options.get(tag::BOOT_FILE_NAME), Some(url.as_bytes()));
+    // A PXE client that did not ask for option 67 gets it all the same.
+    let mut h = Harness::new();
+    h.files.by_arch = vec![(0, long.clone())];
+    let mut discover = Message::parse(&bios_pxe_discover()).unwrap();
+    discover
+        .options
+        .set(tag::PARAMETER_REQUEST_LIST, vec![1, 3]);
+    let (reply, _, _) = h.reply(&discover.emit(576).bytes);
+    assert_eq!(reply.file, b"");
+    assert_eq!(
+        reply.options.get(tag::BOOT_FILE_NAME),
+        Some(long.as_bytes())
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -29,6 +29,7 @@ use super::endpoint::{Backlog, Endpoint, Event, Transmit};
 use super::http_auth::Answer;
 use super::lease_file::LeaseJournal;
 use super::leases::LeaseRecord;
+use super::pxe::HttpServer;
 use crate::batch_receive::{self, ReceiveBatch};
 use crate::config::{Access, Config, DnsSetting};
 use crate::event::{EventBus, Message};
@@ -60,6 +61,8 @@ pub struct BootpService {
     pub journal: LeaseJournal,
     /// The records read from it.
     pub records: Vec<LeaseRecord>,
+    /// bootd's HTTP file service, when it runs (`-H`).
+    pub http: Option<HttpServer>,
 }
 
 /// What the endpoint's requests are carried out with.
@@ -112,6 +115,7 @@ impl BootpService {
             events,
             journal,
             records,
+            http,
         } = self;
         let lease_file = config.bootp.lease_file.clone();
         let resolv_conf = match config.bootp.dns {
@@ -149,7 +153,7 @@ impl BootpService {
         };
         let resolv_conf = resolv_conf.as_deref();
         let mut shell = Shell {
-            endpoint: Endpoint::new(&config, &nets, records, resolv_conf, log::max_level()),
+            endpoint: Endpoint::new(&config, &nets, records, resolv_conf, http, log::max_level()),
             readable: vec![true; sockets.len()],
             sockets,
             batch: ReceiveBatch::default(),

@@ -30,8 +30,9 @@ const PROXY_UNUSED: &[&str] = &[
 ];
 
 /// Whether `file` names an iPXE binary (not a script, whose name ends in
-/// `.ipxe`): `undionly.kpxe`, `ipxe.efi`, `snponly.efi`, `ipxe.lkrn`...
-fn is_ipxe_loader(file: &str) -> bool {
+/// `.ipxe`): Debian's `undionly.kpxe`, `ipxe.efi`, `snponly.efi`, and the
+/// other targets iPXE builds (`ipxe.pxe`, `undionly.kkpxe`, `ipxe.lkrn`...).
+pub fn is_ipxe_loader(file: &str) -> bool {
     let name = file
         .trim()
         .rsplit('/')
@@ -588,7 +589,7 @@ impl<'a> Reader<'a> {
             return;
         };
         let message = format!(
-            "{}:{}: [bootfile] {} = {} looks like iPXE, and [bootfile] ipxe is not set: the iPXE it starts asks again as iPXE and would be handed iPXE again, forever; set ipxe = an iPXE script (such as boot.ipxe)",
+            "{}:{}: [bootfile] {} = {} looks like iPXE, and [bootfile] ipxe is not set: the iPXE it starts asks again as iPXE and is never handed iPXE again, so it gets no boot file; set ipxe = an iPXE script (such as boot.ipxe)",
             self.file,
             entry.line,
             entry.key,

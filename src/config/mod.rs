@@ -22,6 +22,8 @@ mod value;
 #[cfg(test)]
 mod tests;
 
-pub use load::{ConfigError, Loaded, Origin, Problem, Setting, Severity, load, load_str};
+pub use load::{
+    ConfigError, Loaded, Origin, Problem, Setting, Severity, is_ipxe_loader, load, load_str,
+};
 pub use report::effective_settings;
 pub use types::*;

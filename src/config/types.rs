@@ -170,9 +170,11 @@ pub struct BootFiles {
     pub default: Option<String>,
     /// (architecture code, file), in file order.
     pub by_arch: Vec<(u16, String)>,
-    /// `[bootfile] ipxe`: the file for clients already running iPXE (option 77 `iPXE` or option 175), typically a script. Handing
-    /// them the iPXE loader again makes them chain-load forever. `None` (the
-    /// default): iPXE clients get their architecture's file like everyone else.
+    /// `[bootfile] ipxe`: the file for clients already running iPXE (option 77
+    /// `iPXE` or option 175), typically a script; a URL on the HTTP service when
+    /// it runs. Handing them the iPXE loader again makes them chain-load
+    /// forever. `None` (the default): iPXE clients get their architecture's
+    /// file like everyone else, unless that file is an iPXE loader.
     pub ipxe: Option<String>,
 }
 
