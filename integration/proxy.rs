@@ -517,7 +517,13 @@ fn an_http_boot_client_is_offered_the_url_on_the_httpd_port() {
     require_root();
     let pair = Pair::new(&format!("{SERVER}/24"), None);
     let dir = TempDir::new();
-    let bootd = start(&pair.server, &config(&dir, "", "[httpd]\nport = 8080\n"));
+    // With -H: the URL names a file on bootd's own HTTP service.
+    let bootd = Bootd::start(
+        &pair.server,
+        &config(&dir, "", "[httpd]\nport = 8080\n"),
+        &["-H"],
+    );
+    bootd.wait_for_log("serving proxyDHCP", Duration::from_secs(5));
     let discover = packet(
         "01 01 06 00 00d00d00 0000 0000
          00000000 00000000 00000000 00000000

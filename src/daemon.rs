@@ -678,6 +678,15 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
             });
         }
     }
+    // Where the HTTP service answers, when it runs: iPXE and HTTP boot clients
+    // are sent URLs on it.
+    let http_server = plan.services.http().then(|| {
+        let httpd = config.httpd.clone().unwrap_or_default();
+        HttpServer {
+            address: httpd.address,
+            port: httpd.port,
+        }
+    });
     let mut supervisor =
         Supervisor::new().map_err(|e| format!("cannot install the signal handlers: {e}"))?;
     let notifies = (!served.is_empty() || !proxied.is_empty()) && !config.bootp.notify.is_empty();
@@ -771,13 +780,7 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
             events: bus,
             journal: lease_file.journal,
             records: lease_file.records,
-            http: plan.services.http().then(|| {
-                let httpd = config.httpd.clone().unwrap_or_default();
-                HttpServer {
-                    address: httpd.address,
-                    port: httpd.port,
-                }
-            }),
+            http: http_server,
         };
         supervisor
             .spawn("bootp", inbox.mailbox, move || service.run())
@@ -791,6 +794,7 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
             waker: inbox.waker,
             inbox: inbox.receiver,
             events: bus,
+            http: http_server,
         };
         supervisor
             .spawn("bootp", inbox.mailbox, move || service.run())

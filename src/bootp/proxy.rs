@@ -90,7 +90,8 @@ pub struct ProxyConfig<'a> {
     pub buggy_clients: &'a [MacRule],
     /// The `sname` field.
     pub server_name: &'a str,
-    pub http: HttpServer,
+    /// Where the HTTP service answers, when it runs (`-H`).
+    pub http: Option<HttpServer>,
 }
 
 /// What kind of answer a [`ProxyReply`] is.
@@ -158,10 +159,16 @@ pub fn offer(
     grant: &AccessGrant,
 ) -> Result<ProxyReply, DropReason> {
     let mut notices = Vec::new();
-    let file = boot_file(config, request, grant, &mut notices)?;
-    let file = match route {
-        Route::Http => config.http.url(&file, server_ip),
-        Route::OfferedFile | Route::BootServer => file,
+    let file = boot_file(config, server_ip, request, grant, &mut notices)?;
+    let file = match (route, config.http) {
+        (Route::Http, Some(http)) => http.url(&file, server_ip),
+        (Route::Http, None) if pxe::is_url(&file) => file,
+        // A path is a file on bootd's HTTP service, which does not run.
+        (Route::Http, None) => {
+            let mac = request.client_mac();
+            return Err(DropReason::HttpBootWithoutHttp { mac, file });
+        }
+        (Route::OfferedFile | Route::BootServer, _) => file,
     };
     let mut message = reply_header(config, request, server_ip, &file);
     // The broadcast bit, as other proxies set it: the answer goes to the
@@ -209,7 +216,7 @@ pub fn boot_server_ack(
     grant: &AccessGrant,
 ) -> Result<ProxyReply, DropReason> {
     let mut notices = Vec::new();
-    let file = boot_file(config, request, grant, &mut notices)?;
+    let file = boot_file(config, server_ip, request, grant, &mut notices)?;
     let mut message = reply_header(config, request, server_ip, &file);
     message.ciaddr = request.ciaddr;
     let vendor_options = pxe::boot_item(&request.options).map(pxe::vendor_options_boot_item);
@@ -236,6 +243,7 @@ pub fn boot_server_ack(
 /// `[bootfile]` entry.
 fn boot_file(
     config: &ProxyConfig<'_>,
+    server_ip: Ipv4Addr,
     request: &Message,
     grant: &AccessGrant,
     notices: &mut Vec<Notice>,
@@ -263,9 +271,13 @@ fn boot_file(
             });
             Ok(file)
         }
-        BootFileChoice::ForArch { file, .. }
-        | BootFileChoice::Default { file }
-        | BootFileChoice::ForIpxe { file } => Ok(file),
+        // iPXE fetches its script from the HTTP service when it runs, as the
+        // DHCP service tells it.
+        BootFileChoice::ForIpxe { file } => Ok(match config.http {
+            Some(http) => http.url(&file, server_ip),
+            None => file,
+        }),
+        BootFileChoice::ForArch { file, .. } | BootFileChoice::Default { file } => Ok(file),
     }
 }
 

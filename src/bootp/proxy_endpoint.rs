@@ -188,7 +188,7 @@ pub struct ProxyEndpoint {
     boot_files: BootFiles,
     buggy_clients: Vec<MacRule>,
     server_name: String,
-    http: HttpServer,
+    http: Option<HttpServer>,
     /// Each served network: this server's address there, with its prefix.
     networks: Vec<Ipv4Network>,
     access: AccessControl,
@@ -206,18 +206,19 @@ pub struct ProxyEndpoint {
 impl ProxyEndpoint {
     /// Boots machines on `nets` (one per pool_start, or the network of `[bootp]
     /// address`).
-    pub fn new(config: &Config, nets: &[NetConfig], verbosity: LevelFilter) -> ProxyEndpoint {
+    pub fn new(
+        config: &Config,
+        nets: &[NetConfig],
+        http: Option<HttpServer>,
+        verbosity: LevelFilter,
+    ) -> ProxyEndpoint {
         let bootp = &config.bootp;
-        let httpd = config.httpd.clone().unwrap_or_default();
         let mut endpoint = ProxyEndpoint {
             boot_files: config.boot_files.clone(),
             buggy_clients: config.buggy_clients.clone(),
             // The same name the DHCP server gives.
-            server_name: format!("{}.{}", bootp.servername, bootp.domain),
-            http: HttpServer {
-                address: httpd.address,
-                port: httpd.port,
-            },
+            server_name: super::server::server_name(&bootp.servername, &bootp.domain),
+            http,
             networks: nets.iter().map(|n| n.network).collect(),
             access: AccessControl::new(config),
             parked: HashMap::new(),

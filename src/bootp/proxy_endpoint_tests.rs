@@ -54,7 +54,17 @@ fn starting_with(bootp: &str, uefi: &str, rest: &str) -> (ProxyEndpoint, Vec<Eve
         network: Ipv4Network::new(server_ip(), 24).unwrap(),
         mtu: None,
     };
-    let mut endpoint = ProxyEndpoint::new(&loaded.config, &[net], LevelFilter::Debug);
+    let mut endpoint = ProxyEndpoint::new(
+        &loaded.config,
+        &[net],
+        // A configuration with an [httpd] section stands for bootd run with -H;
+        // without one, files go out as TFTP names.
+        loaded.config.httpd.as_ref().map(|httpd| HttpServer {
+            address: httpd.address,
+            port: httpd.port,
+        }),
+        LevelFilter::Debug,
+    );
     let said = events(&mut endpoint);
     (endpoint, said)
 }

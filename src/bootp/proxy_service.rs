@@ -16,6 +16,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use super::auth_workers::{AuthResult, AuthWorkers};
 use super::http_auth::Answer;
 use super::proxy_endpoint::{Event, Port, ProxyEndpoint, Transmit};
+use super::pxe::HttpServer;
 use crate::config::{Access, Config};
 use crate::event::{EventBus, Message};
 use crate::net::NetConfig;
@@ -38,6 +39,8 @@ pub struct ProxyService {
     pub waker: Arc<Waker>,
     pub inbox: Receiver<Message>,
     pub events: EventBus,
+    /// Where the HTTP service answers, when it runs: HTTP boot clients get URLs on it.
+    pub http: Option<HttpServer>,
 }
 
 /// What the endpoint's requests are carried out with.
@@ -75,6 +78,7 @@ impl ProxyService {
             waker,
             inbox,
             events,
+            http,
         } = self;
         for (index, sockets) in served.iter_mut().enumerate() {
             let device = &sockets.net.device;
@@ -103,7 +107,7 @@ impl ProxyService {
         };
         let nets: Vec<NetConfig> = served.iter().map(|s| s.net.clone()).collect();
         let mut shell = Shell {
-            endpoint: ProxyEndpoint::new(&config, &nets, log::max_level()),
+            endpoint: ProxyEndpoint::new(&config, &nets, http, log::max_level()),
             served,
             events,
             authorisers,

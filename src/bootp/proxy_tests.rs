@@ -36,10 +36,10 @@ fn answer(
         boot_files: files,
         buggy_clients: &[],
         server_name: "bootd.lab",
-        http: HttpServer {
+        http: Some(HttpServer {
             address: None,
             port: 8080,
-        },
+        }),
     };
     let message = Message::parse(request).unwrap();
     let grant = AccessGrant::default();
@@ -249,7 +249,7 @@ fn ipxe_boot_server_request() -> Vec<u8> {
 }
 
 #[test]
-fn a_boot_item_is_echoed_and_ipxe_gets_its_own_file() {
+fn a_boot_item_is_echoed_and_ipxe_gets_its_script_over_http() {
     let files = BootFiles {
         ipxe: Some("boot.ipxe".into()),
         ..boot_files()
@@ -261,10 +261,11 @@ fn a_boot_item_is_echoed_and_ipxe_gets_its_own_file() {
          c0a81933 00000000 c0a81901 00000000
          525400222222 00000000000000000000",
         "bootd.lab",
-        "boot.ipxe",
+        "http://192.168.25.1:8080/boot.ipxe",
         "35 01 05  36 04 c0a81901  3c 09 505845436c69656e74
          2b 07 47 04 8000 0000 ff          # 43: the same boot item, END
-         43 0a 626f6f742e69707865 00       # 67: the iPXE script, not the loader
+         43 23 687474703a2f2f3139322e3136382e32352e313a383038302f626f6f742e69707865 00
+                                           # 67: the iPXE script on the HTTP service, not the loader
          ff",
     );
     assert_bytes(&reply.bytes, &want);
@@ -308,6 +309,45 @@ fn an_http_boot_client_is_offered_the_url_of_its_file_on_the_http_service() {
     assert_bytes(&reply.bytes, &want);
     assert_eq!(reply.kind, ReplyKind::Offer(Route::Http));
     assert_eq!(reply.file, url);
+}
+
+#[test]
+fn without_the_http_service_an_http_boot_client_gets_only_a_url_written_as_one() {
+    let without_http = |files: &BootFiles| {
+        let config = ProxyConfig {
+            boot_files: files,
+            buggy_clients: &[],
+            server_name: "bootd.lab",
+            http: None,
+        };
+        let message = Message::parse(&http_discover()).unwrap();
+        let route = Route::of(&message.options).expect("a boot client");
+        offer(
+            &config,
+            SERVER,
+            &message,
+            route,
+            FROM_68,
+            &AccessGrant::default(),
+        )
+    };
+    // A path names a file on an HTTP service that does not run: no answer.
+    let refused = without_http(&boot_files()).unwrap_err();
+    assert_eq!(
+        refused,
+        DropReason::HttpBootWithoutHttp {
+            mac: "52:54:00:33:33:33".parse().unwrap(),
+            file: "bootx64.efi".into(),
+        }
+    );
+    // A URL the operator wrote goes as it is.
+    let mut files = boot_files();
+    files.by_arch.retain(|(arch, _)| *arch != 16);
+    files
+        .by_arch
+        .push((16, "http://192.168.25.9/efi/bootx64.efi".into()));
+    let reply = without_http(&files).unwrap();
+    assert_eq!(reply.file, "http://192.168.25.9/efi/bootx64.efi");
 }
 
 #[test]
