@@ -4,14 +4,16 @@
 //! `ini` reads the text with `configparser` and numbers its lines, `value` parses
 //! single values, `load` applies the table to the file and reports every default,
 //! repetition, unknown name and error, `hint` suggests the name meant, `report`
-//! prints the effective settings for `bootd --check`, and `docs` holds the sample
-//! file and the README to the table.
+//! prints the effective settings for `bootd --check`, `docs` holds the sample
+//! file and the README to the table, and `menu` completes and checks the operating
+//! systems of the boot menu (with BootTorrent's `oss/NAME/config.yaml` files).
 
 #[cfg(test)]
 mod docs;
 mod hint;
 mod ini;
 mod load;
+mod menu;
 mod options;
 mod report;
 mod types;
