@@ -20,6 +20,7 @@ pub mod logging;
 pub(crate) mod nbd;
 pub(crate) mod net;
 pub(crate) mod notify;
+pub(crate) mod room;
 pub(crate) mod service_loop;
 pub(crate) mod sockets;
 pub mod supervisor;
