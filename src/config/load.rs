@@ -480,6 +480,7 @@ impl<'a> Reader<'a> {
                 cmdline: String::new(),
                 bin: None,
                 binargs: String::new(),
+                image: None,
                 origin: format!("{}:{line}", self.file),
             });
             for option in options::options_of(section.name) {

@@ -151,6 +151,7 @@ pub(super) fn parse_os_yaml(
         cmdline: String::new(),
         bin: None,
         binargs: String::new(),
+        image: None,
         origin: shown.to_string(),
     };
     let mut method = None;
@@ -173,6 +174,7 @@ pub(super) fn parse_os_yaml(
             "cmdline" => os.cmdline = text,
             "bin" => os.bin = Some(text).filter(|t| !t.is_empty()),
             "binargs" => os.binargs = text,
+            "image" => os.image = Some(text).filter(|t| !t.is_empty()),
             "args" => {
                 return Err(format!(
                     "{shown}: args: QEMU's arguments belong to BootTorrent's bin-qemu-x86_64, which bootd replaces with iPXE's sanboot of the ISO over HTTP"
@@ -180,7 +182,7 @@ pub(super) fn parse_os_yaml(
             }
             other => {
                 return Err(format!(
-                    "{shown}: {other}: unknown key (an OS takes dispname, method, kernel, initrd, cmdline, bin, binargs)"
+                    "{shown}: {other}: unknown key (an OS takes dispname, method, kernel, initrd, cmdline, bin, binargs, image)"
                 ));
             }
         }
@@ -188,8 +190,8 @@ pub(super) fn parse_os_yaml(
     if os.display.is_empty() {
         return Err(format!("{shown}: dispname: required (the menu's label)"));
     }
-    os.method =
-        method.ok_or_else(|| format!("{shown}: method: required (kexec, direct or bin)"))?;
+    os.method = method
+        .ok_or_else(|| format!("{shown}: method: required (kexec, direct, bin or sanboot)"))?;
     Ok(os)
 }
 
@@ -218,6 +220,7 @@ pub(super) fn check_os(os: &OsConfig) -> Vec<String> {
         BootMethod::Kexec => &[("kernel", &os.kernel), ("initrd", &os.initrd)],
         BootMethod::Direct => &[("kernel", &os.kernel)],
         BootMethod::Bin => &[("bin", &os.bin)],
+        BootMethod::Sanboot => &[("image", &os.image)],
     };
     for (key, value) in needs {
         if value.is_none() {
@@ -235,6 +238,7 @@ pub(super) fn check_os(os: &OsConfig) -> Vec<String> {
         ("kernel", &os.kernel),
         ("initrd", &os.initrd),
         ("bin", &os.bin),
+        ("image", &os.image),
     ];
     for (key, value) in named {
         let Some(file) = value else { continue };
@@ -377,7 +381,7 @@ mod tests {
             ("dispname: X\nmethod: boot\n", "method: not a boot method"),
             (
                 "dispname: X\nmethod: bin-qemu-x86_64\nargs: -cdrom a.iso\n",
-                "method: bin-qemu-x86_64 is not a method",
+                "method: bin-qemu-x86_64 is not a method of bootd: boot the ISO with method = sanboot",
             ),
             (
                 "dispname: X\nargs: -cdrom a.iso\n",
@@ -429,6 +433,14 @@ mod tests {
         assert!(load(&dir, "[os b]\nmethod = direct\nkernel = vmlinuz\n").is_ok());
         let error = load(&dir, "[os b]\nmethod = bin\n").unwrap_err();
         assert!(error.contains("bin: required by the bin method"), "{error}");
+        let error = load(&dir, "[os b]\nmethod = sanboot\n").unwrap_err();
+        assert!(
+            error.contains("image: required by the sanboot method"),
+            "{error}"
+        );
+        let error = load(&dir, "[os b]\nmethod = sanboot\nimage = live.iso\n").unwrap_err();
+        assert!(error.contains("b/live.iso is not a file"), "{error}");
+        assert!(load(&dir, "[os b]\nmethod = sanboot\nimage = vmlinuz\n").is_ok());
         let error = load(&dir, "[os b]\nmethod = direct\nkernel = bzImage\n").unwrap_err();
         assert!(
             error.contains("kernel: ") && error.contains("b/bzImage is not a file"),

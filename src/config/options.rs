@@ -1055,7 +1055,7 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         section: "os",
         name: "method",
         default: Initial::Value("kexec"),
-        doc: "`kexec` (phase 1 fetches kernel and initrd by BitTorrent and starts them with kexec), `direct` (iPXE loads them over HTTP) or `bin` (phase 1 fetches a program by BitTorrent and runs it).",
+        doc: "`kexec` (phase 1 fetches kernel and initrd by BitTorrent and starts them with kexec), `direct` (iPXE loads them over HTTP), `bin` (phase 1 fetches a program by BitTorrent and runs it) or `sanboot` (iPXE boots a disk image, an ISO, over HTTP).",
         mistaken_for: &[],
         fallback: None,
         apply: |c, v, _| {
@@ -1138,6 +1138,15 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
             Ok(Some(text))
         },
     },
+    OptionSpec {
+        section: "os",
+        name: "image",
+        default: Initial::Unset("none; required by sanboot"),
+        doc: "The disk image (an ISO) iPXE boots with sanboot, a file in `dir`.",
+        mistaken_for: &["iso"],
+        fallback: None,
+        apply: |c, v, _| os_file(c, v, |os| &mut os.image),
+    },
 ];
 
 /// `[menu] timeout`: whole seconds, negative for "wait for a choice".
@@ -1188,8 +1197,9 @@ pub(crate) fn boot_method(text: &str) -> ValueResult<BootMethod> {
         "kexec" => Ok(BootMethod::Kexec),
         "direct" => Ok(BootMethod::Direct),
         "bin" => Ok(BootMethod::Bin),
-        "bin-qemu-x86_64" => Err("bin-qemu-x86_64 is not a method of bootd: boot the ISO or floppy with iPXE's sanboot over HTTP instead (README, Booting a room full of machines)".into()),
-        _ => Err("not a boot method (kexec, direct or bin)".into()),
+        "sanboot" => Ok(BootMethod::Sanboot),
+        "bin-qemu-x86_64" => Err("bin-qemu-x86_64 is not a method of bootd: boot the ISO with method = sanboot (iPXE reads it over HTTP) instead".into()),
+        _ => Err("not a boot method (kexec, direct, bin or sanboot)".into()),
     }
 }
 

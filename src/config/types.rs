@@ -337,6 +337,9 @@ pub enum BootMethod {
     Direct,
     /// Phase 1 fetches a program by BitTorrent and runs it.
     Bin,
+    /// iPXE boots a disk image (an ISO) over HTTP with `sanboot`, reading it as it
+    /// needs it (what BootTorrent ran QEMU for).
+    Sanboot,
 }
 
 impl BootMethod {
@@ -345,6 +348,7 @@ impl BootMethod {
             BootMethod::Kexec => "kexec",
             BootMethod::Direct => "direct",
             BootMethod::Bin => "bin",
+            BootMethod::Sanboot => "sanboot",
         }
     }
 
@@ -374,6 +378,8 @@ pub struct OsConfig {
     /// The program to run, relative to `dir`, and its arguments (`bin`).
     pub bin: Option<String>,
     pub binargs: String,
+    /// The disk image iPXE boots, relative to `dir` (`sanboot`).
+    pub image: Option<String>,
     /// Where it was defined, for messages: `bootd.ini:12` or `oss/x/config.yaml`.
     pub origin: String,
 }

@@ -267,6 +267,7 @@ mod tests {
                 cmdline: "quiet".into(),
                 bin: None,
                 binargs: String::new(),
+                image: None,
                 origin: "test".into(),
             }],
         }

@@ -2,7 +2,8 @@
 //! the default highlighted, a countdown, and a key for the iPXE shell. Served at
 //! [`MENU_PATH`]; point iPXE clients' boot file at `http://…/menu.ipxe`.
 //!
-//! A `direct` entry has iPXE load the OS's kernel and initrd over HTTP; a `kexec` or
+//! A `direct` entry has iPXE load the OS's kernel and initrd over HTTP, a `sanboot`
+//! entry has it boot the OS's disk image (an ISO) over HTTP; a `kexec` or
 //! `bin` entry boots phase 1 with the OS's name, bootd's URL and the torrent's URL on
 //! its command line (`bootd.os=`, `bootd.url=`, `bootd.torrent=`, `bootd.seed_time=`).
 //! Phase 1 then reads [`description`] (`torrents/NAME.boot`) for what to start.
@@ -109,6 +110,15 @@ fn entry(out: &mut String, menu: &MenuConfig, os: &OsConfig, url: &str) {
                 );
             }
         }
+        BootMethod::Sanboot => {
+            let image = os.image.as_deref().unwrap_or_default();
+            // sanboot boots the image itself; it returns only when that fails.
+            let _ = writeln!(
+                out,
+                "sanboot {url}/{OSS_PREFIX}{name}/{image} || goto failed"
+            );
+            return;
+        }
         BootMethod::Kexec | BootMethod::Bin => {
             let initrd = file_name(&menu.phase1_initrd);
             let _ = writeln!(
@@ -179,6 +189,7 @@ mod tests {
             cmdline: "root=/dev/ram0 quiet".into(),
             bin: None,
             binargs: String::new(),
+            image: None,
             origin: "bootd.ini:1".into(),
         }
     }
@@ -302,6 +313,20 @@ goto ${choice}
         assert!(text.contains(
             "\nkernel http://h:8080/oss/debian/vmlinuz || goto failed\nboot || goto failed\n"
         ));
+    }
+
+    #[test]
+    fn a_sanboot_entry_boots_the_image_over_http() {
+        let mut m = menu(10, None);
+        m.oss[1].method = BootMethod::Sanboot;
+        m.oss[1].image = Some("alpine.iso".into());
+        let text = render(&m, "http://10.0.0.1");
+        assert!(
+            text.contains(
+                ":os-alpine\necho Booting Alpine (BitTorrent)\nimgfree\nsanboot http://10.0.0.1/oss/alpine/alpine.iso || goto failed\n:failed\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]
