@@ -63,6 +63,7 @@ pub fn start(menu: MenuConfig, url: String, published: &Published) -> std::io::R
             menu,
             url,
             kept: HashMap::new(),
+            failed: HashMap::new(),
         };
         builder.run(&receiver, || weak.upgrade());
     })?;
@@ -74,6 +75,8 @@ struct Builder {
     url: String,
     /// OS name → its latest torrent.
     kept: HashMap<String, Kept>,
+    /// OS name → why its torrent could not be made, last time.
+    failed: HashMap<String, String>,
 }
 
 impl Builder {
@@ -166,10 +169,16 @@ impl Builder {
                     }
                 },
                 Err(e) => {
-                    if self.kept.remove(&os.name).is_some() || current.is_some() {
-                        log::warn!("room: {e}");
+                    self.kept.remove(&os.name);
+                    // Said once, not at every rescan; again when the reason changes.
+                    if self.failed.get(&os.name) != Some(&e) {
+                        log::warn!("room: no torrent for {}: {e}", os.name);
+                        self.failed.insert(os.name.clone(), e);
                     }
                 }
+            }
+            if self.kept.contains_key(&os.name) {
+                self.failed.remove(&os.name);
             }
             self.publish_torrents(published);
         }
