@@ -10,6 +10,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use yaml_rust2::parser::{Event, EventReceiver, Parser};
 use yaml_rust2::{Yaml, YamlLoader};
 
 use super::load::Problem;
@@ -137,6 +138,18 @@ pub(super) fn parse_os_yaml(
     shown: &str,
     text: &str,
 ) -> Result<OsConfig, String> {
+    // The loader copies an alias's node wherever it is used, so a few lines of
+    // nested aliases would grow into billions of nodes: an OS description has no
+    // use for them, and they are refused before anything is built.
+    let mut aliases = AliasCount(0);
+    Parser::new_from_str(text)
+        .load(&mut aliases, true)
+        .map_err(|e| format!("{shown}: not YAML: {e}"))?;
+    if aliases.0 > 0 {
+        return Err(format!(
+            "{shown}: aliases (*name) are not accepted in an OS description"
+        ));
+    }
     let docs = YamlLoader::load_from_str(text).map_err(|e| format!("{shown}: not YAML: {e}"))?;
     let Some(Yaml::Hash(map)) = docs.first() else {
         return Err(format!("{shown}: not a mapping of keys to values"));
@@ -193,6 +206,17 @@ pub(super) fn parse_os_yaml(
     os.method = method
         .ok_or_else(|| format!("{shown}: method: required (kexec, direct, bin or sanboot)"))?;
     Ok(os)
+}
+
+/// Counts the aliases of a YAML text, building nothing.
+struct AliasCount(usize);
+
+impl EventReceiver for AliasCount {
+    fn on_event(&mut self, event: Event) {
+        if matches!(event, Event::Alias(_)) {
+            self.0 += 1;
+        }
+    }
 }
 
 /// A YAML scalar as the text it stands for; `None` for a list or mapping.
@@ -397,7 +421,13 @@ mod tests {
             ),
             ("- a\n- b\n", "not a mapping"),
             ("dispname: \"unclosed\n", "not YAML"),
+            (
+                "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n",
+                "aliases (*name) are not accepted",
+            ),
         ];
+        let deep = format!("dispname: {}", "[".repeat(60_000));
+        let cases = cases.into_iter().chain([(deep.as_str(), "not YAML")]);
         for (text, wanted) in cases {
             let dir = site(&[("oss/x/config.yaml", text)]);
             let error = load(&dir, "[menu]\noss = oss\n").unwrap_err();
