@@ -24,6 +24,10 @@ packages=(
     # its root file system is made with mke2fs.
     qemu-system-x86 ipxe-qemu ipxe ovmf pxelinux syslinux-common grub-efi-amd64-bin grub-common
     kmod cpio gzip nbd-client e2fsprogs
+    # a room full of machines (integration/room.rs, scripts/bench-storm.sh): aria2c
+    # as the machines' BitTorrent engine, Debian's opentracker as tracker, gnuplot
+    # for the boot-storm plot
+    aria2 opentracker gnuplot-nox
 )
 
 missing=()

@@ -23,6 +23,8 @@ use crate::nbd::service::NbdService;
 use crate::net::{self, NetConfig};
 use crate::notify;
 use crate::privileges::{self, Place, RunAs, Verdict};
+use crate::room::builder::{self as room, RoomHandle};
+use crate::room::published::Published;
 use crate::service_loop::WAKER;
 use crate::sockets;
 use crate::startup::{self, StartUp};
@@ -450,6 +452,40 @@ fn check_http_boot(config: &Config, services: Services, warnings: &mut Vec<Strin
 
 /// Every export's image must be there; overlays need their directory; an image
 /// written in place is worth a warning.
+/// Publishes the menu and starts the room's builder when the configuration has
+/// operating systems. Their URL is `[menu] url`, else the HTTP service's address.
+fn start_room(
+    config: &Config,
+    plan: &Plan,
+    httpd: &crate::config::HttpdConfig,
+    published: &Published,
+) -> Result<Option<RoomHandle>, String> {
+    if config.menu.oss.is_empty() {
+        return Ok(None);
+    }
+    let address = plan
+        .http_address
+        .or_else(|| plan.nets.first().map(|n| n.network.address()));
+    let url = match (&config.menu.url, address) {
+        (Some(url), _) => url.clone(),
+        (None, Some(address)) if httpd.port == 80 => format!("http://{address}"),
+        (None, Some(address)) => format!("http://{address}:{}", httpd.port),
+        (None, None) => {
+            return Err(
+                "[menu] url is needed: the HTTP service's address is not known at start".into(),
+            );
+        }
+    };
+    log::info!(
+        "room: {} operating systems; the menu is {url}/{}",
+        config.menu.oss.len(),
+        crate::room::menu::MENU_PATH
+    );
+    room::start(config.menu.clone(), url, published)
+        .map(Some)
+        .map_err(|e| format!("cannot start the room's builder thread: {e}"))
+}
+
 fn check_nbd(config: &Config, error: &mut impl FnMut(String), warnings: &mut Vec<String>) {
     let file = config.path.display();
     for export in &config.nbd.exports {
@@ -742,6 +778,8 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
 
     if let Some(inbox) = http {
         let httpd = config.httpd.clone().unwrap_or_default();
+        let published = Published::default();
+        let _room = start_room(&config, &plan, &httpd, &published)?;
         let service = HttpService {
             root: httpd
                 .root
@@ -756,6 +794,7 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
             inbox: inbox.receiver,
             filter_rules: config.filters.clone(),
             config_dir: config.dir.clone(),
+            published,
         };
         supervisor
             .spawn("http", inbox.mailbox, move || service.run())

@@ -144,6 +144,7 @@ pub fn http_request(data: &[u8]) {
             idle: Duration::from_secs(30),
             request: Duration::from_secs(10),
         },
+        published: Default::default(),
     });
     let Ok(id) = endpoint.handle_accept(
         now,

@@ -212,8 +212,17 @@ fn comment_start(value: &str) -> Option<usize> {
         .map(|before| before + 1)
 }
 
-/// (section, every header as (name as written, line), entries of all of them).
-type SectionGroup = (&'static SectionSpec, Vec<(String, usize)>, Vec<Entry>);
+/// (section, its item for `[os NAME]`, every header as (name as written, line),
+/// entries of all of them).
+type SectionGroup = (
+    &'static SectionSpec,
+    Option<String>,
+    Vec<(String, usize)>,
+    Vec<Entry>,
+);
+
+/// One `[os NAME]` section: (NAME, its header's line, its entries).
+pub(super) type Item = (String, usize, Vec<Entry>);
 
 struct Reader<'a> {
     file: &'a str,
@@ -221,6 +230,8 @@ struct Reader<'a> {
     sections: HashMap<&'static str, Vec<Entry>>,
     /// Section (table name) → the line of its first header.
     section_lines: HashMap<&'static str, usize>,
+    /// The `[os NAME]` sections, in file order.
+    items: Vec<Item>,
     problems: Vec<Problem>,
     settings: Vec<Setting>,
 }
@@ -231,6 +242,7 @@ impl<'a> Reader<'a> {
             file,
             sections: HashMap::new(),
             section_lines: HashMap::new(),
+            items: Vec::new(),
             problems: Vec::new(),
             settings: Vec::new(),
         }
@@ -269,16 +281,35 @@ impl<'a> Reader<'a> {
                 continue;
             };
             let name = &section.name;
+            let item = match (spec.kind, options::split_item(name)) {
+                (SectionKind::PerItem, (_, Some(item))) if !item.is_empty() => {
+                    Some(item.to_string())
+                }
+                (SectionKind::PerItem, _) => {
+                    self.error_at(
+                        first_line,
+                        format!(
+                            "{}:{first_line}: [{name}] needs a name: [{} NAME]",
+                            self.file, spec.name
+                        ),
+                    );
+                    continue;
+                }
+                _ => None,
+            };
             let headers = section.header_lines.iter().map(|l| (name.clone(), *l));
-            match groups.iter_mut().find(|(s, _, _)| s.name == spec.name) {
-                Some((_, lines, entries)) => {
+            match groups
+                .iter_mut()
+                .find(|(s, i, _, _)| s.name == spec.name && *i == item)
+            {
+                Some((_, _, lines, entries)) => {
                     lines.extend(headers);
                     entries.extend(section.entries);
                 }
-                None => groups.push((spec, headers.collect(), section.entries)),
+                None => groups.push((spec, item, headers.collect(), section.entries)),
             }
         }
-        for (spec, mut headers, mut entries) in groups {
+        for (spec, item, mut headers, mut entries) in groups {
             headers.sort_by_key(|(_, l)| *l);
             entries.sort_by_key(|e| e.line);
             let name = spec.name;
@@ -346,13 +377,22 @@ impl<'a> Reader<'a> {
             }
             if matches!(
                 spec.kind,
-                SectionKind::Options | SectionKind::OptionsIfPresent
+                SectionKind::Options | SectionKind::OptionsIfPresent | SectionKind::PerItem
             ) {
                 self.unknown_options(name, &unique);
             }
             self.end_of_line_comments(name, &unique);
-            self.sections.insert(name, unique);
+            match item {
+                Some(item) => {
+                    let line = headers.first().map(|(_, l)| *l).unwrap_or(0);
+                    self.items.push((item, line, unique));
+                }
+                None => {
+                    self.sections.insert(name, unique);
+                }
+            }
         }
+        self.items.sort_by_key(|(_, line, _)| *line);
     }
 
     fn unknown_options(&mut self, section: &'static str, entries: &[Entry]) {
@@ -450,7 +490,11 @@ impl<'a> Reader<'a> {
                     }
                 }
                 SectionKind::Data { .. } => self.data(section.name, &mut config),
+                SectionKind::PerItem => self.items(section, &mut config, &context),
             }
+        }
+        for problem in super::menu::finish(&mut config.menu, self.file, base) {
+            self.problems.push(problem);
         }
         self.check_logger(&config);
         self.check_pools(&config);
@@ -496,6 +540,59 @@ impl<'a> Reader<'a> {
                         option.section, option.name
                     ),
                 )),
+            }
+        }
+    }
+
+    /// Reads each `[os NAME]` section, in file order: an operating system with the
+    /// section's options applied (its value, else the default).
+    fn items(&mut self, section: &'static SectionSpec, config: &mut Config, context: &Context) {
+        for (item, line, entries) in std::mem::take(&mut self.items) {
+            config.menu.oss.push(OsConfig {
+                name: item.clone(),
+                display: item.clone(),
+                method: BootMethod::Kexec,
+                dir: PathBuf::new(),
+                kernel: None,
+                initrd: None,
+                cmdline: String::new(),
+                bin: None,
+                binargs: String::new(),
+                image: None,
+                origin: format!("{}:{line}", self.file),
+            });
+            for option in options::options_of(section.name) {
+                let entry = entries.iter().find(|e| {
+                    e.key.eq_ignore_ascii_case(option.name) && !e.value.trim().is_empty()
+                });
+                let (text, origin) = match entry {
+                    Some(e) => (Some(e.value.as_str()), Origin::Line(e.line)),
+                    None => (option.default.text(), Origin::Default),
+                };
+                match (option.apply)(config, text, context) {
+                    Ok(shown) => {
+                        let value = shown.unwrap_or_else(|| match option.default {
+                            Initial::Unset(instead) => format!("(unset: {instead})"),
+                            Initial::Required(by) => format!("(unset: required {by})"),
+                            Initial::Value(text) => text.to_string(),
+                        });
+                        self.record(
+                            section.name,
+                            &format!("{item}.{}", option.name),
+                            value,
+                            origin,
+                        );
+                    }
+                    Err(message) => {
+                        if let Some(e) = entry {
+                            let text = format!(
+                                "{}:{}: [{} {item}] {} = {}: {message}",
+                                self.file, e.line, section.name, e.key, e.value
+                            );
+                            self.error_at(e.line, text);
+                        }
+                    }
+                }
             }
         }
     }

@@ -5,7 +5,9 @@
 //! single values, `load` applies the table to the file and reports every default,
 //! repetition, unknown name and error, `hint` suggests the name meant, `report`
 //! prints the effective settings for `bootd --check`, `docs` holds the sample
-//! file and the README to the table, and `man` the manual pages.
+//! file and the README to the table, and `man` the manual pages; `menu` completes
+//! and checks the operating systems of the boot menu (with BootTorrent's
+//! `oss/NAME/config.yaml` files).
 
 #[cfg(test)]
 mod docs;
@@ -14,6 +16,7 @@ mod ini;
 mod load;
 #[cfg(test)]
 mod man;
+mod menu;
 mod options;
 mod report;
 mod types;

@@ -81,6 +81,9 @@ pub(crate) enum SectionKind {
     OptionsIfPresent,
     /// Free-form keys read by the loader. `case_sensitive`: `Key` and `key` differ.
     Data { case_sensitive: bool },
+    /// One section per item, `[os NAME]`: each takes the options of [`OPTIONS`]
+    /// listed under the section's name.
+    PerItem,
 }
 
 pub(crate) struct SectionSpec {
@@ -194,13 +197,35 @@ pub(crate) const SECTIONS: &[SectionSpec] = &[
         kind: SectionKind::Options,
         doc: "disk images served to diskless machines over NBD, each machine's writes kept apart",
     },
+    SectionSpec {
+        name: "menu",
+        aliases: &[],
+        kind: SectionKind::Options,
+        doc: "the iPXE boot menu of a room of machines, and how phase 1 shares files by BitTorrent",
+    },
+    SectionSpec {
+        name: "os",
+        aliases: &[],
+        kind: SectionKind::PerItem,
+        doc: "`[os NAME]`, one per operating system of the menu, in menu order",
+    },
 ];
 
-/// The section `name` (as written, any case, either dialect) stands for.
+/// The section `name` (as written, any case, either dialect) stands for; `[os NAME]`
+/// stands for the `os` section.
 pub(crate) fn section(name: &str) -> Option<&'static SectionSpec> {
+    let (name, _) = split_item(name);
     SECTIONS.iter().find(|s| {
         s.name.eq_ignore_ascii_case(name) || s.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
     })
+}
+
+/// `os debian` → (`os`, `Some("debian")`); `bootp` → (`bootp`, `None`).
+pub(crate) fn split_item(name: &str) -> (&str, Option<&str>) {
+    match name.trim().split_once(char::is_whitespace) {
+        Some((kind, item)) => (kind, Some(item.trim())),
+        None => (name.trim(), None),
+    }
 }
 
 /// The options of `section`, in table order.
@@ -960,7 +985,286 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
             Ok(Some(c.nbd.max_connections.to_string()))
         },
     },
+    // [menu]
+    OptionSpec {
+        section: "menu",
+        name: "default",
+        default: Initial::Unset("the first operating system"),
+        doc: "The NAME of the `[os NAME]` (or `oss/NAME`) the menu boots when its countdown ends.",
+        mistaken_for: &["default_os"],
+        fallback: None,
+        apply: |c, v, _| {
+            c.menu.default = v.map(|v| v.trim().to_string());
+            Ok(c.menu.default.clone())
+        },
+    },
+    OptionSpec {
+        section: "menu",
+        name: "timeout",
+        default: Initial::Value("10"),
+        doc: "Seconds the menu counts down before it boots the default: 0 boots it at once, a negative number waits for a choice.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.menu.timeout = menu_timeout(v.unwrap_or_default())?;
+            Ok(Some(c.menu.timeout.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "menu",
+        name: "oss",
+        default: Initial::Unset("only the [os NAME] sections"),
+        doc: "A BootTorrent `oss/` folder: each `NAME/config.yaml` in it is an operating system, after the `[os NAME]` sections, by NAME.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, cx| {
+            c.menu.oss_dir = v.map(|v| resolve_path(cx.base, v));
+            Ok(c.menu.oss_dir.as_deref().map(path_text))
+        },
+    },
+    OptionSpec {
+        section: "menu",
+        name: "url",
+        default: Initial::Unset("http://ADDRESS[:PORT] of the HTTP service (-H)"),
+        doc: "The base URL machines reach bootd's HTTP service at, written in the menu, the torrents (web seed) and phase 1's command line.",
+        mistaken_for: &["host_ip"],
+        fallback: None,
+        apply: |c, v, _| {
+            c.menu.url = v.map(menu_url).transpose()?;
+            Ok(c.menu.url.clone())
+        },
+    },
+    OptionSpec {
+        section: "menu",
+        name: "phase1_kernel",
+        default: Initial::Value("phase1/vmlinuz"),
+        doc: "Phase 1's kernel (scripts/build-phase1.sh), a name under the HTTP root, booted for `kexec` and `bin` entries.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.menu.phase1_kernel = served_name(v.unwrap_or_default())?;
+            Ok(Some(c.menu.phase1_kernel.clone()))
+        },
+    },
+    OptionSpec {
+        section: "menu",
+        name: "phase1_initrd",
+        default: Initial::Value("phase1/initrd.img"),
+        doc: "Phase 1's initramfs, a name under the HTTP root.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.menu.phase1_initrd = served_name(v.unwrap_or_default())?;
+            Ok(Some(c.menu.phase1_initrd.clone()))
+        },
+    },
+    OptionSpec {
+        section: "menu",
+        name: "seed_time",
+        default: Initial::Value("30"),
+        doc: "Seconds phase 1 keeps sharing an operating system's pieces after its own download completes, before it starts it.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.menu.seed_time = value::integer(v.unwrap_or_default(), 0, 86_400)?;
+            Ok(Some(c.menu.seed_time.to_string()))
+        },
+    },
+    OptionSpec {
+        section: "menu",
+        name: "tracker",
+        default: Initial::Unset("none: peers find each other by local peer discovery"),
+        doc: "A BitTorrent tracker's http:// announce URL written in every torrent (e.g. opentracker's http://ADDRESS:6969/announce).",
+        mistaken_for: &["announce", "opentracker"],
+        fallback: None,
+        apply: |c, v, _| {
+            c.menu.tracker = v.map(tracker_url).transpose()?;
+            Ok(c.menu.tracker.clone())
+        },
+    },
+    // [os NAME]: applied to the operating system the loader is reading.
+    OptionSpec {
+        section: "os",
+        name: "name",
+        default: Initial::Unset("the section's NAME"),
+        doc: "The label shown in the menu.",
+        mistaken_for: &["dispname", "label"],
+        fallback: None,
+        apply: |c, v, _| {
+            let Some(os) = c.menu.oss.last_mut() else {
+                return Ok(None);
+            };
+            if let Some(v) = v {
+                os.display = v.trim().to_string();
+            }
+            Ok(v.map(|_| os.display.clone()))
+        },
+    },
+    OptionSpec {
+        section: "os",
+        name: "method",
+        default: Initial::Value("kexec"),
+        doc: "`kexec` (phase 1 fetches kernel and initrd by BitTorrent and starts them with kexec), `direct` (iPXE loads them over HTTP), `bin` (phase 1 fetches a program by BitTorrent and runs it) or `sanboot` (iPXE boots a disk image, an ISO, over HTTP).",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            let method = boot_method(v.unwrap_or_default())?;
+            if let Some(os) = c.menu.oss.last_mut() {
+                os.method = method;
+            }
+            Ok(Some(method.as_str().to_string()))
+        },
+    },
+    OptionSpec {
+        section: "os",
+        name: "dir",
+        default: Initial::Unset("the folder NAME beside the configuration file"),
+        doc: "The folder holding the operating system's files; all of them go into its torrent.",
+        mistaken_for: &["path", "folder"],
+        fallback: None,
+        apply: |c, v, cx| {
+            let Some(os) = c.menu.oss.last_mut() else {
+                return Ok(None);
+            };
+            os.dir = v.map(|v| resolve_path(cx.base, v)).unwrap_or_default();
+            Ok(v.map(|_| path_text(&os.dir)))
+        },
+    },
+    OptionSpec {
+        section: "os",
+        name: "kernel",
+        default: Initial::Unset("none; required by kexec and direct"),
+        doc: "The kernel, a file in `dir`.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| os_file(c, v, |os| &mut os.kernel),
+    },
+    OptionSpec {
+        section: "os",
+        name: "initrd",
+        default: Initial::Unset("none; required by kexec"),
+        doc: "The initrd, a file in `dir`.",
+        mistaken_for: &["initramfs"],
+        fallback: None,
+        apply: |c, v, _| os_file(c, v, |os| &mut os.initrd),
+    },
+    OptionSpec {
+        section: "os",
+        name: "cmdline",
+        default: Initial::Value(""),
+        doc: "The kernel command line, passed on verbatim (no quotes are added).",
+        mistaken_for: &["append", "args"],
+        fallback: None,
+        apply: |c, v, _| {
+            let text = v.unwrap_or_default().trim().to_string();
+            if let Some(os) = c.menu.oss.last_mut() {
+                os.cmdline = text.clone();
+            }
+            Ok(Some(text))
+        },
+    },
+    OptionSpec {
+        section: "os",
+        name: "bin",
+        default: Initial::Unset("none; required by bin"),
+        doc: "The program phase 1 runs, a file in `dir`.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| os_file(c, v, |os| &mut os.bin),
+    },
+    OptionSpec {
+        section: "os",
+        name: "binargs",
+        default: Initial::Value(""),
+        doc: "The program's arguments, split at spaces.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            let text = v.unwrap_or_default().trim().to_string();
+            if let Some(os) = c.menu.oss.last_mut() {
+                os.binargs = text.clone();
+            }
+            Ok(Some(text))
+        },
+    },
+    OptionSpec {
+        section: "os",
+        name: "image",
+        default: Initial::Unset("none; required by sanboot"),
+        doc: "The disk image (an ISO) iPXE boots with sanboot, a file in `dir`.",
+        mistaken_for: &["iso"],
+        fallback: None,
+        apply: |c, v, _| os_file(c, v, |os| &mut os.image),
+    },
 ];
+
+/// `[menu] timeout`: whole seconds, negative for "wait for a choice".
+fn menu_timeout(text: &str) -> ValueResult<i64> {
+    match text.trim().parse::<i64>() {
+        Ok(n) if (-1_000_000..=86_400).contains(&n) => Ok(n),
+        _ => Err(
+            "not a whole number of seconds up to 86400 (0: at once; negative: wait for a choice)"
+                .into(),
+        ),
+    }
+}
+
+/// An `http://` base URL, without its trailing `/`.
+fn menu_url(text: &str) -> ValueResult<String> {
+    let url = text.trim().trim_end_matches('/');
+    crate::http_client::Url::parse(url).map_err(|e| e.to_string())?;
+    if !url.to_ascii_lowercase().starts_with("http://") {
+        return Err(
+            "the menu's URL must be http:// (iPXE and phase 1 fetch over plain HTTP)".into(),
+        );
+    }
+    Ok(url.to_string())
+}
+
+/// A tracker URL: aria2 reaches `udp://` trackers only with DHT on, which phase 1
+/// keeps off (no machine of the room should talk to the Internet's DHT).
+fn tracker_url(text: &str) -> ValueResult<String> {
+    let url = text.trim();
+    if !url.to_ascii_lowercase().starts_with("http://") {
+        return Err("only http:// trackers are reachable from phase 1 (aria2 runs with DHT off, which disables udp:// trackers)".into());
+    }
+    crate::http_client::Url::parse(url).map_err(|e| e.to_string())?;
+    Ok(url.to_string())
+}
+
+/// A name under the HTTP root, as a URL path (no leading `/`).
+fn served_name(text: &str) -> ValueResult<String> {
+    let name = text.trim().trim_start_matches('/');
+    if name.is_empty() || name.split('/').any(|part| part == ".." || part.is_empty()) {
+        return Err("not a file name under the HTTP root".into());
+    }
+    Ok(name.to_string())
+}
+
+pub(crate) fn boot_method(text: &str) -> ValueResult<BootMethod> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "kexec" => Ok(BootMethod::Kexec),
+        "direct" => Ok(BootMethod::Direct),
+        "bin" => Ok(BootMethod::Bin),
+        "sanboot" => Ok(BootMethod::Sanboot),
+        "bin-qemu-x86_64" => Err("bin-qemu-x86_64 is not a method of bootd: boot the ISO with method = sanboot (iPXE reads it over HTTP) instead".into()),
+        _ => Err("not a boot method (kexec, direct, bin or sanboot)".into()),
+    }
+}
+
+/// Sets a file name of the operating system being read.
+fn os_file(
+    c: &mut Config,
+    v: Option<&str>,
+    field: fn(&mut OsConfig) -> &mut Option<String>,
+) -> ValueResult<Option<String>> {
+    let Some(os) = c.menu.oss.last_mut() else {
+        return Ok(None);
+    };
+    let name = v.map(|v| v.trim().to_string());
+    *field(os) = name.clone();
+    Ok(name)
+}
 
 /// The `[httpd]` settings, made (with placeholders, as in `defaults`) when its first
 /// option is applied.
@@ -1047,6 +1351,17 @@ fn defaults(with_optional_sections: bool) -> Config {
             cow_keep: Duration::ZERO,
             cow_max_size: 0,
             max_connections: 0,
+        },
+        menu: MenuConfig {
+            default: None,
+            timeout: 0,
+            oss_dir: None,
+            url: None,
+            phase1_kernel: String::new(),
+            phase1_initrd: String::new(),
+            seed_time: 0,
+            tracker: None,
+            oss: Vec::new(),
         },
     };
     let context = Context {
@@ -1304,7 +1619,7 @@ mod tests {
             assert!(
                 matches!(
                     spec,
-                    Some((name, SectionKind::Options | SectionKind::OptionsIfPresent)) if name == option.section
+                    Some((name, SectionKind::Options | SectionKind::OptionsIfPresent | SectionKind::PerItem)) if name == option.section
                 ),
                 "[{}] {}",
                 option.section,

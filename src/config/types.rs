@@ -82,6 +82,8 @@ pub struct Config {
     pub filters: Vec<FilterRule>,
     pub httpd: Option<HttpdConfig>,
     pub nbd: NbdConfig,
+    /// The operating systems of the boot menu and how they are booted.
+    pub menu: MenuConfig,
 }
 
 /// `[bootd]`: the process itself.
@@ -344,4 +346,81 @@ pub struct NbdConfig {
     /// The largest overlay of one machine on one export, in bytes.
     pub cow_max_size: u64,
     pub max_connections: usize,
+}
+
+/// How a menu entry boots its operating system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootMethod {
+    /// Phase 1 fetches the kernel and initrd by BitTorrent, then starts them with kexec.
+    Kexec,
+    /// iPXE loads the kernel and initrd over HTTP itself (no BitTorrent).
+    Direct,
+    /// Phase 1 fetches a program by BitTorrent and runs it.
+    Bin,
+    /// iPXE boots a disk image (an ISO) over HTTP with `sanboot`, reading it as it
+    /// needs it (what BootTorrent ran QEMU for).
+    Sanboot,
+}
+
+impl BootMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BootMethod::Kexec => "kexec",
+            BootMethod::Direct => "direct",
+            BootMethod::Bin => "bin",
+            BootMethod::Sanboot => "sanboot",
+        }
+    }
+
+    /// Whether its files travel by BitTorrent (a torrent is made for it).
+    pub fn uses_torrent(self) -> bool {
+        matches!(self, BootMethod::Kexec | BootMethod::Bin)
+    }
+}
+
+/// One operating system of the menu: an `[os NAME]` section, or a BootTorrent
+/// `oss/NAME/config.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OsConfig {
+    /// Its key: the section's or the folder's name (also the torrent's name and the
+    /// folder its files are served under).
+    pub name: String,
+    /// The menu's label.
+    pub display: String,
+    pub method: BootMethod,
+    /// The folder holding its files.
+    pub dir: PathBuf,
+    /// Kernel and initrd, relative to `dir` (`kexec` and `direct`).
+    pub kernel: Option<String>,
+    pub initrd: Option<String>,
+    /// The kernel command line, passed on verbatim.
+    pub cmdline: String,
+    /// The program to run, relative to `dir`, and its arguments (`bin`).
+    pub bin: Option<String>,
+    pub binargs: String,
+    /// The disk image iPXE boots, relative to `dir` (`sanboot`).
+    pub image: Option<String>,
+    /// Where it was defined, for messages: `bootd.ini:12` or `oss/x/config.yaml`.
+    pub origin: String,
+}
+
+/// `[menu]` and the operating systems, in configuration order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MenuConfig {
+    /// The entry booted when the countdown ends; `None`: the first.
+    pub default: Option<String>,
+    /// Seconds before the default boots: 0 at once, negative never.
+    pub timeout: i64,
+    /// A BootTorrent `oss/` folder whose OSes follow the `[os …]` sections.
+    pub oss_dir: Option<PathBuf>,
+    /// The base URL clients reach bootd's HTTP service at; `None`: from its address.
+    pub url: Option<String>,
+    /// Phase 1's kernel and initramfs, as names under the HTTP root.
+    pub phase1_kernel: String,
+    pub phase1_initrd: String,
+    /// Seconds phase 1 keeps sharing after its download completes.
+    pub seed_time: u64,
+    /// A tracker's announce URL written in every torrent.
+    pub tracker: Option<String>,
+    pub oss: Vec<OsConfig>,
 }

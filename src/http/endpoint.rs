@@ -6,7 +6,8 @@
 //! only when none is idle), the bindings learnt from the lease events (`check_ip`),
 //! and the resolution of a request: method, `Host`, the address check, the target
 //! decoded and rewritten by `[filters]`, and the source to open: a file under the
-//! root, a file the operator named in a filter, or a URL under an `http://` root.
+//! root, a file the operator named in a filter, a URL under an `http://` root, or a
+//! name the room's builder published (menu, torrents, OS files), looked up first.
 //!
 //! The shell drives it with the vocabulary of every sans-IO machine here:
 //! - input: [`Endpoint::handle_accept`], [`Endpoint::handle_received`] and
@@ -40,6 +41,7 @@ use crate::config::TftpRoot;
 use crate::event::{EventKind, LeaseEvent};
 use crate::files::name;
 use crate::filters::{self, Filters, Rewrite};
+use crate::room::published::{Content, Published};
 use crate::types::MacAddr;
 
 /// What the endpoint is configured with.
@@ -52,6 +54,8 @@ pub struct Settings {
     pub check_ip: bool,
     pub max_connections: usize,
     pub timeouts: Timeouts,
+    /// Names served before the root is looked at: a room's menu, torrents and OS files.
+    pub published: Published,
 }
 
 /// A connection, as the shell names it (its poll token is made from it).
@@ -77,6 +81,8 @@ pub enum SourceSpec {
     OperatorFile { path: PathBuf },
     /// The URL, streamed by a reader thread.
     Url { url: String },
+    /// A published name's content (generated, or an OS's file).
+    Published(Content),
 }
 
 /// How the shell opened a source.
@@ -582,6 +588,12 @@ impl<Io> Endpoint<Io> {
         if name.trim_matches('/').is_empty() {
             return refuse(self, Status::NotFound, Some("no index is served".into()));
         }
+        if let Some(content) = self.settings.published.lookup(&name) {
+            return self.events.push_back(Event::Open {
+                id,
+                source: SourceSpec::Published(content),
+            });
+        }
         match self.settings.filters.apply(&name) {
             Rewrite::Unchanged => self.open_name(now, id, name),
             Rewrite::Name { name: served, .. } => {
@@ -792,6 +804,7 @@ mod tests {
             check_ip,
             max_connections,
             timeouts: TIMEOUTS,
+            published: Published::default(),
         }
     }
 
@@ -872,6 +885,33 @@ mod tests {
 
     fn get(target: &str) -> Vec<u8> {
         format!("GET {target} HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n").into_bytes()
+    }
+
+    #[test]
+    fn a_published_name_is_served_before_the_root_and_the_filters() {
+        let now = Instant::now();
+        let settings = settings(TftpRoot::Dir("/srv/tftp".into()), false, 8);
+        let content = crate::room::published::Content::Disk("/srv/oss/a/vmlinuz".into());
+        settings
+            .published
+            .replace("oss/", vec![("oss/a/vmlinuz".into(), content.clone())]);
+        let mut e = Endpoint::new(settings);
+        let id = accept(&mut e, now, 1);
+        e.handle_received(now, id, &get("/oss/a/vmlinuz"));
+        assert_eq!(
+            opened(&events(&mut e)),
+            vec![SourceSpec::Published(content)]
+        );
+        e.handle_opened(now, id, Ok(Opened::File { size: 10 }));
+        let _ = drain(&mut e, now);
+        // A name not published still comes from the root.
+        e.handle_received(now, id, &get("/oss/a/initrd"));
+        assert_eq!(
+            opened(&events(&mut e)),
+            vec![SourceSpec::File {
+                name: "oss/a/initrd".into()
+            }]
+        );
     }
 
     #[test]

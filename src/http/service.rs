@@ -30,6 +30,7 @@ use crate::event::Event as BusEvent;
 use crate::event::Message;
 use crate::files::root::{OpenErrorKind, RootDir};
 use crate::filters::Filters;
+use crate::room::published::{Content, Published};
 use crate::service_loop::{self, WAKER};
 use crate::tftp::endpoint::OpenError as TftpOpenError;
 use crate::tftp::source::{self, HttpChunk, ReaderCount};
@@ -60,6 +61,8 @@ pub struct HttpService {
     pub filter_rules: Vec<FilterRule>,
     /// The configuration file's directory: a filter's fixed path is taken from it.
     pub config_dir: PathBuf,
+    /// What a room's builder publishes (menu, torrents, OS files), served first.
+    pub published: Published,
 }
 
 /// A connection's I/O.
@@ -99,6 +102,7 @@ impl HttpService {
             inbox,
             filter_rules,
             config_dir,
+            published,
         } = self;
         let root_dir = match &root {
             TftpRoot::Dir(dir) => {
@@ -131,6 +135,7 @@ impl HttpService {
                 idle: config.timeout,
                 request: config.request_timeout,
             },
+            published,
         };
         let mut shell = Shell {
             endpoint: Endpoint::new(settings),
@@ -433,6 +438,20 @@ impl Shell {
                 let opened = source::open_operator_file(&path).map_err(failure)?;
                 let size = file_size(&opened.file, &opened.path)?;
                 (Source::File(opened.file), Opened::File { size })
+            }
+            SourceSpec::Published(Content::Disk(path)) => {
+                let opened = source::open_operator_file(&path).map_err(failure)?;
+                let size = file_size(&opened.file, &opened.path)?;
+                (Source::File(opened.file), Opened::File { size })
+            }
+            SourceSpec::Published(Content::Memory(file)) => {
+                // A descriptor of its own; sendfile reads at explicit offsets, so
+                // connections sharing the in-memory file never disturb each other.
+                let file = file.try_clone().map_err(|e| {
+                    OpenFailure::Busy(format!("cannot share a generated file: {e}"))
+                })?;
+                let size = file_size(&file, std::path::Path::new("(generated)"))?;
+                (Source::File(file), Opened::File { size })
             }
             SourceSpec::Url { url } => {
                 let running = self.readers.live();

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# build-phase1.sh: phase 1 of a room full of machines, from Debian packages only:
+# Debian's kernel, busybox, aria2c and kexec-tools with their libraries, in an
+# initramfs of its own. The iPXE menu boots it for `kexec` and `bin` entries.
+#
+#   sudo scripts/build-phase1.sh HTTP_ROOT    (cache: $BOOTD_VM_CACHE, or target/vm-cache)
+#
+# Writes HTTP_ROOT/phase1/vmlinuz and HTTP_ROOT/phase1/initrd.img (the names
+# [menu] phase1_kernel and phase1_initrd give by default).
+#
+# Its /init reads from the kernel command line what the menu puts there:
+#   bootd.os=NAME bootd.url=http://SERVER bootd.torrent=URL bootd.seed_time=SECONDS
+# brings the network up with DHCP, fetches the torrent and NAME.boot (what to start:
+# kernel=, initrd=, cmdline=, bin=, binargs=, one per line), downloads the OS into
+# RAM with aria2c while sharing pieces with the other machines (local peer discovery
+# on the boot network, the tracker if the torrent names one, bootd as web seed), keeps
+# sharing for seed_time seconds once complete, then starts the kernel with kexec and
+# the configured command line verbatim, or runs the program. On any failure it says
+# why on the console and opens a shell there.
+set -euo pipefail
+if [ $# -ne 1 ]; then
+    echo "usage: $0 HTTP_ROOT" >&2
+    exit 2
+fi
+out=$(realpath -m "$1")/phase1
+cd "$(dirname "$0")/.."
+cache=$(realpath -m "${BOOTD_VM_CACHE:-target/vm-cache}")
+mkdir -p "$cache/debs" "$out"
+exec 9>"$cache/.lock"
+flock 9
+
+version() { apt-cache show --no-all-versions "$1" 2>/dev/null | sed -n 's/^Version: //p'; }
+kernel_package() {
+    apt-cache show --no-all-versions linux-image-amd64 2>/dev/null |
+        sed -n 's/^Depends: \(linux-image-[^ ,]*\).*/\1/p'
+}
+kpkg=$(kernel_package)
+if [ -z "$kpkg" ]; then
+    apt-get update -qq >&2
+    kpkg=$(kernel_package)
+fi
+[ -n "$kpkg" ] || { echo "build-phase1.sh: apt knows no linux-image-amd64" >&2; exit 1; }
+
+# fetch PACKAGE: sets $deb to the cached .deb of its candidate version.
+fetch() {
+    local v
+    v=$(version "$1")
+    [ -n "$v" ] || { echo "build-phase1.sh: apt knows no $1" >&2; exit 1; }
+    deb=$(find "$cache/debs" -name "${1}_*${v#*:}_amd64.deb" -o -name "${1}_*${v#*:}_all.deb" | head -n 1)
+    [ -n "$deb" ] && return 0
+    (cd "$cache/debs" && apt-get download -q "$1=$v") >&2
+    deb=$(find "$cache/debs" -name "${1}_*${v#*:}_amd64.deb" -o -name "${1}_*${v#*:}_all.deb" | head -n 1)
+}
+
+# The packages of the programs and every library they depend on, unpacked into one
+# tree: the programs' libraries are taken from there, not from this host.
+runtime_packages() {
+    apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
+        --no-breaks --no-replaces --no-enhances --no-pre-depends "$@" |
+        grep -E '^[a-z0-9]' | sort -u
+}
+
+work=$(mktemp -d "$cache/phase1.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+stage=$work/stage
+init=$work/initramfs
+mkdir -p "$stage" "$init"/{bin,sbin,dev,proc,sys,tmp,os,etc,lib/modules}
+
+for p in $(runtime_packages aria2 kexec-tools busybox-static); do
+    # Packages of data or scripts only are not needed for the two programs.
+    case $p in debconf | perl-base | dpkg | tar | init-system-helpers | lsb-base) continue ;; esac
+    fetch "$p"
+    dpkg-deb -x "$deb" "$stage"
+done
+
+# The kernel and the NICs a classroom or a VM has, with what they need.
+fetch "$kpkg"
+dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work" --wildcards \
+    './boot/vmlinuz-*' './lib/modules/*/modules.order' './lib/modules/*/modules.builtin*' \
+    './lib/modules/*/kernel/drivers/net/*' './lib/modules/*/kernel/drivers/virtio/*' \
+    './lib/modules/*/kernel/net/core/*' './lib/modules/*/kernel/lib/*' \
+    './lib/modules/*/kernel/drivers/ptp/*' './lib/modules/*/kernel/drivers/pps/*' \
+    './lib/modules/*/kernel/drivers/dca/*' \
+    './lib/modules/*/kernel/crypto/*'
+release=$(basename "$(ls -d "$work"/lib/modules/*)")
+depmod -b "$work" "$release"
+loads=()
+for module in virtio_pci virtio_net e1000 e1000e igb r8169 tg3; do
+    while read -r verb path _; do
+        [ "$verb" = insmod ] || continue
+        name=$(basename "$path")
+        cp -n "$path" "$init/lib/modules/$name"
+        case " ${loads[*]-} " in *" $name "*) ;; *) loads+=("$name") ;; esac
+    done < <(modprobe --show-depends -d "$work" -S "$release" "$module" 2>/dev/null || true)
+done
+
+# The programs, and the libraries ldd finds for them in the unpacked tree.
+cp "$stage/bin/busybox" "$init/bin/busybox"
+cp "$stage/usr/bin/aria2c" "$init/bin/aria2c"
+cp "$stage/sbin/kexec" "$init/bin/kexec" 2>/dev/null || cp "$stage/usr/sbin/kexec" "$init/bin/kexec"
+libpath="$stage/lib/x86_64-linux-gnu:$stage/usr/lib/x86_64-linux-gnu"
+for program in aria2c kexec; do
+    if LD_LIBRARY_PATH=$libpath ldd "$init/bin/$program" | grep -q 'not found'; then
+        LD_LIBRARY_PATH=$libpath ldd "$init/bin/$program" >&2
+        echo "build-phase1.sh: $program misses a library" >&2
+        exit 1
+    fi
+    for lib in $(LD_LIBRARY_PATH=$libpath ldd "$init/bin/$program" | grep -o '/[^ ]*'); do
+        # A library found in the unpacked tree goes where the package puts it; the
+        # loader (named by its absolute path) is taken from the tree too.
+        dest=${lib#"$stage"}
+        [ -e "$stage$dest" ] && lib=$stage$dest
+        mkdir -p "$init$(dirname "$dest")"
+        cp -nL "$lib" "$init$dest"
+    done
+done
+
+cat >"$init/init" <<EOF
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for m in ${loads[*]}; do insmod /lib/modules/\$m 2>/dev/null; done
+exec /bin/phase1
+EOF
+cat >"$init/bin/phase1" <<'EOF'
+#!/bin/sh
+# Phase 1: fetch the chosen OS by BitTorrent, share it, start it.
+fail() {
+    echo "phase 1: $*" >&2
+    echo "phase 1: a shell, to look around (the log is /os/aria2.log)" >&2
+    exec setsid cttyhack sh
+}
+for word in $(cat /proc/cmdline); do
+    case $word in
+    bootd.os=*) os=${word#bootd.os=} ;;
+    bootd.url=*) url=${word#bootd.url=} ;;
+    bootd.torrent=*) torrent=${word#bootd.torrent=} ;;
+    bootd.seed_time=*) seed_time=${word#bootd.seed_time=} ;;
+    esac
+done
+[ -n "$os" ] && [ -n "$url" ] && [ -n "$torrent" ] || fail "no bootd.os, bootd.url or bootd.torrent on the command line"
+seed_time=${seed_time:-30}
+ip link set lo up
+iface=
+for i in $(seq 100); do
+    for d in /sys/class/net/*; do
+        [ "${d##*/}" = lo ] || { iface=${d##*/}; break; }
+    done
+    [ -n "$iface" ] && break
+    sleep 0.1
+done
+[ -n "$iface" ] || fail "no network interface"
+ip link set "$iface" up
+udhcpc -i "$iface" -f -q -n -t 10 -T 2 -s /bin/dhcp-hook || fail "no DHCP answer on $iface"
+# LPD's multicast leaves by the boot network even without a default route.
+ip route add 224.0.0.0/4 dev "$iface" 2>/dev/null
+# The OS is held in RAM.
+mount -t tmpfs -o size=90% tmpfs /os
+wget -q -O "/os/$os.torrent" "$torrent" || fail "cannot fetch $torrent"
+wget -q -O "/os/$os.boot" "$url/torrents/$os.boot" || fail "cannot fetch $url/torrents/$os.boot"
+value() { sed -n "s/^$1=//p" "/os/$os.boot" | head -n 1; }
+# aria2 counts seed time in minutes, fractions allowed: seed_time stays seconds.
+minutes=$(awk -v s="$seed_time" 'BEGIN { printf "%.4f", s / 60 }')
+echo "phase 1: fetching $os by BitTorrent (sharing for $seed_time s after)"
+aria2c --dir=/os --log=/os/aria2.log --log-level=notice --console-log-level=warn \
+    --summary-interval=10 --enable-dht=false --enable-dht6=false --disable-ipv6=true \
+    --bt-enable-lpd=true --bt-lpd-interface="$iface" --check-integrity=true \
+    --file-allocation=none --seed-ratio=0.0 --seed-time="$minutes" \
+    --torrent-file="/os/$os.torrent" || fail "aria2c could not fetch $os"
+dir=/os/$os
+case $(value method) in
+kexec)
+    kernel=$(value kernel)
+    initrd=$(value initrd)
+    cmdline=$(value cmdline)
+    # One argument each, no quotes added: the command line reaches the kernel as written.
+    if [ -n "$initrd" ]; then
+        kexec -l "$dir/$kernel" --initrd="$dir/$initrd" --append="$cmdline" || fail "kexec cannot load $kernel"
+    else
+        kexec -l "$dir/$kernel" --append="$cmdline" || fail "kexec cannot load $kernel"
+    fi
+    echo "phase 1: starting $os"
+    kexec -e || fail "kexec -e failed"
+    ;;
+bin)
+    bin=$(value bin)
+    chmod +x "$dir/$bin"
+    cd "$dir" || fail "no $dir"
+    # binargs is split at spaces, as BootTorrent did.
+    # shellcheck disable=SC2046
+    exec "./$bin" $(value binargs)
+    ;;
+*) fail "$os.boot names no method phase 1 knows" ;;
+esac
+EOF
+cat >"$init/bin/dhcp-hook" <<'EOF'
+#!/bin/sh
+case "$1" in
+bound | renew)
+    ip addr add "$ip/$mask" dev "$interface"
+    [ -n "$router" ] && ip route add default via "${router%% *}" dev "$interface"
+    ;;
+esac
+EOF
+chmod 0755 "$init/init" "$init/bin/phase1" "$init/bin/dhcp-hook" "$init/bin/busybox"
+
+cp "$work"/boot/vmlinuz-* "$out/vmlinuz"
+(cd "$init" && find . | cpio -o -H newc --quiet --owner 0:0) | gzip -9 >"$out/initrd.img.tmp"
+mv "$out/initrd.img.tmp" "$out/initrd.img"
+echo "phase 1: $out/vmlinuz ($release), $out/initrd.img ($(du -h "$out/initrd.img" | cut -f1))"
