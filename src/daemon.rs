@@ -23,6 +23,7 @@ use crate::nbd::service::NbdService;
 use crate::net::{self, NetConfig};
 use crate::notify;
 use crate::privileges::{self, Place, RunAs, Verdict};
+use crate::reload::Reloader;
 use crate::service_loop::WAKER;
 use crate::sockets;
 use crate::startup::{self, StartUp};
@@ -602,7 +603,8 @@ fn raise_open_files(config: &Config, plan: &Plan) {
 
 /// Opens the sockets, starts the services and supervises them until a stop signal
 /// or a failure. Socket errors are returned before any thread starts.
-pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
+/// `reloader` is what SIGHUP does.
+pub fn run(config: Config, plan: Plan, reloader: Reloader) -> Result<Ending, String> {
     raise_open_files(&config, &plan);
     let proxy = plan.services.bootp() && config.bootp.proxy;
     // The lease file is locked before anything else: a second bootd on the same
@@ -689,6 +691,7 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
     });
     let mut supervisor =
         Supervisor::new().map_err(|e| format!("cannot install the signal handlers: {e}"))?;
+    supervisor.on_reload(Box::new(reloader));
     let notifies = (!served.is_empty() || !proxied.is_empty()) && !config.bootp.notify.is_empty();
     // The status line counts bindings from the lease events: only a service manager
     // reads it, so without one the BOOTP service publishes to no one more.
