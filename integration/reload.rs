@@ -185,3 +185,32 @@ fn sighup_applies_a_new_configuration_to_new_requests_and_keeps_a_transfer_in_fl
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn after_dropping_root_a_reload_still_passes_its_checks() {
+    require_root();
+    let pair = Pair::new("10.127.0.1/24", None);
+    let dir = TempDir::new();
+    std::fs::create_dir_all(dir.path.join("root")).unwrap();
+    let text = |boot_file: &str| {
+        format!(
+            "[logger]\nlevel = debug\n[bootp]\npool_start = 10.127.0.100\npool_count = 20\nlease_file = leases\n[bootfile]\ndefault = {boot_file}\n[tftp]\nroot = root\n"
+        )
+    };
+    let conf = dir.write("bootd.ini", &text("pxelinux.0"));
+    // Started as root with no [bootd] user: it runs as bootd or nobody.
+    let bootd = Bootd::start(&pair.server, &conf, &[]);
+    bootd.wait_for_log("running as the user ", Duration::from_secs(10));
+    dir.write("bootd.ini", &text("lpxelinux.0"));
+    bootd.signal(libc::SIGHUP);
+    bootd.wait_for_log("is in force for new requests", Duration::from_secs(5));
+    assert!(
+        !bootd.log().contains("configuration in force stays"),
+        "{}",
+        bootd.log()
+    );
+    let env = udhcpc(&pair, &dir, "after", &PXE_BIOS)
+        .unwrap_or_else(|| panic!("no lease; log:\n{}", bootd.log()));
+    assert_eq!(env["boot_file"], "lpxelinux.0");
+}

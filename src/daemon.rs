@@ -83,6 +83,19 @@ impl std::error::Error for HostProblems {}
 /// Checks what `config` needs from this host for `services` (no socket is opened).
 /// Every check runs, so that `bootd --check` reports every problem at once.
 pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems> {
+    check_host(config, services, true)
+}
+
+/// [`prepare`] for a configuration reloaded into a running bootd: what is only
+/// made at start (the lease file and its directory, the log file, the user and
+/// the directories given to it) is left unchecked, since a reload keeps it as
+/// it is; after the drop from root, checking it as the new user would refuse
+/// every reload for files bootd opened as root.
+pub fn prepare_reload(config: &Config, services: Services) -> Result<Plan, HostProblems> {
+    check_host(config, services, false)
+}
+
+fn check_host(config: &Config, services: Services, at_start: bool) -> Result<Plan, HostProblems> {
     let file = config.path.display();
     let mut problems = Vec::new();
     let mut error = |message: String| problems.push(Problem::error(None, message));
@@ -239,9 +252,11 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
             ));
         }
     } else if services.bootp() {
-        match lease_file::check(&config.bootp.lease_file) {
-            Ok(warning) => warnings.extend(warning),
-            Err(e) => error(e.to_string()),
+        if at_start {
+            match lease_file::check(&config.bootp.lease_file) {
+                Ok(warning) => warnings.extend(warning),
+                Err(e) => error(e.to_string()),
+            }
         }
         let mut pool_errors = Vec::new();
         check_pools(
@@ -264,7 +279,9 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
     if services.bootp() && services.tftp() {
         missing_boot_files(config, &mut warnings);
     }
-    check_log_file(config, &mut error);
+    if at_start {
+        check_log_file(config, &mut error);
+    }
     let run_as = match privileges::decide(config.daemon.user.as_deref()) {
         Ok(run_as) => run_as,
         Err(e) => {
@@ -274,7 +291,8 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
     };
     let mut places = Vec::new();
     // A proxy keeps no lease file: nothing of the BOOTP side is written.
-    for place in written_places(config, services.bootp() && !proxy, nbd, &run_as) {
+    let written = written_places(config, services.bootp() && !proxy, nbd, &run_as);
+    for place in written.into_iter().filter(|_| at_start) {
         match privileges::judge(&place, &run_as) {
             Verdict::Writable => {}
             Verdict::Give => places.push(place),

@@ -99,7 +99,7 @@ impl Reloader {
             log::warn!("reload: {warning}");
         }
         self.overrides.apply(&mut loaded.config);
-        let plan = match daemon::prepare(&loaded.config, self.services) {
+        let plan = match daemon::prepare_reload(&loaded.config, self.services) {
             Ok(plan) => plan,
             Err(e) => {
                 let mut errors = 0;

@@ -234,12 +234,10 @@ pub fn check(lease_file: &Path) -> Result<Option<String>, LeaseFileError> {
         })?;
     }
     let lock = sibling(&path, ".lock");
-    match holder(&lock) {
-        // This bootd itself, checking its configuration again on SIGHUP.
-        Some(Some(pid)) if pid == std::process::id() => Ok(None),
-        Some(holder) => Err(fail(Trouble::Locked { lock, holder })),
-        None => Ok(None),
+    if let Some(holder) = holder(&lock) {
+        return Err(fail(Trouble::Locked { lock, holder }));
     }
+    Ok(None)
 }
 
 /// The lease file, open for appending (see the module's documentation); for
