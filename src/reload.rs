@@ -11,7 +11,7 @@ use std::fmt::Debug;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::config::{self, Config, LogTarget, Services};
+use crate::config::{self, Access, Config, LogTarget, Services};
 use crate::daemon;
 use crate::event::Reloaded;
 use crate::logging;
@@ -165,6 +165,11 @@ pub fn restart_needed(
         &o.notify.is_empty(),
         &n.notify.is_empty(),
     );
+    // While access stays `http`, the decisions made and the queries in flight
+    // are kept, and with them the server they were asked of.
+    if o.access == Some(Access::Http) && n.access == Some(Access::Http) {
+        compare("[http]", &old.http, &new.http);
+    }
     let (o, n) = (&old.tftp, &new.tftp);
     compare("[tftp] address", &o.address, &n.address);
     compare("[tftp] port", &o.port, &n.port);
@@ -224,6 +229,24 @@ mod tests {
             "[bootp]\npool_start = 10.0.0.100\naccess = mac\n[mac]\n02-00-00-00-00-01 = enable\n[bootfile]\ndefault = lpxelinux.0\n[filters]\na = b\n[static_dhcp]\n02-00-00-00-00-01 = 10.0.0.7\n",
         );
         assert_eq!(restart_needed(&old, &new, &[], &[]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_authorisation_server_changed_under_access_http_is_named() {
+        let http = "[bootp]\npool_start = 10.0.0.100\naccess = http\n[http]\nlocation = http://10.0.0.2\npxe = /boot\ndhcp = /linux\n";
+        let old = config(http);
+        let new = config(&http.replace("10.0.0.2", "10.0.0.3"));
+        let changes = restart_needed(&old, &new, &[], &[]);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(
+            changes[0].starts_with("[http] changed from "),
+            "{changes:?}"
+        );
+        // Another policy is made anew, from the new [http].
+        let mac = config(
+            "[bootp]\npool_start = 10.0.0.100\naccess = mac\n[mac]\n02-00-00-00-00-01 = enable\n",
+        );
+        assert_eq!(restart_needed(&mac, &new, &[], &[]), Vec::<String>::new());
     }
 
     #[test]
