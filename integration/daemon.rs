@@ -42,7 +42,7 @@ fn starts_and_stops_on_sigterm_within_a_second() {
 
 #[test]
 #[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
-fn sigint_stops_too_and_sighup_is_acknowledged() {
+fn sigint_stops_too_and_sighup_reloads_the_configuration() {
     require_root();
     let pair = Pair::new("10.91.0.1/24", None);
     let dir = TempDir::new();
@@ -51,6 +51,7 @@ fn sigint_stops_too_and_sighup_is_acknowledged() {
     bootd.wait_for_log("serving BOOTP/DHCP", Duration::from_secs(5));
     bootd.signal(libc::SIGHUP);
     bootd.wait_for_log("SIGHUP received", Duration::from_secs(2));
+    bootd.wait_for_log("is in force for new requests", Duration::from_secs(2));
     bootd.signal(libc::SIGINT);
     let (status, took) = bootd.wait(Duration::from_secs(2)).expect("stops on SIGINT");
     assert_eq!(status.code(), Some(0));

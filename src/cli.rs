@@ -35,7 +35,8 @@ Commands:
                      last change), also while bootd runs; --json for scripts
 
 Exit status: 0 clean stop, 1 configuration or runtime error, 2 usage error.
-Signals: SIGTERM or SIGINT stop bootd; SIGHUP is acknowledged in the log.";
+Signals: SIGTERM or SIGINT stop bootd; SIGHUP reloads the configuration and
+reopens the log file.";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {

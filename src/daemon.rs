@@ -23,6 +23,7 @@ use crate::nbd::service::NbdService;
 use crate::net::{self, NetConfig};
 use crate::notify;
 use crate::privileges::{self, Place, RunAs, Verdict};
+use crate::reload::Reloader;
 use crate::room::builder::{self as room, RoomHandle};
 use crate::room::published::Published;
 use crate::service_loop::WAKER;
@@ -84,6 +85,19 @@ impl std::error::Error for HostProblems {}
 /// Checks what `config` needs from this host for `services` (no socket is opened).
 /// Every check runs, so that `bootd --check` reports every problem at once.
 pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems> {
+    check_host(config, services, true)
+}
+
+/// [`prepare`] for a configuration reloaded into a running bootd: what is only
+/// made at start (the lease file and its directory, the log file, the user and
+/// the directories given to it) is left unchecked, since a reload keeps it as
+/// it is; after the drop from root, checking it as the new user would refuse
+/// every reload for files bootd opened as root.
+pub fn prepare_reload(config: &Config, services: Services) -> Result<Plan, HostProblems> {
+    check_host(config, services, false)
+}
+
+fn check_host(config: &Config, services: Services, at_start: bool) -> Result<Plan, HostProblems> {
     let file = config.path.display();
     let mut problems = Vec::new();
     let mut error = |message: String| problems.push(Problem::error(None, message));
@@ -240,9 +254,11 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
             ));
         }
     } else if services.bootp() {
-        match lease_file::check(&config.bootp.lease_file) {
-            Ok(warning) => warnings.extend(warning),
-            Err(e) => error(e.to_string()),
+        if at_start {
+            match lease_file::check(&config.bootp.lease_file) {
+                Ok(warning) => warnings.extend(warning),
+                Err(e) => error(e.to_string()),
+            }
         }
         let mut pool_errors = Vec::new();
         check_pools(
@@ -265,7 +281,9 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
     if services.bootp() && services.tftp() {
         missing_boot_files(config, &mut warnings);
     }
-    check_log_file(config, &mut error);
+    if at_start {
+        check_log_file(config, &mut error);
+    }
     let run_as = match privileges::decide(config.daemon.user.as_deref()) {
         Ok(run_as) => run_as,
         Err(e) => {
@@ -275,7 +293,8 @@ pub fn prepare(config: &Config, services: Services) -> Result<Plan, HostProblems
     };
     let mut places = Vec::new();
     // A proxy keeps no lease file: nothing of the BOOTP side is written.
-    for place in written_places(config, services.bootp() && !proxy, nbd, &run_as) {
+    let written = written_places(config, services.bootp() && !proxy, nbd, &run_as);
+    for place in written.into_iter().filter(|_| at_start) {
         match privileges::judge(&place, &run_as) {
             Verdict::Writable => {}
             Verdict::Give => places.push(place),
@@ -638,7 +657,25 @@ fn raise_open_files(config: &Config, plan: &Plan) {
 
 /// Opens the sockets, starts the services and supervises them until a stop signal
 /// or a failure. Socket errors are returned before any thread starts.
-pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
+/// What SIGHUP does: the configuration re-read and handed to the services, and
+/// the boot menu and its torrents rebuilt from it.
+struct MenuReloader {
+    reloader: Reloader,
+    room: Option<RoomHandle>,
+}
+
+impl crate::supervisor::Reload for MenuReloader {
+    fn reload(&mut self) -> Option<crate::event::Reloaded> {
+        let reloaded = crate::supervisor::Reload::reload(&mut self.reloader)?;
+        if let Some(room) = &self.room {
+            room.reload(reloaded.0.menu.clone());
+        }
+        Some(reloaded)
+    }
+}
+
+/// `reloader` is what SIGHUP does.
+pub fn run(config: Config, plan: Plan, reloader: Reloader) -> Result<Ending, String> {
     raise_open_files(&config, &plan);
     let proxy = plan.services.bootp() && config.bootp.proxy;
     // The lease file is locked before anything else: a second bootd on the same
@@ -725,6 +762,8 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
     });
     let mut supervisor =
         Supervisor::new().map_err(|e| format!("cannot install the signal handlers: {e}"))?;
+    // Filled in once the HTTP service starts the menu's builder.
+    let mut room_handle = None;
     let notifies = (!served.is_empty() || !proxied.is_empty()) && !config.bootp.notify.is_empty();
     // The status line counts bindings from the lease events: only a service manager
     // reads it, so without one the BOOTP service publishes to no one more.
@@ -779,7 +818,7 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
     if let Some(inbox) = http {
         let httpd = config.httpd.clone().unwrap_or_default();
         let published = Published::default();
-        let _room = start_room(&config, &plan, &httpd, &published)?;
+        room_handle = start_room(&config, &plan, &httpd, &published)?;
         let service = HttpService {
             root: httpd
                 .root
@@ -840,6 +879,10 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
             .map_err(|e| format!("cannot start the proxyDHCP thread: {e}"))?;
     }
 
+    supervisor.on_reload(Box::new(MenuReloader {
+        reloader,
+        room: room_handle,
+    }));
     let mut startup = StartUp::new(
         std::time::Instant::now(),
         startup::expected_listeners(&config, &plan),

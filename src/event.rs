@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
+use crate::config::Config;
 use crate::types::{MacAddr, Uuid};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +45,29 @@ pub enum Event {
 pub enum Message {
     Stop,
     Event(Event),
+    /// SIGHUP: a new configuration, checked; each service applies what it can to
+    /// new requests and keeps what is in flight.
+    Reload(Reloaded),
+}
+
+/// A reloaded configuration, shared by every service. Two are equal when they are
+/// the same load (a configuration has no meaningful equality of its own).
+#[derive(Debug, Clone)]
+pub struct Reloaded(pub Arc<Config>);
+
+impl PartialEq for Reloaded {
+    fn eq(&self, other: &Reloaded) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Reloaded {}
+
+impl std::ops::Deref for Reloaded {
+    type Target = Config;
+    fn deref(&self) -> &Config {
+        &self.0
+    }
 }
 
 /// The sending side of one service's inbox.

@@ -22,6 +22,7 @@ pub(crate) mod nbd;
 pub(crate) mod net;
 pub(crate) mod notify;
 pub mod privileges;
+pub mod reload;
 pub(crate) mod room;
 pub(crate) mod service_loop;
 pub(crate) mod sockets;

@@ -39,6 +39,48 @@ pub const EXIT_FLUSH: Duration = Duration::from_millis(300);
 /// Where the `log` thread writes lines. It may block: only that thread waits.
 pub trait Sink: Send {
     fn write_line(&mut self, line: &[u8]);
+    /// Opens the destination again (a log file renamed by logrotate); a sink with
+    /// nothing to reopen has nothing to do.
+    fn reopen(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// `type = file`: the file by its path, so that a rotation can be followed.
+struct FileSink {
+    path: std::path::PathBuf,
+    file: std::fs::File,
+}
+
+impl FileSink {
+    fn open(path: &Path) -> Result<FileSink, String> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| {
+                format!(
+                    "[logger] file = {}: cannot open the log file for appending: {e}",
+                    path.display()
+                )
+            })?;
+        Ok(FileSink {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+}
+
+impl Sink for FileSink {
+    fn write_line(&mut self, line: &[u8]) {
+        let _ = self.file.write_all(line);
+    }
+
+    /// Lines keep going to the old file when the new one cannot be opened.
+    fn reopen(&mut self) -> Result<(), String> {
+        *self = FileSink::open(&self.path)?;
+        Ok(())
+    }
 }
 
 /// stderr, stdout or a file: one `write_all` per line (a failed write loses that
@@ -56,6 +98,9 @@ enum Item {
     Line(Vec<u8>),
     /// Answered once every line queued before it has been written.
     Flush(Sender<()>),
+    /// Reopen the sink, after the lines queued before it; a failure is said in
+    /// the sink still open.
+    Reopen,
 }
 
 /// The queue between the threads that log and the `log` thread: bounded in bytes,
@@ -143,6 +188,19 @@ fn drain(receiver: &Receiver<Item>, queue: &LogQueue, format: &Format, sink: &mu
             }
             Item::Flush(done) => {
                 let _ = done.send(());
+            }
+            Item::Reopen => {
+                if let Err(e) = sink.reopen() {
+                    let line = format.line(
+                        &Record::builder()
+                            .level(Level::Error)
+                            .args(format_args!(
+                                "{e}; logging goes on to the file already open"
+                            ))
+                            .build(),
+                    );
+                    sink.write_line(&line);
+                }
             }
         }
     }
@@ -276,17 +334,7 @@ pub fn init(config: &LoggerConfig) -> Result<(), String> {
                 .file
                 .as_deref()
                 .ok_or("[logger] type = file needs [logger] file = /path/to/bootd.log")?;
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| {
-                    format!(
-                        "[logger] file = {}: cannot open the log file for appending: {e}",
-                        path.display()
-                    )
-                })?;
-            (Format::text(level), Box::new(StreamSink(file)))
+            (Format::text(level), Box::new(FileSink::open(path)?))
         }
         LogTarget::Syslog => {
             let sink = SyslogSink::connect(Path::new(SYSLOG_SOCKET)).map_err(|e| {
@@ -323,6 +371,15 @@ pub fn init(config: &LoggerConfig) -> Result<(), String> {
 pub fn flush(timeout: Duration) {
     if let Some(queue) = QUEUE.get() {
         queue.flush(timeout);
+    }
+}
+
+/// Reopens the log file (SIGHUP, after logrotate renamed it): lines logged
+/// before go to the old file, lines logged after to the new one. Other
+/// destinations have nothing to reopen.
+pub fn reopen() {
+    if let Some(queue) = QUEUE.get() {
+        let _ = queue.sender.send(Item::Reopen);
     }
 }
 
@@ -509,5 +566,27 @@ mod tests {
         let lines = reader.lines();
         assert_eq!(lines.len(), 1);
         assert!(lines[0].ends_with(&format!("{long}\n")));
+    }
+
+    #[test]
+    fn a_renamed_log_file_is_followed_by_reopening_it() {
+        let dir = std::env::temp_dir().join(format!("bootd-log-reopen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bootd.log");
+        let mut sink = FileSink::open(&path).unwrap();
+        sink.write_line(b"before\n");
+        // logrotate: the file is renamed, and bootd is told with SIGHUP.
+        std::fs::rename(&path, dir.join("bootd.log.1")).unwrap();
+        sink.write_line(b"still old\n");
+        sink.reopen().unwrap();
+        sink.write_line(b"after\n");
+        let old = std::fs::read_to_string(dir.join("bootd.log.1")).unwrap();
+        assert_eq!(old, "before\nstill old\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "after\n");
+        // A file that cannot be opened again leaves the old one in use.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(sink.reopen().is_err());
+        sink.write_line(b"lost with its directory\n");
     }
 }

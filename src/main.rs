@@ -9,6 +9,7 @@ use bootd::config::{self, Loaded, LogTarget, Problem, Services};
 use bootd::daemon;
 use bootd::lease_list;
 use bootd::privileges::RunAs;
+use bootd::reload::{Overrides, Reloader};
 use bootd::supervisor::{self, Ending};
 
 const EXIT_ERROR: u8 = 1;
@@ -207,14 +208,9 @@ fn run(path: &Path, services: Services, user: Option<String>, debug: bool) -> Ex
         Ok(l) => l,
         Err(code) => return code,
     };
-    if user.is_some() {
-        loaded.config.daemon.user = user;
-    }
-    if debug {
-        // pybootd's -d: the foreground run of someone debugging, on the terminal.
-        loaded.config.logger.target = LogTarget::Stderr;
-        loaded.config.logger.level = log::LevelFilter::Debug;
-    }
+    // pybootd's -d: the foreground run of someone debugging, on the terminal.
+    let overrides = Overrides { user, debug };
+    overrides.apply(&mut loaded.config);
     // A log file made now is bootd's own, to give to the user it runs as.
     let created_log_file = match (&loaded.config.logger.target, &loaded.config.logger.file) {
         (LogTarget::File, Some(file)) if !file.exists() => Some(file.clone()),
@@ -224,7 +220,7 @@ fn run(path: &Path, services: Services, user: Option<String>, debug: bool) -> Ex
         eprintln!("bootd: {e}");
         return ExitCode::from(EXIT_ERROR);
     }
-    let code = run_logged(path, services, loaded, created_log_file);
+    let code = run_logged(path, services, loaded, created_log_file, overrides);
     // Log lines are written by their own thread: give it a moment to write the
     // last ones, but no more, should the log reader be stalled.
     bootd::logging::flush(bootd::logging::EXIT_FLUSH);
@@ -237,6 +233,7 @@ fn run_logged(
     services: Services,
     loaded: Loaded,
     created_log_file: Option<std::path::PathBuf>,
+    overrides: Overrides,
 ) -> ExitCode {
     supervisor::install_panic_logger();
     log::info!(
@@ -271,7 +268,14 @@ fn run_logged(
     for warning in &plan.warnings {
         log::warn!("{warning}");
     }
-    match daemon::run(loaded.config, plan) {
+    let reloader = Reloader::new(
+        path.to_path_buf(),
+        services,
+        overrides,
+        loaded.config.clone(),
+        plan.nets.clone(),
+    );
+    match daemon::run(loaded.config, plan, reloader) {
         Ok(Ending::Clean) => {
             log::info!("bootd stopped");
             ExitCode::SUCCESS

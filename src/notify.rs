@@ -222,7 +222,8 @@ fn target_socket(target: &SocketAddr) -> Result<UdpSocket, String> {
 
 /// The notifier thread: runs until `Message::Stop` or until every sender is gone.
 pub fn run(targets: Vec<SocketAddr>, inbox: Receiver<Message>) -> Result<(), String> {
-    let sockets = targets
+    let mut targets = targets;
+    let mut sockets = targets
         .iter()
         .map(target_socket)
         .collect::<Result<Vec<_>, _>>()?;
@@ -243,6 +244,20 @@ pub fn run(targets: Vec<SocketAddr>, inbox: Receiver<Message>) -> Result<(), Str
             Some(Message::Stop) => return Ok(()),
             Some(Message::Event(Event::Lease(event))) => notifier.handle_lease(&event),
             Some(Message::Event(Event::ServerAddress(_))) => {}
+            Some(Message::Reload(config)) if config.bootp.notify != targets => {
+                // Notifications in flight are single datagrams: nothing is lost
+                // by starting the new list afresh, each target with its own socket.
+                match config.bootp.notify.iter().map(target_socket).collect() {
+                    Ok(opened) => {
+                        targets = config.bootp.notify.clone();
+                        sockets = opened;
+                        notifier = Notifier::new(&targets);
+                        log::info!("reload: notifications go to {} targets now", targets.len());
+                    }
+                    Err(e) => log::error!("reload: {e}; the notify targets stay as they were"),
+                }
+            }
+            Some(Message::Reload(_)) => {}
             None => notifier.handle_timeout(Instant::now()),
         }
         while let Some(transmit) = notifier.poll_transmit() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, TryRecvError};
 use mio::{Events, Poll, Token};
 
-use crate::event::{Event, Message};
+use crate::event::{Event, Message, Reloaded};
 
 /// The token of each service's `mio::Waker`.
 pub const WAKER: Token = Token(usize::MAX);
@@ -27,6 +27,9 @@ pub fn poll(poll: &mut Poll, events: &mut Events, timeout: Option<Duration>) -> 
 pub struct Inbox {
     pub stop: bool,
     pub events: Vec<Event>,
+    /// The newest configuration SIGHUP loaded, if one came: an older one in the
+    /// same drain is superseded by it.
+    pub reload: Option<Reloaded>,
 }
 
 /// Empties the inbox (wake-ups coalesce, so one wake may stand for many messages).
@@ -37,6 +40,7 @@ pub fn drain(inbox: &Receiver<Message>) -> Inbox {
         match inbox.try_recv() {
             Ok(Message::Stop) => out.stop = true,
             Ok(Message::Event(e)) => out.events.push(e),
+            Ok(Message::Reload(config)) => out.reload = Some(config),
             Err(TryRecvError::Empty) => return out,
             Err(TryRecvError::Disconnected) => {
                 out.stop = true;

@@ -1,5 +1,5 @@
 //! Service threads and their supervision: SIGTERM/SIGINT stop every thread within
-//! a second, SIGHUP is acknowledged, and a thread that fails or panics takes the
+//! a second, SIGHUP hands every service the configuration reloaded, and a thread that fails or panics takes the
 //! daemon down with a log line and exit status 1, never leaving it half alive.
 //! What the daemon does between start-up and stop besides (finish start-up once
 //! the services listen, report its status) are [`Duties`] the supervisor's loop
@@ -15,7 +15,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
-use crate::event::{Mailbox, Message};
+use crate::event::{Mailbox, Message, Reloaded};
 
 /// How long stopping services may take before bootd exits regardless.
 pub const STOP_DEADLINE: Duration = Duration::from_secs(1);
@@ -67,6 +67,12 @@ pub trait Duties {
     fn stopping(&mut self);
 }
 
+/// What SIGHUP does: loads the configuration again; `None` keeps the one in
+/// force (the reasons are logged).
+pub trait Reload {
+    fn reload(&mut self) -> Option<Reloaded>;
+}
+
 /// No duties at all.
 struct NoDuties;
 
@@ -96,6 +102,7 @@ pub struct Supervisor {
     exits: Sender<ServiceExit>,
     exit_reports: Receiver<ServiceExit>,
     services: Vec<(&'static str, Mailbox, JoinHandle<()>)>,
+    reloader: Option<Box<dyn Reload>>,
 }
 
 impl Supervisor {
@@ -114,6 +121,7 @@ impl Supervisor {
             exits,
             exit_reports,
             services: Vec::new(),
+            reloader: None,
         })
     }
 
@@ -144,6 +152,11 @@ impl Supervisor {
         Ok(())
     }
 
+    /// What SIGHUP does; without it, SIGHUP is only logged.
+    pub fn on_reload(&mut self, reloader: Box<dyn Reload>) {
+        self.reloader = Some(reloader);
+    }
+
     /// Waits for a stop signal or a failing service, then stops everything.
     pub fn run(self) -> Ending {
         self.run_with(&mut NoDuties)
@@ -170,11 +183,14 @@ impl Supervisor {
                 if event.token() == SIGNALS {
                     for signal in self.signals.pending() {
                         match signal {
-                            SIGHUP => {
-                                log::info!(
-                                    "SIGHUP received: configuration reload is not supported yet; restart bootd to apply changes"
-                                );
-                            }
+                            SIGHUP => match self.reloader.as_mut() {
+                                Some(reloader) => {
+                                    if let Some(config) = reloader.reload() {
+                                        self.broadcast(Message::Reload(config));
+                                    }
+                                }
+                                None => log::info!("SIGHUP received: nothing to reload"),
+                            },
                             _ => {
                                 let name = if signal == SIGINT {
                                     "SIGINT"
@@ -227,7 +243,12 @@ impl Supervisor {
     fn broadcast(&self, message: Message) {
         for (name, mailbox, _) in &self.services {
             if !mailbox.send(message.clone()) {
-                log::debug!("the {name} service did not take {message:?}");
+                match message {
+                    Message::Reload(_) => log::warn!(
+                        "reload: the {name} service's inbox is full; it keeps its old configuration"
+                    ),
+                    _ => log::debug!("the {name} service did not take {message:?}"),
+                }
             }
         }
     }

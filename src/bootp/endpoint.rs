@@ -319,6 +319,53 @@ impl Endpoint {
         self.process(now, epoch, network, source, bytes);
     }
 
+    /// A reloaded configuration (SIGHUP), already checked: requests from now on
+    /// are answered with its access list, boot files, buggy clients,
+    /// reservations and per-request settings (server name, domain, gateway,
+    /// lease time). Nothing in flight is dropped: bindings and offers stand,
+    /// replies waiting for their lease record still wait for it, and requests
+    /// parked on an HTTP authorisation are kept while `access` stays `http`
+    /// (with the authorisations already answered), or are decided again at
+    /// once under the new policy when it changes. What the sockets and pools
+    /// were made from (port, pools, lease file, DNS, netmask) stays as at start.
+    pub fn handle_reload(&mut self, now: Instant, config: &Config) {
+        let old = &self.bootp;
+        self.bootp = BootpConfig {
+            proxy: old.proxy,
+            address: old.address,
+            port: old.port,
+            pools: old.pools.clone(),
+            pool_count: old.pool_count,
+            lease_file: old.lease_file.clone(),
+            remembered_clients: old.remembered_clients,
+            dns: old.dns.clone(),
+            netmask: old.netmask,
+            ..config.bootp.clone()
+        };
+        self.boot_files = config.boot_files.clone();
+        self.buggy_clients = config.buggy_clients.clone();
+        for network in &mut self.networks {
+            network.leases.set_reservations(&config.static_dhcp);
+        }
+        let keeps_decisions = matches!(self.access, AccessControl::Http(_))
+            && config.bootp.access == Some(crate::config::Access::Http);
+        if !keeps_decisions {
+            self.access = AccessControl::new(config);
+            // Requests parked on a policy that is gone are decided by the new one.
+            let parked: Vec<Parked> = self.parked.drain().map(|(_, p)| p).collect();
+            let epoch = self.epoch_at(now);
+            for request in parked {
+                self.process(now, epoch, request.network, request.source, &request.bytes);
+            }
+        }
+        let bound: usize = self.networks.iter().map(|n| n.leases.bound_count()).sum();
+        let line = format!(
+            "reload: new requests are answered with the new access list, boot files and reservations; {bound} bindings and {} parked requests kept",
+            self.parked.len()
+        );
+        self.log(Level::Info, || line);
+    }
+
     /// The HTTP authorisation server's answer to query `id` (also a failure to
     /// ask it); the request it parked is handled again.
     pub fn handle_auth_answer(&mut self, now: Instant, id: u64, answer: Answer) {

@@ -1262,3 +1262,117 @@ fn the_overload_line_is_said_once_a_second_at_most_with_the_kernels_drops() {
     let dropped: u64 = overload.iter().map(|l| count(l, "kernel dropped ")).sum();
     assert_eq!((shed, dropped), (2500, 3 * 249), "each loss is told once");
 }
+
+/// The configuration a reload reads: the test endpoint's network and pool, with
+/// `bootp` lines added to `[bootp]` and `rest` after it (its own `[bootfile]`).
+fn reloaded(bootp: &str, rest: &str) -> Config {
+    let text = format!(
+        "[bootp]\nlease_file = /nonexistent/leases\npool_start = 10.0.0.100\npool_count = 10\n{bootp}\n{rest}"
+    );
+    load_str(Path::new("t.ini"), &text, Path::new("/"))
+        .unwrap()
+        .config
+}
+
+#[test]
+fn a_reload_keeps_bindings_and_new_requests_get_the_new_boot_file_and_reservations() {
+    let mut e = endpoint("", "");
+    let now = Instant::now();
+    discover_and_request(&mut e, 1, now);
+    committed(&mut e);
+    let ack = transmits(&mut e);
+    assert_eq!(reply_of(&ack[0]).message_type(), Some(MessageType::Ack));
+    let bound = reply_of(&ack[0]).yiaddr;
+
+    let later = now + Duration::from_secs(60);
+    let config = reloaded(
+        "",
+        "[bootfile]\ndefault = lpxelinux.0\n00000 = lpxelinux.0\n[static_dhcp]\n52-54-00-00-00-02 = 10.0.0.50\n",
+    );
+    e.handle_reload(later, &config);
+    let said = lines(&events(&mut e), Level::Info);
+    assert!(
+        said.iter()
+            .any(|l| l.contains("1 bindings and 0 parked requests kept")),
+        "{said:?}"
+    );
+    // The machine bound before the reload renews its address.
+    e.handle_datagram(later, EPOCH + 60, 0, CLIENT, &dhcp_request(1, 3, bound));
+    committed(&mut e);
+    let renewed = transmits(&mut e);
+    assert_eq!(reply_of(&renewed[0]).message_type(), Some(MessageType::Ack));
+    assert_eq!(reply_of(&renewed[0]).yiaddr, bound);
+    // A new machine gets its new reservation and the new boot file.
+    e.handle_datagram(
+        later,
+        EPOCH + 60,
+        0,
+        CLIENT,
+        &request(MessageType::Discover, 2, 4, true),
+    );
+    let offer = transmits(&mut e);
+    assert_eq!(reply_of(&offer[0]).yiaddr, Ipv4Addr::new(10, 0, 0, 50));
+    assert!(reply_of(&offer[0]).file.starts_with(b"lpxelinux.0"));
+}
+
+#[test]
+fn a_reload_keeps_a_request_parked_on_its_authorisation() {
+    let mut e = endpoint("access = http", HTTP);
+    let now = Instant::now();
+    e.handle_datagram(
+        now,
+        EPOCH,
+        0,
+        CLIENT,
+        &request(MessageType::Discover, 1, 7, true),
+    );
+    let asked = queries(&events(&mut e));
+    assert_eq!(e.parked_count(), 1);
+    let config = reloaded(
+        "access = http",
+        &format!("{HTTP}[bootfile]\ndefault = lpxelinux.0\n"),
+    );
+    e.handle_reload(now + Duration::from_millis(100), &config);
+    assert_eq!(
+        e.parked_count(),
+        1,
+        "the parked request survives the reload"
+    );
+    assert!(transmits(&mut e).is_empty());
+    // Its answer comes after the reload: it is offered the new boot file.
+    e.handle_auth_answer(now + Duration::from_millis(200), asked[0].id, allowed());
+    let sent = transmits(&mut e);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(reply_of(&sent[0]).xid, 7);
+    assert!(reply_of(&sent[0]).file.starts_with(b"lpxelinux.0"));
+}
+
+#[test]
+fn a_reload_to_another_access_policy_decides_parked_requests_at_once() {
+    let mut e = endpoint("access = http", HTTP);
+    let now = Instant::now();
+    for last in [1, 2] {
+        e.handle_datagram(
+            now,
+            EPOCH,
+            0,
+            CLIENT,
+            &request(MessageType::Discover, last, 7, true),
+        );
+    }
+    events(&mut e);
+    assert_eq!(e.parked_count(), 2);
+    let config = reloaded(
+        "access = mac",
+        "[mac]\n52-54-00-00-00-01 = enable\n52-54-00-00-00-02 = disable\n[bootfile]\ndefault = pxelinux.0\n",
+    );
+    e.handle_reload(now + Duration::from_millis(100), &config);
+    assert_eq!(e.parked_count(), 0);
+    let sent = transmits(&mut e);
+    assert_eq!(
+        sent.len(),
+        1,
+        "the allowed machine is answered, the other refused"
+    );
+    assert_eq!(sent[0].mac, mac(1));
+}

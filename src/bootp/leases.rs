@@ -497,6 +497,25 @@ impl LeaseTable {
         table
     }
 
+    /// Replaces the `[static_dhcp]` reservations (a reload). Bindings stand: a
+    /// machine bound to an address now reserved for another keeps it until its
+    /// binding ends, and a machine whose reservation moved gets its new address
+    /// at its next request. Reservations of addresses that may not be handed out
+    /// are left out, as at start.
+    pub fn set_reservations(&mut self, statics: &[StaticLease]) {
+        let old: Vec<Ipv4Addr> = self.static_ips.drain().collect();
+        let usable: Vec<StaticLease> = statics
+            .iter()
+            .filter(|s| self.usable(s.ip))
+            .copied()
+            .collect();
+        self.statics = usable.iter().map(|s| (s.mac, s.ip)).collect();
+        self.static_ips = usable.iter().map(|s| s.ip).collect();
+        for ip in old.into_iter().chain(usable.iter().map(|s| s.ip)) {
+            self.refresh(ip);
+        }
+    }
+
     /// Remembers at most `limit` MACs whose binding ended (their preference for
     /// their old address, whether they PXE-booted, their UUID), and holds at
     /// most `limit` offers of pool addresses: beyond, the oldest yields (a

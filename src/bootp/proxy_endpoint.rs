@@ -258,6 +258,38 @@ impl ProxyEndpoint {
         self.process(now, network, port, source, bytes);
     }
 
+    /// A reloaded configuration (SIGHUP), already checked: requests from now on
+    /// get its boot files, access list, buggy clients and server name. Requests
+    /// parked on an HTTP authorisation are kept while `access` stays `http`, or
+    /// are decided again at once under the new policy when it changes. The
+    /// networks served (the sockets) stay as at start.
+    pub fn handle_reload(&mut self, now: Instant, config: &Config) {
+        self.boot_files = config.boot_files.clone();
+        self.buggy_clients = config.buggy_clients.clone();
+        self.server_name =
+            super::server::server_name(&config.bootp.servername, &config.bootp.domain);
+        let keeps_decisions = matches!(self.access, AccessControl::Http(_))
+            && config.bootp.access == Some(crate::config::Access::Http);
+        if !keeps_decisions {
+            self.access = AccessControl::new(config);
+            let parked: Vec<Parked> = self.parked.drain().map(|(_, p)| p).collect();
+            for request in parked {
+                self.process(
+                    now,
+                    request.network,
+                    request.port,
+                    request.source,
+                    &request.bytes,
+                );
+            }
+        }
+        let line = format!(
+            "reload: new requests are answered with the new access list and boot files; {} parked requests kept",
+            self.parked.len()
+        );
+        self.log(Level::Info, || line);
+    }
+
     /// The HTTP authorisation server's answer to query `id` (also a failure to
     /// ask it); the request it parked is handled again.
     pub fn handle_auth_answer(&mut self, now: Instant, id: u64, answer: Answer) {

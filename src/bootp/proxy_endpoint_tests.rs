@@ -670,3 +670,51 @@ proptest! {
         }
     }
 }
+
+/// The configuration a reload reads: the test proxy's, with `bootp` lines added
+/// to `[bootp]`, `default` the BIOS boot file, and `rest` after it.
+fn reloaded(bootp: &str, default: &str, rest: &str) -> crate::config::Config {
+    let text = format!(
+        "[bootp]\nproxy = on\naddress = 10.0.0.1\nservername = bootd\ndomain = lab\n{bootp}\n\
+         [bootfile]\ndefault = {default}\n00000 = {default}\n{rest}"
+    );
+    load_str(Path::new("t.ini"), &text, Path::new("/"))
+        .unwrap()
+        .config
+}
+
+#[test]
+fn a_reload_keeps_a_parked_discover_and_new_requests_get_the_new_files_and_list() {
+    let mut e = endpoint("access = http", HTTP);
+    let t = Instant::now();
+    e.handle_datagram(t, 0, Port::Dhcp, CLIENT, &discover(Firmware::Bios, 1));
+    let asked = queries(&events(&mut e));
+    e.handle_reload(
+        t + Duration::from_millis(100),
+        &reloaded("access = http", "lpxelinux.0", HTTP),
+    );
+    assert_eq!(e.state_sizes().parked, 1, "the parked discover survives");
+    let allowed = Answer::Status {
+        code: 200,
+        body: String::new(),
+    };
+    e.handle_auth_answer(t + Duration::from_millis(300), asked[0].id, allowed);
+    let sent = transmits(&mut e);
+    assert_eq!(reply_of(&sent[0]).file, b"lpxelinux.0");
+    // Another policy: a machine off the new list is refused at once.
+    e.handle_reload(
+        t + Duration::from_secs(1),
+        &reloaded(
+            "access = mac",
+            "lpxelinux.0",
+            "[mac]\n52-54-00-00-00-01 = enable\n",
+        ),
+    );
+    events(&mut e);
+    e.handle_datagram(t, 0, Port::Dhcp, CLIENT, &discover(Firmware::Bios, 2));
+    assert_eq!(transmits(&mut e), Vec::new());
+    assert_eq!(
+        lines(&events(&mut e), Level::Info),
+        vec!["52-54-00-00-00-02: refused: no [mac] entry matches it"]
+    );
+}

@@ -50,6 +50,8 @@ struct Shell {
     events: EventBus,
     /// With `access = http`: the workers, and where their answers arrive.
     authorisers: Option<(AuthWorkers, Receiver<AuthResult>)>,
+    /// Wakes the loop when a worker answers (for workers a reload starts).
+    waker: Arc<Waker>,
 }
 
 /// The token of network `index`'s socket for `port`, and back.
@@ -100,7 +102,7 @@ impl ProxyService {
         let authorisers = match config.bootp.access {
             Some(Access::Http) => {
                 let (sender, answers) = crossbeam_channel::unbounded();
-                let workers = AuthWorkers::new(config.http.max_queries, sender, waker);
+                let workers = AuthWorkers::new(config.http.max_queries, sender, Arc::clone(&waker));
                 Some((workers, answers))
             }
             _ => None,
@@ -111,6 +113,7 @@ impl ProxyService {
             served,
             events,
             authorisers,
+            waker,
         };
         shell.flush();
         let mut events_buf = Events::with_capacity(64);
@@ -125,8 +128,12 @@ impl ProxyService {
             for event in events_buf.iter() {
                 match event.token() {
                     WAKER => {
-                        if service_loop::drain(&inbox).stop {
+                        let inbox = service_loop::drain(&inbox);
+                        if inbox.stop {
                             return Ok(());
+                        }
+                        if let Some(config) = &inbox.reload {
+                            shell.reload(config);
                         }
                         shell.take_answers();
                     }
@@ -146,6 +153,19 @@ impl ProxyService {
 }
 
 impl Shell {
+    /// SIGHUP's configuration: the endpoint answers new requests with it; the
+    /// authorisation workers start if `access = http` is new.
+    fn reload(&mut self, config: &Config) {
+        if config.bootp.access == Some(Access::Http) && self.authorisers.is_none() {
+            let (sender, answers) = crossbeam_channel::unbounded();
+            let workers =
+                AuthWorkers::new(config.http.max_queries, sender, Arc::clone(&self.waker));
+            self.authorisers = Some((workers, answers));
+        }
+        self.endpoint.handle_reload(Instant::now(), config);
+        self.flush();
+    }
+
     fn socket(&self, index: usize, port: Port) -> Option<&mio::net::UdpSocket> {
         let sockets = self.served.get(index)?;
         Some(match port {

@@ -186,8 +186,12 @@ impl BootpService {
             for event in events_buf.iter() {
                 match event.token() {
                     WAKER => {
-                        if service_loop::drain(&inbox).stop {
+                        let inbox = service_loop::drain(&inbox);
+                        if inbox.stop {
                             return Ok(());
+                        }
+                        if let Some(config) = &inbox.reload {
+                            shell.reload(config);
                         }
                         woken = true;
                     }
@@ -204,6 +208,20 @@ impl BootpService {
 }
 
 impl Shell {
+    /// SIGHUP's configuration: the endpoint answers new requests with it; the
+    /// authorisation workers start if `access = http` is new. What the endpoint
+    /// decides again (requests parked on a policy that is gone) is sent at the
+    /// end of this turn, after its lease records are written.
+    fn reload(&mut self, config: &Config) {
+        if config.bootp.access == Some(Access::Http) && self.authorisers.is_none() {
+            let (sender, answers) = crossbeam_channel::unbounded();
+            let workers =
+                AuthWorkers::new(config.http.max_queries, sender, Arc::clone(&self.waker));
+            self.authorisers = Some((workers, answers));
+        }
+        self.endpoint.handle_reload(Instant::now(), config);
+    }
+
     /// One turn: reads what the sockets hold, takes the workers' answers (when
     /// they `woke` the loop) and the timers that are due, writes the lease
     /// records all that decided, and sends the replies.

@@ -30,14 +30,7 @@ pub struct RoomHandle {
 }
 
 impl RoomHandle {
-    /// Swaps the menu and the OSes for `menu`'s.
-    #[cfg_attr(
-        not(test),
-        allow(
-            dead_code,
-            reason = "for the configuration reload (SIGHUP) to call once the daemon reloads"
-        )
-    )]
+    /// Swaps the menu and the OSes for `menu`'s (on SIGHUP).
     pub fn reload(&self, menu: MenuConfig) {
         // The thread has ended only with the HTTP service: nothing is served then.
         let _ = self.reload.send(menu);

@@ -393,6 +393,24 @@ impl<Io> Endpoint<Io> {
         }
     }
 
+    /// A reloaded configuration: requests from now on are served with `settings`
+    /// (root, filters, limits on transfers); transfers in flight keep the source
+    /// they opened and the options they negotiated, and run to their end. Whether
+    /// transfers talk from a port of their own is a matter of sockets, which a
+    /// reload does not touch: that setting stays.
+    pub fn handle_reload(&mut self, _now: Instant, settings: Settings) {
+        let single_port = self.settings.single_port;
+        self.settings = Settings {
+            single_port,
+            ..settings
+        };
+        let line = format!(
+            "reload: new requests are served with the new root, filters and limits; {} transfers in flight go on",
+            self.transfer_count()
+        );
+        self.events.push_back(Event::Log(Level::Info, line));
+    }
+
     /// Transfers in the registry, from their request to their end.
     pub fn transfer_count(&self) -> usize {
         self.by_client.len()
@@ -1675,6 +1693,75 @@ mod tests {
         )));
         assert_eq!(ep.transfer_count(), 0);
         assert_eq!(ep.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_reload_serves_new_requests_with_new_filters_and_keeps_a_transfer_in_flight() {
+        let t0 = Instant::now();
+        let mut ep = endpoint(local_root(), 10, &[]);
+        let content = [5u8; 700];
+        let (id, sent) = start_local(&mut ep, t0, client(2000), "pxelinux.0", &content, "port-a");
+        assert_eq!(
+            sent,
+            vec![Sent::ToClient("port-a", client(2000), data(1, &[5; 512]))]
+        );
+        // The configuration changes under the transfer: a filter now renames the
+        // file, and only one transfer may run at a time.
+        let t1 = t0 + Duration::from_millis(500);
+        let rules = [FilterRule {
+            pattern: "pxelinux.0".into(),
+            value: "lpxelinux.0".into(),
+            line: 1,
+        }];
+        let settings = Settings {
+            root: local_root(),
+            filters: Filters::new(&rules).unwrap(),
+            max_transfers: 2,
+            max_transfers_per_client: 32,
+            http_timeout: HTTP_TIMEOUT,
+            single_port: true,
+        };
+        ep.handle_reload(t1, settings);
+        let (_, events) = flush(&mut ep, t1);
+        assert!(has_log(&events, Level::Info, "1 transfers in flight go on"));
+        // The transfer in flight goes on where it was, from its own port: whether
+        // transfers talk from the TFTP port is not changed by a reload.
+        assert!(!ep.settings.single_port);
+        ep.handle_datagram(t1, Arrival::Transfer(id), client(2000), &ack(1));
+        read_local(&mut ep, t1, id, &content);
+        let (sent, _) = flush(&mut ep, t1);
+        assert_eq!(
+            sent,
+            vec![Sent::ToClient("port-a", client(2000), data(2, &[5; 188]))]
+        );
+        // Its retransmission timer still runs after the reload.
+        let due = t1 + Duration::from_millis(1100);
+        ep.handle_timeout(due);
+        let (sent, _) = flush(&mut ep, due);
+        assert_eq!(
+            sent,
+            vec![Sent::ToClient("port-a", client(2000), data(2, &[5; 188]))]
+        );
+        // A new request is renamed by the new filter.
+        request(&mut ep, due, client(2001), &rrq("pxelinux.0", &[]));
+        let (_, events) = flush(&mut ep, due);
+        let (_, source) = opened(&events).unwrap();
+        assert_eq!(
+            source,
+            SourceSpec::File {
+                name: "lpxelinux.0".into()
+            }
+        );
+        // And the new limit on transfers holds: a third is refused as busy.
+        request(&mut ep, due, client(2002), &rrq("pxelinux.0", &[]));
+        let (sent, _) = flush(&mut ep, due);
+        assert!(
+            matches!(&sent[..], [Sent::FromNewPort(_, to, _)] if *to == client(2002)),
+            "{sent:?}"
+        );
+        ep.handle_datagram(due, Arrival::Transfer(id), client(2000), &ack(2));
+        let (_, events) = flush(&mut ep, due);
+        assert!(has_log(&events, Level::Info, "sent pxelinux.0: 700 bytes"));
     }
 
     #[test]

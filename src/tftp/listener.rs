@@ -59,6 +59,22 @@ impl Listeners {
         }
     }
 
+    /// A reloaded configuration: requests that arrive from now on get `limits`
+    /// (each listener's interface MTU still caps the block size); transfers in
+    /// flight keep the options they negotiated.
+    pub fn reconfigure(&mut self, limits: Limits, root: String) {
+        self.limits = limits;
+        self.root = root;
+        for listener in &mut self.listeners {
+            let mtu = if listener.address.is_unspecified() {
+                Some(UNKNOWN_INTERFACE_MTU)
+            } else {
+                mtu_of(listener.address)
+            };
+            listener.limits = limits.with_mtu(mtu);
+        }
+    }
+
     /// Listens on `address`, unless it does already.
     pub fn listen(&mut self, poll: &Poll, address: Ipv4Addr) -> Result<(), String> {
         if self.listeners.iter().any(|l| l.address == address) {

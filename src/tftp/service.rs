@@ -25,7 +25,7 @@ use super::port::{self, Port};
 use super::source::{self, HttpReaders, ReaderCount, Source};
 use super::transfer::{Limits, MAX_BLKSIZE};
 use crate::batch_receive::{self, ReceiveBatch};
-use crate::config::{FilterRule, TftpConfig, TftpRoot};
+use crate::config::{Config, FilterRule, TftpConfig, TftpRoot};
 use crate::event::{Event as BusEvent, Message};
 use crate::files::root::RootDir;
 use crate::filters::Filters;
@@ -70,39 +70,12 @@ impl TftpService {
             filter_rules,
             config_dir,
         } = self;
-        let root_dir = match &c.root {
-            TftpRoot::Dir(dir) => Some(
-                RootDir::open(dir).map_err(|e| format!("[tftp] root = {}: {e}", dir.display()))?,
-            ),
-            TftpRoot::Url(_) => None,
-        };
-        let root = match &root_dir {
-            Some(dir) => TftpRoot::Dir(dir.path().to_path_buf()),
-            None => c.root,
-        };
-        let served = match &root {
-            TftpRoot::Dir(dir) => dir.display().to_string(),
-            TftpRoot::Url(url) => url.clone(),
-        };
-        let filters =
-            Filters::with_local_files(&filter_rules, &config_dir).map_err(|e| e.to_string())?;
-        for (line, path) in filters.local_files() {
-            log::info!(
-                "[filters] line {line} serves the local file {}",
-                path.display()
-            );
-        }
-        let settings = Settings {
-            root,
-            filters,
-            max_transfers: c.max_transfers,
-            max_transfers_per_client: c.max_transfers_per_client,
-            http_timeout: c.http_timeout,
-            single_port: c.single_port,
-        };
-        let max_blksize = c.max_blocksize.unwrap_or(MAX_BLKSIZE);
-        let limits = Limits::new(max_blksize, c.max_windowsize, c.timeout, c.retries)
-            .with_max_timeout(c.max_timeout);
+        let Prepared {
+            root_dir,
+            served,
+            settings,
+            limits,
+        } = prepare(&c, &filter_rules, &config_dir)?;
         let mut shell = Shell {
             endpoint: Endpoint::new(settings, Instant::now()),
             root_dir,
@@ -141,6 +114,9 @@ impl TftpService {
                         if inbox.stop {
                             return Ok(());
                         }
+                        if let Some(config) = &inbox.reload {
+                            shell.reload(config, now);
+                        }
                         for e in inbox.events {
                             if let BusEvent::ServerAddress(a) = e
                                 && address.is_none()
@@ -170,7 +146,84 @@ impl TftpService {
     }
 }
 
+/// What the service is configured with, made from the configuration at start and
+/// at each reload.
+struct Prepared {
+    /// The root directory, held open (`None` for an http:// root).
+    root_dir: Option<RootDir>,
+    /// The root, for the log.
+    served: String,
+    settings: Settings,
+    limits: Limits,
+}
+
+/// Opens the root and compiles the filters of `c`; an error names the setting.
+fn prepare(
+    c: &TftpConfig,
+    filter_rules: &[FilterRule],
+    config_dir: &std::path::Path,
+) -> Result<Prepared, String> {
+    let root_dir = match &c.root {
+        TftpRoot::Dir(dir) => {
+            Some(RootDir::open(dir).map_err(|e| format!("[tftp] root = {}: {e}", dir.display()))?)
+        }
+        TftpRoot::Url(_) => None,
+    };
+    let root = match &root_dir {
+        Some(dir) => TftpRoot::Dir(dir.path().to_path_buf()),
+        None => c.root.clone(),
+    };
+    let served = match &root {
+        TftpRoot::Dir(dir) => dir.display().to_string(),
+        TftpRoot::Url(url) => url.clone(),
+    };
+    let filters = Filters::with_local_files(filter_rules, config_dir).map_err(|e| e.to_string())?;
+    for (line, path) in filters.local_files() {
+        log::info!(
+            "[filters] line {line} serves the local file {}",
+            path.display()
+        );
+    }
+    let settings = Settings {
+        root,
+        filters,
+        max_transfers: c.max_transfers,
+        max_transfers_per_client: c.max_transfers_per_client,
+        http_timeout: c.http_timeout,
+        single_port: c.single_port,
+    };
+    let max_blksize = c.max_blocksize.unwrap_or(MAX_BLKSIZE);
+    let limits = Limits::new(max_blksize, c.max_windowsize, c.timeout, c.retries)
+        .with_max_timeout(c.max_timeout);
+    Ok(Prepared {
+        root_dir,
+        served,
+        settings,
+        limits,
+    })
+}
+
 impl Shell {
+    /// SIGHUP's configuration: the endpoint serves new requests with it, and
+    /// transfers in flight keep their open files. A root that cannot be opened
+    /// keeps the whole old TFTP configuration in force.
+    fn reload(&mut self, config: &Config, now: Instant) {
+        let prepared = match prepare(&config.tftp, &config.filters, &config.dir) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                log::error!("reload: {e}; TFTP keeps serving with its old configuration");
+                return;
+            }
+        };
+        self.root_dir = prepared.root_dir;
+        self.listeners
+            .reconfigure(prepared.limits, prepared.served.clone());
+        self.readers.max = config.tftp.max_transfers;
+        self.readers.timeout = config.tftp.http_timeout;
+        self.endpoint.handle_reload(now, prepared.settings);
+        log::info!("reload: TFTP serves new requests from {}", prepared.served);
+    }
+
     fn on_listener(&mut self, index: usize, now: Instant) {
         while let Some((arrival, received)) = self.listeners.receive(index) {
             for slot in 0..received {
