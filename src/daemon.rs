@@ -19,6 +19,7 @@ use crate::event::{EventBus, Mailbox, Message};
 use crate::filters::{Filters, Rewrite};
 use crate::http::service::HttpService;
 use crate::limits;
+use crate::metrics::Metrics;
 use crate::nbd::service::NbdService;
 use crate::net::{self, NetConfig};
 use crate::notify;
@@ -712,6 +713,9 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
         status.is_some().then(|| supervisor.waker()),
     )?;
 
+    // Every service publishes its counts here; the HTTP service serves them.
+    let metrics = Metrics::new();
+
     if let Some(inbox) = nbd {
         let service = NbdService {
             config: config.nbd.clone(),
@@ -719,6 +723,7 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
             poll: inbox.poll,
             waker: inbox.waker,
             inbox: inbox.receiver,
+            metrics: Arc::clone(&metrics),
         };
         supervisor
             .spawn("nbd", inbox.mailbox, move || service.run())
@@ -734,6 +739,7 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
             inbox: inbox.receiver,
             filter_rules: config.filters.clone(),
             config_dir: config.dir.clone(),
+            metrics: Arc::clone(&metrics),
         };
         supervisor
             .spawn("tftp", inbox.mailbox, move || service.run())
@@ -756,6 +762,7 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
             inbox: inbox.receiver,
             filter_rules: config.filters.clone(),
             config_dir: config.dir.clone(),
+            metrics: Arc::clone(&metrics),
         };
         supervisor
             .spawn("http", inbox.mailbox, move || service.run())
@@ -781,6 +788,7 @@ pub fn run(config: Config, plan: Plan) -> Result<Ending, String> {
             journal: lease_file.journal,
             records: lease_file.records,
             http: http_server,
+            metrics: Arc::clone(&metrics),
         };
         supervisor
             .spawn("bootp", inbox.mailbox, move || service.run())

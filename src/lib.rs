@@ -18,6 +18,7 @@ pub(crate) mod http_client;
 pub mod lease_list;
 pub(crate) mod limits;
 pub mod logging;
+pub(crate) mod metrics;
 pub(crate) mod nbd;
 pub(crate) mod net;
 pub(crate) mod notify;

@@ -1262,3 +1262,46 @@ fn the_overload_line_is_said_once_a_second_at_most_with_the_kernels_drops() {
     let dropped: u64 = overload.iter().map(|l| count(l, "kernel dropped ")).sum();
     assert_eq!((shed, dropped), (2500, 3 * 249), "each loss is told once");
 }
+
+#[test]
+fn requests_are_counted_by_type_refusals_by_reason_and_leases_per_network() {
+    let mut e = endpoint("allow_simple_dhcp = off", "");
+    let now = Instant::now();
+    assert_eq!(
+        e.lease_counts().collect::<Vec<_>>(),
+        vec![("10.0.0.0/24".to_string(), 0, 10)]
+    );
+    bind(&mut e, 1, now, EPOCH).unwrap();
+    // An operating system's DISCOVER from a machine that never PXE-booted here.
+    e.handle_datagram(
+        now,
+        EPOCH,
+        0,
+        CLIENT,
+        &request(MessageType::Discover, 2, 9, false),
+    );
+    e.handle_datagram(now, EPOCH, 0, CLIENT, &[1, 2, 3]);
+    let counts = e.counts();
+    let count = |labels: &[&str], values: &[u64], label: &str| {
+        values[labels.iter().position(|l| *l == label).unwrap()]
+    };
+    use crate::metrics::{DHCP_REFUSALS, DHCP_TYPES};
+    assert_eq!(count(&DHCP_TYPES, &counts.requests, "discover"), 2);
+    assert_eq!(count(&DHCP_TYPES, &counts.requests, "request"), 1);
+    assert_eq!(count(&DHCP_TYPES, &counts.requests, "other"), 1);
+    assert_eq!(
+        count(
+            &DHCP_REFUSALS,
+            &counts.refusals,
+            "simple_client_not_allowed"
+        ),
+        1
+    );
+    assert_eq!(count(&DHCP_REFUSALS, &counts.refusals, "malformed"), 1);
+    assert_eq!(counts.refusals.iter().sum::<u64>(), 2);
+    assert_eq!(
+        e.lease_counts().collect::<Vec<_>>(),
+        vec![("10.0.0.0/24".to_string(), 1, 9)]
+    );
+    assert_eq!(e.lease_counts_bound().collect::<Vec<_>>(), vec![1]);
+}

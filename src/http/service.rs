@@ -24,12 +24,15 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::connection::{Timeouts, Write};
-use super::endpoint::{ConnectionId, Endpoint, Event, OpenFailure, Opened, Settings, SourceSpec};
+use super::endpoint::{
+    ConnectionId, Endpoint, Event, OpenFailure, Opened, Page, Settings, SourceSpec,
+};
 use crate::config::{FilterRule, HttpdConfig, TftpRoot};
 use crate::event::Event as BusEvent;
 use crate::event::Message;
 use crate::files::root::{OpenErrorKind, RootDir};
 use crate::filters::Filters;
+use crate::metrics::{self, Metrics};
 use crate::service_loop::{self, WAKER};
 use crate::tftp::endpoint::OpenError as TftpOpenError;
 use crate::tftp::source::{self, HttpChunk, ReaderCount};
@@ -60,6 +63,8 @@ pub struct HttpService {
     pub filter_rules: Vec<FilterRule>,
     /// The configuration file's directory: a filter's fixed path is taken from it.
     pub config_dir: PathBuf,
+    /// Every service's counts: this one's are published there, `/metrics` reads them.
+    pub metrics: Arc<Metrics>,
 }
 
 /// A connection's I/O.
@@ -84,6 +89,7 @@ struct Shell {
     max_readers: usize,
     http_timeout: std::time::Duration,
     buffer: Vec<u8>,
+    metrics: Arc<Metrics>,
 }
 
 impl HttpService {
@@ -99,6 +105,7 @@ impl HttpService {
             inbox,
             filter_rules,
             config_dir,
+            metrics,
         } = self;
         let root_dir = match &root {
             TftpRoot::Dir(dir) => {
@@ -143,6 +150,7 @@ impl HttpService {
             max_readers: config.max_connections,
             http_timeout,
             buffer: vec![0u8; READ_BUFFER],
+            metrics,
         };
         if let Some(address) = address {
             shell.listen(&poll, address)?;
@@ -198,6 +206,10 @@ impl HttpService {
             shell.endpoint.handle_timeout(now);
             shell.handle_events(&poll, now);
             shell.write_turn(&poll, now);
+            let counts = shell.endpoint.counts();
+            shell
+                .metrics
+                .publish_transfers(metrics::Service::Http, counts);
         }
     }
 }
@@ -408,6 +420,14 @@ impl Shell {
                 Event::Closed { mut io } => {
                     let _ = poll.registry().deregister(&mut io.stream);
                 }
+                Event::Page { id, page } => match page {
+                    Page::Metrics => {
+                        let text = metrics::render(&self.metrics.snapshot());
+                        let body = text.as_bytes();
+                        let kind = metrics::CONTENT_TYPE;
+                        self.endpoint.handle_page(now, id, kind, body);
+                    }
+                },
             }
         }
     }

@@ -54,6 +54,7 @@ use super::wire::{self, ErrorCode, Packet, Request};
 use crate::config::TftpRoot;
 use crate::files::name::{self, Refusal};
 use crate::filters::{self, Filters, Rewrite};
+use crate::metrics::TransferCounts;
 
 /// Timer wheel: 10 ms ticks, 4096 slots (41 s per revolution).
 const TICK: Duration = Duration::from_millis(10);
@@ -372,6 +373,8 @@ pub struct Endpoint<Io> {
     /// The queued datagram `poll_transmit` lent last.
     sending: Vec<u8>,
     events: VecDeque<Event<Io>>,
+    /// What the service did, for `/metrics`.
+    counts: TransferCounts,
 }
 
 impl<Io> Endpoint<Io> {
@@ -390,12 +393,19 @@ impl<Io> Endpoint<Io> {
             queued: VecDeque::new(),
             sending: Vec::new(),
             events: VecDeque::new(),
+            counts: TransferCounts::default(),
         }
     }
 
     /// Transfers in the registry, from their request to their end.
     pub fn transfer_count(&self) -> usize {
         self.by_client.len()
+    }
+
+    /// What the service did since it started: requests taken, how they ended,
+    /// bytes and retransmits of the transfers that ended.
+    pub fn counts(&self) -> &TransferCounts {
+        &self.counts
     }
 
     /// The `index`-th transfer reading an HTTP source (`None` past the last).
@@ -1139,6 +1149,15 @@ impl<Io> Endpoint<Io> {
                     .unwrap_or(now)
                     .saturating_duration_since(entry.started);
                 let s = transfer.stats();
+                self.counts.bytes += s.bytes;
+                self.counts.retransmits += s.retransmits;
+                match transfer.outcome() {
+                    Some(Outcome::Completed) | None => {
+                        self.counts.completed += 1;
+                        self.counts.durations.observe(took);
+                    }
+                    Some(_) => self.counts.failed += 1,
+                }
                 let rate = s.bytes as f64 / took.as_secs_f64().max(1e-6);
                 let summary = format!(
                     "{} bytes in {} blocks of {}, window {}, {} retransmits, {:.3} s, {}",
@@ -1174,6 +1193,7 @@ impl<Io> Endpoint<Io> {
                 self.log(level, line);
             }
             State::Failing { reason, .. } => {
+                self.counts.failed += 1;
                 self.log(Level::Info, format!("{key}: {name} failed: {reason}"))
             }
             State::Opening { .. } | State::WaitingForSource { .. } => {}
@@ -1240,6 +1260,7 @@ impl<Io> Endpoint<Io> {
             error.reason
         );
         let client = entry.client;
+        self.counts.failed += 1;
         self.log(Level::Info, line);
         if let Some(local) = self.remove_opening(id) {
             self.refuse(local, client, error.code, error.client_message);
@@ -1294,6 +1315,7 @@ impl<Io> Endpoint<Io> {
     }
 
     fn insert(&mut self, entry: Entry<Io>) -> TransferId {
+        self.counts.started += 1;
         let client = entry.client;
         let id = match self.free.pop() {
             Some(index) => {
@@ -1675,6 +1697,46 @@ mod tests {
         )));
         assert_eq!(ep.transfer_count(), 0);
         assert_eq!(ep.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_served_file_is_counted_with_its_bytes_retransmits_and_duration() {
+        let t0 = Instant::now();
+        let mut ep = endpoint(local_root(), 10, &[]);
+        request(&mut ep, t0, client(2000), &rrq("boot/pxelinux.0", &[]));
+        let (_, events) = flush(&mut ep, t0);
+        let (id, _) = opened(&events).unwrap();
+        let content = [7u8; 700];
+        ep.handle_source_opened(t0, id, "port-a", Some(700));
+        read_local(&mut ep, t0, id, &content);
+        flush(&mut ep, t0);
+        let due = ep.poll_timeout().unwrap();
+        ep.handle_timeout(due);
+        flush(&mut ep, due);
+        let at = due + Duration::from_millis(3);
+        ep.handle_datagram(at, Arrival::Transfer(id), client(2000), &ack(1));
+        read_local(&mut ep, at, id, &content);
+        flush(&mut ep, at);
+        assert_eq!(ep.counts().started, 1);
+        assert_eq!(ep.counts().completed, 0, "not before the last ACK");
+        ep.handle_datagram(at, Arrival::Transfer(id), client(2000), &ack(2));
+        flush(&mut ep, at);
+        let counts = ep.counts();
+        assert_eq!((counts.completed, counts.failed), (1, 0));
+        assert_eq!((counts.bytes, counts.retransmits), (700, 1));
+        assert_eq!(counts.durations.count, 1);
+        // A request for a missing name is a failed transfer.
+        request(&mut ep, at, client(2001), &rrq("missing", &[]));
+        let (_, events) = flush(&mut ep, at);
+        let (id, _) = opened(&events).unwrap();
+        let failure = OpenFailure::Source(OpenError {
+            code: ErrorCode::FileNotFound,
+            client_message: "file not found",
+            reason: "no such file".into(),
+        });
+        ep.handle_open_failed(at, id, failure);
+        flush(&mut ep, at);
+        assert_eq!((ep.counts().started, ep.counts().failed), (2, 1));
     }
 
     #[test]

@@ -29,6 +29,7 @@ use crate::config::{FilterRule, TftpConfig, TftpRoot};
 use crate::event::{Event as BusEvent, Message};
 use crate::files::root::RootDir;
 use crate::filters::Filters;
+use crate::metrics::{self, Metrics};
 use crate::service_loop::{self, WAKER};
 
 /// Listener tokens are 0..; a transfer's token is this plus its id.
@@ -45,6 +46,8 @@ pub struct TftpService {
     pub filter_rules: Vec<FilterRule>,
     /// The configuration file's directory: a filter's fixed path is taken from it.
     pub config_dir: PathBuf,
+    /// Where the endpoint's counts are published for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 struct Shell {
@@ -69,6 +72,7 @@ impl TftpService {
             inbox,
             filter_rules,
             config_dir,
+            metrics,
         } = self;
         let root_dir = match &c.root {
             TftpRoot::Dir(dir) => Some(
@@ -166,6 +170,7 @@ impl TftpService {
             shell.endpoint.handle_timeout(now);
             shell.flush(&poll, now);
             shell.listeners.send_queued();
+            metrics.publish_transfers(metrics::Service::Tftp, shell.endpoint.counts());
         }
     }
 }
