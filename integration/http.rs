@@ -583,3 +583,107 @@ fn a_thousand_idle_connections_do_not_stop_a_real_client() {
     );
     drop(idle);
 }
+
+/// The value of the sample `series` (name and labels, as written) in a scrape.
+fn sample(scrape: &str, series: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn metrics_are_a_scrape_promtool_accepts_counting_what_tftp_and_http_served() {
+    require_root();
+    let env = Env::new("10.102.0");
+    // A file of the same name under the root: bootd's own page wins.
+    std::fs::write(env.root.join("metrics"), "A FILE NAMED metrics\n").unwrap();
+    let bootd = env.start_files("");
+
+    run_bounded(
+        env.curl()
+            .arg("-o")
+            .arg(env.out("small"))
+            .arg(env.url("/small.txt")),
+        Duration::from_secs(30),
+    )
+    .assert_success();
+    assert_eq!(env.status("/no-such-file"), "404");
+    let got = run_bounded(
+        env.pair
+            .client
+            .command("tftp")
+            .args(["-m", "binary"])
+            .arg(&env.server)
+            .args(["-c", "get", "boot/grubx64.efi"])
+            .arg(env.out("grub.tftp")),
+        Duration::from_secs(30),
+    );
+    assert!(got.success(), "{got}\n{}", bootd.log());
+
+    // A transfer's counts are published at the end of its loop turn: the scrape
+    // may come a moment after the client's last packet.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let scrape_file = env.out("metrics.txt");
+    let headers = env.out("metrics.head");
+    let scrape = loop {
+        run_bounded(
+            env.curl()
+                .arg("-D")
+                .arg(&headers)
+                .arg("-o")
+                .arg(&scrape_file)
+                .arg(env.url("/metrics")),
+            Duration::from_secs(30),
+        )
+        .assert_success();
+        let scrape = std::fs::read_to_string(&scrape_file).unwrap_or_default();
+        let done = sample(&scrape, "bootd_transfers_completed_total{service=\"tftp\"}");
+        if done == Some(1.0) || Instant::now() > deadline {
+            break scrape;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let head = std::fs::read_to_string(&headers).unwrap_or_default();
+    assert!(
+        head.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8"),
+        "{head}"
+    );
+    assert!(!scrape.contains("A FILE NAMED metrics"), "{scrape}");
+
+    let check = run_bounded(
+        Command::new("sh")
+            .arg("-c")
+            .arg("promtool check metrics < \"$1\"")
+            .arg("sh")
+            .arg(&scrape_file),
+        Duration::from_secs(30),
+    );
+    assert!(check.success(), "promtool: {check}\n{scrape}");
+
+    let value =
+        |series: &str| sample(&scrape, series).unwrap_or_else(|| panic!("{series}: {scrape}"));
+    assert_eq!(
+        value("bootd_transfers_completed_total{service=\"tftp\"}"),
+        1.0
+    );
+    assert_eq!(value("bootd_sent_bytes_total{service=\"tftp\"}"), 100_000.0);
+    assert_eq!(
+        value("bootd_transfers_started_total{service=\"http\"}"),
+        2.0
+    );
+    assert_eq!(
+        value("bootd_transfers_completed_total{service=\"http\"}"),
+        1.0
+    );
+    assert_eq!(value("bootd_transfers_failed_total{service=\"http\"}"), 1.0);
+    assert_eq!(value("bootd_sent_bytes_total{service=\"http\"}"), 6.0);
+    assert_eq!(
+        value("bootd_transfer_duration_seconds_count{service=\"tftp\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("bootd_transfer_duration_seconds_bucket{service=\"tftp\",le=\"+Inf\"}"),
+        1.0
+    );
+}

@@ -24,6 +24,10 @@ packages=(
     # its root file system is made with mke2fs.
     qemu-system-x86 ipxe-qemu ipxe ovmf pxelinux syslinux-common grub-efi-amd64-bin grub-common
     kmod cpio gzip nbd-client e2fsprogs
+    # promtool checks a scrape of /metrics (integration/http.rs). Debian ships it in
+    # the server's package: on a host run by systemd, installing it also starts a
+    # Prometheus server on port 9090 (`systemctl disable --now prometheus` stops it)
+    prometheus
 )
 
 missing=()
