@@ -593,7 +593,7 @@ fn sample(scrape: &str, series: &str) -> Option<f64> {
 
 #[test]
 #[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
-fn metrics_are_a_scrape_promtool_accepts_counting_what_tftp_and_http_served() {
+fn metrics_pass_promtool_and_status_shows_what_tftp_and_http_served() {
     require_root();
     let env = Env::new("10.102.0");
     // A file of the same name under the root: bootd's own page wins.
@@ -685,5 +685,29 @@ fn metrics_are_a_scrape_promtool_accepts_counting_what_tftp_and_http_served() {
     assert_eq!(
         value("bootd_transfer_duration_seconds_bucket{service=\"tftp\",le=\"+Inf\"}"),
         1.0
+    );
+
+    // /status: the client, the files it fetched with their size, the refusal.
+    let page = env.out("status.html");
+    run_bounded(
+        env.curl().arg("-o").arg(&page).arg(env.url("/status")),
+        Duration::from_secs(30),
+    )
+    .assert_success();
+    let page = std::fs::read_to_string(&page).unwrap_or_default();
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(page.contains("<td>10.102.0.2</td>"), "{page}");
+    assert!(
+        page.contains("TFTP <span class=\"file\">boot/grubx64.efi</span>: 100000 bytes"),
+        "{page}"
+    );
+    assert!(
+        page.contains("HTTP <span class=\"file\">/small.txt</span>: 6 bytes"),
+        "{page}"
+    );
+    assert!(page.contains("/no-such-file"), "{page}");
+    assert!(
+        page.contains("<h2>Refusals in the last hour (1)</h2>"),
+        "{page}"
     );
 }

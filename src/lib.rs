@@ -27,6 +27,7 @@ pub(crate) mod service_loop;
 pub(crate) mod sockets;
 pub(crate) mod startup;
 pub(crate) mod status;
+pub(crate) mod status_page;
 pub mod supervisor;
 pub(crate) mod syslog;
 pub(crate) mod systemd;

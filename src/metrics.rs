@@ -16,7 +16,9 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::status_page::{self, BootLog};
 
 /// DHCP message types counted, by the label they carry; a request without
 /// option 53 is plain BOOTP.
@@ -160,6 +162,10 @@ pub struct Metrics {
     tftp: SharedTransfers,
     http: SharedTransfers,
     nbd: SharedTransfers,
+    /// What `/status` shows. Locked when a transfer ends, a client is refused
+    /// (once per client and reason), a lease is seen, at most once a second for
+    /// the transfers in flight, and by each view of the page: never per packet.
+    recent: Mutex<BootLog>,
 }
 
 /// Which file service a [`TransferCounts`] is from.
@@ -202,6 +208,21 @@ impl Metrics {
             networks.push(Arc::clone(&shared));
         }
         NetworkGauges(shared)
+    }
+
+    /// Feeds what `/status` shows.
+    pub fn record(&self, feed: impl FnOnce(&mut BootLog)) {
+        if let Ok(mut log) = self.recent.lock() {
+            feed(&mut log);
+        }
+    }
+
+    /// The `/status` page at `now`.
+    pub fn status_page(&self, now: Instant) -> String {
+        match self.recent.lock() {
+            Ok(log) => status_page::render(&log, now),
+            Err(_) => status_page::render(&BootLog::default(), now),
+        }
     }
 
     pub fn snapshot(&self) -> Snapshot {

@@ -223,7 +223,13 @@ pub struct Endpoint {
     events: VecDeque<Event>,
     /// What the service was asked and refused, for `/metrics`.
     counts: DhcpCounts,
+    /// Clients refused since the shell last took them (once per client and
+    /// reason, as the log says it), for `/status`.
+    refused: VecDeque<(MacAddr, String)>,
 }
+
+/// The most refusals kept for the shell between two of its turns.
+const MAX_REFUSED: usize = 1024;
 
 impl Endpoint {
     /// Serves `nets` (one per pool of `[bootp] pool_start`, in order) with the
@@ -283,6 +289,7 @@ impl Endpoint {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             counts: DhcpCounts::default(),
+            refused: VecDeque::new(),
         };
         endpoint.compact();
         let served: Vec<_> = nets.iter().zip(&bootp.pools).enumerate().collect();
@@ -307,6 +314,11 @@ impl Endpoint {
             endpoint.log(Level::Info, || line);
         }
         endpoint
+    }
+
+    /// The next client refused (its MAC, and the reason as logged), for `/status`.
+    pub fn poll_refused(&mut self) -> Option<(MacAddr, String)> {
+        self.refused.pop_front()
     }
 
     /// What the service was asked and refused since it started.
@@ -771,6 +783,10 @@ impl Endpoint {
             Some(mac) => {
                 let text = reason.to_string();
                 if self.first_time(mac, &text) {
+                    if self.refused.len() >= MAX_REFUSED {
+                        self.refused.pop_front();
+                    }
+                    self.refused.push_back((mac, text.clone()));
                     self.log(Level::Info, || text);
                 } else {
                     self.log(Level::Debug, || text);

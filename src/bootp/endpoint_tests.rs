@@ -1305,3 +1305,22 @@ fn requests_are_counted_by_type_refusals_by_reason_and_leases_per_network() {
     );
     assert_eq!(e.lease_counts_bound().collect::<Vec<_>>(), vec![1]);
 }
+
+#[test]
+fn a_refused_client_is_told_to_the_status_page_once_per_reason() {
+    let mut e = endpoint("allow_simple_dhcp = off", "");
+    let now = Instant::now();
+    for xid in 1..4 {
+        e.handle_datagram(
+            now,
+            EPOCH,
+            0,
+            CLIENT,
+            &request(MessageType::Discover, 2, xid, false),
+        );
+    }
+    let refused: Vec<_> = std::iter::from_fn(|| e.poll_refused()).collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].0, mac(2));
+    assert!(refused[0].1.contains("allow_simple_dhcp"), "{refused:?}");
+}

@@ -36,6 +36,7 @@ use crate::event::{EventBus, Message};
 use crate::metrics::{Metrics, NetworkGauges};
 use crate::net::NetConfig;
 use crate::service_loop::{self, WAKER};
+use crate::status_page::Service as StatusService;
 
 /// Datagrams one recvmmsg takes: a storm's worth read in one system call, so the
 /// endpoint sees requests and new clients side by side and answers in one go.
@@ -250,6 +251,18 @@ impl BootpService {
             }
             shell.turn(&nets, woken);
             metrics.publish_dhcp(shell.endpoint.counts());
+            let mut refused = Vec::new();
+            while let Some(refusal) = shell.endpoint.poll_refused() {
+                refused.push(refusal);
+            }
+            if !refused.is_empty() {
+                let now = Instant::now();
+                metrics.record(|log| {
+                    for (mac, reason) in refused {
+                        log.handle_refused(now, StatusService::Dhcp, mac.to_string(), reason);
+                    }
+                });
+            }
             gauges.publish(&shell.endpoint);
         }
     }

@@ -600,6 +600,22 @@ impl Connection {
         }
     }
 
+    /// The response under way, when its body is being sent: the target asked for,
+    /// the body bytes sent, and their total when known.
+    pub fn progress(&self) -> Option<(&str, u64, Option<u64>)> {
+        if self.state != State::Sending {
+            return None;
+        }
+        let current = self.current.as_ref()?;
+        let sent = current.exchange.bytes;
+        let total = match self.body {
+            Body::File { next, end } => Some(sent + end.saturating_sub(next)),
+            Body::Stream { remaining, .. } => remaining.map(|r| sent + r),
+            Body::None => return None,
+        };
+        Some((&current.exchange.target, sent, total))
+    }
+
     /// What to write next.
     pub fn write(&self) -> Option<Write<'_>> {
         if let Some(rest) = self.out.get(self.written..).filter(|r| !r.is_empty()) {

@@ -41,6 +41,7 @@ use crate::event::{EventKind, LeaseEvent};
 use crate::files::name;
 use crate::filters::{self, Filters, Rewrite};
 use crate::metrics::TransferCounts;
+use crate::status_page::{Ended, InFlight, Service as StatusService};
 use crate::types::MacAddr;
 
 /// What the endpoint is configured with.
@@ -137,6 +138,8 @@ pub enum Event<Io> {
 pub enum Page {
     /// `/metrics`: the counters in Prometheus's text format.
     Metrics,
+    /// `/status`: what the boot network is doing, as one HTML page.
+    Status,
 }
 
 impl Page {
@@ -145,6 +148,7 @@ impl Page {
         let path = target.split_once('?').map_or(target, |(path, _)| path);
         match path {
             "/metrics" => Some(Page::Metrics),
+            "/status" => Some(Page::Status),
             _ => None,
         }
     }
@@ -179,7 +183,12 @@ pub struct Endpoint<Io> {
     refused: u64,
     /// What the service did, for `/metrics`.
     counts: TransferCounts,
+    /// Requests answered since the shell last took them, for `/status`.
+    ended: VecDeque<Ended>,
 }
+
+/// The most ended requests kept for the shell between two of its turns.
+const MAX_ENDED: usize = 4096;
 
 impl<Io> Endpoint<Io> {
     pub fn new(settings: Settings) -> Endpoint<Io> {
@@ -194,6 +203,7 @@ impl<Io> Endpoint<Io> {
             events: VecDeque::new(),
             refused: 0,
             counts: TransferCounts::default(),
+            ended: VecDeque::new(),
         }
     }
 
@@ -473,6 +483,37 @@ impl<Io> Endpoint<Io> {
         &self.counts
     }
 
+    /// The next request answered (a file sent, or refused), for `/status`.
+    pub fn poll_ended(&mut self) -> Option<Ended> {
+        self.ended.pop_front()
+    }
+
+    /// The responses whose body is being sent: client, target, bytes sent, size.
+    pub fn in_flight(&self) -> Vec<InFlight> {
+        self.slots
+            .iter()
+            .flatten()
+            .filter_map(|slot| {
+                let (target, sent, size) = slot.connection.progress()?;
+                Some(InFlight {
+                    client: slot.connection.peer,
+                    name: target.to_string(),
+                    sent,
+                    size,
+                })
+            })
+            .collect()
+    }
+
+    /// Connections whose response body is being sent.
+    pub fn sending_count(&self) -> usize {
+        self.slots
+            .iter()
+            .flatten()
+            .filter(|slot| slot.connection.progress().is_some())
+            .count()
+    }
+
     /// Whether connection `id` waits for its stream and has room for it.
     pub fn wants_stream(&self, id: ConnectionId) -> bool {
         self.slot(id).is_some_and(|s| s.connection.wants_stream())
@@ -718,6 +759,10 @@ impl<Io> Endpoint<Io> {
             return;
         };
         let peer = slot.connection.peer;
+        let ended_name = match &slot.served {
+            Some(served) => format!("{} (as {served})", exchange.target),
+            None => exchange.target.clone(),
+        };
         let mut line = format!("{peer}");
         let mac = match peer.ip() {
             IpAddr::V4(v4) => self.bindings.get(&v4),
@@ -743,6 +788,24 @@ impl<Io> Endpoint<Io> {
         let seconds = took.as_secs_f64();
         // Built-in pages are not transfers; they are logged all the same.
         if Page::for_target(&exchange.target).is_none() {
+            let failure = match (&exchange.cut, exchange.status) {
+                (None, Some(Status::Ok | Status::PartialContent)) => None,
+                (Some(cut), Some(status)) => Some(format!("{}: {cut}", status.code())),
+                (Some(cut), None) => Some(cut.clone()),
+                (None, Some(status)) => Some(format!("{} {}", status.code(), status.reason())),
+                (None, None) => Some("no answer".to_string()),
+            };
+            if self.ended.len() >= MAX_ENDED {
+                self.ended.pop_front();
+            }
+            self.ended.push_back(Ended {
+                service: StatusService::Http,
+                client: peer.ip(),
+                name: ended_name,
+                bytes: exchange.bytes,
+                took,
+                failure,
+            });
             self.counts.bytes += exchange.bytes;
             match (&exchange.cut, exchange.status) {
                 (None, Some(Status::Ok | Status::PartialContent)) => {
@@ -1027,6 +1090,23 @@ mod tests {
         drain(&mut e, now);
         events(&mut e);
         assert_eq!((e.counts().started, e.counts().failed), (2, 1));
+        let ended: Vec<_> = std::iter::from_fn(|| e.poll_ended()).collect();
+        assert_eq!(ended.len(), 2, "pages are not transfers: {ended:?}");
+        assert_eq!(
+            (ended[0].name.as_str(), ended[0].bytes),
+            ("/metricsfile", 10)
+        );
+        assert_eq!(ended[0].failure, None);
+        assert_eq!(ended[1].failure.as_deref(), Some("404: none"));
+        // /status is bootd's too.
+        e.handle_received(now, id, &get("/status"));
+        assert!(matches!(
+            events(&mut e).as_slice(),
+            [Event::Page {
+                page: Page::Status,
+                ..
+            }]
+        ));
     }
 
     #[test]

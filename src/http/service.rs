@@ -34,6 +34,7 @@ use crate::files::root::{OpenErrorKind, RootDir};
 use crate::filters::Filters;
 use crate::metrics::{self, Metrics};
 use crate::service_loop::{self, WAKER};
+use crate::status_page::{InFlightSchedule, Service as StatusService};
 use crate::tftp::endpoint::OpenError as TftpOpenError;
 use crate::tftp::source::{self, HttpChunk, ReaderCount};
 use crate::tftp::wire::ErrorCode;
@@ -156,6 +157,7 @@ impl HttpService {
             shell.listen(&poll, address)?;
         }
         let mut events = Events::with_capacity(1024);
+        let mut told = InFlightSchedule::default();
         loop {
             let start = Instant::now();
             let timeout = shell
@@ -178,7 +180,10 @@ impl HttpService {
                                     shell.listen(&poll, a)?
                                 }
                                 BusEvent::ServerAddress(_) => {}
-                                BusEvent::Lease(lease) => shell.endpoint.handle_lease(&lease),
+                                BusEvent::Lease(lease) => {
+                                    shell.endpoint.handle_lease(&lease);
+                                    shell.metrics.record(|log| log.handle_lease(now, &lease));
+                                }
                             }
                         }
                         // Reader threads wake this loop too.
@@ -210,11 +215,33 @@ impl HttpService {
             shell
                 .metrics
                 .publish_transfers(metrics::Service::Http, counts);
+            shell.tell_status(&mut told, now);
         }
     }
 }
 
 impl Shell {
+    /// Gives `/status` the requests answered and, when due, the responses under way.
+    fn tell_status(&mut self, told: &mut InFlightSchedule, now: Instant) {
+        let mut ended = Vec::new();
+        while let Some(e) = self.endpoint.poll_ended() {
+            ended.push(e);
+        }
+        let tell = told.due(now, self.endpoint.sending_count());
+        if ended.is_empty() && !tell {
+            return;
+        }
+        let transfers = tell.then(|| self.endpoint.in_flight());
+        self.metrics.record(|log| {
+            for e in ended {
+                log.handle_ended(now, e);
+            }
+            if let Some(transfers) = transfers {
+                log.handle_in_flight(StatusService::Http, transfers);
+            }
+        });
+    }
+
     fn listen(&mut self, poll: &Poll, address: Ipv4Addr) -> Result<(), String> {
         if self.listeners.iter().any(|(a, _)| *a == address) {
             return Ok(());
@@ -426,6 +453,11 @@ impl Shell {
                         let body = text.as_bytes();
                         let kind = metrics::CONTENT_TYPE;
                         self.endpoint.handle_page(now, id, kind, body);
+                    }
+                    Page::Status => {
+                        let page = self.metrics.status_page(now);
+                        let kind = "text/html; charset=utf-8";
+                        self.endpoint.handle_page(now, id, kind, page.as_bytes());
                     }
                 },
             }

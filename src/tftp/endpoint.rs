@@ -55,6 +55,7 @@ use crate::config::TftpRoot;
 use crate::files::name::{self, Refusal};
 use crate::filters::{self, Filters, Rewrite};
 use crate::metrics::TransferCounts;
+use crate::status_page::{Ended, InFlight, Service as StatusService};
 
 /// Timer wheel: 10 ms ticks, 4096 slots (41 s per revolution).
 const TICK: Duration = Duration::from_millis(10);
@@ -375,7 +376,12 @@ pub struct Endpoint<Io> {
     events: VecDeque<Event<Io>>,
     /// What the service did, for `/metrics`.
     counts: TransferCounts,
+    /// Transfers ended since the shell last took them, for `/status`.
+    ended: VecDeque<Ended>,
 }
+
+/// The most ended transfers kept for the shell between two of its turns.
+const MAX_ENDED: usize = 4096;
 
 impl<Io> Endpoint<Io> {
     pub fn new(settings: Settings, now: Instant) -> Endpoint<Io> {
@@ -394,7 +400,51 @@ impl<Io> Endpoint<Io> {
             sending: Vec::new(),
             events: VecDeque::new(),
             counts: TransferCounts::default(),
+            ended: VecDeque::new(),
         }
+    }
+
+    /// The next transfer that ended (sent whole, failed or refused), for `/status`.
+    pub fn poll_ended(&mut self) -> Option<Ended> {
+        self.ended.pop_front()
+    }
+
+    /// The transfers under way: client, name, bytes acknowledged, size if known.
+    pub fn in_flight(&self) -> Vec<InFlight> {
+        self.transfers
+            .iter()
+            .flatten()
+            .filter_map(|entry| match &entry.state {
+                State::Running(transfer) => Some(InFlight {
+                    client: entry.client,
+                    name: entry.shown_name(),
+                    sent: transfer.stats().bytes,
+                    size: entry.size,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn note_ended(
+        &mut self,
+        client: SocketAddr,
+        name: String,
+        bytes: u64,
+        took: Duration,
+        failure: Option<String>,
+    ) {
+        if self.ended.len() >= MAX_ENDED {
+            self.ended.pop_front();
+        }
+        self.ended.push_back(Ended {
+            service: StatusService::Tftp,
+            client: client.ip(),
+            name,
+            bytes,
+            took,
+            failure,
+        });
     }
 
     /// Transfers in the registry, from their request to their end.
@@ -1169,6 +1219,15 @@ impl<Io> Endpoint<Io> {
                     took.as_secs_f64(),
                     human_rate(rate)
                 );
+                let failure = match transfer.outcome() {
+                    Some(Outcome::Completed) | None => None,
+                    Some(Outcome::ClientError { code, message }) => {
+                        Some(format!("ended by the client (error {code}: {message})"))
+                    }
+                    Some(Outcome::TimedOut) => Some("the client stopped answering".to_string()),
+                    Some(Outcome::Aborted { message, .. }) => Some(format!("aborted: {message}")),
+                };
+                let ended = (key, entry.shown_name(), s.bytes, took, failure);
                 let (level, line) = match transfer.outcome() {
                     Some(Outcome::Completed) | None => {
                         (Level::Info, format!("{key}: sent {name}: {summary}"))
@@ -1191,9 +1250,13 @@ impl<Io> Endpoint<Io> {
                     ),
                 };
                 self.log(level, line);
+                let (client, name, bytes, took, failure) = ended;
+                self.note_ended(client, name, bytes, took, failure);
             }
             State::Failing { reason, .. } => {
                 self.counts.failed += 1;
+                let took = now.saturating_duration_since(entry.started);
+                self.note_ended(key, name.clone(), 0, took, Some(reason.clone()));
                 self.log(Level::Info, format!("{key}: {name} failed: {reason}"))
             }
             State::Opening { .. } | State::WaitingForSource { .. } => {}
@@ -1260,7 +1323,9 @@ impl<Io> Endpoint<Io> {
             error.reason
         );
         let client = entry.client;
+        let name = entry.shown_name();
         self.counts.failed += 1;
+        self.note_ended(client, name, 0, Duration::ZERO, Some(error.reason.clone()));
         self.log(Level::Info, line);
         if let Some(local) = self.remove_opening(id) {
             self.refuse(local, client, error.code, error.client_message);
@@ -1725,6 +1790,11 @@ mod tests {
         assert_eq!((counts.completed, counts.failed), (1, 0));
         assert_eq!((counts.bytes, counts.retransmits), (700, 1));
         assert_eq!(counts.durations.count, 1);
+        let ended = ep.poll_ended().unwrap();
+        assert_eq!((ended.name.as_str(), ended.bytes), ("boot/pxelinux.0", 700));
+        assert_eq!(ended.client, client(2000).ip());
+        assert_eq!(ended.failure, None);
+        assert_eq!(ep.poll_ended(), None);
         // A request for a missing name is a failed transfer.
         request(&mut ep, at, client(2001), &rrq("missing", &[]));
         let (_, events) = flush(&mut ep, at);
@@ -1737,6 +1807,9 @@ mod tests {
         ep.handle_open_failed(at, id, failure);
         flush(&mut ep, at);
         assert_eq!((ep.counts().started, ep.counts().failed), (2, 1));
+        let ended = ep.poll_ended().unwrap();
+        assert_eq!(ended.name, "missing");
+        assert_eq!(ended.failure.as_deref(), Some("no such file"));
     }
 
     #[test]

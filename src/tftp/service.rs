@@ -31,6 +31,7 @@ use crate::files::root::RootDir;
 use crate::filters::Filters;
 use crate::metrics::{self, Metrics};
 use crate::service_loop::{self, WAKER};
+use crate::status_page::{InFlightSchedule, Service as StatusService};
 
 /// Listener tokens are 0..; a transfer's token is this plus its id.
 const FIRST_TRANSFER_TOKEN: usize = 1 << 32;
@@ -125,6 +126,7 @@ impl TftpService {
             shell.listeners.listen(&poll, address)?;
         }
         let mut events = Events::with_capacity(1024);
+        let mut told = InFlightSchedule::default();
         loop {
             let start = Instant::now();
             let timeout = shell.endpoint.poll_timeout();
@@ -171,11 +173,34 @@ impl TftpService {
             shell.flush(&poll, now);
             shell.listeners.send_queued();
             metrics.publish_transfers(metrics::Service::Tftp, shell.endpoint.counts());
+            shell.tell_status(&metrics, &mut told, now);
         }
     }
 }
 
 impl Shell {
+    /// Gives `/status` the transfers that ended and, when due, those in flight.
+    fn tell_status(&mut self, metrics: &Metrics, in_flight: &mut InFlightSchedule, now: Instant) {
+        let mut ended = Vec::new();
+        while let Some(e) = self.endpoint.poll_ended() {
+            ended.push(e);
+        }
+        let count = self.endpoint.transfer_count();
+        let tell = in_flight.due(now, count);
+        if ended.is_empty() && !tell {
+            return;
+        }
+        let transfers = tell.then(|| self.endpoint.in_flight());
+        metrics.record(|log| {
+            for e in ended {
+                log.handle_ended(now, e);
+            }
+            if let Some(transfers) = transfers {
+                log.handle_in_flight(StatusService::Tftp, transfers);
+            }
+        });
+    }
+
     fn on_listener(&mut self, index: usize, now: Instant) {
         while let Some((arrival, received)) = self.listeners.receive(index) {
             for slot in 0..received {
