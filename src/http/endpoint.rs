@@ -20,7 +20,10 @@
 //!   has something to write, and what: bytes, a span of its file for `sendfile`, or
 //!   a shutdown), [`Endpoint::poll_timeout`], and [`Endpoint::poll_event`] (log lines,
 //!   "open this source", "read this indirection file", "release this source", "this
-//!   connection is over: close its I/O").
+//!   connection is over: close its I/O", "make this built-in page" for `/metrics` and
+//!   `/status`, answered with [`Endpoint::handle_page`]); its counts for `/metrics`
+//!   ([`Endpoint::counts`]) and, for `/status`, the requests answered
+//!   ([`Endpoint::poll_ended`]) and the responses under way ([`Endpoint::in_flight`]).
 //!
 //! The shell's per-connection I/O (its socket and open source) is the type parameter
 //! `Io`: the endpoint holds it in the connection's slot, so the shell keeps no map.

@@ -3,7 +3,8 @@
 //! sockets and each connection's socket and source (a file under the root or the
 //! operator's, or an `http://` reader thread's channel), reads what clients send,
 //! writes what the endpoint hands out (local files with `sendfile(2)`, so their
-//! bytes never pass through user space), and logs what it says.
+//! bytes never pass through user space), and logs what it says. It also makes the
+//! built-in pages from what every service published: `/metrics` and `/status`.
 //!
 //! Nothing here blocks on a client: sockets are non-blocking, each connection writes
 //! at most [`TURN_BYTES`] before the others get their turn, and a mirror is read by
