@@ -711,3 +711,104 @@ fn metrics_pass_promtool_and_status_shows_what_tftp_and_http_served() {
         "{page}"
     );
 }
+
+/// What a BIOS PXE ROM sends (busybox udhcpc options): vendor class, architecture 0,
+/// UUID.
+const PXE_BIOS: [&str; 6] = [
+    "-V",
+    "PXEClient:Arch:00000:UNDI:002001",
+    "-x",
+    "0x5d:0000",
+    "-x",
+    "0x61:00000102030405060708090a0b0c0d0e0f",
+];
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn chromium_shows_the_machine_and_its_boot_file_on_the_status_page() {
+    require_root();
+    let pair = Pair::new("10.103.0.1/24", None);
+    common::clients::set_mac(&pair, "52:54:00:5a:7a:01");
+    let dir = TempDir::new();
+    let root = dir.path.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("pxelinux.0"), pattern(50_000, 3)).unwrap();
+    let conf = dir.write(
+        "bootd.ini",
+        &format!(
+            "[logger]\nlevel = debug\n[bootp]\npool_start = 10.103.0.100\npool_count = 10\nlease_file = {}\n[bootfile]\ndefault = pxelinux.0\n[tftp]\nroot = {}\n",
+            dir.path.join("leases").display(),
+            root.display()
+        ),
+    );
+    let bootd = Bootd::start(&pair.server, &conf, &["-H"]);
+    bootd.wait_for_log("serving HTTP on 10.103.0.1:80", Duration::from_secs(10));
+
+    // The firmware's half of a boot: its DHCP exchange, then its boot file over TFTP
+    // from the address it was given.
+    let env = common::clients::udhcpc(&pair, &dir, "pxe", &PXE_BIOS)
+        .unwrap_or_else(|| panic!("no lease; log:\n{}", bootd.log()));
+    assert_eq!(env["ip"], "10.103.0.100");
+    pair.client.run(&[
+        "ip",
+        "addr",
+        "add",
+        "10.103.0.100/24",
+        "dev",
+        &pair.client_if,
+    ]);
+    let got = run_bounded(
+        pair.client
+            .command("tftp")
+            .args(["-m", "binary", "10.103.0.1", "-c", "get", "pxelinux.0"])
+            .arg(dir.path.join("pxelinux.0")),
+        Duration::from_secs(30),
+    );
+    assert!(got.success(), "{got}\n{}", bootd.log());
+
+    // Chromium, headless, as the operator would open the page.
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let chromium = |extra: &[&str]| {
+        let mut c = pair.client.command("chromium");
+        c.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--window-size=1200,900",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path.join("chromium").display()
+        ))
+        .args(extra)
+        .arg("http://10.103.0.1/status");
+        run_bounded(&mut c, Duration::from_secs(90))
+    };
+    let dom = chromium(&["--dump-dom"]);
+    assert!(dom.success(), "{dom}");
+    let page = dom.stdout;
+    assert!(page.contains("<td>52-54-00-5A-7A-01</td>"), "{page}");
+    assert!(
+        page.contains("DHCP (firmware): 10.103.0.100, boot file pxelinux.0"),
+        "{page}"
+    );
+    assert!(
+        page.contains("TFTP <span class=\"file\">pxelinux.0</span>: 50000 bytes"),
+        "{page}"
+    );
+    // The page asks for no other resource (not even an icon): nothing refused.
+    assert!(
+        page.contains("<h2>Refusals in the last hour (0)</h2>"),
+        "{page}"
+    );
+    let shot = chromium(&[&format!("--screenshot={}", screenshot.display())]);
+    assert!(shot.success(), "{shot}");
+    let png = std::fs::read(&screenshot).unwrap_or_default();
+    assert!(
+        png.starts_with(b"\x89PNG"),
+        "no screenshot at {}",
+        screenshot.display()
+    );
+}

@@ -28,6 +28,8 @@ packages=(
     # the server's package: on a host run by systemd, installing it also starts a
     # Prometheus server on port 9090 (`systemctl disable --now prometheus` stops it)
     prometheus
+    # headless Chromium loads /status and keeps a screenshot (integration/http.rs)
+    chromium
 )
 
 missing=()

@@ -269,6 +269,7 @@ pub fn render(log: &BootLog, now: Instant) -> String {
     let mut out = String::from(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta http-equiv=\"refresh\" content=\"5\">\n<title>bootd status</title>\n\
+         <link rel=\"icon\" href=\"data:,\">\n\
          <style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;margin-bottom:1em}\
          td,th{border:1px solid #bbb;padding:2px 6px;text-align:left;vertical-align:top}\
          .failed{color:#a00}</style>\n</head>\n<body>\n<h1>bootd status</h1>\n",

@@ -791,12 +791,13 @@ impl<Io> Endpoint<Io> {
         let seconds = took.as_secs_f64();
         // Built-in pages are not transfers; they are logged all the same.
         if Page::for_target(&exchange.target).is_none() {
+            // The status, not the logged reason: the page is served to the network,
+            // and a refusal's reason names paths on this server.
             let failure = match (&exchange.cut, exchange.status) {
                 (None, Some(Status::Ok | Status::PartialContent)) => None,
-                (Some(cut), Some(status)) => Some(format!("{}: {cut}", status.code())),
-                (Some(cut), None) => Some(cut.clone()),
-                (None, Some(status)) => Some(format!("{} {}", status.code(), status.reason())),
-                (None, None) => Some("no answer".to_string()),
+                (_, Some(Status::Ok | Status::PartialContent)) => Some("cut short".to_string()),
+                (_, Some(status)) => Some(format!("{} {}", status.code(), status.reason())),
+                (_, None) => Some("no answer".to_string()),
             };
             if self.ended.len() >= MAX_ENDED {
                 self.ended.pop_front();
@@ -1100,7 +1101,7 @@ mod tests {
             ("/metricsfile", 10)
         );
         assert_eq!(ended[0].failure, None);
-        assert_eq!(ended[1].failure.as_deref(), Some("404: none"));
+        assert_eq!(ended[1].failure.as_deref(), Some("404 Not Found"));
         // /status is bootd's too.
         e.handle_received(now, id, &get("/status"));
         assert!(matches!(

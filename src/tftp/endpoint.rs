@@ -1253,10 +1253,15 @@ impl<Io> Endpoint<Io> {
                 let (client, name, bytes, took, failure) = ended;
                 self.note_ended(client, name, bytes, took, failure);
             }
-            State::Failing { reason, .. } => {
+            State::Failing { reason, error, .. } => {
                 self.counts.failed += 1;
                 let took = now.saturating_duration_since(entry.started);
-                self.note_ended(key, name.clone(), 0, took, Some(reason.clone()));
+                // What the client was told (the ERROR's message, after opcode and
+                // code): the logged reason may name this server's paths or URLs.
+                let message = error.get(4..).unwrap_or_default();
+                let message = message.split(|b| *b == 0).next().unwrap_or_default();
+                let told = String::from_utf8_lossy(message).into_owned();
+                self.note_ended(key, name.clone(), 0, took, Some(told));
                 self.log(Level::Info, format!("{key}: {name} failed: {reason}"))
             }
             State::Opening { .. } | State::WaitingForSource { .. } => {}
@@ -1325,7 +1330,10 @@ impl<Io> Endpoint<Io> {
         let client = entry.client;
         let name = entry.shown_name();
         self.counts.failed += 1;
-        self.note_ended(client, name, 0, Duration::ZERO, Some(error.reason.clone()));
+        // What the client was told: the logged reason names paths on this server,
+        // and the status page is served to the network.
+        let told = error.client_message.to_string();
+        self.note_ended(client, name, 0, Duration::ZERO, Some(told));
         self.log(Level::Info, line);
         if let Some(local) = self.remove_opening(id) {
             self.refuse(local, client, error.code, error.client_message);
@@ -1809,7 +1817,7 @@ mod tests {
         assert_eq!((ep.counts().started, ep.counts().failed), (2, 1));
         let ended = ep.poll_ended().unwrap();
         assert_eq!(ended.name, "missing");
-        assert_eq!(ended.failure.as_deref(), Some("no such file"));
+        assert_eq!(ended.failure.as_deref(), Some("file not found"));
     }
 
     #[test]
