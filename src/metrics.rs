@@ -11,7 +11,8 @@
 //!   service starts, behind a lock that only registration and scrapes take.
 //!
 //! [`render`] turns a snapshot into the text exposition format: a pure function
-//! with byte-exact tests.
+//! with byte-exact tests. [`Metrics`] also holds the store behind `/status`
+//! ([`crate::status_page`]), which every service thread feeds as well.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
