@@ -583,3 +583,232 @@ fn a_thousand_idle_connections_do_not_stop_a_real_client() {
     );
     drop(idle);
 }
+
+/// The value of the sample `series` (name and labels, as written) in a scrape.
+fn sample(scrape: &str, series: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn metrics_pass_promtool_and_status_shows_what_tftp_and_http_served() {
+    require_root();
+    let env = Env::new("10.102.0");
+    // A file of the same name under the root: bootd's own page wins.
+    std::fs::write(env.root.join("metrics"), "A FILE NAMED metrics\n").unwrap();
+    let bootd = env.start_files("");
+
+    run_bounded(
+        env.curl()
+            .arg("-o")
+            .arg(env.out("small"))
+            .arg(env.url("/small.txt")),
+        Duration::from_secs(30),
+    )
+    .assert_success();
+    assert_eq!(env.status("/no-such-file"), "404");
+    let got = run_bounded(
+        env.pair
+            .client
+            .command("tftp")
+            .args(["-m", "binary"])
+            .arg(&env.server)
+            .args(["-c", "get", "boot/grubx64.efi"])
+            .arg(env.out("grub.tftp")),
+        Duration::from_secs(30),
+    );
+    assert!(got.success(), "{got}\n{}", bootd.log());
+
+    // A transfer's counts are published at the end of its loop turn: the scrape
+    // may come a moment after the client's last packet.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let scrape_file = env.out("metrics.txt");
+    let headers = env.out("metrics.head");
+    let scrape = loop {
+        run_bounded(
+            env.curl()
+                .arg("-D")
+                .arg(&headers)
+                .arg("-o")
+                .arg(&scrape_file)
+                .arg(env.url("/metrics")),
+            Duration::from_secs(30),
+        )
+        .assert_success();
+        let scrape = std::fs::read_to_string(&scrape_file).unwrap_or_default();
+        let done = sample(&scrape, "bootd_transfers_completed_total{service=\"tftp\"}");
+        if done == Some(1.0) || Instant::now() > deadline {
+            break scrape;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let head = std::fs::read_to_string(&headers).unwrap_or_default();
+    assert!(
+        head.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8"),
+        "{head}"
+    );
+    assert!(!scrape.contains("A FILE NAMED metrics"), "{scrape}");
+
+    let check = run_bounded(
+        Command::new("sh")
+            .arg("-c")
+            .arg("promtool check metrics < \"$1\"")
+            .arg("sh")
+            .arg(&scrape_file),
+        Duration::from_secs(30),
+    );
+    assert!(check.success(), "promtool: {check}\n{scrape}");
+
+    let value =
+        |series: &str| sample(&scrape, series).unwrap_or_else(|| panic!("{series}: {scrape}"));
+    assert_eq!(
+        value("bootd_transfers_completed_total{service=\"tftp\"}"),
+        1.0
+    );
+    assert_eq!(value("bootd_sent_bytes_total{service=\"tftp\"}"), 100_000.0);
+    assert_eq!(
+        value("bootd_transfers_started_total{service=\"http\"}"),
+        2.0
+    );
+    assert_eq!(
+        value("bootd_transfers_completed_total{service=\"http\"}"),
+        1.0
+    );
+    assert_eq!(value("bootd_transfers_failed_total{service=\"http\"}"), 1.0);
+    assert_eq!(value("bootd_sent_bytes_total{service=\"http\"}"), 6.0);
+    assert_eq!(
+        value("bootd_transfer_duration_seconds_count{service=\"tftp\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("bootd_transfer_duration_seconds_bucket{service=\"tftp\",le=\"+Inf\"}"),
+        1.0
+    );
+
+    // /status: the client, the files it fetched with their size, the refusal.
+    let page = env.out("status.html");
+    run_bounded(
+        env.curl().arg("-o").arg(&page).arg(env.url("/status")),
+        Duration::from_secs(30),
+    )
+    .assert_success();
+    let page = std::fs::read_to_string(&page).unwrap_or_default();
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(page.contains("<td>10.102.0.2</td>"), "{page}");
+    assert!(
+        page.contains("TFTP <span class=\"file\">boot/grubx64.efi</span>: 100000 bytes"),
+        "{page}"
+    );
+    assert!(
+        page.contains("HTTP <span class=\"file\">/small.txt</span>: 6 bytes"),
+        "{page}"
+    );
+    assert!(page.contains("/no-such-file"), "{page}");
+    assert!(
+        page.contains("<h2>Refusals in the last hour (1)</h2>"),
+        "{page}"
+    );
+}
+
+/// What a BIOS PXE ROM sends (busybox udhcpc options): vendor class, architecture 0,
+/// UUID.
+const PXE_BIOS: [&str; 6] = [
+    "-V",
+    "PXEClient:Arch:00000:UNDI:002001",
+    "-x",
+    "0x5d:0000",
+    "-x",
+    "0x61:00000102030405060708090a0b0c0d0e0f",
+];
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn chromium_shows_the_machine_and_its_boot_file_on_the_status_page() {
+    require_root();
+    let pair = Pair::new("10.103.0.1/24", None);
+    common::clients::set_mac(&pair, "52:54:00:5a:7a:01");
+    let dir = TempDir::new();
+    let root = dir.path.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("pxelinux.0"), pattern(50_000, 3)).unwrap();
+    let conf = dir.write(
+        "bootd.ini",
+        &format!(
+            "[logger]\nlevel = debug\n[bootp]\npool_start = 10.103.0.100\npool_count = 10\nlease_file = {}\n[bootfile]\ndefault = pxelinux.0\n[tftp]\nroot = {}\n",
+            dir.path.join("leases").display(),
+            root.display()
+        ),
+    );
+    let bootd = Bootd::start(&pair.server, &conf, &["-H"]);
+    bootd.wait_for_log("serving HTTP on 10.103.0.1:80", Duration::from_secs(10));
+
+    // The firmware's half of a boot: its DHCP exchange, then its boot file over TFTP
+    // from the address it was given.
+    let env = common::clients::udhcpc(&pair, &dir, "pxe", &PXE_BIOS)
+        .unwrap_or_else(|| panic!("no lease; log:\n{}", bootd.log()));
+    assert_eq!(env["ip"], "10.103.0.100");
+    pair.client.run(&[
+        "ip",
+        "addr",
+        "add",
+        "10.103.0.100/24",
+        "dev",
+        &pair.client_if,
+    ]);
+    let got = run_bounded(
+        pair.client
+            .command("tftp")
+            .args(["-m", "binary", "10.103.0.1", "-c", "get", "pxelinux.0"])
+            .arg(dir.path.join("pxelinux.0")),
+        Duration::from_secs(30),
+    );
+    assert!(got.success(), "{got}\n{}", bootd.log());
+
+    // Chromium, headless, as the operator would open the page.
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let chromium = |extra: &[&str]| {
+        let mut c = pair.client.command("chromium");
+        c.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--window-size=1200,900",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path.join("chromium").display()
+        ))
+        .args(extra)
+        .arg("http://10.103.0.1/status");
+        run_bounded(&mut c, Duration::from_secs(90))
+    };
+    let dom = chromium(&["--dump-dom"]);
+    assert!(dom.success(), "{dom}");
+    let page = dom.stdout;
+    assert!(page.contains("<td>52-54-00-5A-7A-01</td>"), "{page}");
+    assert!(
+        page.contains("DHCP (firmware): 10.103.0.100, boot file pxelinux.0"),
+        "{page}"
+    );
+    assert!(
+        page.contains("TFTP <span class=\"file\">pxelinux.0</span>: 50000 bytes"),
+        "{page}"
+    );
+    // The page asks for no other resource (not even an icon): nothing refused.
+    assert!(
+        page.contains("<h2>Refusals in the last hour (0)</h2>"),
+        "{page}"
+    );
+    let shot = chromium(&[&format!("--screenshot={}", screenshot.display())]);
+    assert!(shot.success(), "{shot}");
+    let png = std::fs::read(&screenshot).unwrap_or_default();
+    assert!(
+        png.starts_with(b"\x89PNG"),
+        "no screenshot at {}",
+        screenshot.display()
+    );
+}

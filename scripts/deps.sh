@@ -28,6 +28,12 @@ packages=(
     # as the machines' BitTorrent engine, Debian's opentracker as tracker, gnuplot
     # for the boot-storm plot
     aria2 opentracker gnuplot-nox
+    # promtool checks a scrape of /metrics (integration/http.rs). Debian ships it in
+    # the server's package: on a host run by systemd, installing it also starts a
+    # Prometheus server on port 9090 (`systemctl disable --now prometheus` stops it)
+    prometheus
+    # headless Chromium loads /status and keeps a screenshot (integration/http.rs)
+    chromium
 )
 
 missing=()

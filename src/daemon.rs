@@ -19,6 +19,7 @@ use crate::event::{EventBus, Mailbox, Message};
 use crate::filters::{Filters, Rewrite};
 use crate::http::service::HttpService;
 use crate::limits;
+use crate::metrics::Metrics;
 use crate::nbd::service::NbdService;
 use crate::net::{self, NetConfig};
 use crate::notify;
@@ -787,6 +788,9 @@ pub fn run(config: Config, plan: Plan, reloader: Reloader) -> Result<Ending, Str
         status.is_some().then(|| supervisor.waker()),
     )?;
 
+    // Every service publishes its counts here; the HTTP service serves them.
+    let metrics = Metrics::new();
+
     if let Some(inbox) = nbd {
         let service = NbdService {
             config: config.nbd.clone(),
@@ -794,6 +798,7 @@ pub fn run(config: Config, plan: Plan, reloader: Reloader) -> Result<Ending, Str
             poll: inbox.poll,
             waker: inbox.waker,
             inbox: inbox.receiver,
+            metrics: Arc::clone(&metrics),
         };
         supervisor
             .spawn("nbd", inbox.mailbox, move || service.run())
@@ -809,6 +814,7 @@ pub fn run(config: Config, plan: Plan, reloader: Reloader) -> Result<Ending, Str
             inbox: inbox.receiver,
             filter_rules: config.filters.clone(),
             config_dir: config.dir.clone(),
+            metrics: Arc::clone(&metrics),
         };
         supervisor
             .spawn("tftp", inbox.mailbox, move || service.run())
@@ -834,6 +840,7 @@ pub fn run(config: Config, plan: Plan, reloader: Reloader) -> Result<Ending, Str
             filter_rules: config.filters.clone(),
             config_dir: config.dir.clone(),
             published,
+            metrics: Arc::clone(&metrics),
         };
         supervisor
             .spawn("http", inbox.mailbox, move || service.run())
@@ -859,6 +866,7 @@ pub fn run(config: Config, plan: Plan, reloader: Reloader) -> Result<Ending, Str
             journal: lease_file.journal,
             records: lease_file.records,
             http: http_server,
+            metrics: Arc::clone(&metrics),
         };
         supervisor
             .spawn("bootp", inbox.mailbox, move || service.run())

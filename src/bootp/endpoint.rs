@@ -56,6 +56,7 @@ use super::server::{
 use super::wire::{Message, MessageType, Packet};
 use crate::config::{BootFiles, BootpConfig, Config, MacRule};
 use crate::event::{self as bus, EventKind};
+use crate::metrics::DhcpCounts;
 use crate::net::NetConfig;
 use crate::types::MacAddr;
 
@@ -220,7 +221,15 @@ pub struct Endpoint {
     verbosity: LevelFilter,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    /// What the service was asked and refused, for `/metrics`.
+    counts: DhcpCounts,
+    /// Clients refused since the shell last took them (once per client and
+    /// reason, as the log says it), for `/status`.
+    refused: VecDeque<(MacAddr, String)>,
 }
+
+/// The most refusals kept for the shell between two of its turns.
+const MAX_REFUSED: usize = 1024;
 
 impl Endpoint {
     /// Serves `nets` (one per pool of `[bootp] pool_start`, in order) with the
@@ -279,6 +288,8 @@ impl Endpoint {
             verbosity,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            counts: DhcpCounts::default(),
+            refused: VecDeque::new(),
         };
         endpoint.compact();
         let served: Vec<_> = nets.iter().zip(&bootp.pools).enumerate().collect();
@@ -303,6 +314,34 @@ impl Endpoint {
             endpoint.log(Level::Info, || line);
         }
         endpoint
+    }
+
+    /// The next client refused (its MAC, and the reason as logged), for `/status`.
+    pub fn poll_refused(&mut self) -> Option<(MacAddr, String)> {
+        self.refused.pop_front()
+    }
+
+    /// What the service was asked and refused since it started.
+    pub fn counts(&self) -> &DhcpCounts {
+        &self.counts
+    }
+
+    /// Each served network (as `10.0.0.0/24`) with its bound addresses and the pool
+    /// addresses a new client could be offered.
+    pub fn lease_counts(&self) -> impl Iterator<Item = (String, u64, u64)> + '_ {
+        self.networks.iter().map(|n| {
+            let leases = &n.leases;
+            (
+                n.link.network.to_string(),
+                leases.bound_count() as u64,
+                leases.free_count(),
+            )
+        })
+    }
+
+    /// Each served network's bound addresses (cheaper than [`Endpoint::lease_counts`]).
+    pub fn lease_counts_bound(&self) -> impl Iterator<Item = u64> + '_ {
+        self.networks.iter().map(|n| n.leases.bound_count() as u64)
     }
 
     /// One datagram that arrived on the socket of network `network` at `now`
@@ -563,8 +602,21 @@ impl Endpoint {
             mac.copy_from_slice(&packet.chaddr()[..6]);
             network.leases.current_address(MacAddr(mac), now).is_some()
         });
+        let kind = Packet::new_checked(bytes)
+            .ok()
+            .map(|packet| packet.message_type_byte());
+        self.counts.request(match kind {
+            Some(Some(1)) => "discover",
+            Some(Some(3)) => "request",
+            Some(Some(4)) => "decline",
+            Some(Some(7)) => "release",
+            Some(Some(8)) => "inform",
+            Some(None) => "bootp",
+            _ => "other",
+        });
         let crowded = self.queues.get(index).is_some_and(|q| q.crowded);
         if known == Some(false) && crowded && is_discover(bytes) {
+            self.counts.refusal("overload");
             self.shedding.shed += 1;
             self.lost(now);
             return;
@@ -620,6 +672,9 @@ impl Endpoint {
             notices,
         } = outcome;
         for notice in &notices {
+            if let Notice::Nak { .. } = notice {
+                self.counts.refusal("nak");
+            }
             match notice {
                 // Every retransmission repeats it: say it once per client.
                 Notice::DefaultBootFile { mac, .. } | Notice::IpxeLoaderRefused { mac, .. } => {
@@ -760,6 +815,7 @@ impl Endpoint {
     /// A dropped packet is a debug line; a refused client an info line, once per
     /// reason.
     fn log_drop(&mut self, reason: &DropReason, source: SocketAddrV4) {
+        self.counts.refusal(reason.label());
         let refused_mac = match reason {
             DropReason::SimpleClientNotAllowed { mac }
             | DropReason::ClaimsAddress { mac, .. }
@@ -774,6 +830,10 @@ impl Endpoint {
             Some(mac) => {
                 let text = reason.to_string();
                 if self.first_time(mac, &text) {
+                    if self.refused.len() >= MAX_REFUSED {
+                        self.refused.pop_front();
+                    }
+                    self.refused.push_back((mac, text.clone()));
                     self.log(Level::Info, || text);
                 } else {
                     self.log(Level::Debug, || text);

@@ -1376,3 +1376,65 @@ fn a_reload_to_another_access_policy_decides_parked_requests_at_once() {
     );
     assert_eq!(sent[0].mac, mac(1));
 }
+
+#[test]
+fn a_refused_client_is_told_to_the_status_page_once_per_reason() {
+    let mut e = endpoint("allow_simple_dhcp = off", "");
+    let now = Instant::now();
+    for xid in 1..4 {
+        e.handle_datagram(
+            now,
+            EPOCH,
+            0,
+            CLIENT,
+            &request(MessageType::Discover, 2, xid, false),
+        );
+    }
+    let refused: Vec<_> = std::iter::from_fn(|| e.poll_refused()).collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].0, mac(2));
+    assert!(refused[0].1.contains("allow_simple_dhcp"), "{refused:?}");
+}
+
+#[test]
+fn requests_are_counted_by_type_refusals_by_reason_and_leases_per_network() {
+    let mut e = endpoint("allow_simple_dhcp = off", "");
+    let now = Instant::now();
+    assert_eq!(
+        e.lease_counts().collect::<Vec<_>>(),
+        vec![("10.0.0.0/24".to_string(), 0, 10)]
+    );
+    bind(&mut e, 1, now, EPOCH).unwrap();
+    // An operating system's DISCOVER from a machine that never PXE-booted here.
+    e.handle_datagram(
+        now,
+        EPOCH,
+        0,
+        CLIENT,
+        &request(MessageType::Discover, 2, 9, false),
+    );
+    e.handle_datagram(now, EPOCH, 0, CLIENT, &[1, 2, 3]);
+    let counts = e.counts();
+    let count = |labels: &[&str], values: &[u64], label: &str| {
+        values[labels.iter().position(|l| *l == label).unwrap()]
+    };
+    use crate::metrics::{DHCP_REFUSALS, DHCP_TYPES};
+    assert_eq!(count(&DHCP_TYPES, &counts.requests, "discover"), 2);
+    assert_eq!(count(&DHCP_TYPES, &counts.requests, "request"), 1);
+    assert_eq!(count(&DHCP_TYPES, &counts.requests, "other"), 1);
+    assert_eq!(
+        count(
+            &DHCP_REFUSALS,
+            &counts.refusals,
+            "simple_client_not_allowed"
+        ),
+        1
+    );
+    assert_eq!(count(&DHCP_REFUSALS, &counts.refusals, "malformed"), 1);
+    assert_eq!(counts.refusals.iter().sum::<u64>(), 2);
+    assert_eq!(
+        e.lease_counts().collect::<Vec<_>>(),
+        vec![("10.0.0.0/24".to_string(), 1, 9)]
+    );
+    assert_eq!(e.lease_counts_bound().collect::<Vec<_>>(), vec![1]);
+}

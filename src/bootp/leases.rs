@@ -642,6 +642,11 @@ impl LeaseTable {
         self.bindings.len()
     }
 
+    /// Pool addresses a new client could be offered now.
+    pub fn free_count(&self) -> u64 {
+        self.index.free_count()
+    }
+
     /// Number of MACs with a confirmed, unreleased binding.
     pub fn bound_count(&self) -> usize {
         self.holders.len()

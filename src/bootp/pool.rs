@@ -81,6 +81,18 @@ impl PoolIndex {
         }
     }
 
+    /// How many addresses are free or reusable: what a new client could be
+    /// offered now (a walk over the free ranges, not the addresses).
+    pub fn free_count(&self) -> u64 {
+        let free: u64 = self
+            .free
+            .0
+            .iter()
+            .map(|(start, end)| u64::from(end.saturating_sub(*start)))
+            .sum();
+        free + self.reusable.len() as u64
+    }
+
     /// The lowest free address.
     pub fn first_free(&self) -> Option<u32> {
         self.free.first()
@@ -186,6 +198,16 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::time::Duration;
+
+    #[test]
+    fn free_count_is_free_and_reusable_addresses() {
+        let mut index = PoolIndex::new(10);
+        assert_eq!(index.free_count(), 10);
+        index.set(3, Slot::Taken);
+        index.set(5, Slot::Offered(Instant::now()));
+        index.set(7, Slot::Reusable);
+        assert_eq!(index.free_count(), 8);
+    }
 
     #[test]
     fn a_pool_of_every_address_costs_one_range() {

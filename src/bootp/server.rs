@@ -545,6 +545,31 @@ pub enum DropReason {
     },
 }
 
+impl DropReason {
+    /// The reason's label in `/metrics` (one of `metrics::DHCP_REFUSALS`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            DropReason::Malformed(_) => "malformed",
+            DropReason::NotARequest { .. } => "not_a_request",
+            DropReason::NotEthernet { .. } => "not_ethernet",
+            DropReason::ForeignClientAddress { .. } => "foreign_client_address",
+            DropReason::ForeignRelay { .. } => "foreign_relay",
+            DropReason::ClaimsAddress { .. } => "claims_address",
+            DropReason::LateDecline { .. } => "late_decline",
+            DropReason::RequestWithoutAddress { .. } => "request_without_address",
+            DropReason::UnexpectedType { .. } => "unexpected_type",
+            DropReason::ForAnotherServer { .. } => "for_another_server",
+            DropReason::SimpleClientNotAllowed { .. } => "simple_client_not_allowed",
+            DropReason::Refused { .. } => "access_refused",
+            DropReason::PoolExhausted { .. } => "pool_exhausted",
+            DropReason::NoBootFile { .. } => "no_boot_file",
+            DropReason::IpxeLoaderRefused { .. } => "ipxe_loader_refused",
+            DropReason::HttpBootWithoutHttp { .. } => "http_boot_without_http",
+            DropReason::NotHolder { .. } => "not_holder",
+        }
+    }
+}
+
 impl fmt::Display for DropReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

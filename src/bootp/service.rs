@@ -33,8 +33,10 @@ use super::pxe::HttpServer;
 use crate::batch_receive::{self, ReceiveBatch};
 use crate::config::{Access, Config, DnsSetting};
 use crate::event::{EventBus, Message};
+use crate::metrics::{Metrics, NetworkGauges};
 use crate::net::NetConfig;
 use crate::service_loop::{self, WAKER};
+use crate::status_page::Service as StatusService;
 
 /// Datagrams one recvmmsg takes: a storm's worth read in one system call, so the
 /// endpoint sees requests and new clients side by side and answers in one go.
@@ -63,6 +65,53 @@ pub struct BootpService {
     pub records: Vec<LeaseRecord>,
     /// bootd's HTTP file service, when it runs (`-H`).
     pub http: Option<HttpServer>,
+    /// Where the endpoint's counts are published for `/metrics`.
+    pub metrics: Arc<Metrics>,
+}
+
+/// The lease gauges of the served networks, as last published.
+struct LeaseGauges {
+    /// Each network's gauges and the bound count last published.
+    networks: Vec<(NetworkGauges, u64)>,
+    published: Instant,
+}
+
+/// How stale the free-address gauges may get while bindings do not change
+/// (offers come and go): counting them walks the pool's free ranges.
+const GAUGES_EVERY: Duration = Duration::from_secs(1);
+
+impl LeaseGauges {
+    fn new(metrics: &Metrics, endpoint: &Endpoint) -> LeaseGauges {
+        let networks = endpoint
+            .lease_counts()
+            .map(|(network, bound, free)| {
+                let gauges = metrics.register_network(network);
+                gauges.set(bound, free);
+                (gauges, bound)
+            })
+            .collect();
+        LeaseGauges {
+            networks,
+            published: Instant::now(),
+        }
+    }
+
+    /// Publishes the counts when a network's bindings changed or a while passed.
+    fn publish(&mut self, endpoint: &Endpoint) {
+        let now = Instant::now();
+        let changed = endpoint
+            .lease_counts_bound()
+            .zip(&self.networks)
+            .any(|(bound, (_, last))| bound != *last);
+        if !changed && now < self.published + GAUGES_EVERY {
+            return;
+        }
+        self.published = now;
+        for ((_, bound, free), (gauges, last)) in endpoint.lease_counts().zip(&mut self.networks) {
+            gauges.set(bound, free);
+            *last = bound;
+        }
+    }
 }
 
 /// What the endpoint's requests are carried out with.
@@ -116,6 +165,7 @@ impl BootpService {
             journal,
             records,
             http,
+            metrics,
         } = self;
         let lease_file = config.bootp.lease_file.clone();
         let resolv_conf = match config.bootp.dns {
@@ -168,6 +218,7 @@ impl BootpService {
         };
         shell.flush();
         shell.serving = true;
+        let mut gauges = LeaseGauges::new(&metrics, &shell.endpoint);
         let mut events_buf = Events::with_capacity(64);
         loop {
             // A socket left with datagrams in its queue raises no new edge: the
@@ -203,6 +254,20 @@ impl BootpService {
                 }
             }
             shell.turn(&nets, woken);
+            metrics.publish_dhcp(shell.endpoint.counts());
+            let mut refused = Vec::new();
+            while let Some(refusal) = shell.endpoint.poll_refused() {
+                refused.push(refusal);
+            }
+            if !refused.is_empty() {
+                let now = Instant::now();
+                metrics.record(|log| {
+                    for (mac, reason) in refused {
+                        log.handle_refused(now, StatusService::Dhcp, mac.to_string(), reason);
+                    }
+                });
+            }
+            gauges.publish(&shell.endpoint);
         }
     }
 }

@@ -301,6 +301,27 @@ impl<T: AsRef<[u8]>> Packet<T> {
             &[]
         }
     }
+
+    /// Option 53's value in the options area, found without parsing the rest
+    /// (for counting requests): `None` for plain BOOTP or a malformed area.
+    pub fn message_type_byte(&self) -> Option<u8> {
+        let mut rest = self.options_area();
+        while let Some((&code, tail)) = rest.split_first() {
+            match code {
+                0 => rest = tail,
+                255 => return None,
+                _ => {
+                    let (&len, tail) = tail.split_first()?;
+                    let value = tail.get(..usize::from(len))?;
+                    if code == 53 {
+                        return value.first().copied();
+                    }
+                    rest = tail.get(usize::from(len)..)?;
+                }
+            }
+        }
+        None
+    }
 }
 
 /// Options of one message: one value per tag, in first-seen order.
@@ -730,6 +751,25 @@ pub(crate) mod tests {
             .step_by(2)
             .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn option_53_is_found_past_pads_and_other_options_without_a_full_parse() {
+        let with = |options: &str| {
+            let mut b = vec![0u8; HEADER_LEN];
+            b.extend_from_slice(&MAGIC_COOKIE);
+            b.extend(hex(options));
+            b
+        };
+        let peek = |b: &[u8]| Packet::new_checked(b).unwrap().message_type_byte();
+        // pad, option 12 "pc", option 53 REQUEST, end
+        assert_eq!(peek(&with("00 0c 02 7063 35 01 03 ff")), Some(3));
+        // no option 53 (plain BOOTP), or after the end option
+        assert_eq!(peek(&with("0c 02 7063 ff 35 01 01")), None);
+        // truncated: option 53's length runs past the datagram
+        assert_eq!(peek(&with("35 05 01")), None);
+        // no magic cookie: no options area at all
+        assert_eq!(peek(&vec![0u8; HEADER_LEN]), None);
     }
 
     /// A 236-byte header: the given fields, zero elsewhere.

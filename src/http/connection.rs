@@ -350,6 +350,36 @@ impl Connection {
         self.settle(now);
     }
 
+    /// Answers the current request with a page bootd made itself (200, whole).
+    pub fn respond_page(&mut self, now: Instant, content_type: &'static str, body: &[u8]) {
+        if self.state != State::Resolving {
+            return;
+        }
+        let Some(current) = &mut self.current else {
+            return;
+        };
+        let keep_alive = current.keep_alive;
+        let head_only = current.request.method == Method::Head;
+        self.start_response(
+            now,
+            ResponseHead {
+                status: Status::Ok,
+                content_type,
+                content_length: Some(body.len() as u64),
+                content_range: None,
+                keep_alive,
+            },
+            Body::None,
+        );
+        if !head_only {
+            self.out.extend_from_slice(body);
+            if let Some(current) = &mut self.current {
+                current.exchange.bytes = body.len() as u64;
+            }
+        }
+        self.settle(now);
+    }
+
     /// Answers the current request from a file of `size` bytes (200, 206 or 416).
     pub fn respond_file(&mut self, now: Instant, size: u64, content_type: &'static str) {
         if self.state != State::Resolving {
@@ -568,6 +598,22 @@ impl Connection {
             State::Sending => self.cut(now, &reason),
             _ => {}
         }
+    }
+
+    /// The response under way, when its body is being sent: the target asked for,
+    /// the body bytes sent, and their total when known.
+    pub fn progress(&self) -> Option<(&str, u64, Option<u64>)> {
+        if self.state != State::Sending {
+            return None;
+        }
+        let current = self.current.as_ref()?;
+        let sent = current.exchange.bytes;
+        let total = match self.body {
+            Body::File { next, end } => Some(sent + end.saturating_sub(next)),
+            Body::Stream { remaining, .. } => remaining.map(|r| sent + r),
+            Body::None => return None,
+        };
+        Some((&current.exchange.target, sent, total))
     }
 
     /// What to write next.

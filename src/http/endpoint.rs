@@ -21,7 +21,10 @@
 //!   has something to write, and what: bytes, a span of its file for `sendfile`, or
 //!   a shutdown), [`Endpoint::poll_timeout`], and [`Endpoint::poll_event`] (log lines,
 //!   "open this source", "read this indirection file", "release this source", "this
-//!   connection is over: close its I/O").
+//!   connection is over: close its I/O", "make this built-in page" for `/metrics` and
+//!   `/status`, answered with [`Endpoint::handle_page`]); its counts for `/metrics`
+//!   ([`Endpoint::counts`]) and, for `/status`, the requests answered
+//!   ([`Endpoint::poll_ended`]) and the responses under way ([`Endpoint::in_flight`]).
 //!
 //! The shell's per-connection I/O (its socket and open source) is the type parameter
 //! `Io`: the endpoint holds it in the connection's slot, so the shell keeps no map.
@@ -41,7 +44,9 @@ use crate::config::TftpRoot;
 use crate::event::{EventKind, LeaseEvent};
 use crate::files::name;
 use crate::filters::{self, Filters, Rewrite};
+use crate::metrics::TransferCounts;
 use crate::room::published::{Content, Published};
+use crate::status_page::{Ended, InFlight, Service as StatusService};
 use crate::types::MacAddr;
 
 /// What the endpoint is configured with.
@@ -128,6 +133,34 @@ pub enum Event<Io> {
     Closed {
         io: Io,
     },
+    /// Make `page` and give it to [`Endpoint::handle_page`].
+    Page {
+        id: ConnectionId,
+        page: Page,
+    },
+}
+
+/// The pages bootd makes itself. Their paths win over files of the same name
+/// under the root, and `check_ip` does not apply to them: they are for the
+/// operator's browser and monitoring, which hold no lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// `/metrics`: the counters in Prometheus's text format.
+    Metrics,
+    /// `/status`: what the boot network is doing, as one HTML page.
+    Status,
+}
+
+impl Page {
+    /// The page a request target names (its query aside), if any.
+    pub fn for_target(target: &str) -> Option<Page> {
+        let path = target.split_once('?').map_or(target, |(path, _)| path);
+        match path {
+            "/metrics" => Some(Page::Metrics),
+            "/status" => Some(Page::Status),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -157,7 +190,14 @@ pub struct Endpoint<Io> {
     events: VecDeque<Event<Io>>,
     /// Connections refused since the service was last full.
     refused: u64,
+    /// What the service did, for `/metrics`.
+    counts: TransferCounts,
+    /// Requests answered since the shell last took them, for `/status`.
+    ended: VecDeque<Ended>,
 }
+
+/// The most ended requests kept for the shell between two of its turns.
+const MAX_ENDED: usize = 4096;
 
 impl<Io> Endpoint<Io> {
     pub fn new(settings: Settings) -> Endpoint<Io> {
@@ -171,6 +211,8 @@ impl<Io> Endpoint<Io> {
             streams: Vec::new(),
             events: VecDeque::new(),
             refused: 0,
+            counts: TransferCounts::default(),
+            ended: VecDeque::new(),
         }
     }
 
@@ -430,6 +472,57 @@ impl<Io> Endpoint<Io> {
         }
     }
 
+    /// The page [`Event::Page`] asked for, made.
+    pub fn handle_page(
+        &mut self,
+        now: Instant,
+        id: ConnectionId,
+        content_type: &'static str,
+        body: &[u8],
+    ) {
+        if let Some(slot) = self.slot_mut(id) {
+            slot.connection.respond_page(now, content_type, body);
+        }
+        self.after(now, id);
+    }
+
+    /// What the service did since it started: file requests, how they ended, the
+    /// body bytes they sent.
+    pub fn counts(&self) -> &TransferCounts {
+        &self.counts
+    }
+
+    /// The next request answered (a file sent, or refused), for `/status`.
+    pub fn poll_ended(&mut self) -> Option<Ended> {
+        self.ended.pop_front()
+    }
+
+    /// The responses whose body is being sent: client, target, bytes sent, size.
+    pub fn in_flight(&self) -> Vec<InFlight> {
+        self.slots
+            .iter()
+            .flatten()
+            .filter_map(|slot| {
+                let (target, sent, size) = slot.connection.progress()?;
+                Some(InFlight {
+                    client: slot.connection.peer,
+                    name: target.to_string(),
+                    sent,
+                    size,
+                })
+            })
+            .collect()
+    }
+
+    /// Connections whose response body is being sent.
+    pub fn sending_count(&self) -> usize {
+        self.slots
+            .iter()
+            .flatten()
+            .filter(|slot| slot.connection.progress().is_some())
+            .count()
+    }
+
     /// Whether connection `id` waits for its stream and has room for it.
     pub fn wants_stream(&self, id: ConnectionId) -> bool {
         self.slot(id).is_some_and(|s| s.connection.wants_stream())
@@ -558,6 +651,9 @@ impl<Io> Endpoint<Io> {
         };
         slot.served = None;
         let peer = slot.connection.peer;
+        if Page::for_target(&request.target).is_none() {
+            self.counts.started += 1;
+        }
         let refuse = |endpoint: &mut Endpoint<Io>, status: Status, reason: Option<String>| {
             if let Some(slot) = endpoint.slot_mut(id) {
                 match reason {
@@ -571,6 +667,10 @@ impl<Io> Endpoint<Io> {
         }
         if request.minor_version >= 1 && !request.has_host {
             return refuse(self, Status::BadRequest, Some("no Host field".into()));
+        }
+        if let Some(page) = Page::for_target(&request.target) {
+            self.events.push_back(Event::Page { id, page });
+            return;
         }
         if self.settings.check_ip && !self.is_bound(peer.ip()) {
             return refuse(
@@ -674,6 +774,10 @@ impl<Io> Endpoint<Io> {
             return;
         };
         let peer = slot.connection.peer;
+        let ended_name = match &slot.served {
+            Some(served) => format!("{} (as {served})", exchange.target),
+            None => exchange.target.clone(),
+        };
         let mut line = format!("{peer}");
         let mac = match peer.ip() {
             IpAddr::V4(v4) => self.bindings.get(&v4),
@@ -695,10 +799,38 @@ impl<Io> Endpoint<Io> {
         if let Some((first, last, size)) = exchange.range {
             let _ = write!(line, " bytes {first}-{last}/{size}");
         }
-        let seconds = exchange
-            .ended
-            .saturating_duration_since(exchange.started)
-            .as_secs_f64();
+        let took = exchange.ended.saturating_duration_since(exchange.started);
+        let seconds = took.as_secs_f64();
+        // Built-in pages are not transfers; they are logged all the same.
+        if Page::for_target(&exchange.target).is_none() {
+            // The status, not the logged reason: the page is served to the network,
+            // and a refusal's reason names paths on this server.
+            let failure = match (&exchange.cut, exchange.status) {
+                (None, Some(Status::Ok | Status::PartialContent)) => None,
+                (_, Some(Status::Ok | Status::PartialContent)) => Some("cut short".to_string()),
+                (_, Some(status)) => Some(format!("{} {}", status.code(), status.reason())),
+                (_, None) => Some("no answer".to_string()),
+            };
+            if self.ended.len() >= MAX_ENDED {
+                self.ended.pop_front();
+            }
+            self.ended.push_back(Ended {
+                service: StatusService::Http,
+                client: peer.ip(),
+                name: ended_name,
+                bytes: exchange.bytes,
+                took,
+                failure,
+            });
+            self.counts.bytes += exchange.bytes;
+            match (&exchange.cut, exchange.status) {
+                (None, Some(Status::Ok | Status::PartialContent)) => {
+                    self.counts.completed += 1;
+                    self.counts.durations.observe(took);
+                }
+                _ => self.counts.failed += 1,
+            }
+        }
         let _ = write!(line, ", {} bytes in {seconds:.3} s", exchange.bytes);
         let level = match (&exchange.cut, exchange.status) {
             (Some(cut), Some(Status::Ok | Status::PartialContent)) => {
@@ -952,6 +1084,73 @@ mod tests {
         assert_eq!(e.connection_count(), 1);
         e.handle_received(now, id, &get("/x"));
         assert_eq!(opened(&events(&mut e)).len(), 1);
+    }
+
+    #[test]
+    fn metrics_is_made_by_bootd_over_a_file_of_that_name_and_not_counted() {
+        let now = Instant::now();
+        let mut e = endpoint();
+        let id = accept(&mut e, now, 1);
+        e.handle_received(now, id, &get("/metrics?x=1"));
+        let ev = events(&mut e);
+        assert!(opened(&ev).is_empty(), "no file is opened");
+        assert!(matches!(
+            ev.as_slice(),
+            [Event::Page {
+                page: Page::Metrics,
+                ..
+            }]
+        ));
+        e.handle_page(now, id, "text/plain", b"a 1\n");
+        let (text, spans) = drain(&mut e, now);
+        assert_eq!(
+            text,
+            "HTTP/1.1 200 OK\r\n\
+             Server: bootd\r\n\
+             Content-Type: text/plain\r\n\
+             Content-Length: 4\r\n\
+             Accept-Ranges: bytes\r\n\
+             Connection: keep-alive\r\n\r\n\
+             a 1\n"
+        );
+        assert!(spans.is_empty());
+        assert_eq!(
+            logs(&events(&mut e)),
+            vec!["10.0.0.5:1: GET /metrics?x=1 200, 4 bytes in 0.000 s"]
+        );
+        assert_eq!(*e.counts(), TransferCounts::default());
+        // A file is counted: started, then completed with its bytes.
+        e.handle_received(now, id, &get("/metricsfile"));
+        events(&mut e);
+        e.handle_opened(now, id, Ok(Opened::File { size: 10 }));
+        drain(&mut e, now);
+        events(&mut e);
+        let c = e.counts();
+        assert_eq!((c.started, c.completed, c.failed, c.bytes), (1, 1, 0, 10));
+        assert_eq!(c.durations.count, 1);
+        e.handle_received(now, id, &get("/missing"));
+        events(&mut e);
+        e.handle_opened(now, id, Err(OpenFailure::NotFound("none".into())));
+        drain(&mut e, now);
+        events(&mut e);
+        assert_eq!((e.counts().started, e.counts().failed), (2, 1));
+        let ended: Vec<_> = std::iter::from_fn(|| e.poll_ended()).collect();
+        assert_eq!(ended.len(), 2, "pages are not transfers: {ended:?}");
+        assert_eq!(
+            (ended[0].name.as_str(), ended[0].bytes),
+            ("/metricsfile", 10)
+        );
+        assert_eq!(ended[0].failure, None);
+        assert_eq!(ended[1].failure.as_deref(), Some("404 Not Found"));
+        // /status is bootd's too.
+        e.handle_received(now, id, &get("/status"));
+        assert!(matches!(
+            events(&mut e).as_slice(),
+            [Event::Page {
+                page: Page::Status,
+                ..
+            }]
+        ));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The HTTP file service (`-H`, `[httpd]`): the same tree as TFTP (the same root, a
 //! directory or an `http://` mirror, the same `[filters]`, the same confinement in
 //! `crate::files`) over HTTP/1.1, for firmware and loaders that fetch large files
-//! faster over TCP than over lock-step TFTP (iPXE, UEFI HTTP boot, installers).
+//! faster over TCP than over lock-step TFTP (iPXE, UEFI HTTP boot, installers); and
+//! bootd's own pages, `/metrics` and `/status`.
 //!
 //! The wire format (request heads, `Range`, response heads) is in [`wire`]; one
 //! connection's state machine in [`connection`]; every decision about connections

@@ -3,7 +3,8 @@
 //! sockets and each connection's socket and source (a file under the root or the
 //! operator's, or an `http://` reader thread's channel), reads what clients send,
 //! writes what the endpoint hands out (local files with `sendfile(2)`, so their
-//! bytes never pass through user space), and logs what it says.
+//! bytes never pass through user space), and logs what it says. It also makes the
+//! built-in pages from what every service published: `/metrics` and `/status`.
 //!
 //! Nothing here blocks on a client: sockets are non-blocking, each connection writes
 //! at most [`TURN_BYTES`] before the others get their turn, and a mirror is read by
@@ -24,14 +25,18 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::connection::{Timeouts, Write};
-use super::endpoint::{ConnectionId, Endpoint, Event, OpenFailure, Opened, Settings, SourceSpec};
+use super::endpoint::{
+    ConnectionId, Endpoint, Event, OpenFailure, Opened, Page, Settings, SourceSpec,
+};
 use crate::config::{FilterRule, HttpdConfig, TftpRoot};
 use crate::event::Event as BusEvent;
 use crate::event::Message;
 use crate::files::root::{OpenErrorKind, RootDir};
 use crate::filters::Filters;
+use crate::metrics::{self, Metrics};
 use crate::room::published::{Content, Published};
 use crate::service_loop::{self, WAKER};
+use crate::status_page::{InFlightSchedule, Service as StatusService};
 use crate::tftp::endpoint::OpenError as TftpOpenError;
 use crate::tftp::source::{self, HttpChunk, ReaderCount};
 use crate::tftp::wire::ErrorCode;
@@ -63,6 +68,8 @@ pub struct HttpService {
     pub config_dir: PathBuf,
     /// What a room's builder publishes (menu, torrents, OS files), served first.
     pub published: Published,
+    /// Every service's counts: this one's are published there, `/metrics` reads them.
+    pub metrics: Arc<Metrics>,
 }
 
 /// A connection's I/O.
@@ -87,6 +94,7 @@ struct Shell {
     max_readers: usize,
     http_timeout: std::time::Duration,
     buffer: Vec<u8>,
+    metrics: Arc<Metrics>,
 }
 
 impl HttpService {
@@ -103,6 +111,7 @@ impl HttpService {
             filter_rules,
             config_dir,
             published,
+            metrics,
         } = self;
         let root_dir = match &root {
             TftpRoot::Dir(dir) => {
@@ -148,11 +157,13 @@ impl HttpService {
             max_readers: config.max_connections,
             http_timeout,
             buffer: vec![0u8; READ_BUFFER],
+            metrics,
         };
         if let Some(address) = address {
             shell.listen(&poll, address)?;
         }
         let mut events = Events::with_capacity(1024);
+        let mut told = InFlightSchedule::default();
         loop {
             let start = Instant::now();
             let timeout = shell
@@ -175,7 +186,10 @@ impl HttpService {
                                     shell.listen(&poll, a)?
                                 }
                                 BusEvent::ServerAddress(_) => {}
-                                BusEvent::Lease(lease) => shell.endpoint.handle_lease(&lease),
+                                BusEvent::Lease(lease) => {
+                                    shell.endpoint.handle_lease(&lease);
+                                    shell.metrics.record(|log| log.handle_lease(now, &lease));
+                                }
                             }
                         }
                         // Reader threads wake this loop too.
@@ -203,11 +217,37 @@ impl HttpService {
             shell.endpoint.handle_timeout(now);
             shell.handle_events(&poll, now);
             shell.write_turn(&poll, now);
+            let counts = shell.endpoint.counts();
+            shell
+                .metrics
+                .publish_transfers(metrics::Service::Http, counts);
+            shell.tell_status(&mut told, now);
         }
     }
 }
 
 impl Shell {
+    /// Gives `/status` the requests answered and, when due, the responses under way.
+    fn tell_status(&mut self, told: &mut InFlightSchedule, now: Instant) {
+        let mut ended = Vec::new();
+        while let Some(e) = self.endpoint.poll_ended() {
+            ended.push(e);
+        }
+        let tell = told.due(now, self.endpoint.sending_count());
+        if ended.is_empty() && !tell {
+            return;
+        }
+        let transfers = tell.then(|| self.endpoint.in_flight());
+        self.metrics.record(|log| {
+            for e in ended {
+                log.handle_ended(now, e);
+            }
+            if let Some(transfers) = transfers {
+                log.handle_in_flight(StatusService::Http, transfers);
+            }
+        });
+    }
+
     fn listen(&mut self, poll: &Poll, address: Ipv4Addr) -> Result<(), String> {
         if self.listeners.iter().any(|(a, _)| *a == address) {
             return Ok(());
@@ -413,6 +453,19 @@ impl Shell {
                 Event::Closed { mut io } => {
                     let _ = poll.registry().deregister(&mut io.stream);
                 }
+                Event::Page { id, page } => match page {
+                    Page::Metrics => {
+                        let text = metrics::render(&self.metrics.snapshot());
+                        let body = text.as_bytes();
+                        let kind = metrics::CONTENT_TYPE;
+                        self.endpoint.handle_page(now, id, kind, body);
+                    }
+                    Page::Status => {
+                        let page = self.metrics.status_page(now);
+                        let kind = "text/html; charset=utf-8";
+                        self.endpoint.handle_page(now, id, kind, page.as_bytes());
+                    }
+                },
             }
         }
     }

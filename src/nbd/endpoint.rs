@@ -26,6 +26,7 @@ use super::overlay::Disk;
 use super::wire;
 use crate::config::NbdMode;
 use crate::event::{EventKind, LeaseEvent};
+use crate::metrics::TransferCounts;
 use crate::types::MacAddr;
 
 /// Who a connection is: overlays are kept per machine.
@@ -161,6 +162,8 @@ pub struct Endpoint<Io> {
     machines: HashMap<Ipv4Addr, MacAddr>,
     overlays: HashMap<OverlayKey, OverlayUse>,
     events: VecDeque<Event<Io>>,
+    /// What the service did, for `/metrics`.
+    counts: TransferCounts,
 }
 
 /// The transmission flags of an export in `mode`: only what the server does.
@@ -200,6 +203,7 @@ impl<Io> Endpoint<Io> {
             machines: HashMap::new(),
             overlays: HashMap::new(),
             events: VecDeque::new(),
+            counts: TransferCounts::default(),
         }
     }
 
@@ -209,8 +213,16 @@ impl<Io> Endpoint<Io> {
     }
 
     /// A client connected from `peer`; refused (its I/O handed back) past the limit.
+    /// What the service did since it started: connections, how they ended, the
+    /// bytes of the blocks read.
+    pub fn counts(&self) -> &TransferCounts {
+        &self.counts
+    }
+
     pub fn handle_accept(&mut self, now: Instant, peer: SocketAddr, io: Io) -> Result<ConnId, Io> {
+        self.counts.started += 1;
         if self.open >= self.settings.max_connections {
+            self.counts.failed += 1;
             self.events.push_back(Event::Log(
                 Level::Info,
                 format!(
@@ -288,6 +300,9 @@ impl<Io> Endpoint<Io> {
     }
 
     pub fn handle_read(&mut self, now: Instant, id: ConnId, result: Result<Vec<u8>, u32>) {
+        if let Ok(data) = &result {
+            self.counts.bytes += data.len() as u64;
+        }
         self.with(now, id, |conn, infos| conn.handle_read(result, infos));
     }
 
@@ -536,6 +551,13 @@ impl<Io> Endpoint<Io> {
         let Some(entry) = slot.take() else { return };
         self.free.push(id.0);
         self.open -= 1;
+        // A connection that chose an export served its machine; one that ended in
+        // the handshake did not.
+        if entry.disk.is_some() {
+            self.counts.completed += 1;
+        } else {
+            self.counts.failed += 1;
+        }
         if let Some(Disk {
             overlay: Some(key), ..
         }) = entry.disk

@@ -22,6 +22,7 @@ use super::endpoint::{ConnId, Endpoint, Event, ExportSpec, OverlayKey, Settings}
 use super::overlay::{DiskError, Disks, Image, OverlayStore};
 use crate::config::{NbdConfig, NbdMode};
 use crate::event::{Event as BusEvent, Message};
+use crate::metrics::{self, Metrics};
 use crate::service_loop::{self, WAKER};
 use crate::sockets;
 
@@ -45,6 +46,8 @@ pub struct NbdService {
     pub poll: Poll,
     pub waker: Arc<Waker>,
     pub inbox: Receiver<Message>,
+    /// Where the endpoint's counts are published for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// A connection's socket, and whether it may have more to read or room to write.
@@ -78,6 +81,7 @@ impl NbdService {
             mut poll,
             waker: _waker,
             inbox,
+            metrics,
         } = self;
         let store = match &config.cow_dir {
             Some(dir) => OverlayStore::Dir(dir.clone()),
@@ -189,6 +193,7 @@ impl NbdService {
             }
             shell.endpoint.handle_timeout(now);
             shell.run_events(&poll, now);
+            metrics.publish_transfers(metrics::Service::Nbd, shell.endpoint.counts());
         }
     }
 }

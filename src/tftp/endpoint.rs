@@ -54,6 +54,8 @@ use super::wire::{self, ErrorCode, Packet, Request};
 use crate::config::TftpRoot;
 use crate::files::name::{self, Refusal};
 use crate::filters::{self, Filters, Rewrite};
+use crate::metrics::TransferCounts;
+use crate::status_page::{Ended, InFlight, Service as StatusService};
 
 /// Timer wheel: 10 ms ticks, 4096 slots (41 s per revolution).
 const TICK: Duration = Duration::from_millis(10);
@@ -372,7 +374,14 @@ pub struct Endpoint<Io> {
     /// The queued datagram `poll_transmit` lent last.
     sending: Vec<u8>,
     events: VecDeque<Event<Io>>,
+    /// What the service did, for `/metrics`.
+    counts: TransferCounts,
+    /// Transfers ended since the shell last took them, for `/status`.
+    ended: VecDeque<Ended>,
 }
+
+/// The most ended transfers kept for the shell between two of its turns.
+const MAX_ENDED: usize = 4096;
 
 impl<Io> Endpoint<Io> {
     pub fn new(settings: Settings, now: Instant) -> Endpoint<Io> {
@@ -390,7 +399,52 @@ impl<Io> Endpoint<Io> {
             queued: VecDeque::new(),
             sending: Vec::new(),
             events: VecDeque::new(),
+            counts: TransferCounts::default(),
+            ended: VecDeque::new(),
         }
+    }
+
+    /// The next transfer that ended (sent whole, failed or refused), for `/status`.
+    pub fn poll_ended(&mut self) -> Option<Ended> {
+        self.ended.pop_front()
+    }
+
+    /// The transfers under way: client, name, bytes acknowledged, size if known.
+    pub fn in_flight(&self) -> Vec<InFlight> {
+        self.transfers
+            .iter()
+            .flatten()
+            .filter_map(|entry| match &entry.state {
+                State::Running(transfer) => Some(InFlight {
+                    client: entry.client,
+                    name: entry.shown_name(),
+                    sent: transfer.stats().bytes,
+                    size: entry.size,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn note_ended(
+        &mut self,
+        client: SocketAddr,
+        name: String,
+        bytes: u64,
+        took: Duration,
+        failure: Option<String>,
+    ) {
+        if self.ended.len() >= MAX_ENDED {
+            self.ended.pop_front();
+        }
+        self.ended.push_back(Ended {
+            service: StatusService::Tftp,
+            client: client.ip(),
+            name,
+            bytes,
+            took,
+            failure,
+        });
     }
 
     /// A reloaded configuration: requests from now on are served with `settings`
@@ -414,6 +468,12 @@ impl<Io> Endpoint<Io> {
     /// Transfers in the registry, from their request to their end.
     pub fn transfer_count(&self) -> usize {
         self.by_client.len()
+    }
+
+    /// What the service did since it started: requests taken, how they ended,
+    /// bytes and retransmits of the transfers that ended.
+    pub fn counts(&self) -> &TransferCounts {
+        &self.counts
     }
 
     /// The `index`-th transfer reading an HTTP source (`None` past the last).
@@ -1157,6 +1217,15 @@ impl<Io> Endpoint<Io> {
                     .unwrap_or(now)
                     .saturating_duration_since(entry.started);
                 let s = transfer.stats();
+                self.counts.bytes += s.bytes;
+                self.counts.retransmits += s.retransmits;
+                match transfer.outcome() {
+                    Some(Outcome::Completed) | None => {
+                        self.counts.completed += 1;
+                        self.counts.durations.observe(took);
+                    }
+                    Some(_) => self.counts.failed += 1,
+                }
                 let rate = s.bytes as f64 / took.as_secs_f64().max(1e-6);
                 let summary = format!(
                     "{} bytes in {} blocks of {}, window {}, {} retransmits, {:.3} s, {}",
@@ -1168,6 +1237,15 @@ impl<Io> Endpoint<Io> {
                     took.as_secs_f64(),
                     human_rate(rate)
                 );
+                let failure = match transfer.outcome() {
+                    Some(Outcome::Completed) | None => None,
+                    Some(Outcome::ClientError { code, message }) => {
+                        Some(format!("ended by the client (error {code}: {message})"))
+                    }
+                    Some(Outcome::TimedOut) => Some("the client stopped answering".to_string()),
+                    Some(Outcome::Aborted { message, .. }) => Some(format!("aborted: {message}")),
+                };
+                let ended = (key, entry.shown_name(), s.bytes, took, failure);
                 let (level, line) = match transfer.outcome() {
                     Some(Outcome::Completed) | None => {
                         (Level::Info, format!("{key}: sent {name}: {summary}"))
@@ -1190,8 +1268,18 @@ impl<Io> Endpoint<Io> {
                     ),
                 };
                 self.log(level, line);
+                let (client, name, bytes, took, failure) = ended;
+                self.note_ended(client, name, bytes, took, failure);
             }
-            State::Failing { reason, .. } => {
+            State::Failing { reason, error, .. } => {
+                self.counts.failed += 1;
+                let took = now.saturating_duration_since(entry.started);
+                // What the client was told (the ERROR's message, after opcode and
+                // code): the logged reason may name this server's paths or URLs.
+                let message = error.get(4..).unwrap_or_default();
+                let message = message.split(|b| *b == 0).next().unwrap_or_default();
+                let told = String::from_utf8_lossy(message).into_owned();
+                self.note_ended(key, name.clone(), 0, took, Some(told));
                 self.log(Level::Info, format!("{key}: {name} failed: {reason}"))
             }
             State::Opening { .. } | State::WaitingForSource { .. } => {}
@@ -1258,6 +1346,12 @@ impl<Io> Endpoint<Io> {
             error.reason
         );
         let client = entry.client;
+        let name = entry.shown_name();
+        self.counts.failed += 1;
+        // What the client was told: the logged reason names paths on this server,
+        // and the status page is served to the network.
+        let told = error.client_message.to_string();
+        self.note_ended(client, name, 0, Duration::ZERO, Some(told));
         self.log(Level::Info, line);
         if let Some(local) = self.remove_opening(id) {
             self.refuse(local, client, error.code, error.client_message);
@@ -1312,6 +1406,7 @@ impl<Io> Endpoint<Io> {
     }
 
     fn insert(&mut self, entry: Entry<Io>) -> TransferId {
+        self.counts.started += 1;
         let client = entry.client;
         let id = match self.free.pop() {
             Some(index) => {
@@ -1693,6 +1788,54 @@ mod tests {
         )));
         assert_eq!(ep.transfer_count(), 0);
         assert_eq!(ep.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_served_file_is_counted_with_its_bytes_retransmits_and_duration() {
+        let t0 = Instant::now();
+        let mut ep = endpoint(local_root(), 10, &[]);
+        request(&mut ep, t0, client(2000), &rrq("boot/pxelinux.0", &[]));
+        let (_, events) = flush(&mut ep, t0);
+        let (id, _) = opened(&events).unwrap();
+        let content = [7u8; 700];
+        ep.handle_source_opened(t0, id, "port-a", Some(700));
+        read_local(&mut ep, t0, id, &content);
+        flush(&mut ep, t0);
+        let due = ep.poll_timeout().unwrap();
+        ep.handle_timeout(due);
+        flush(&mut ep, due);
+        let at = due + Duration::from_millis(3);
+        ep.handle_datagram(at, Arrival::Transfer(id), client(2000), &ack(1));
+        read_local(&mut ep, at, id, &content);
+        flush(&mut ep, at);
+        assert_eq!(ep.counts().started, 1);
+        assert_eq!(ep.counts().completed, 0, "not before the last ACK");
+        ep.handle_datagram(at, Arrival::Transfer(id), client(2000), &ack(2));
+        flush(&mut ep, at);
+        let counts = ep.counts();
+        assert_eq!((counts.completed, counts.failed), (1, 0));
+        assert_eq!((counts.bytes, counts.retransmits), (700, 1));
+        assert_eq!(counts.durations.count, 1);
+        let ended = ep.poll_ended().unwrap();
+        assert_eq!((ended.name.as_str(), ended.bytes), ("boot/pxelinux.0", 700));
+        assert_eq!(ended.client, client(2000).ip());
+        assert_eq!(ended.failure, None);
+        assert_eq!(ep.poll_ended(), None);
+        // A request for a missing name is a failed transfer.
+        request(&mut ep, at, client(2001), &rrq("missing", &[]));
+        let (_, events) = flush(&mut ep, at);
+        let (id, _) = opened(&events).unwrap();
+        let failure = OpenFailure::Source(OpenError {
+            code: ErrorCode::FileNotFound,
+            client_message: "file not found",
+            reason: "no such file".into(),
+        });
+        ep.handle_open_failed(at, id, failure);
+        flush(&mut ep, at);
+        assert_eq!((ep.counts().started, ep.counts().failed), (2, 1));
+        let ended = ep.poll_ended().unwrap();
+        assert_eq!(ended.name, "missing");
+        assert_eq!(ended.failure.as_deref(), Some("file not found"));
     }
 
     #[test]

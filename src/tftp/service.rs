@@ -29,7 +29,9 @@ use crate::config::{Config, FilterRule, TftpConfig, TftpRoot};
 use crate::event::{Event as BusEvent, Message};
 use crate::files::root::RootDir;
 use crate::filters::Filters;
+use crate::metrics::{self, Metrics};
 use crate::service_loop::{self, WAKER};
+use crate::status_page::{InFlightSchedule, Service as StatusService};
 
 /// Listener tokens are 0..; a transfer's token is this plus its id.
 const FIRST_TRANSFER_TOKEN: usize = 1 << 32;
@@ -45,6 +47,8 @@ pub struct TftpService {
     pub filter_rules: Vec<FilterRule>,
     /// The configuration file's directory: a filter's fixed path is taken from it.
     pub config_dir: PathBuf,
+    /// Where the endpoint's counts are published for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 struct Shell {
@@ -69,6 +73,7 @@ impl TftpService {
             inbox,
             filter_rules,
             config_dir,
+            metrics,
         } = self;
         let Prepared {
             root_dir,
@@ -94,6 +99,7 @@ impl TftpService {
             shell.listeners.listen(&poll, address)?;
         }
         let mut events = Events::with_capacity(1024);
+        let mut told = InFlightSchedule::default();
         loop {
             let start = Instant::now();
             let timeout = shell.endpoint.poll_timeout();
@@ -142,6 +148,8 @@ impl TftpService {
             shell.endpoint.handle_timeout(now);
             shell.flush(&poll, now);
             shell.listeners.send_queued();
+            metrics.publish_transfers(metrics::Service::Tftp, shell.endpoint.counts());
+            shell.tell_status(&metrics, &mut told, now);
         }
     }
 }
@@ -204,6 +212,28 @@ fn prepare(
 }
 
 impl Shell {
+    /// Gives `/status` the transfers that ended and, when due, those in flight.
+    fn tell_status(&mut self, metrics: &Metrics, in_flight: &mut InFlightSchedule, now: Instant) {
+        let mut ended = Vec::new();
+        while let Some(e) = self.endpoint.poll_ended() {
+            ended.push(e);
+        }
+        let count = self.endpoint.transfer_count();
+        let tell = in_flight.due(now, count);
+        if ended.is_empty() && !tell {
+            return;
+        }
+        let transfers = tell.then(|| self.endpoint.in_flight());
+        metrics.record(|log| {
+            for e in ended {
+                log.handle_ended(now, e);
+            }
+            if let Some(transfers) = transfers {
+                log.handle_in_flight(StatusService::Tftp, transfers);
+            }
+        });
+    }
+
     /// SIGHUP's configuration: the endpoint serves new requests with it, and
     /// transfers in flight keep their open files. A root that cannot be opened
     /// keeps the whole old TFTP configuration in force.
