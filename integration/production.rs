@@ -191,7 +191,7 @@ fn under_a_service_manager_bootd_says_ready_status_and_stopping_and_logs_priorit
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(journal);
-    let mut child = command.spawn().unwrap();
+    let mut child = EndedOnDrop(command.spawn().unwrap());
 
     // Everything the manager is told, until `until` appears in one message.
     let mut told: Vec<String> = Vec::new();
@@ -237,7 +237,7 @@ fn under_a_service_manager_bootd_says_ready_status_and_stopping_and_logs_priorit
     );
 
     // SAFETY: kill on a child PID we own.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
     let stopping = read_until("STOPPING=1", Duration::from_secs(5));
     assert!(
         stopping.last().is_some_and(|m| m.contains("STOPPING=1")),
@@ -245,7 +245,7 @@ fn under_a_service_manager_bootd_says_ready_status_and_stopping_and_logs_priorit
     );
     let deadline = Instant::now() + Duration::from_secs(5);
     let exit = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.0.try_wait().unwrap() {
             break status;
         }
         assert!(Instant::now() < deadline, "bootd does not stop");
@@ -444,4 +444,15 @@ fn version_lists_the_compiled_features() {
     }
     // The systemd unit is Type=notify: the default build speaks to it.
     assert!(features.contains("+systemd"), "{text}");
+}
+
+/// A daemon the test started itself: killed and reaped however the test ends,
+/// so a failed assertion leaves no bootd behind.
+struct EndedOnDrop(std::process::Child);
+
+impl Drop for EndedOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
