@@ -8,38 +8,14 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::lease_site::{
+    numbered_mac as mac, pool_config as config, read_lease_file, start_dhcp_only as start,
+};
 use common::*;
-
-/// A BOOTP-only configuration with a pool of `pool_count` from `pool_start`.
-fn config(dir: &TempDir, pool_start: &str, pool_count: u32, lease_file: &Path) -> PathBuf {
-    dir.write(
-        "bootd.ini",
-        &format!(
-            "[bootp]\npool_start = {pool_start}\npool_count = {pool_count}\nallow_simple_dhcp = on\nlease_file = {}\n[bootfile]\ndefault = pxelinux.0\n",
-            lease_file.display()
-        ),
-    )
-}
-
-fn start(pair: &Pair, conf: &Path) -> Bootd {
-    let bootd = Bootd::start(&pair.server, conf, &["-p"]);
-    bootd.wait_for_log("serving BOOTP/DHCP", Duration::from_secs(5));
-    bootd
-}
-
-/// `02-00-00-HH-MM-LL`, written as bootd writes MACs.
-fn mac(i: u32) -> String {
-    format!(
-        "02-00-00-{:02X}-{:02X}-{:02X}",
-        (i >> 16) & 0xFF,
-        (i >> 8) & 0xFF,
-        i & 0xFF
-    )
-}
 
 /// The storm client, started in the client namespace: one exchange per MAC of
 /// `macs`, `rate` new ones a second.
@@ -66,26 +42,6 @@ fn acks(output: &str) -> BTreeMap<String, String> {
                 .flatten()
         })
         .collect()
-}
-
-/// The bindings of the lease file at `path` (later lines winning), and how many
-/// lines it has.
-fn bindings(path: &Path) -> (BTreeMap<String, String>, usize) {
-    let text = String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned();
-    let mut bound = BTreeMap::new();
-    for line in text.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        match fields.as_slice() {
-            [mac, ip, _, "bound", ..] => {
-                bound.insert(mac.to_string(), ip.to_string());
-            }
-            [mac, _, _, "released" | "declined", ..] => {
-                bound.remove(*mac);
-            }
-            _ => {}
-        }
-    }
-    (bound, text.lines().count())
 }
 
 #[test]
@@ -123,7 +79,7 @@ fn every_client_acked_before_a_sigkill_in_a_storm_keeps_its_address() {
     std::thread::sleep(Duration::from_millis(500));
     let told = acks(&client.stdout_so_far());
     drop(client);
-    let (on_disk, _) = bindings(&leases);
+    let on_disk = read_lease_file(&leases).bound;
     eprintln!(
         "{} clients ACKed before the kill, {} bindings on disk",
         told.len(),
@@ -139,7 +95,7 @@ fn every_client_acked_before_a_sigkill_in_a_storm_keeps_its_address() {
         torn.extend_from_slice(format!("{} 10.93.200.1 17180", mac(30_000)).as_bytes());
         std::fs::write(&leases, &torn).unwrap();
     }
-    let last_line = bindings(&leases).1;
+    let last_line = read_lease_file(&leases).lines;
     let mut bootd = start(&pair, &conf);
     let log = bootd.log();
     let skipped = format!(
@@ -226,7 +182,7 @@ fn a_disk_filling_up_in_a_storm_answers_only_the_bindings_whole_on_disk() {
     // Whole lines only, and every binding a client was told of among them.
     let text = std::fs::read_to_string(&leases).unwrap();
     assert!(text.ends_with('\n'), "a partial line was left: {text:?}");
-    let (on_disk, _) = bindings(&leases);
+    let on_disk = read_lease_file(&leases).bound;
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         assert_eq!(line.split_whitespace().count(), 4, "{line:?}");
     }

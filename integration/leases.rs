@@ -7,12 +7,15 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::Ipv4Addr;
 use std::os::unix::fs::{FileTypeExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::lease_site::{
+    LeaseFileContents, numbered_mac as mac, pool_config as config, read_lease_file,
+    start_dhcp_only as start,
+};
 use common::*;
 
 /// A tmpfs of `size` mounted on `path` (created for it), unmounted on drop: a
@@ -59,28 +62,6 @@ impl Drop for SmallDisk {
     }
 }
 
-/// `02-00-00-00-HH-LL`, written as bootd writes MACs.
-fn mac(i: u32) -> String {
-    format!("02-00-00-00-{:02X}-{:02X}", (i >> 8) & 0xFF, i & 0xFF)
-}
-
-/// A BOOTP-only configuration serving the network of `pool_start`.
-fn config(dir: &TempDir, pool_start: &str, pool_count: u32, lease_file: &Path) -> PathBuf {
-    dir.write(
-        "bootd.ini",
-        &format!(
-            "[bootp]\npool_start = {pool_start}\npool_count = {pool_count}\nallow_simple_dhcp = on\nlease_file = {}\n[bootfile]\ndefault = pxelinux.0\n",
-            lease_file.display()
-        ),
-    )
-}
-
-fn start(pair: &Pair, conf: &Path) -> Bootd {
-    let bootd = Bootd::start(&pair.server, conf, &["-p"]);
-    bootd.wait_for_log("serving BOOTP/DHCP", Duration::from_secs(5));
-    bootd
-}
-
 /// One DHCP exchange per MAC, one after the other (stopping at the first MAC
 /// not ACKed with `until_failure`): (ACK|NAK|NOOFFER|NOACK, MAC, address).
 fn clients(pair: &Pair, macs: &[String], until_failure: bool) -> Vec<(String, String, String)> {
@@ -106,36 +87,6 @@ fn clients(pair: &Pair, macs: &[String], until_failure: bool) -> Vec<(String, St
             )
         })
         .collect()
-}
-
-/// The bindings in the lease file at `path` (MAC → address, later lines
-/// winning), and every line of it that is no record.
-fn bindings(path: &Path) -> (BTreeMap<String, String>, Vec<String>) {
-    let text = String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned();
-    let mut bound = BTreeMap::new();
-    let mut unreadable = Vec::new();
-    for line in text.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let is_record = fields.len() >= 4
-            && fields[0].len() == 17
-            && fields[1].parse::<Ipv4Addr>().is_ok()
-            && fields[2].parse::<u64>().is_ok()
-            && ["bound", "released", "declined"].contains(&fields[3]);
-        if !is_record {
-            unreadable.push(line.to_string());
-        } else if fields[3] == "bound" {
-            bound.insert(fields[0].to_string(), fields[1].to_string());
-        } else {
-            bound.remove(fields[0]);
-        }
-    }
-    if !text.is_empty() && !text.ends_with('\n') {
-        unreadable.push("(the last line has no newline)".into());
-    }
-    (bound, unreadable)
 }
 
 #[test]
@@ -181,7 +132,11 @@ fn an_ack_is_sent_only_for_a_binding_whole_on_disk_when_the_disk_fills_up() {
     let (status, _) = bootd.stop();
     assert_eq!(status.code(), Some(0), "{}", bootd.log());
     // Every binding a machine was told of is on disk, on a line of its own.
-    let (on_disk, unreadable) = bindings(&leases);
+    let LeaseFileContents {
+        bound: on_disk,
+        unreadable,
+        ..
+    } = read_lease_file(&leases);
     assert!(unreadable.is_empty(), "{unreadable:?}");
     for (mac, ip) in &acked {
         assert_eq!(on_disk.get(mac), Some(ip), "{mac} was ACKed {ip}");
@@ -244,7 +199,11 @@ fn a_start_up_rewrite_that_finds_the_disk_full_leaves_no_copy_and_bindings_go_on
     assert!(!disk.path.join("leases.tmp").exists(), "{log}");
     let served = clients(&pair, &[mac(1)], false);
     assert_eq!(served[0].0, "ACK", "{served:?}; log:\n{}", bootd.log());
-    let (on_disk, unreadable) = bindings(&leases);
+    let LeaseFileContents {
+        bound: on_disk,
+        unreadable,
+        ..
+    } = read_lease_file(&leases);
     assert_eq!(
         (on_disk.len(), unreadable.len()),
         (301, 0),
@@ -260,7 +219,7 @@ fn a_start_up_rewrite_that_finds_the_disk_full_leaves_no_copy_and_bindings_go_on
         log.contains("301 bindings") && !log.contains("cannot rewrite"),
         "{log}"
     );
-    assert_eq!(bindings(&leases).1, Vec::<String>::new());
+    assert_eq!(read_lease_file(&leases).unreadable, Vec::<String>::new());
     assert!(!disk.path.join("leases.tmp").exists());
 }
 
@@ -300,7 +259,11 @@ fn lines_bootd_cannot_read_are_kept_beside_the_lease_file() {
         "{kept}"
     );
     // The lease file is rewritten without them, with the good line.
-    let (on_disk, unreadable) = bindings(&leases);
+    let LeaseFileContents {
+        bound: on_disk,
+        unreadable,
+        ..
+    } = read_lease_file(&leases);
     assert!(unreadable.is_empty(), "{unreadable:?}");
     assert_eq!(
         on_disk.get(&mac(1)).map(String::as_str),
@@ -388,7 +351,7 @@ fn a_lease_file_that_is_a_symbolic_link_is_written_through() {
     bootd.stop();
     // The link is still the link; its target holds both bindings.
     assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("data/leases"));
-    let (on_disk, _) = bindings(&real);
+    let on_disk = read_lease_file(&real).bound;
     assert_eq!(
         on_disk.get(&mac(9)).map(String::as_str),
         Some("10.92.0.109")
@@ -506,5 +469,8 @@ fn a_second_daemon_on_the_same_lease_file_refuses_to_start_naming_the_first() {
     // Once it is gone, the second starts, and keeps the first one's binding.
     let mut second = start(&b, &conf_b);
     second.stop();
-    assert_eq!(bindings(&leases).0.get(&mac(1)), Some(&served[0].2));
+    assert_eq!(
+        read_lease_file(&leases).bound.get(&mac(1)),
+        Some(&served[0].2)
+    );
 }

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod clients;
+pub mod lease_site;
 pub mod site;
 
 use std::io::{BufRead, BufReader};
