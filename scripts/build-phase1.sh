@@ -68,14 +68,16 @@ for p in $packages "$kpkg"; do
 done
 built=$cache/phase1-$(printf '%s\nrecipe %s\n' "$versions" "$recipe" | sha256sum | cut -c1-16)
 
-# fetch PACKAGE: sets $deb to the cached .deb of its candidate version.
-fetch() {
+# cached PACKAGE: sets $deb to the cached .deb of its candidate version, if any.
+cached() {
     local v
     v=$(sed -n "s/^$1=//p" <<<"$versions")
     deb=$(find "$debs" -name "${1}_*${v#*:}_amd64.deb" -o -name "${1}_*${v#*:}_all.deb" | head -n 1)
-    [ -n "$deb" ] && return 0
-    (cd "$debs" && apt-get download -q "$1=$v") >&2
-    deb=$(find "$debs" -name "${1}_*${v#*:}_amd64.deb" -o -name "${1}_*${v#*:}_all.deb" | head -n 1)
+    [ -n "$deb" ]
+}
+# fetch PACKAGE: sets $deb to its .deb (all were downloaded at once below).
+fetch() {
+    cached "$1" || { echo "build-phase1.sh: no .deb of $1 was downloaded" >&2; exit 1; }
 }
 
 install_built() {
@@ -87,6 +89,15 @@ install_built() {
 if [ -s "$built/vmlinuz" ] && [ -s "$built/initrd.img" ]; then
     install_built
     exit 0
+fi
+
+# Every package not cached yet, in one apt-get call.
+missing=()
+for p in $packages "$kpkg"; do
+    cached "$p" || missing+=("$(grep "^$p=" <<<"$versions")")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    (cd "$debs" && apt-get download -q "${missing[@]}") >&2
 fi
 
 work=$(mktemp -d "$cache/phase1.XXXXXX")
