@@ -227,17 +227,6 @@ impl Drop for Room {
     }
 }
 
-/// Body bytes bootd's HTTP service sent for the OS's files (the web seed).
-fn web_seed_bytes(log: &str) -> u64 {
-    log.lines()
-        .filter(|l| l.contains(" /oss/alpine/"))
-        .filter_map(|l| {
-            let before = l.rsplit_once(" bytes in ")?.0;
-            before.rsplit(", ").next()?.trim().parse::<u64>().ok()
-        })
-        .sum()
-}
-
 #[test]
 #[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
 fn curl_gets_the_menu_with_every_entry_in_configuration_order() {
@@ -321,7 +310,7 @@ fn aria2c_downloads_an_os_with_bootd_as_the_only_source() {
     .assert_success();
     room.assert_complete(0);
     // Every byte came from the web seed, and at least once.
-    let sent = web_seed_bytes(&bootd.log());
+    let sent = web_seed_bytes(&bootd.log(), "alpine");
     assert!(
         sent >= (KERNEL_BYTES + INITRD_BYTES) as u64,
         "the web seed sent {sent} bytes; log:\n{}",
@@ -346,7 +335,7 @@ fn swarm(room: &Room, bootd: &Bootd, lpd: bool) {
     }
     let from_peers: Vec<u64> = (0..count).map(|i| room.peer_bytes(i)).collect();
     let image = (KERNEL_BYTES + INITRD_BYTES) as u64;
-    let sent = web_seed_bytes(&bootd.log());
+    let sent = web_seed_bytes(&bootd.log(), "alpine");
     assert!(
         from_peers.iter().sum::<u64>() > 0,
         "no machine received a piece from another (peer bytes {from_peers:?}; web seed sent {sent})"

@@ -28,6 +28,12 @@
 //!   site's DHCP server (dnsmasq, in a namespace of its own on the machines'
 //!   bridge), which gives every address: the UEFI machine asks bootd's port 4011
 //!   for its file.
+//! - A room full of machines: two BIOS machines (QEMU's iPXE ROM) get bootd's
+//!   menu and, nobody pressing a key, boot its default entry when the countdown
+//!   ends: phase 1 (scripts/build-phase1.sh) fetches the OS by BitTorrent, from
+//!   each other and from bootd's HTTP service as web seed (its link then limited
+//!   with `tc tbf`), and starts it with kexec; the OS prints its command line and
+//!   the marker.
 //!
 //! A failure prints the machine's console and bootd's log.
 
@@ -96,6 +102,20 @@ impl VmNet {
         let bridge = unique("b");
         let ns = &pair.client.name;
         sh(&["ip", "-n", ns, "link", "add", &bridge, "type", "bridge"]);
+        // Without a querier, snooping would stop local peer discovery's multicast
+        // between the machines of a room.
+        sh(&[
+            "ip",
+            "-n",
+            ns,
+            "link",
+            "set",
+            &bridge,
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ]);
         sh(&[
             "ip",
             "-n",
@@ -1259,5 +1279,259 @@ fn the_seeds_debian_example_boots_the_real_debian_installer() {
     eprintln!(
         "Debian installer: its own DHCPACK ({os_ip}) after {:.1} s",
         took.as_secs_f64()
+    );
+}
+
+/// The menu's countdown in the room test, in seconds.
+const ROOM_TIMEOUT: u64 = 5;
+/// What the OS booted by phase 1 is given: a marker with an `=` in its value, to
+/// find on the OS's console as proof the command line arrived verbatim.
+const ROOM_CMDLINE: &str = "console=ttyS0,115200 panic=-1 bootd.marker=kexec=verbatim";
+/// Padding beside the OS's kernel and initramfs, so that bootd's limited link
+/// (the web seed) cannot send the whole image to both machines before they have
+/// passed pieces to each other.
+const ROOM_PADDING: usize = 24 << 20;
+/// bootd's link while the machines fetch the OS: 24 MiB of padding and ~10 MB of
+/// kernel and initramfs take ~17 s to one machine, twice that to two.
+const ROOM_RATE: &str = "16mbit";
+/// From power-on to the OS's marker for both machines, the menu, phase 1 and the
+/// download included.
+const ROOM_BOUND: Duration = Duration::from_secs(420);
+
+/// Builds phase 1 (scripts/build-phase1.sh, cached) into `root/phase1/`.
+fn phase1_files(root: &Path) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-phase1.sh");
+    let done = run_bounded(Command::new(script).arg(root), Duration::from_secs(900));
+    done.assert_success();
+}
+
+/// Seconds since midnight of a log line's RFC 3339 time (`2026-05-01T10:00:00.1+02:00 …`).
+fn logged_at(line: &str) -> Option<f64> {
+    let time = line.split_whitespace().next()?.split('T').nth(1)?;
+    let clock: String = time
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ':' || *c == '.')
+        .collect();
+    let mut parts = clock.split(':');
+    let h: f64 = parts.next()?.parse().ok()?;
+    let m: f64 = parts.next()?.parse().ok()?;
+    let s: f64 = parts.next()?.parse().ok()?;
+    Some(h * 3600.0 + m * 60.0 + s)
+}
+
+/// When bootd's HTTP service began and finished answering `GET path` to `dashed`
+/// (its log line is written at the end, with the time the answer took).
+fn http_times(log: &str, dashed: &str, path: &str) -> Option<(f64, f64)> {
+    let line = log
+        .lines()
+        .find(|l| l.contains(&format!("({dashed}): GET {path} 200, ")))?;
+    let end = logged_at(line)?;
+    let took: f64 = line
+        .rsplit_once(" bytes in ")?
+        .1
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some((end - took, end))
+}
+
+/// Bytes aria2 received from `peer`, as phase 1 reports them on the console.
+fn received_from(console: &str, peer: &str) -> u64 {
+    console
+        .lines()
+        .filter(|l| l.trim_end().ends_with(&format!(" from peer {peer}")))
+        .filter_map(|l| {
+            l.split("aria2 received ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+#[test]
+#[ignore = "needs root, network namespaces and QEMU: run sudo scripts/test.sh"]
+fn two_machines_boot_the_menus_default_through_phase_1_and_share_its_pieces() {
+    ready();
+    let _one = serialise();
+    let started = Instant::now();
+    let net = VmNet::new();
+    let dir = TempDir::new();
+    // The HTTP root: phase 1, and the OS's folder (the marker kernel and initramfs
+    // of the other tests, and the padding).
+    let root = dir.path.join("www");
+    phase1_files(&root);
+    let assets = dir.path.join("assets");
+    boot_files(&assets);
+    let os = dir.path.join("oss/marked");
+    std::fs::create_dir_all(&os).unwrap();
+    for file in ["vmlinuz", "initrd.gz"] {
+        std::fs::copy(assets.join(file), os.join(file)).unwrap();
+    }
+    std::fs::write(os.join("padding.bin"), pattern(ROOM_PADDING, 7)).unwrap();
+    // The default is the second entry: were the first booted instead, its
+    // marker would say so (and its kernel would be fetched from /oss/first/).
+    let conf = dir.write(
+        "bootd.ini",
+        &format!(
+            "[logger]\nlevel = info\n\
+             [bootp]\npool_start = {POOL}\npool_count = 20\nallow_simple_dhcp = off\n\
+             lease_file = leases\n\
+             [bootfile]\ndefault = undionly.kpxe\nipxe = menu.ipxe\n\
+             [tftp]\nroot = www\n\
+             [menu]\ndefault = marked\ntimeout = {ROOM_TIMEOUT}\nseed_time = 3\n\
+             phase1_cmdline = console=ttyS0,115200 panic=-1\n\
+             [os first]\nname = The first entry (not the default)\nmethod = direct\n\
+             dir = oss/marked\nkernel = vmlinuz\ninitrd = initrd.gz\n\
+             cmdline = console=ttyS0,115200 panic=-1 bootd.marker=first-entry\n\
+             [os marked]\nname = The default (BitTorrent, kexec)\nmethod = kexec\n\
+             dir = oss/marked\nkernel = vmlinuz\ninitrd = initrd.gz\ncmdline = {ROOM_CMDLINE}\n"
+        ),
+    );
+    let bootd = Bootd::start(&net.pair.server, &conf, &["-H"]);
+    bootd.wait_for_log("serving BOOTP/DHCP", Duration::from_secs(10));
+    bootd.wait_for_log(
+        &format!("serving HTTP on {SERVER}:80 from "),
+        Duration::from_secs(10),
+    );
+    bootd.wait_for_log("room: torrent of marked", Duration::from_secs(60));
+    let image: u64 = ["vmlinuz", "initrd.gz", "padding.bin"]
+        .iter()
+        .map(|f| file_size(&os, f))
+        .sum();
+
+    let vms = [
+        Vm::start_with_memory(
+            &net,
+            Firmware::Bios,
+            "52:54:00:12:36:01",
+            "12345678-abcd-ef00-5555-abcdefabcd01",
+            768,
+        ),
+        Vm::start_with_memory(
+            &net,
+            Firmware::Bios,
+            "52:54:00:12:36:02",
+            "12345678-abcd-ef00-5555-abcdefabcd02",
+            768,
+        ),
+    ];
+    let all: Vec<&Vm> = vms.iter().collect();
+    let dashed: Vec<String> = vms.iter().map(Vm::dashed_mac).collect();
+    // Once both have phase 1 (which bootd's link sends at full speed), the link
+    // is limited for what follows: the OS, by BitTorrent.
+    let deadline = Instant::now() + ROOM_BOUND;
+    while !dashed.iter().all(|d| {
+        bootd
+            .log()
+            .contains(&format!("({d}): GET /phase1/initrd.img 200, "))
+    }) {
+        if Instant::now() > deadline {
+            fail("phase 1 was not fetched by both machines", &all, &bootd);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    net.pair.server.run(&[
+        "tc",
+        "qdisc",
+        "add",
+        "dev",
+        &net.pair.server_if,
+        "root",
+        "tbf",
+        "rate",
+        ROOM_RATE,
+        "burst",
+        "256kb",
+        "latency",
+        "400ms",
+    ]);
+    let mut ips = Vec::new();
+    for vm in &vms {
+        while !vm.console().contains(MARKER) {
+            if vm.console().contains("phase 1: a shell") || Instant::now() > deadline {
+                fail(
+                    &format!("{}: no `{MARKER}` from the OS phase 1 started", vm.mac),
+                    &all,
+                    &bootd,
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let Some(ip) = vm.wait_for_marker(ROOM_BOUND) else {
+            fail("the marker line names no address", &all, &bootd);
+        };
+        eprintln!(
+            "{}: the OS's marker after {:.1} s",
+            vm.mac,
+            vm.started.elapsed().as_secs_f64()
+        );
+        ips.push(ip);
+    }
+    let log = bootd.log();
+    let check = |ok: bool, what: &str| {
+        if !ok {
+            fail(what, &all, &bootd);
+        }
+    };
+    check(
+        !log.contains(" /oss/first/"),
+        "the first entry was booted, not the default",
+    );
+    for (i, vm) in vms.iter().enumerate() {
+        let console = vm.console();
+        let d = &dashed[i];
+        // Nobody pressed a key: the default was booted once the countdown ran out.
+        let menu = http_times(&log, d, "/menu.ipxe");
+        let kernel = http_times(&log, d, "/phase1/vmlinuz");
+        let (Some((_, menu_sent)), Some((kernel_asked, _))) = (menu, kernel) else {
+            fail(
+                &format!("{d}: no GET of /menu.ipxe then /phase1/vmlinuz in bootd's log"),
+                &all,
+                &bootd,
+            );
+        };
+        // (Times of day: a countdown across midnight would come out negative.)
+        let waited = (kernel_asked - menu_sent).rem_euclid(86_400.0);
+        check(
+            waited >= ROOM_TIMEOUT as f64,
+            &format!(
+                "{d}: phase 1 was asked for {waited:.2} s after the menu, before its {ROOM_TIMEOUT} s countdown ended"
+            ),
+        );
+        // The configured command line reached the OS as written.
+        check(
+            console
+                .lines()
+                .any(|l| l.trim_end() == format!("bootd-vm: command line: {ROOM_CMDLINE}")),
+            &format!("{}: the OS did not get `{ROOM_CMDLINE}` verbatim", vm.mac),
+        );
+        check(
+            console.contains("phase 1: starting marked"),
+            &format!("{}: phase 1 did not start the OS", vm.mac),
+        );
+        // Pieces came from the other machine, not only from the web seed.
+        let other = &ips[1 - i];
+        let from_peer = received_from(&console, other);
+        check(
+            from_peer > 0,
+            &format!(
+                "{}: aria2 received nothing from the other machine ({other})",
+                vm.mac
+            ),
+        );
+        eprintln!(
+            "{}: the menu's countdown waited {waited:.1} s; {from_peer} of {image} bytes came from {other}",
+            vm.mac
+        );
+    }
+    eprintln!(
+        "two machines through the menu, phase 1 and BitTorrent to the OS: {:.1} s in all; \
+         the web seed sent {} bytes for two copies of {image}",
+        started.elapsed().as_secs_f64(),
+        web_seed_bytes(&log, "marked")
     );
 }

@@ -3,20 +3,26 @@
 # Debian's kernel, busybox, aria2c and kexec-tools with their libraries, in an
 # initramfs of its own. The iPXE menu boots it for `kexec` and `bin` entries.
 #
-#   sudo scripts/build-phase1.sh HTTP_ROOT    (cache: $BOOTD_VM_CACHE, or target/vm-cache)
+#   sudo scripts/build-phase1.sh HTTP_ROOT
+#       (cache: $BOOTD_VM_CACHE, or target/vm-cache under $CARGO_TARGET_DIR or .)
 #
 # Writes HTTP_ROOT/phase1/vmlinuz and HTTP_ROOT/phase1/initrd.img (the names
-# [menu] phase1_kernel and phase1_initrd give by default).
+# [menu] phase1_kernel and phase1_initrd give by default). Both are kept in the
+# cache under a name made from the versions of every package they hold and this
+# recipe's version: a second run downloads and builds nothing, a new package
+# version or recipe builds anew.
 #
 # Its /init reads from the kernel command line what the menu puts there:
 #   bootd.os=NAME bootd.url=http://SERVER bootd.torrent=URL bootd.seed_time=SECONDS
+# (and console=ttyS0,115200 from [menu] phase1_cmdline for a serial console),
 # brings the network up with DHCP, fetches the torrent and NAME.boot (what to start:
 # kernel=, initrd=, cmdline=, bin=, binargs=, one per line), downloads the OS into
 # RAM with aria2c while sharing pieces with the other machines (local peer discovery
 # on the boot network, the tracker if the torrent names one, bootd as web seed), keeps
-# sharing for seed_time seconds once complete, then starts the kernel with kexec and
-# the configured command line verbatim, or runs the program. On any failure it says
-# why on the console and opens a shell there.
+# sharing for seed_time seconds once complete, says on the console how many bytes
+# of pieces each other machine sent it (from aria2's own log), then starts the
+# kernel with kexec and the configured command line verbatim, or runs the program.
+# On any failure it says why on the console and opens a shell there.
 set -euo pipefail
 if [ $# -ne 1 ]; then
     echo "usage: $0 HTTP_ROOT" >&2
@@ -24,12 +30,14 @@ if [ $# -ne 1 ]; then
 fi
 out=$(realpath -m "$1")/phase1
 cd "$(dirname "$0")/.."
-cache=$(realpath -m "${BOOTD_VM_CACHE:-target/vm-cache}")
-mkdir -p "$cache/debs" "$out"
+cache=$(realpath -m "${BOOTD_VM_CACHE:-${CARGO_TARGET_DIR:-target}/vm-cache}")
+recipe=3
+# Apart from scripts/vm-assets.sh's debs, which it prunes to its own.
+debs=$cache/phase1-debs
+mkdir -p "$debs" "$out"
 exec 9>"$cache/.lock"
 flock 9
 
-version() { apt-cache show --no-all-versions "$1" 2>/dev/null | sed -n 's/^Version: //p'; }
 kernel_package() {
     apt-cache show --no-all-versions linux-image-amd64 2>/dev/null |
         sed -n 's/^Depends: \(linux-image-[^ ,]*\).*/\1/p'
@@ -41,24 +49,56 @@ if [ -z "$kpkg" ]; then
 fi
 [ -n "$kpkg" ] || { echo "build-phase1.sh: apt knows no linux-image-amd64" >&2; exit 1; }
 
-# fetch PACKAGE: sets $deb to the cached .deb of its candidate version.
-fetch() {
-    local v
-    v=$(version "$1")
-    [ -n "$v" ] || { echo "build-phase1.sh: apt knows no $1" >&2; exit 1; }
-    deb=$(find "$cache/debs" -name "${1}_*${v#*:}_amd64.deb" -o -name "${1}_*${v#*:}_all.deb" | head -n 1)
-    [ -n "$deb" ] && return 0
-    (cd "$cache/debs" && apt-get download -q "$1=$v") >&2
-    deb=$(find "$cache/debs" -name "${1}_*${v#*:}_amd64.deb" -o -name "${1}_*${v#*:}_all.deb" | head -n 1)
-}
-
 # The packages of the programs and every library they depend on, unpacked into one
 # tree: the programs' libraries are taken from there, not from this host.
 runtime_packages() {
     apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
         --no-breaks --no-replaces --no-enhances --no-pre-depends "$@" |
-        grep -E '^[a-z0-9]' | sort -u
+        grep -E '^[a-z0-9]' | sort -u |
+        # Packages of data or scripts only are not needed for the two programs.
+        grep -vxE 'debconf|perl-base|dpkg|tar|init-system-helpers|lsb-base'
 }
+packages=$(runtime_packages aria2 kexec-tools busybox-static)
+# PACKAGE=VERSION of each candidate, asked of apt once.
+# shellcheck disable=SC2086
+versions=$(apt-cache show --no-all-versions $packages "$kpkg" |
+    awk '/^Package: / { p = $2 } /^Version: / { print p "=" $2 }' | sort -u)
+for p in $packages "$kpkg"; do
+    grep -q "^$p=" <<<"$versions" || { echo "build-phase1.sh: apt knows no $p" >&2; exit 1; }
+done
+built=$cache/phase1-$(printf '%s\nrecipe %s\n' "$versions" "$recipe" | sha256sum | cut -c1-16)
+
+# cached PACKAGE: sets $deb to the cached .deb of its candidate version, if any.
+cached() {
+    local v
+    v=$(sed -n "s/^$1=//p" <<<"$versions")
+    deb=$(find "$debs" -name "${1}_*${v#*:}_amd64.deb" -o -name "${1}_*${v#*:}_all.deb" | head -n 1)
+    [ -n "$deb" ]
+}
+# fetch PACKAGE: sets $deb to its .deb (all were downloaded at once below).
+fetch() {
+    cached "$1" || { echo "build-phase1.sh: no .deb of $1 was downloaded" >&2; exit 1; }
+}
+
+install_built() {
+    install -m 0644 "$built/vmlinuz" "$out/vmlinuz"
+    install -m 0644 "$built/initrd.img" "$out/initrd.img.tmp"
+    mv "$out/initrd.img.tmp" "$out/initrd.img"
+    echo "phase 1: $out/vmlinuz ($(cat "$built/release")), $out/initrd.img ($(du -h "$out/initrd.img" | cut -f1))"
+}
+if [ -s "$built/vmlinuz" ] && [ -s "$built/initrd.img" ]; then
+    install_built
+    exit 0
+fi
+
+# Every package not cached yet, in one apt-get call.
+missing=()
+for p in $packages "$kpkg"; do
+    cached "$p" || missing+=("$(grep "^$p=" <<<"$versions")")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    (cd "$debs" && apt-get download -q "${missing[@]}") >&2
+fi
 
 work=$(mktemp -d "$cache/phase1.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -66,9 +106,7 @@ stage=$work/stage
 init=$work/initramfs
 mkdir -p "$stage" "$init"/{bin,sbin,dev,proc,sys,tmp,os,etc,lib/modules}
 
-for p in $(runtime_packages aria2 kexec-tools busybox-static); do
-    # Packages of data or scripts only are not needed for the two programs.
-    case $p in debconf | perl-base | dpkg | tar | init-system-helpers | lsb-base) continue ;; esac
+for p in $packages; do
     fetch "$p"
     dpkg-deb -x "$deb" "$stage"
 done
@@ -165,11 +203,23 @@ value() { sed -n "s/^$1=//p" "/os/$os.boot" | head -n 1; }
 # aria2 counts seed time in minutes, fractions allowed: seed_time stays seconds.
 minutes=$(awk -v s="$seed_time" 'BEGIN { printf "%.4f", s / 60 }')
 echo "phase 1: fetching $os by BitTorrent (sharing for $seed_time s after)"
-aria2c --dir=/os --log=/os/aria2.log --log-level=notice --console-log-level=warn \
-    --summary-interval=10 --enable-dht=false --enable-dht6=false --disable-ipv6=true \
+# At info, aria2's log names the peer each received piece came from. Each machine
+# asks the web seed for pieces at random places rather than all from the start, so
+# that they hold different pieces to pass to each other.
+aria2c --dir=/os --log=/os/aria2.log --log-level=info --console-log-level=warn \
+    --summary-interval=10 --stream-piece-selector=random \
+    --enable-dht=false --enable-dht6=false --disable-ipv6=true \
     --bt-enable-lpd=true --bt-lpd-interface="$iface" --check-integrity=true \
     --file-allocation=none --seed-ratio=0.0 --seed-time="$minutes" \
     --torrent-file="/os/$os.torrent" || fail "aria2c could not fetch $os"
+# What the other machines sent, as aria2 logged each block it received
+# ("From: IP:PORT piece index=…, begin=…, length=…"); the rest came from the web seed.
+awk '/ - From: .* piece index=/ {
+        ip = $0; sub(/.* - From: /, "", ip); sub(/:.*/, "", ip)
+        n = $0; sub(/.*length=/, "", n); sub(/[^0-9].*/, "", n)
+        got[ip] += n
+    }
+    END { for (ip in got) printf "phase 1: aria2 received %d bytes of pieces from peer %s\n", got[ip], ip }' /os/aria2.log
 dir=/os/$os
 case $(value method) in
 kexec)
@@ -207,7 +257,18 @@ esac
 EOF
 chmod 0755 "$init/init" "$init/bin/phase1" "$init/bin/dhcp-hook" "$init/bin/busybox"
 
-cp "$work"/boot/vmlinuz-* "$out/vmlinuz"
-(cd "$init" && find . | cpio -o -H newc --quiet --owner 0:0) | gzip -9 >"$out/initrd.img.tmp"
-mv "$out/initrd.img.tmp" "$out/initrd.img"
-echo "phase 1: $out/vmlinuz ($release), $out/initrd.img ($(du -h "$out/initrd.img" | cut -f1))"
+mkdir -p "$work/out"
+cp "$work"/boot/vmlinuz-* "$work/out/vmlinuz"
+echo "$release" >"$work/out/release"
+(cd "$init" && find . | cpio -o -H newc --quiet --owner 0:0) | gzip -9 >"$work/out/initrd.img"
+rm -rf "$built"
+mv "$work/out" "$built"
+# Older builds and packages are of no more use.
+find "$cache" -mindepth 1 -maxdepth 1 -type d -name 'phase1-*' ! -path "$built" ! -path "$debs" -exec rm -rf {} +
+keep=()
+for p in $packages "$kpkg"; do
+    fetch "$p"
+    keep+=(! -name "$(basename "$deb")")
+done
+find "$debs" -type f "${keep[@]}" -delete
+install_built

@@ -26,7 +26,9 @@ packages=(
     kmod cpio gzip nbd-client e2fsprogs
     # a room full of machines (integration/room.rs, scripts/bench-storm.sh): aria2c
     # as the machines' BitTorrent engine, Debian's opentracker as tracker, gnuplot
-    # for the boot-storm plot
+    # for the boot-storm plot. Phase 1 (scripts/build-phase1.sh, booted by
+    # integration/vm.rs) fetches its packages with apt-get download and needs kmod,
+    # cpio and gzip from the list above, and flock (util-linux)
     aria2 opentracker gnuplot-nox
     # promtool checks a scrape of /metrics (integration/http.rs). Debian ships it in
     # the server's package: on a host run by systemd, installing it also starts a

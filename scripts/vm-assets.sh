@@ -22,8 +22,9 @@
 # second run downloads nothing and a new package or recipe builds anew.
 #
 # /init is what an installed operating system does on its first boot, reduced to
-# the network part: it loads the NIC driver, asks for an address by DHCP (a second
-# time, after the firmware's PXE request), prints
+# the network part: it loads the NIC driver, prints its kernel command line
+#   bootd-vm: command line: …
+# asks for an address by DHCP (a second time, after the firmware's PXE request), prints
 #   BOOTD-VM-UP ip=ADDRESS mac=MAC server=SERVER
 # on the serial console, and powers the machine off.
 #
@@ -51,7 +52,7 @@ fi
 root=$(realpath -m "$1")
 cd "$(dirname "$0")/.."
 cache=$(realpath -m "${BOOTD_VM_CACHE:-${CARGO_TARGET_DIR:-target}/vm-cache}")
-recipe=2
+recipe=3
 mkdir -p "$cache/debs" "$root"
 
 # One builder at a time (tests run in parallel and may all ask at once).
@@ -196,6 +197,8 @@ for i in \$(seq 50); do
     sleep 0.1
 done
 ip link set "\$iface" up
+# What the kernel was given, so that a test can tell it arrived verbatim.
+echo "bootd-vm: command line: \$(cat /proc/cmdline)"
 echo "bootd-vm: network interface \$iface, asking for an address (DHCP, as an installed OS)"
 if udhcpc -i "\$iface" -f -q -n -t 10 -T 2 -s /bin/dhcp-hook; then
     . /tmp/lease

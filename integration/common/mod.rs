@@ -522,3 +522,16 @@ pub fn sha256_file(path: &Path) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// Body bytes bootd's HTTP service sent of the files of the OS `os` (as the web
+/// seed of its torrent), summed from its log lines (`… 206 …, N bytes in …`).
+pub fn web_seed_bytes(log: &str, os: &str) -> u64 {
+    let path = format!(" /oss/{os}/");
+    log.lines()
+        .filter(|l| l.contains(&path))
+        .filter_map(|l| {
+            let before = l.rsplit_once(" bytes in ")?.0;
+            before.rsplit(", ").next()?.trim().parse::<u64>().ok()
+        })
+        .sum()
+}

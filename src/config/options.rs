@@ -1060,6 +1060,18 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
     },
     OptionSpec {
         section: "menu",
+        name: "phase1_cmdline",
+        default: Initial::Unset("none: phase 1 shows on the screen"),
+        doc: "Words added to phase 1's kernel command line, verbatim: `console=ttyS0,115200` shows phase 1 on a serial console.",
+        mistaken_for: &[],
+        fallback: None,
+        apply: |c, v, _| {
+            c.menu.phase1_cmdline = v.unwrap_or_default().trim().to_string();
+            Ok((!c.menu.phase1_cmdline.is_empty()).then(|| c.menu.phase1_cmdline.clone()))
+        },
+    },
+    OptionSpec {
+        section: "menu",
         name: "seed_time",
         default: Initial::Value("30"),
         doc: "Seconds phase 1 keeps sharing an operating system's pieces after its own download completes, before it starts it.",
@@ -1359,6 +1371,7 @@ fn defaults(with_optional_sections: bool) -> Config {
             url: None,
             phase1_kernel: String::new(),
             phase1_initrd: String::new(),
+            phase1_cmdline: String::new(),
             seed_time: 0,
             tracker: None,
             oss: Vec::new(),

@@ -418,6 +418,8 @@ pub struct MenuConfig {
     /// Phase 1's kernel and initramfs, as names under the HTTP root.
     pub phase1_kernel: String,
     pub phase1_initrd: String,
+    /// Words added to phase 1's kernel command line (its console, say).
+    pub phase1_cmdline: String,
     /// Seconds phase 1 keeps sharing after its download completes.
     pub seed_time: u64,
     /// A tracker's announce URL written in every torrent.

@@ -257,6 +257,7 @@ mod tests {
             url: None,
             phase1_kernel: "phase1/vmlinuz".into(),
             phase1_initrd: "phase1/initrd.img".into(),
+            phase1_cmdline: String::new(),
             seed_time: 30,
             tracker: None,
             oss: vec![OsConfig {

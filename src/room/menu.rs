@@ -121,9 +121,13 @@ fn entry(out: &mut String, menu: &MenuConfig, os: &OsConfig, url: &str) {
         }
         BootMethod::Kexec | BootMethod::Bin => {
             let initrd = file_name(&menu.phase1_initrd);
+            let mut extra = String::new();
+            if !menu.phase1_cmdline.is_empty() {
+                let _ = write!(extra, " {}", one_line(&menu.phase1_cmdline));
+            }
             let _ = writeln!(
                 out,
-                "kernel {url}/{} initrd={initrd} bootd.os={name} bootd.url={url} bootd.torrent={url}/{} bootd.seed_time={} || goto failed",
+                "kernel {url}/{} initrd={initrd}{extra} bootd.os={name} bootd.url={url} bootd.torrent={url}/{} bootd.seed_time={} || goto failed",
                 menu.phase1_kernel,
                 torrent_path(name),
                 menu.seed_time
@@ -202,6 +206,7 @@ mod tests {
             url: None,
             phase1_kernel: "phase1/vmlinuz".into(),
             phase1_initrd: "phase1/initrd.img".into(),
+            phase1_cmdline: String::new(),
             seed_time: 30,
             tracker: None,
             oss: vec![
@@ -324,6 +329,19 @@ goto ${choice}
         assert!(
             text.contains(
                 ":os-alpine\necho Booting Alpine (BitTorrent)\nimgfree\nsanboot http://10.0.0.1/oss/alpine/alpine.iso || goto failed\n:failed\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn phase_1_gets_the_configured_words_on_its_command_line() {
+        let mut m = menu(10, None);
+        m.phase1_cmdline = "console=ttyS0,115200 quiet".into();
+        let text = render(&m, "http://10.0.0.1");
+        assert!(
+            text.contains(
+                "kernel http://10.0.0.1/phase1/vmlinuz initrd=initrd.img console=ttyS0,115200 quiet bootd.os=alpine "
             ),
             "{text}"
         );
