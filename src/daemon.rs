@@ -896,6 +896,7 @@ pub fn run(config: Config, plan: Plan, reloader: Reloader) -> Result<Ending, Str
         startup::expected_listeners(&config, &plan),
         plan.run_as.clone(),
         status.zip(status_inbox),
+        metrics,
     );
     Ok(supervisor.run_with(&mut startup))
 }

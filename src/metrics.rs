@@ -226,6 +226,12 @@ impl Metrics {
         }
     }
 
+    /// The TFTP and HTTP transfers under way, as their services last told
+    /// `/status` (within a second of a change).
+    pub fn transfers_in_flight(&self) -> usize {
+        self.recent.lock().map_or(0, |log| log.in_flight_count())
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let networks = match self.networks.lock() {
             Ok(networks) => networks

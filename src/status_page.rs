@@ -190,6 +190,11 @@ impl BootLog {
         }
     }
 
+    /// How many transfers the services last said they have under way.
+    pub fn in_flight_count(&self) -> usize {
+        self.tftp_in_flight.len() + self.http_in_flight.len()
+    }
+
     fn expire(&mut self, now: Instant) {
         while self
             .refusals
