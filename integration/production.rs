@@ -483,8 +483,10 @@ fn version_lists_the_compiled_features() {
             "{text}"
         );
     }
-    // The systemd unit is Type=notify: the default build speaks to it.
+    // The systemd unit is Type=notify: the default build speaks to it; and it
+    // fetches https:// roots and authorisation locations.
     assert!(features.contains("+systemd"), "{text}");
+    assert!(features.contains("+https"), "{text}");
 }
 
 /// A daemon the test started itself: killed and reaped however the test ends,
