@@ -767,32 +767,26 @@ fn chromium_shows_the_machine_and_its_boot_file_on_the_status_page() {
     assert!(got.success(), "{got}\n{}", bootd.log());
 
     // Chromium, headless, as the operator would open the page.
-    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
-    let _ = std::fs::remove_file(&screenshot);
-    let chromium = |extra: &[&str]| {
-        let mut c = pair.client.command("chromium");
-        c.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--window-size=1200,900",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            dir.path.join("chromium").display()
-        ))
-        .args(extra)
-        .arg("http://10.103.0.1/status");
-        run_bounded(&mut c, Duration::from_secs(90))
-    };
-    let dom = chromium(&["--dump-dom"]);
-    assert!(dom.success(), "{dom}");
-    let page = dom.stdout;
+    let profile = dir.path.join("chromium");
+    let url = "http://10.103.0.1/status";
+    let page = browser::dom(&pair.client, &profile, url);
     assert!(page.contains("<td>52-54-00-5A-7A-01</td>"), "{page}");
     assert!(
         page.contains("DHCP (firmware): 10.103.0.100, boot file pxelinux.0"),
         "{page}"
+    );
+    // The firmware's exchange, phase by phase, before the file it then fetched.
+    let phases = [
+        "DHCPDISCOVER",
+        "DHCPOFFER 10.103.0.100",
+        "DHCPREQUEST",
+        "DHCP (firmware): 10.103.0.100",
+        "TFTP <span class=\"file\">pxelinux.0</span>",
+    ];
+    let at: Vec<Option<usize>> = phases.iter().map(|p| page.find(p)).collect();
+    assert!(
+        at.iter().all(Option::is_some) && at.windows(2).all(|w| w[0] < w[1]),
+        "{phases:?} at {at:?}:\n{page}"
     );
     assert!(
         page.contains("TFTP <span class=\"file\">pxelinux.0</span>: 50000 bytes"),
@@ -803,12 +797,6 @@ fn chromium_shows_the_machine_and_its_boot_file_on_the_status_page() {
         page.contains("<h2>Refusals in the last hour (0)</h2>"),
         "{page}"
     );
-    let shot = chromium(&[&format!("--screenshot={}", screenshot.display())]);
-    assert!(shot.success(), "{shot}");
-    let png = std::fs::read(&screenshot).unwrap_or_default();
-    assert!(
-        png.starts_with(b"\x89PNG"),
-        "no screenshot at {}",
-        screenshot.display()
-    );
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
+    browser::screenshot(&pair.client, &profile, url, &screenshot);
 }

@@ -56,6 +56,11 @@ fn clients(pair: &Pair, macs: &[&str]) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// Bytes as the raw TFTP client takes names: in hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// `bootd ARGS…` outside any namespace, within 10 s.
 fn run_bootd(args: &[&str], conf: &Path) -> Finished {
     run_bounded(
@@ -163,7 +168,9 @@ fn under_a_service_manager_bootd_says_ready_status_and_stopping_and_logs_priorit
     let pair = Pair::new(SERVER_CIDR, Some(CLIENT_CIDR));
     let dir = TempDir::new();
     // `pool_strat`: a warning, to see its priority.
-    let conf = config(&dir, "");
+    // A silent TFTP client is given up after 1 + 2 timeouts of 4 s: long enough
+    // for a count of transfers (every 5 s) to see it.
+    let conf = config(&dir, "timeout = 4\nretries = 2\n");
     let text = std::fs::read_to_string(&conf).unwrap();
     let conf = dir.write(
         "bootd.ini",
@@ -232,9 +239,43 @@ fn under_a_service_manager_bootd_says_ready_status_and_stopping_and_logs_priorit
     assert!(
         status
             .last()
-            .is_some_and(|m| m.contains("STATUS=1 network, 1 binding")),
+            .is_some_and(|m| m.contains("STATUS=1 network, 1 binding, 0 transfers")),
         "{status:?}"
     );
+
+    // A transfer in flight (a client that never acknowledges) is counted within
+    // the next count of transfers, and no longer once it is given up.
+    let mut holder = pair.client.command("python3");
+    holder
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/integration/tftp_client.py"
+        ))
+        .args(["hold", SERVER, "69", &hex(b"pxelinux.0"), "20"]);
+    let held = Spawned::start(&mut holder);
+    assert!(
+        held.wait_for_stdout("HELD DATA 1 ", Duration::from_secs(5)),
+        "{}",
+        held.stdout_so_far()
+    );
+    let status = read_until("1 binding, 1 transfer", Duration::from_secs(8));
+    assert!(
+        status
+            .last()
+            .is_some_and(|m| m.contains("STATUS=1 network, 1 binding, 1 transfer")
+                && !m.contains("transfers")),
+        "{status:?}\n{}",
+        journal_text()
+    );
+    let status = read_until("1 binding, 0 transfers", Duration::from_secs(20));
+    assert!(
+        status
+            .last()
+            .is_some_and(|m| m.contains("STATUS=1 network, 1 binding, 0 transfers")),
+        "{status:?}\n{}",
+        journal_text()
+    );
+    drop(held.finish(Duration::from_secs(25)));
 
     // SAFETY: kill on a child PID we own.
     unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
@@ -442,8 +483,10 @@ fn version_lists_the_compiled_features() {
             "{text}"
         );
     }
-    // The systemd unit is Type=notify: the default build speaks to it.
+    // The systemd unit is Type=notify: the default build speaks to it; and it
+    // fetches https:// roots and authorisation locations.
     assert!(features.contains("+systemd"), "{text}");
+    assert!(features.contains("+https"), "{text}");
 }
 
 /// A daemon the test started itself: killed and reaped however the test ends,

@@ -513,7 +513,7 @@ fn access_mac_refuses_an_unlisted_machine_on_both_ports() {
 
 #[test]
 #[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
-fn an_http_boot_client_is_offered_the_url_on_the_httpd_port() {
+fn an_http_boot_client_is_offered_the_url_on_the_httpd_port_and_metrics_count_it_by_port() {
     require_root();
     let pair = Pair::new(&format!("{SERVER}/24"), None);
     let dir = TempDir::new();
@@ -557,6 +557,66 @@ fn an_http_boot_client_is_offered_the_url_on_the_httpd_port() {
          ff",
     );
     assert_bytes(&seen[0].bytes, &want, &bootd.log());
+
+    // A DHCPREQUEST on port 67 is the site's server's: left unanswered.
+    let request = packet(
+        "01 01 06 00 00d00d01 0000 0000
+         00000000 00000000 00000000 00000000
+         525400333333 00000000000000000000",
+        "35 01 03  32 04 0a610032  36 04 0a610002
+         3c 21 48545450436c69656e743a417263683a30303031363a554e44493a303033303030
+         ff",
+    );
+    let seen = probe(
+        &pair.client,
+        &pair.client_if,
+        68,
+        "255.255.255.255:67",
+        &request,
+        1.0,
+    );
+    assert_eq!(seen.len(), 0, "{seen:?}\n{}", bootd.log());
+
+    // /metrics counts what the proxy was asked and answered, by port, and
+    // passes promtool.
+    let scrape = dir.path.join("metrics.txt");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let wanted = [
+        "bootd_dhcp_requests_total{port=\"67\",type=\"discover\"} 1\n",
+        "bootd_dhcp_requests_total{port=\"67\",type=\"request\"} 1\n",
+        "bootd_dhcp_replies_total{port=\"67\",type=\"offer\"} 1\n",
+        "bootd_dhcp_refusals_total{port=\"67\",reason=\"for_the_site_server\"} 1\n",
+        "bootd_dhcp_requests_total{port=\"4011\",type=\"request\"} 0\n",
+        "bootd_dhcp_replies_total{port=\"4011\",type=\"ack\"} 0\n",
+    ];
+    let text = loop {
+        run_bounded(
+            pair.server
+                .command("curl")
+                .args(["-sS", "-o"])
+                .arg(&scrape)
+                .arg("http://10.97.0.1:8080/metrics"),
+            Duration::from_secs(10),
+        )
+        .assert_success();
+        let text = std::fs::read_to_string(&scrape).unwrap_or_default();
+        if wanted.iter().all(|w| text.contains(w)) || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for line in wanted {
+        assert!(text.contains(line), "{line}in:\n{text}");
+    }
+    let check = run_bounded(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg("promtool check metrics < \"$1\"")
+            .arg("sh")
+            .arg(&scrape),
+        Duration::from_secs(30),
+    );
+    assert!(check.success(), "promtool: {check}\n{text}");
 }
 
 #[test]

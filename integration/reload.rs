@@ -1,5 +1,6 @@
 //! SIGHUP against the real daemon: a changed configuration reaches new requests
-//! while a slow TFTP transfer runs to its end, a broken file keeps the old one in
+//! while a slow TFTP transfer and a slow HTTP download run to their end (the HTTP
+//! service takes a new root and filters too), a broken file keeps the old one in
 //! force, a changed port is named as needing a restart, and a log file renamed
 //! by logrotate is reopened.
 
@@ -86,10 +87,26 @@ fn sighup_applies_a_new_configuration_to_new_requests_and_keeps_a_transfer_in_fl
     // 600 full blocks and an empty one: acknowledged after 5 ms each, 3 s or more.
     let content = pattern(600 * 512, 19);
     std::fs::write(root.join("slow.bin"), &content).unwrap();
+    // The HTTP service serves www1, then www2: a file of the same name and size
+    // in each, with other bytes.
+    let big = 8 << 20;
+    let (before, after) = (pattern(big, 1), pattern(big, 2));
+    for (www, content) in [("www1", &before), ("www2", &after)] {
+        std::fs::create_dir_all(dir.path.join(www)).unwrap();
+        std::fs::write(dir.path.join(www).join("big.bin"), content).unwrap();
+    }
+    std::fs::write(dir.path.join("www2/slow.bin"), b"www2's slow.bin\n").unwrap();
+    let httpd = |www: &str| format!("[httpd]\nport = 8080\nroot = {www}\ncheck_ip = off\n");
     let log = dir.path.join("bootd.log");
-    let conf = ini(&dir, "02-00-00-00-00-0a = enable", "pxelinux.0", "");
-    let bootd = Bootd::start(&pair.server, &conf, &[]);
+    let conf = ini(
+        &dir,
+        "02-00-00-00-00-0a = enable",
+        "pxelinux.0",
+        &httpd("www1"),
+    );
+    let bootd = Bootd::start(&pair.server, &conf, &["-H"]);
     wait_in_file(&log, "serving TFTP on", Duration::from_secs(5));
+    wait_in_file(&log, "serving HTTP on", Duration::from_secs(5));
     let env = udhcpc(&pair, &dir, "before", &PXE_BIOS)
         .unwrap_or_else(|| panic!("no lease; log:\n{}", std::fs::read_to_string(&log).unwrap()));
     assert_eq!(env["boot_file"], "pxelinux.0");
@@ -105,16 +122,62 @@ fn sighup_applies_a_new_configuration_to_new_requests_and_keeps_a_transfer_in_fl
             .arg("5"),
     );
     wait_in_file(&log, "slow.bin", Duration::from_secs(5));
+    // And a slow HTTP download (2 MB/s: 4 s), under way before the reload.
+    let url = |name: &str| format!("http://{SERVER}:8080/{name}");
+    let download = dir.path.join("big.before");
+    let slow_download = Spawned::start(
+        pair.client
+            .command("curl")
+            .args(["-sS", "--limit-rate", "2M", "-o"])
+            .arg(&download)
+            .arg(url("big.bin")),
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::metadata(&download).map_or(0, |m| m.len()) == 0 {
+        assert!(Instant::now() < deadline, "the HTTP download never began");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
-    // A new boot file, a second machine allowed, and a filter.
+    // A new boot file, a second machine allowed, a filter and a new HTTP root.
     ini(
         &dir,
         "02-00-00-00-00-0a = enable\n02-00-00-00-00-0b = enable",
         "lpxelinux.0",
-        "[filters]\nrenamed.bin = slow.bin\n",
+        &format!("{}[filters]\nrenamed.bin = slow.bin\n", httpd("www2")),
     );
     let said = reload(&bootd, &log, "is in force for new requests", 1);
     assert!(said.contains("reload: new requests are served with the new root, filters and limits; 1 transfers in flight go on"), "{said}");
+    assert!(
+        said.contains(&format!(
+            "reload: HTTP serves new requests from {}",
+            dir.path.join("www2").display()
+        )),
+        "{said}"
+    );
+    assert!(!said.contains("[httpd]"), "no restart needed: {said}");
+    // New HTTP requests: the new root, through the new filter.
+    let fetch = |name: &str, out: &str| {
+        let path = dir.path.join(out);
+        let got = run_bounded(
+            pair.client
+                .command("curl")
+                .args(["-sS", "-f", "-o"])
+                .arg(&path)
+                .arg(url(name)),
+            Duration::from_secs(60),
+        );
+        assert!(got.success(), "{name}: {got}");
+        std::fs::read(&path).unwrap()
+    };
+    assert!(fetch("big.bin", "big.after") == after, "big.bin from www2");
+    assert_eq!(fetch("renamed.bin", "renamed.http"), b"www2's slow.bin\n");
+    // The download begun before the reload ends whole, from the file it opened.
+    let finished = slow_download.finish(Duration::from_secs(60));
+    assert!(finished.success(), "{finished}");
+    assert!(
+        std::fs::read(&download).unwrap() == before,
+        "big.bin from www1"
+    );
     set_mac(&pair, "02:00:00:00:00:0b");
     let env = udhcpc(&pair, &dir, "after", &PXE_BIOS).unwrap_or_else(|| {
         panic!(
@@ -156,7 +219,7 @@ fn sighup_applies_a_new_configuration_to_new_requests_and_keeps_a_transfer_in_fl
         &dir,
         "02-00-00-00-00-0b = enable",
         "lpxelinux.0",
-        "port = 6969\n",
+        &format!("port = 6969\n{}", httpd("www2")),
     );
     let said = reload(&bootd, &log, "is in force for new requests", 2);
     assert!(

@@ -986,6 +986,180 @@ fn url_root_streams_identical_bytes_and_404_is_file_not_found() {
     assert!(!out.exists());
 }
 
+/// Runs `openssl ARGS…` in `dir`; panics with its output when it fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    let done = run_bounded(
+        Command::new("openssl").current_dir(dir).args(args),
+        Duration::from_secs(30),
+    );
+    assert!(done.success(), "openssl {args:?}: {done}");
+}
+
+/// A throw-away CA `NAME-ca.pem` in `dir`, and `NAME.pem` / `NAME.key`: a
+/// certificate it signs for the address `ip` (P-256 keys: quick to make).
+fn tls_certificate(dir: &Path, name: &str, ip: &str) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let ca = format!("{name}-ca");
+    let mut args = vec!["req", "-x509", "-days", "2", "-subj"];
+    let subject = format!("/CN=bootd test CA {name}");
+    args.push(&subject);
+    args.extend(ec);
+    let (ca_key, ca_pem) = (format!("{ca}.key"), format!("{ca}.pem"));
+    args.extend(["-keyout", &ca_key, "-out", &ca_pem]);
+    args.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
+    args.extend(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+    openssl(dir, &args);
+    let (key, csr, pem) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+    );
+    let subject = format!("/CN={ip}");
+    let mut args = vec!["req", "-subj", &subject];
+    args.extend(ec);
+    args.extend(["-keyout", &key, "-out", &csr]);
+    openssl(dir, &args);
+    let extensions = format!("{name}.ext");
+    std::fs::write(
+        dir.join(&extensions),
+        format!("subjectAltName=IP:{ip}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"),
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-days",
+            "2",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-extfile",
+            &extensions,
+        ],
+    );
+}
+
+/// An HTTPS server on `SERVER:port` in the server's namespace, serving `dir`
+/// with the certificate `NAME.pem` made by [`tls_certificate`] in `tls`.
+fn https_server(env: &Env, dir: &Path, tls: &Path, name: &str, port: u16) -> Spawned {
+    let script = "import functools, http.server, ssl, sys\n\
+        ip, port, root, cert, key = sys.argv[1:6]\n\
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root)\n\
+        server = http.server.ThreadingHTTPServer((ip, int(port)), handler)\n\
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+        context.load_cert_chain(cert, key)\n\
+        server.socket = context.wrap_socket(server.socket, server_side=True)\n\
+        print('Serving HTTPS', flush=True)\n\
+        server.serve_forever()\n";
+    let server = Spawned::start(
+        env.pair
+            .server
+            .command("python3")
+            .args(["-u", "-c", script, SERVER, &port.to_string()])
+            .arg(dir)
+            .arg(tls.join(format!("{name}.pem")))
+            .arg(tls.join(format!("{name}.key"))),
+    );
+    assert!(
+        server.wait_for_stdout("Serving HTTPS", Duration::from_secs(10)),
+        "the HTTPS server did not start: {}{}",
+        server.stdout_so_far(),
+        server.stderr_so_far()
+    );
+    server
+}
+
+/// Starts `bootd -t` with the TFTP root `root`, trusting only the CA file
+/// `ca` (through `SSL_CERT_FILE`, for bootd alone).
+fn bootd_trusting(env: &Env, root: &str, ca: &Path) -> Bootd {
+    let conf = env.dir.write(
+        "bootd.ini",
+        &format!("[logger]\nlevel = debug\n[tftp]\naddress = {SERVER}\nport = 69\nroot = {root}\n"),
+    );
+    let mut command = env.pair.server.command(bootd_binary());
+    command
+        .arg("-c")
+        .arg(&conf)
+        .arg("-t")
+        .env("SSL_CERT_FILE", ca)
+        .env_remove("SSL_CERT_DIR");
+    let bootd = Bootd::spawn(command);
+    bootd.wait_for_log(
+        &format!("serving TFTP on {SERVER}:69 from {root}"),
+        Duration::from_secs(5),
+    );
+    bootd
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: run sudo scripts/test.sh"]
+fn an_https_root_is_fetched_with_the_ca_bootd_trusts_and_an_untrusted_one_is_refused() {
+    require_root();
+    if !cfg!(feature = "https") {
+        eprintln!("built without the https feature: https:// roots are refused at --check");
+        return;
+    }
+    let env = Env::new();
+    let tls = env.dir.path.join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    // The mirror's certificate, from a CA bootd is told to trust; and another
+    // server's, from a CA it does not know.
+    tls_certificate(&tls, "mirror", SERVER);
+    tls_certificate(&tls, "stranger", SERVER);
+    let web = env.dir.path.join("web");
+    let content = pattern(300_000, 8);
+    std::fs::create_dir_all(web.join("d-i")).unwrap();
+    std::fs::write(web.join("d-i/linux"), &content).unwrap();
+    let _mirror = https_server(&env, &web, &tls, "mirror", 8443);
+    let _stranger = https_server(&env, &web, &tls, "stranger", 8444);
+    let trusted = tls.join("mirror-ca.pem");
+
+    let root = format!("https://{SERVER}:8443/d-i");
+    let mut bootd = bootd_trusting(&env, &root, &trusted);
+    let out = env.out("linux");
+    tftp_hpa_get(&env, "binary", "linux", &out).assert_success();
+    assert_same(&read(&out), &content, "linux over an https root");
+    assert!(
+        sent_line(&bootd, "linux").contains("300000 bytes"),
+        "{}",
+        bootd.log()
+    );
+    bootd.stop();
+
+    // A certificate no trusted CA signed: a clear line, an error to the client,
+    // not a byte sent.
+    let root = format!("https://{SERVER}:8444/d-i");
+    let bootd = bootd_trusting(&env, &root, &trusted);
+    let out = env.out("linux-untrusted");
+    let got = run_bounded(
+        &mut env.raw("get", b"linux", &["octet", out.to_str().unwrap()]),
+        Duration::from_secs(30),
+    );
+    assert!(got.stdout.starts_with("ERROR "), "{got}\n{}", bootd.log());
+    assert!(!out.exists() || read(&out).is_empty());
+    bootd.wait_for_log(
+        &format!(
+            "TLS handshake with {SERVER}:8444: its certificate is not trusted (UnknownIssuer)"
+        ),
+        Duration::from_secs(5),
+    );
+    assert!(!bootd.log().contains(": sent linux"), "{}", bootd.log());
+}
+
 // -------------------------------------- WRQ, foreign TID, repeats, busy server
 
 #[test]

@@ -17,6 +17,8 @@
 //!   kernel and initramfs from beside itself): QEMU's BIOS iPXE ROM, detected as iPXE,
 //!   straight to the script; OVMF's own PXE → `ipxe.efi` over TFTP → iPXE → the
 //!   script; OVMF's UEFI HTTP boot → `http://…/ipxe.efi` → iPXE → the script.
+//!   Once the BIOS machine is up, headless Chromium loads `/status` and finds it
+//!   with the files it fetched (screenshot in `target/tmp/status-page-vm.png`).
 //! - The seeds' Debian example: Debian's real netboot installer from a web server
 //!   standing in for the mirror, pxelinux's configuration a local file named by a
 //!   filter; the installer's own DHCP request gets the address of the PXE phase.
@@ -1048,6 +1050,29 @@ fn start_http_boot(net: &VmNet, dir: &TempDir) -> (Bootd, PathBuf) {
 /// sent whole over HTTP. `also` are further lines bootd must have logged.
 /// Returns the time to the marker.
 fn boot_over_http(firmware: Firmware, mac: &str, also: &[String]) -> Duration {
+    boot_over_http_then(firmware, mac, also, |_| {})
+}
+
+/// A machine booted over HTTP, up to its marker: what a further check looks at.
+struct BootedOverHttp<'a> {
+    net: &'a VmNet,
+    dir: &'a TempDir,
+    /// What bootd serves.
+    root: &'a Path,
+    /// The machine's MAC as bootd writes it (`52-54-00-…`).
+    dashed: &'a str,
+    /// The address its OS got.
+    ip: &'a str,
+}
+
+/// [`boot_over_http`], then `after` once the machine's marker is seen and its
+/// boot checked, while the machine and bootd still run.
+fn boot_over_http_then(
+    firmware: Firmware,
+    mac: &str,
+    also: &[String],
+    after: impl FnOnce(&BootedOverHttp),
+) -> Duration {
     let net = VmNet::new();
     let dir = TempDir::new();
     let (bootd, root) = start_http_boot(&net, &dir);
@@ -1100,6 +1125,13 @@ fn boot_over_http(firmware: Firmware, mac: &str, also: &[String]) -> Duration {
             &format!("bootd never logged `{needle}`"),
         );
     }
+    after(&BootedOverHttp {
+        net: &net,
+        dir: &dir,
+        root: &root,
+        dashed: &dashed,
+        ip: &ip,
+    });
     let done = vm.wait_for_poweroff(Duration::from_secs(30));
     assert!(
         done.status.is_some(),
@@ -1110,11 +1142,33 @@ fn boot_over_http(firmware: Firmware, mac: &str, also: &[String]) -> Duration {
 
 #[test]
 #[ignore = "needs root, network namespaces and QEMU: run sudo scripts/test.sh"]
-fn bios_ipxe_rom_is_sent_straight_to_the_http_script() {
+fn bios_ipxe_rom_is_sent_straight_to_the_http_script_and_the_status_page_shows_it() {
     ready();
     let _one = serialise();
     // QEMU's option ROM is iPXE already: no TFTP at all.
-    let took = boot_over_http(Firmware::Bios, "52:54:00:12:35:01", &[]);
+    let took = boot_over_http_then(Firmware::Bios, "52:54:00:12:35:01", &[], |booted| {
+        // The operator's view of that boot: /status in headless Chromium, from
+        // bootd's namespace, while the machine is up.
+        let url = format!("http://{SERVER}/status");
+        let profile = booted.dir.path.join("chromium");
+        let page = browser::dom(&booted.net.pair.server, &profile, &url);
+        let machine = format!("<td>{}</td><td>{}</td>", booted.dashed, booted.ip);
+        assert!(page.contains(&machine), "{machine} not in:\n{page}");
+        let row = page
+            .split("<tr class=\"machine\">")
+            .find(|row| row.contains(&machine))
+            .unwrap_or_default();
+        // Its DHCP exchanges, then each file it fetched, with its size.
+        assert!(row.contains("DHCPDISCOVER"), "{row}");
+        assert!(row.contains("DHCP (operating system): "), "{row}");
+        for file in ["boot.ipxe", "vmlinuz", "initrd.gz"] {
+            let size = file_size(booted.root, file);
+            let step = format!("HTTP <span class=\"file\">/{file}</span>: {size} bytes");
+            assert!(row.contains(&step), "{step} not in:\n{row}");
+        }
+        let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page-vm.png");
+        browser::screenshot(&booted.net.pair.server, &profile, &url, &screenshot);
+    });
     eprintln!(
         "BIOS iPXE ROM over HTTP: marker after {:.1} s",
         took.as_secs_f64()

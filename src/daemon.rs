@@ -789,7 +789,12 @@ pub fn run(config: Config, plan: Plan, reloader: Reloader) -> Result<Ending, Str
     )?;
 
     // Every service publishes its counts here; the HTTP service serves them.
-    let metrics = Metrics::new();
+    let proxy_runs = (lease_file.is_none() || served.is_empty()) && !proxied.is_empty();
+    let metrics = if proxy_runs {
+        Metrics::for_proxy([config.bootp.port, BOOT_SERVER_PORT])
+    } else {
+        Metrics::new()
+    };
 
     if let Some(inbox) = nbd {
         let service = NbdService {
@@ -881,6 +886,7 @@ pub fn run(config: Config, plan: Plan, reloader: Reloader) -> Result<Ending, Str
             inbox: inbox.receiver,
             events: bus,
             http: http_server,
+            metrics: Arc::clone(&metrics),
         };
         supervisor
             .spawn("bootp", inbox.mailbox, move || service.run())
@@ -896,6 +902,7 @@ pub fn run(config: Config, plan: Plan, reloader: Reloader) -> Result<Ending, Str
         startup::expected_listeners(&config, &plan),
         plan.run_as.clone(),
         status.zip(status_inbox),
+        metrics,
     );
     Ok(supervisor.run_with(&mut startup))
 }

@@ -52,6 +52,34 @@ pub const DHCP_REFUSALS: [&str; 20] = [
     "other",
 ];
 
+/// Why the proxy left a request unanswered, by the label it carries: the reasons
+/// the DHCP server shares with it, then its own.
+pub const PROXY_REFUSALS: [&str; 15] = [
+    "malformed",
+    "not_a_request",
+    "not_ethernet",
+    "foreign_client_address",
+    "foreign_relay",
+    "access_refused",
+    "no_boot_file",
+    "ipxe_loader_refused",
+    "http_boot_without_http",
+    // Neither PXE firmware nor a UEFI HTTP boot client.
+    "not_a_boot_client",
+    // Port 67 messages a proxy leaves to the site's DHCP server.
+    "for_the_site_server",
+    // On the boot server's port, anything but a DHCPREQUEST.
+    "not_a_boot_server_request",
+    "http_client_on_boot_server",
+    // A boot server request from no host of the served network.
+    "foreign_source",
+    "other",
+];
+
+/// What a proxy's reply is on each of its ports: an offer of boot information
+/// on the DHCP port (67), the boot server's ACK on 4011.
+const PROXY_REPLIES: [&str; 2] = ["offer", "ack"];
+
 /// Upper bounds (seconds) of the transfer duration buckets, with their `le` text:
 /// a boot file takes milliseconds, an installer image minutes.
 pub const DURATION_BUCKETS: [(Duration, &str); 9] = [
@@ -125,6 +153,41 @@ impl DhcpCounts {
     }
 }
 
+/// What the proxy (`[bootp] proxy = on`) was asked on one of its ports, what it
+/// answered and what it left unanswered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProxyPortCounts {
+    /// By [`DHCP_TYPES`].
+    pub requests: [u64; DHCP_TYPES.len()],
+    /// By [`PROXY_REFUSALS`].
+    pub refusals: [u64; PROXY_REFUSALS.len()],
+    pub replies: u64,
+}
+
+impl ProxyPortCounts {
+    /// Counts a request of type `label` (one of [`DHCP_TYPES`], else "other").
+    pub fn request(&mut self, label: &str) {
+        bump(&mut self.requests, &DHCP_TYPES, label);
+    }
+
+    /// Counts a request left unanswered for `reason` (one of [`PROXY_REFUSALS`],
+    /// else "other").
+    pub fn refusal(&mut self, reason: &str) {
+        bump(&mut self.refusals, &PROXY_REFUSALS, reason);
+    }
+}
+
+/// The proxy's counts: on its DHCP port, then on the boot server's port.
+pub type ProxyCounts = [ProxyPortCounts; 2];
+
+/// The proxy's counts with the numbers of its two ports (DHCP, boot server),
+/// which label them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxySnapshot {
+    pub ports: [u16; 2],
+    pub counts: ProxyCounts,
+}
+
 fn bump<const N: usize>(counts: &mut [u64; N], labels: &[&str; N], label: &str) {
     let at = labels
         .iter()
@@ -149,6 +212,8 @@ pub struct NetworkLeases {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     pub dhcp: DhcpCounts,
+    /// What the proxy counted, when it runs (in place of the DHCP server).
+    pub proxy: Option<ProxySnapshot>,
     pub networks: Vec<NetworkLeases>,
     pub tftp: TransferCounts,
     pub http: TransferCounts,
@@ -159,6 +224,8 @@ pub struct Snapshot {
 #[derive(Debug, Default)]
 pub struct Metrics {
     dhcp: SharedDhcp,
+    /// The proxy's ports (DHCP, boot server) and their counters, when it runs.
+    proxy: Option<([u16; 2], [SharedProxyPort; 2])>,
     networks: Mutex<Vec<Arc<SharedNetwork>>>,
     tftp: SharedTransfers,
     http: SharedTransfers,
@@ -180,6 +247,28 @@ pub enum Service {
 impl Metrics {
     pub fn new() -> Arc<Metrics> {
         Arc::new(Metrics::default())
+    }
+
+    /// Counters whose DHCP families are the proxy's, labelled with its `ports`
+    /// (DHCP, boot server), instead of the DHCP server's (bootd runs one or the
+    /// other).
+    pub fn for_proxy(ports: [u16; 2]) -> Arc<Metrics> {
+        Arc::new(Metrics {
+            proxy: Some((ports, Default::default())),
+            ..Metrics::default()
+        })
+    }
+
+    /// Stores the proxy endpoint's counts (its thread is their one writer);
+    /// nothing when these counters are not [`Metrics::for_proxy`]'s.
+    pub fn publish_proxy(&self, counts: &ProxyCounts) {
+        if let Some((_, ports)) = &self.proxy {
+            for (shared, counts) in ports.iter().zip(counts) {
+                store_all(&shared.requests, &counts.requests);
+                store_all(&shared.refusals, &counts.refusals);
+                shared.replies.store(counts.replies, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Stores the BOOTP endpoint's counts (its thread is their one writer).
@@ -226,6 +315,12 @@ impl Metrics {
         }
     }
 
+    /// The TFTP and HTTP transfers under way, as their services last told
+    /// `/status` (within a second of a change).
+    pub fn transfers_in_flight(&self) -> usize {
+        self.recent.lock().map_or(0, |log| log.in_flight_count())
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let networks = match self.networks.lock() {
             Ok(networks) => networks
@@ -238,11 +333,20 @@ impl Metrics {
                 .collect(),
             Err(_) => Vec::new(),
         };
+        let proxy = self.proxy.as_ref().map(|(ports, shared)| ProxySnapshot {
+            ports: *ports,
+            counts: shared.each_ref().map(|shared| ProxyPortCounts {
+                requests: load_all(&shared.requests),
+                refusals: load_all(&shared.refusals),
+                replies: shared.replies.load(Ordering::Relaxed),
+            }),
+        });
         Snapshot {
             dhcp: DhcpCounts {
                 requests: load_all(&self.dhcp.requests),
                 refusals: load_all(&self.dhcp.refusals),
             },
+            proxy,
             networks,
             tftp: self.tftp.load(),
             http: self.http.load(),
@@ -273,6 +377,13 @@ struct SharedNetwork {
 struct SharedDhcp {
     requests: [AtomicU64; DHCP_TYPES.len()],
     refusals: [AtomicU64; DHCP_REFUSALS.len()],
+}
+
+#[derive(Debug, Default)]
+struct SharedProxyPort {
+    requests: [AtomicU64; DHCP_TYPES.len()],
+    refusals: [AtomicU64; PROXY_REFUSALS.len()],
+    replies: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -332,23 +443,9 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// The snapshot in the Prometheus text exposition format.
 pub fn render(s: &Snapshot) -> String {
     let mut out = String::new();
-    family(
-        &mut out,
-        "bootd_dhcp_requests_total",
-        "counter",
-        "DHCP and BOOTP requests received, by message type.",
-    );
-    for (label, n) in DHCP_TYPES.iter().zip(&s.dhcp.requests) {
-        let _ = writeln!(out, "bootd_dhcp_requests_total{{type=\"{label}\"}} {n}");
-    }
-    family(
-        &mut out,
-        "bootd_dhcp_refusals_total",
-        "counter",
-        "DHCP requests dropped or refused, by reason.",
-    );
-    for (label, n) in DHCP_REFUSALS.iter().zip(&s.dhcp.refusals) {
-        let _ = writeln!(out, "bootd_dhcp_refusals_total{{reason=\"{label}\"}} {n}");
+    match &s.proxy {
+        None => dhcp_families(&mut out, &s.dhcp),
+        Some(proxy) => proxy_families(&mut out, proxy),
     }
     family(
         &mut out,
@@ -452,6 +549,75 @@ pub fn render(s: &Snapshot) -> String {
     out
 }
 
+/// The DHCP server's requests and refusals.
+fn dhcp_families(out: &mut String, dhcp: &DhcpCounts) {
+    family(
+        out,
+        "bootd_dhcp_requests_total",
+        "counter",
+        "DHCP and BOOTP requests received, by message type.",
+    );
+    for (label, n) in DHCP_TYPES.iter().zip(&dhcp.requests) {
+        let _ = writeln!(out, "bootd_dhcp_requests_total{{type=\"{label}\"}} {n}");
+    }
+    family(
+        out,
+        "bootd_dhcp_refusals_total",
+        "counter",
+        "DHCP requests dropped or refused, by reason.",
+    );
+    for (label, n) in DHCP_REFUSALS.iter().zip(&dhcp.refusals) {
+        let _ = writeln!(out, "bootd_dhcp_refusals_total{{reason=\"{label}\"}} {n}");
+    }
+}
+
+/// The proxy's requests, refusals and replies, under the DHCP server's names
+/// with the port they came to.
+fn proxy_families(out: &mut String, proxy: &ProxySnapshot) {
+    let ports = || proxy.ports.iter().zip(&proxy.counts);
+    family(
+        out,
+        "bootd_dhcp_requests_total",
+        "counter",
+        "DHCP and BOOTP requests received, by port and message type.",
+    );
+    for (port, counts) in ports() {
+        for (label, n) in DHCP_TYPES.iter().zip(&counts.requests) {
+            let _ = writeln!(
+                out,
+                "bootd_dhcp_requests_total{{port=\"{port}\",type=\"{label}\"}} {n}"
+            );
+        }
+    }
+    family(
+        out,
+        "bootd_dhcp_refusals_total",
+        "counter",
+        "DHCP requests left unanswered, by port and reason.",
+    );
+    for (port, counts) in ports() {
+        for (label, n) in PROXY_REFUSALS.iter().zip(&counts.refusals) {
+            let _ = writeln!(
+                out,
+                "bootd_dhcp_refusals_total{{port=\"{port}\",reason=\"{label}\"}} {n}"
+            );
+        }
+    }
+    family(
+        out,
+        "bootd_dhcp_replies_total",
+        "counter",
+        "Boot information sent by the proxy, by port and message type.",
+    );
+    for ((port, counts), kind) in ports().zip(PROXY_REPLIES) {
+        let _ = writeln!(
+            out,
+            "bootd_dhcp_replies_total{{port=\"{port}\",type=\"{kind}\"}} {}",
+            counts.replies
+        );
+    }
+}
+
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -551,6 +717,50 @@ mod tests {
                 bound: 5,
                 free: 45
             }]
+        );
+    }
+
+    #[test]
+    fn the_proxys_counts_are_published_and_shown_by_port_under_the_dhcp_names() {
+        let metrics = Metrics::for_proxy([67, 4011]);
+        let mut counts = ProxyCounts::default();
+        counts[0].request("discover");
+        counts[0].request("request");
+        counts[0].refusal("for_the_site_server");
+        counts[0].replies = 1;
+        counts[1].request("request");
+        counts[1].refusal("no such reason");
+        counts[1].replies = 0;
+        metrics.publish_proxy(&counts);
+        // The DHCP server's counts are not its: a proxy has none.
+        metrics.publish_dhcp(&DhcpCounts::default());
+        let snapshot = metrics.snapshot();
+        assert_eq!(
+            snapshot.proxy,
+            Some(ProxySnapshot {
+                ports: [67, 4011],
+                counts
+            })
+        );
+        let text = render(&snapshot);
+        for line in [
+            "# TYPE bootd_dhcp_requests_total counter\n",
+            "bootd_dhcp_requests_total{port=\"67\",type=\"discover\"} 1\n",
+            "bootd_dhcp_requests_total{port=\"67\",type=\"request\"} 1\n",
+            "bootd_dhcp_requests_total{port=\"4011\",type=\"request\"} 1\n",
+            "bootd_dhcp_refusals_total{port=\"67\",reason=\"for_the_site_server\"} 1\n",
+            "bootd_dhcp_refusals_total{port=\"4011\",reason=\"other\"} 1\n",
+            "bootd_dhcp_replies_total{port=\"67\",type=\"offer\"} 1\n",
+            "bootd_dhcp_replies_total{port=\"4011\",type=\"ack\"} 0\n",
+        ] {
+            assert!(text.contains(line), "{line}in:\n{text}");
+        }
+        assert!(!text.contains("{type=\"discover\"}"), "{text}");
+        // Without a proxy, no such series.
+        let plain = render(&Metrics::new().snapshot());
+        assert!(
+            !plain.contains("port=") && !plain.contains("replies"),
+            "{plain}"
         );
     }
 

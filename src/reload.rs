@@ -175,13 +175,11 @@ pub fn restart_needed(
     compare("[tftp] port", &o.port, &n.port);
     compare("[tftp] single_port", &o.single_port, &n.single_port);
     compare("[tftp] busy_poll", &o.busy_poll, &n.busy_poll);
-    let httpd = |c: &Config| {
-        c.httpd
-            .as_ref()
-            .map(|h| (h.address, h.port, h.root.clone(), h.check_ip))
-    };
+    // The HTTP service takes a new root and filters; its sockets and its
+    // address check are made at start.
+    let httpd = |c: &Config| c.httpd.as_ref().map(|h| (h.address, h.port, h.check_ip));
     compare(
-        "[httpd] (address, port, root, check_ip)",
+        "[httpd] (address, port, check_ip)",
         &httpd(old),
         &httpd(new),
     );
@@ -229,6 +227,18 @@ mod tests {
             "[bootp]\npool_start = 10.0.0.100\naccess = mac\n[mac]\n02-00-00-00-00-01 = enable\n[bootfile]\ndefault = lpxelinux.0\n[filters]\na = b\n[static_dhcp]\n02-00-00-00-00-01 = 10.0.0.7\n",
         );
         assert_eq!(restart_needed(&old, &new, &[], &[]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_new_http_root_needs_no_restart_a_new_http_port_does() {
+        let old = config("[bootp]\npool_start = 10.0.0.100\n[httpd]\nroot = /srv/a\n");
+        let new = config("[bootp]\npool_start = 10.0.0.100\n[httpd]\nroot = /srv/b\n");
+        assert_eq!(restart_needed(&old, &new, &[], &[]), Vec::<String>::new());
+        let moved =
+            config("[bootp]\npool_start = 10.0.0.100\n[httpd]\nroot = /srv/b\nport = 8080\n");
+        let changes = restart_needed(&old, &moved, &[], &[]);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(changes[0].starts_with("[httpd] (address, port, check_ip) changed"));
     }
 
     #[test]

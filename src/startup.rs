@@ -10,6 +10,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
@@ -17,6 +18,7 @@ use crossbeam_channel::Receiver;
 use crate::config::Config;
 use crate::daemon::Plan;
 use crate::event::Message;
+use crate::metrics::Metrics;
 use crate::privileges::{self, RunAs};
 use crate::status::StatusLine;
 use crate::supervisor::Duties;
@@ -167,6 +169,8 @@ pub struct StartUp {
     /// The status line, and the lease events it counts (only under a service
     /// manager: nobody else reads it).
     status: Option<(StatusLine, Receiver<Message>)>,
+    /// Where the file services tell their transfers in flight.
+    metrics: Arc<Metrics>,
 }
 
 impl StartUp {
@@ -176,6 +180,7 @@ impl StartUp {
         listeners: Vec<Listener>,
         run_as: RunAs,
         status: Option<(StatusLine, Receiver<Message>)>,
+        metrics: Arc<Metrics>,
     ) -> StartUp {
         StartUp {
             waiting: listeners,
@@ -183,6 +188,7 @@ impl StartUp {
             ready: false,
             run_as,
             status,
+            metrics,
         }
     }
 
@@ -247,6 +253,9 @@ impl Duties for StartUp {
                 if let Message::Event(event) = message {
                     status.handle_event(&event);
                 }
+            }
+            if status.sample_due(now) {
+                status.handle_transfers(now, self.metrics.transfers_in_flight());
             }
         }
         if !self.ready {

@@ -1,8 +1,9 @@
 //! The one-line status bootd gives its service manager (`systemctl status bootd`):
-//! the networks served and the bindings held. Sans-IO: it is fed the lease records
-//! read at start and the lease events the BOOTP service publishes, and says when a
-//! changed line is due; it is sent at most every [`MIN_INTERVAL`], so a burst of
-//! machines costs one message.
+//! the networks served, the bindings held and the file transfers in flight.
+//! Sans-IO: it is fed the lease records read at start, the lease events the BOOTP
+//! service publishes and, every [`SAMPLE_EVERY`], the number of transfers the file
+//! services have under way, and says when a changed line is due; it is sent at
+//! most every [`MIN_INTERVAL`], so a burst of machines costs one message.
 //!
 //! The count follows what the BOOTP service publishes (an ACK binds an address to
 //! a MAC, a RELEASE ends it): a decline, which is not published, is counted until
@@ -20,6 +21,10 @@ use crate::types::MacAddr;
 /// The shortest time between two status messages.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(2);
 
+/// How often the transfers in flight are counted again: transfers start and end
+/// by the hundred in a boot storm, and a status line is read by a person.
+pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+
 #[derive(Debug)]
 pub struct StatusLine {
     /// Networks served by the BOOTP service; `None` when it does not run.
@@ -28,6 +33,9 @@ pub struct StatusLine {
     /// holder, a MAC one address. Bounded by the addresses bootd may hand out.
     by_ip: HashMap<Ipv4Addr, MacAddr>,
     by_mac: HashMap<MacAddr, Ipv4Addr>,
+    /// File transfers in flight at the last sample, and when it was taken.
+    transfers: usize,
+    sampled: Option<Instant>,
     /// The last line sent, and when.
     sent: Option<(String, Instant)>,
     /// When the first line is due.
@@ -43,6 +51,8 @@ impl StatusLine {
             networks,
             by_ip: HashMap::new(),
             by_mac: HashMap::new(),
+            transfers: 0,
+            sampled: None,
             sent: None,
             start: now,
         };
@@ -65,6 +75,21 @@ impl StatusLine {
         }
     }
 
+    /// Whether the transfers in flight are due to be counted again at `now`.
+    pub fn sample_due(&self, now: Instant) -> bool {
+        now >= self.next_sample()
+    }
+
+    /// Takes the number of file transfers in flight, counted at `now`.
+    pub fn handle_transfers(&mut self, now: Instant, transfers: usize) {
+        self.transfers = transfers;
+        self.sampled = Some(now);
+    }
+
+    fn next_sample(&self) -> Instant {
+        self.sampled.map_or(self.start, |at| at + SAMPLE_EVERY)
+    }
+
     fn bind(&mut self, mac: MacAddr, ip: Ipv4Addr) {
         if let Some(previous) = self.by_ip.insert(ip, mac)
             && previous != mac
@@ -84,25 +109,27 @@ impl StatusLine {
         }
     }
 
-    /// `3 networks, 12 bindings`.
+    /// `3 networks, 12 bindings, 0 transfers`.
     pub fn text(&self) -> String {
+        let transfers = count(self.transfers, "transfer");
         match self.networks {
             Some(networks) => format!(
-                "{}, {}",
+                "{}, {}, {transfers}",
                 count(networks, "network"),
                 count(self.by_mac.len(), "binding")
             ),
-            None => "no DHCP service: no bindings".to_string(),
+            None => format!("no DHCP service: no bindings, {transfers}"),
         }
     }
 
-    /// When a changed line is due, if one is.
+    /// When to call again: a changed line due, or the next count of transfers.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match &self.sent {
-            Some((text, at)) if *text != self.text() => Some(*at + MIN_INTERVAL),
-            Some(_) => None,
-            None => Some(self.start),
-        }
+        let line = match &self.sent {
+            Some((text, at)) if *text != self.text() => *at + MIN_INTERVAL,
+            Some(_) => self.next_sample(),
+            None => self.start,
+        };
+        Some(line.min(self.next_sample()))
     }
 
     /// The line to send at `now`: the first one, or a changed one once
@@ -175,14 +202,14 @@ mod tests {
             record(3, 103, RecordState::Bound),
         ];
         let status = StatusLine::new(Instant::now(), Some(3), &records);
-        assert_eq!(status.text(), "3 networks, 2 bindings");
+        assert_eq!(status.text(), "3 networks, 2 bindings, 0 transfers");
         assert_eq!(
             StatusLine::new(Instant::now(), Some(1), &[]).text(),
-            "1 network, 0 bindings"
+            "1 network, 0 bindings, 0 transfers"
         );
         assert_eq!(
             StatusLine::new(Instant::now(), None, &[]).text(),
-            "no DHCP service: no bindings"
+            "no DHCP service: no bindings, 0 transfers"
         );
     }
 
@@ -192,15 +219,15 @@ mod tests {
         status.handle_event(&event(EventKind::Boot, 1, 100));
         status.handle_event(&event(EventKind::Lease, 1, 100));
         status.handle_event(&event(EventKind::Lease, 2, 101));
-        assert_eq!(status.text(), "1 network, 2 bindings");
+        assert_eq!(status.text(), "1 network, 2 bindings, 0 transfers");
         // Reclaimed for another machine: still one binding for that address.
         status.handle_event(&event(EventKind::Boot, 3, 101));
-        assert_eq!(status.text(), "1 network, 2 bindings");
+        assert_eq!(status.text(), "1 network, 2 bindings, 0 transfers");
         status.handle_event(&event(EventKind::Release, 1, 100));
         status.handle_event(&event(EventKind::Release, 2, 101));
-        assert_eq!(status.text(), "1 network, 1 binding");
+        assert_eq!(status.text(), "1 network, 1 binding, 0 transfers");
         status.handle_event(&Event::ServerAddress(ip(1)));
-        assert_eq!(status.text(), "1 network, 1 binding");
+        assert_eq!(status.text(), "1 network, 1 binding, 0 transfers");
     }
 
     #[test]
@@ -208,20 +235,51 @@ mod tests {
         let start = Instant::now();
         let mut status = StatusLine::new(start, Some(1), &[]);
         assert_eq!(status.poll_timeout(), Some(start));
+        status.handle_transfers(start, 0);
         assert_eq!(
             status.poll_status(start).as_deref(),
-            Some("1 network, 0 bindings")
+            Some("1 network, 0 bindings, 0 transfers")
         );
         assert_eq!(status.poll_status(start), None);
-        assert_eq!(status.poll_timeout(), None);
+        // Nothing changed: only the next count of transfers is due.
+        assert_eq!(status.poll_timeout(), Some(start + SAMPLE_EVERY));
         status.handle_event(&event(EventKind::Lease, 1, 100));
         assert_eq!(status.poll_timeout(), Some(start + MIN_INTERVAL));
         assert_eq!(status.poll_status(start + Duration::from_secs(1)), None);
         status.handle_event(&event(EventKind::Lease, 2, 101));
         assert_eq!(
             status.poll_status(start + MIN_INTERVAL).as_deref(),
-            Some("1 network, 2 bindings")
+            Some("1 network, 2 bindings, 0 transfers")
         );
-        assert_eq!(status.poll_timeout(), None);
+        assert_eq!(status.poll_timeout(), Some(start + SAMPLE_EVERY));
+    }
+
+    #[test]
+    fn transfers_in_flight_are_counted_every_sample_and_a_change_is_sent() {
+        let start = Instant::now();
+        let mut status = StatusLine::new(start, Some(2), &[]);
+        assert!(status.sample_due(start));
+        status.handle_transfers(start, 0);
+        assert!(!status.sample_due(start + Duration::from_secs(1)));
+        assert_eq!(
+            status.poll_status(start).as_deref(),
+            Some("2 networks, 0 bindings, 0 transfers")
+        );
+        let later = start + SAMPLE_EVERY;
+        assert!(status.sample_due(later));
+        status.handle_transfers(later, 1);
+        assert_eq!(
+            status.poll_status(later).as_deref(),
+            Some("2 networks, 0 bindings, 1 transfer")
+        );
+        // The same count again: no message.
+        let again = later + SAMPLE_EVERY;
+        status.handle_transfers(again, 1);
+        assert_eq!(status.poll_status(again), None);
+        status.handle_transfers(again + SAMPLE_EVERY, 3);
+        assert_eq!(
+            status.poll_status(again + SAMPLE_EVERY).as_deref(),
+            Some("2 networks, 0 bindings, 3 transfers")
+        );
     }
 }

@@ -1,15 +1,19 @@
 //! What `/status` shows: the machines seen with their boot timeline (the DHCP
-//! acknowledgements of their firmware and of their operating system, the files
-//! they fetched with size and time), the transfers in flight with their progress,
-//! and the refusals of the last hour with their reason; and the page itself, one
+//! phases: DISCOVER seen, OFFER sent, REQUEST seen, then the acknowledgement of
+//! their firmware or of their operating system, or a NAK; the files they fetched
+//! with size and time), the transfers in flight with their progress, and the
+//! refusals of the last hour with their reason; and the page itself, one
 //! self-contained HTML document.
 //!
-//! Sans-IO: [`BootLog`] is fed what the services report (lease events, ended and
-//! refused transfers, refused clients, the transfers in flight) with the `now` of
-//! the caller, and holds a bounded amount of it whatever the network sends: at most
-//! [`MAX_MACHINES`] machines (the least recently seen is forgotten first), each with
-//! at most [`MAX_STEPS`] timeline entries, and [`MAX_REFUSALS`] refusals no older
-//! than [`REFUSALS_KEPT`]. [`render`] writes the page; every text that came from
+//! Sans-IO: [`BootLog`] is fed what the services report (DHCP phases, lease
+//! events, ended and refused transfers, refused clients, the transfers in flight)
+//! with the time each happened, and holds a bounded amount of it whatever the
+//! network sends: at most [`MAX_MACHINES`] machines (the least recently seen is
+//! forgotten first), each with at most [`MAX_STEPS`] timeline entries (a phase
+//! repeated by a retransmitting client is one entry with a count), and
+//! [`MAX_REFUSALS`] refusals no older than [`REFUSALS_KEPT`]. Services report
+//! from their own threads, so a timeline is kept in the order things happened,
+//! not in the order they were told. [`render`] writes the page; every text that came from
 //! the network or a file name is escaped.
 
 use std::collections::VecDeque;
@@ -56,6 +60,16 @@ pub struct Ended {
     pub failure: Option<String>,
 }
 
+/// A step of a DHCP exchange the BOOTP service saw or took; the ACK is the
+/// lease event it publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DhcpPhase {
+    DiscoverSeen,
+    OfferSent { ip: Ipv4Addr },
+    RequestSeen,
+    NakSent,
+}
+
 /// A transfer under way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InFlight {
@@ -86,6 +100,11 @@ enum Step {
     },
     Released {
         ip: Ipv4Addr,
+    },
+    /// A DHCP phase, `times` times in a row (a client retransmits).
+    Dhcp {
+        phase: DhcpPhase,
+        times: u32,
     },
     File(Ended),
 }
@@ -150,6 +169,33 @@ impl BootLog {
         push_step(machine, now, step);
     }
 
+    /// A DHCP message from or to `mac` at `at`.
+    pub fn handle_dhcp_phase(&mut self, at: Instant, mac: MacAddr, phase: DhcpPhase) {
+        let Some(machine) = self.machine(at, Who::Mac(mac)) else {
+            return;
+        };
+        if let DhcpPhase::OfferSent { ip } = phase {
+            machine.ip = Some(IpAddr::V4(ip));
+        }
+        // A retransmission (a client asking again, an offer made again) within
+        // the same exchange, the DHCP steps since anything else happened, is
+        // counted where it first appeared, not kept again.
+        let repeated = machine
+            .steps
+            .iter_mut()
+            .rev()
+            .map_while(|(_, step)| match step {
+                Step::Dhcp { phase, times } => Some((phase, times)),
+                _ => None,
+            })
+            .find(|(seen, _)| **seen == phase);
+        if let Some((_, times)) = repeated {
+            *times = times.saturating_add(1);
+            return;
+        }
+        push_step(machine, at, Step::Dhcp { phase, times: 1 });
+    }
+
     /// A transfer ended; one that failed is also a refusal.
     pub fn handle_ended(&mut self, now: Instant, ended: Ended) {
         if let Some(reason) = &ended.failure {
@@ -188,6 +234,11 @@ impl BootLog {
             Service::Http => self.http_in_flight = transfers,
             _ => self.tftp_in_flight = transfers,
         }
+    }
+
+    /// How many transfers the services last said they have under way.
+    pub fn in_flight_count(&self) -> usize {
+        self.tftp_in_flight.len() + self.http_in_flight.len()
     }
 
     fn expire(&mut self, now: Instant) {
@@ -256,11 +307,18 @@ impl InFlightSchedule {
     }
 }
 
-fn push_step(machine: &mut Machine, now: Instant, step: Step) {
+/// Adds `step` at its time: after every step that is not later (the services
+/// tell from their own threads, a little after the fact).
+fn push_step(machine: &mut Machine, at: Instant, step: Step) {
     if machine.steps.len() >= MAX_STEPS {
         machine.steps.pop_front();
     }
-    machine.steps.push_back((now, step));
+    let position = machine
+        .steps
+        .iter()
+        .rposition(|(then, _)| *then <= at)
+        .map_or(0, |i| i + 1);
+    machine.steps.insert(position, (at, step));
 }
 
 /// The page: machines (most recently seen first), transfers in flight, refusals of
@@ -308,6 +366,17 @@ pub fn render(log: &BootLog, now: Instant) -> String {
                     }
                     Step::Released { ip } => {
                         let _ = write!(out, "released {ip}");
+                    }
+                    Step::Dhcp { phase, times } => {
+                        let _ = match phase {
+                            DhcpPhase::DiscoverSeen => write!(out, "DHCPDISCOVER"),
+                            DhcpPhase::OfferSent { ip } => write!(out, "DHCPOFFER {ip}"),
+                            DhcpPhase::RequestSeen => write!(out, "DHCPREQUEST"),
+                            DhcpPhase::NakSent => write!(out, "DHCPNAK"),
+                        };
+                        if *times > 1 {
+                            let _ = write!(out, " ({times} times)");
+                        }
                     }
                     Step::File(e) => {
                         let class = if e.failure.is_some() {
@@ -491,6 +560,46 @@ mod tests {
         assert!(
             !page.contains("http://") && !page.contains("https://"),
             "no external asset"
+        );
+    }
+
+    #[test]
+    fn dhcp_phases_come_before_the_ack_in_the_order_they_happened_and_repeats_are_counted() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut log = BootLog::default();
+        let offered = Ipv4Addr::new(10, 0, 0, 101);
+        log.handle_dhcp_phase(at(0), mac(1), DhcpPhase::DiscoverSeen);
+        log.handle_dhcp_phase(at(1), mac(1), DhcpPhase::DiscoverSeen);
+        log.handle_dhcp_phase(at(1), mac(1), DhcpPhase::OfferSent { ip: offered });
+        // The ACK's lease event is told (by another thread) before the REQUEST
+        // that it answers.
+        log.handle_lease(at(3), &lease(EventKind::Boot, 1, Some("pxelinux.0")));
+        log.handle_dhcp_phase(at(2), mac(1), DhcpPhase::RequestSeen);
+        log.handle_dhcp_phase(at(4), mac(1), DhcpPhase::NakSent);
+        let page = render(&log, at(10));
+        let row = "<td><ol><li>10 s ago DHCPDISCOVER (2 times)</li>\
+            <li>9 s ago DHCPOFFER 10.0.0.101</li>\
+            <li>8 s ago DHCPREQUEST</li>\
+            <li>7 s ago DHCP (firmware): 10.0.0.101, boot file pxelinux.0</li>\
+            <li>6 s ago DHCPNAK</li></ol></td>";
+        assert!(page.contains(row), "{page}");
+        assert_eq!(log.machines.len(), 1);
+
+        // A client that never takes its offer keeps one entry for each.
+        for s in 0..(MAX_STEPS as u64 * 2) {
+            log.handle_dhcp_phase(at(20 + s), mac(2), DhcpPhase::DiscoverSeen);
+            log.handle_dhcp_phase(at(20 + s), mac(2), DhcpPhase::OfferSent { ip: offered });
+        }
+        let machine = log.machines.back().unwrap();
+        assert_eq!(machine.steps.len(), 2);
+        let page = render(&log, at(200));
+        let times = MAX_STEPS * 2;
+        assert!(
+            page.contains(&format!(
+                "DHCPDISCOVER ({times} times)</li><li>3 min ago DHCPOFFER 10.0.0.101 ({times} times)"
+            )),
+            "{page}"
         );
     }
 

@@ -58,6 +58,7 @@ use crate::config::{BootFiles, BootpConfig, Config, MacRule};
 use crate::event::{self as bus, EventKind};
 use crate::metrics::DhcpCounts;
 use crate::net::NetConfig;
+use crate::status_page::DhcpPhase;
 use crate::types::MacAddr;
 
 /// Rewrite the lease file once this many lines were appended since the last rewrite.
@@ -226,10 +227,14 @@ pub struct Endpoint {
     /// Clients refused since the shell last took them (once per client and
     /// reason, as the log says it), for `/status`.
     refused: VecDeque<(MacAddr, String)>,
+    /// DHCP phases seen and taken since the shell last took them, for `/status`.
+    phases: VecDeque<(Instant, MacAddr, DhcpPhase)>,
 }
 
 /// The most refusals kept for the shell between two of its turns.
 const MAX_REFUSED: usize = 1024;
+/// The most DHCP phases kept for the shell between two of its turns.
+const MAX_PHASES: usize = 1024;
 
 impl Endpoint {
     /// Serves `nets` (one per pool of `[bootp] pool_start`, in order) with the
@@ -290,6 +295,7 @@ impl Endpoint {
             events: VecDeque::new(),
             counts: DhcpCounts::default(),
             refused: VecDeque::new(),
+            phases: VecDeque::new(),
         };
         endpoint.compact();
         let served: Vec<_> = nets.iter().zip(&bootp.pools).enumerate().collect();
@@ -319,6 +325,11 @@ impl Endpoint {
     /// The next client refused (its MAC, and the reason as logged), for `/status`.
     pub fn poll_refused(&mut self) -> Option<(MacAddr, String)> {
         self.refused.pop_front()
+    }
+
+    /// The next DHCP phase of a client (when, whose, which), for `/status`.
+    pub fn poll_phase(&mut self) -> Option<(Instant, MacAddr, DhcpPhase)> {
+        self.phases.pop_front()
     }
 
     /// What the service was asked and refused since it started.
@@ -597,14 +608,14 @@ impl Endpoint {
         };
         // Whether the client holds an address (a binding, a reservation or an
         // offer): answering it commits nothing new.
-        let known = Packet::new_checked(bytes).ok().map(|packet| {
+        let packet = Packet::new_checked(bytes).ok();
+        let mac = packet.as_ref().map(|packet| {
             let mut mac = [0u8; 6];
             mac.copy_from_slice(&packet.chaddr()[..6]);
-            network.leases.current_address(MacAddr(mac), now).is_some()
+            MacAddr(mac)
         });
-        let kind = Packet::new_checked(bytes)
-            .ok()
-            .map(|packet| packet.message_type_byte());
+        let known = mac.map(|mac| network.leases.current_address(mac, now).is_some());
+        let kind = packet.as_ref().map(|packet| packet.message_type_byte());
         self.counts.request(match kind {
             Some(Some(1)) => "discover",
             Some(Some(3)) => "request",
@@ -620,6 +631,14 @@ impl Endpoint {
             self.shedding.shed += 1;
             self.lost(now);
             return;
+        }
+        let seen = match kind {
+            Some(Some(1)) => Some(DhcpPhase::DiscoverSeen),
+            Some(Some(3)) => Some(DhcpPhase::RequestSeen),
+            _ => None,
+        };
+        if let (Some(mac), Some(phase)) = (mac, seen) {
+            push_phase(&mut self.phases, now, mac, phase);
         }
         let config = ServerConfig {
             bootp: &self.bootp,
@@ -645,7 +664,7 @@ impl Endpoint {
             self.forward_queries();
             return;
         }
-        self.apply(outcome, index, source);
+        self.apply(now, outcome, index, source);
     }
 
     /// Hands the queries the HTTP decisions asked for to the shell.
@@ -664,7 +683,7 @@ impl Endpoint {
         }
     }
 
-    fn apply(&mut self, outcome: Outcome, index: usize, source: SocketAddrV4) {
+    fn apply(&mut self, now: Instant, outcome: Outcome, index: usize, source: SocketAddrV4) {
         let Outcome {
             action,
             persist,
@@ -696,6 +715,16 @@ impl Endpoint {
             Action::Reply(reply) => {
                 let mac = reply.message.client_mac();
                 client = Some(mac);
+                let taken = match reply.message.message_type() {
+                    Some(MessageType::Offer) => Some(DhcpPhase::OfferSent {
+                        ip: reply.message.yiaddr,
+                    }),
+                    Some(MessageType::Nak) => Some(DhcpPhase::NakSent),
+                    _ => None,
+                };
+                if let Some(phase) = taken {
+                    push_phase(&mut self.phases, now, mac, phase);
+                }
                 let sent_line = (Level::Info <= self.verbosity).then(|| reply.describe());
                 held.push(Held::Transmit(Transmit {
                     network: index,
@@ -876,6 +905,19 @@ impl Endpoint {
             epoch.saturating_add(now.saturating_duration_since(then).as_secs())
         })
     }
+}
+
+/// Queues a phase for `/status`, forgetting the oldest past [`MAX_PHASES`].
+fn push_phase(
+    phases: &mut VecDeque<(Instant, MacAddr, DhcpPhase)>,
+    at: Instant,
+    mac: MacAddr,
+    phase: DhcpPhase,
+) {
+    if phases.len() >= MAX_PHASES {
+        phases.pop_front();
+    }
+    phases.push_back((at, mac, phase));
 }
 
 /// Whether `bytes` is a DHCPDISCOVER.

@@ -495,6 +495,54 @@ fn an_answer_repeating_a_binding_being_written_waits_for_that_write() {
     assert_eq!(transmits(&mut e).len(), 2);
 }
 
+#[test]
+fn each_dhcp_phase_of_a_client_is_told_for_the_status_page_in_order() {
+    let mut e = endpoint("allow_simple_dhcp = on", "");
+    let t0 = Instant::now();
+    let t1 = t0 + Duration::from_millis(5);
+    e.handle_datagram(
+        t0,
+        EPOCH,
+        0,
+        CLIENT,
+        &request(MessageType::Discover, 1, 1, true),
+    );
+    let address = reply_of(&transmits(&mut e)[0]).yiaddr;
+    e.handle_datagram(t1, EPOCH, 0, CLIENT, &dhcp_request(1, 2, address));
+    committed(&mut e);
+    assert_eq!(transmits(&mut e).len(), 1, "the ACK");
+    // A request for an address of another network: a NAK.
+    let foreign = Ipv4Addr::new(10, 0, 1, 3);
+    assert_eq!(nak_or_ack(&mut e, 2, foreign, t1), Some(MessageType::Nak));
+    let phases: Vec<_> = std::iter::from_fn(|| e.poll_phase()).collect();
+    assert_eq!(
+        phases,
+        vec![
+            (t0, mac(1), DhcpPhase::DiscoverSeen),
+            (t0, mac(1), DhcpPhase::OfferSent { ip: address }),
+            (t1, mac(1), DhcpPhase::RequestSeen),
+            (t1, mac(2), DhcpPhase::RequestSeen),
+            (t1, mac(2), DhcpPhase::NakSent),
+        ]
+    );
+}
+
+#[test]
+fn the_phases_kept_between_two_turns_are_bounded() {
+    let mut e = roomy();
+    let now = Instant::now();
+    for n in 0..(MAX_PHASES as u32 + 100) {
+        e.handle_datagram(
+            now,
+            EPOCH,
+            0,
+            CLIENT,
+            &forged(MessageType::Discover, n, false),
+        );
+    }
+    assert_eq!(std::iter::from_fn(|| e.poll_phase()).count(), MAX_PHASES);
+}
+
 fn nak_or_ack(e: &mut Endpoint, last: u8, address: Ipv4Addr, now: Instant) -> Option<MessageType> {
     let mut message = Message::parse(&request(MessageType::Request, last, 9, false)).unwrap();
     message.options.set(tag::REQUESTED_IP, address.octets());

@@ -43,9 +43,10 @@ use super::pxe;
 use super::pxe::HttpServer;
 use super::recent::RecentMap;
 use super::server::{AccessGrant, AccessQuery, AccessVerdict, DropReason, Notice, Phase};
-use super::wire::{HTYPE_ETHERNET, Message, MessageType, OP_BOOTREQUEST};
+use super::wire::{HTYPE_ETHERNET, Message, MessageType, OP_BOOTREQUEST, Packet};
 use crate::config::{BootFiles, Config, MacRule};
 use crate::event::{self as bus, EventKind, LeaseEvent};
+use crate::metrics::{ProxyCounts, ProxyPortCounts};
 use crate::net::NetConfig;
 use crate::types::{Ipv4Network, MacAddr, Uuid};
 
@@ -112,6 +113,20 @@ pub enum Ignored {
     /// A port-4011 request whose source is no host of the served network: the
     /// unicast answer would leave for somewhere else.
     ForeignSource { mac: MacAddr, source: SocketAddrV4 },
+}
+
+impl Ignored {
+    /// The reason's label in `/metrics` (one of `metrics::PROXY_REFUSALS`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Ignored::Dhcp(reason) => reason.label(),
+            Ignored::NotABootClient { .. } => "not_a_boot_client",
+            Ignored::NotForAProxy { .. } => "for_the_site_server",
+            Ignored::NotABootServerRequest { .. } => "not_a_boot_server_request",
+            Ignored::HttpClientOnBootServer { .. } => "http_client_on_boot_server",
+            Ignored::ForeignSource { .. } => "foreign_source",
+        }
+    }
 }
 
 /// `DHCPREQUEST`, or `BOOTREQUEST` for a message without option 53.
@@ -201,6 +216,8 @@ pub struct ProxyEndpoint {
     verbosity: LevelFilter,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    /// What each port was asked, answered and left, for `/metrics`.
+    counts: ProxyCounts,
 }
 
 impl ProxyEndpoint {
@@ -228,6 +245,7 @@ impl ProxyEndpoint {
             verbosity,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            counts: ProxyCounts::default(),
         };
         for net in nets {
             endpoint
@@ -255,7 +273,34 @@ impl ProxyEndpoint {
         source: SocketAddrV4,
         bytes: &[u8],
     ) {
+        // Counted once as it arrives, not again when a parked request resumes.
+        let kind = Packet::new_checked(bytes)
+            .ok()
+            .map(|packet| packet.message_type_byte());
+        self.port_counts(port).request(match kind {
+            Some(Some(1)) => "discover",
+            Some(Some(3)) => "request",
+            Some(Some(4)) => "decline",
+            Some(Some(7)) => "release",
+            Some(Some(8)) => "inform",
+            Some(None) => "bootp",
+            _ => "other",
+        });
         self.process(now, network, port, source, bytes);
+    }
+
+    /// What each port (DHCP, then the boot server) was asked, answered and
+    /// left unanswered since the service started.
+    pub fn counts(&self) -> &ProxyCounts {
+        &self.counts
+    }
+
+    fn port_counts(&mut self, port: Port) -> &mut ProxyPortCounts {
+        let [dhcp, boot_server] = &mut self.counts;
+        match port {
+            Port::Dhcp => dhcp,
+            Port::BootServer => boot_server,
+        }
     }
 
     /// A reloaded configuration (SIGHUP), already checked: requests from now on
@@ -321,7 +366,7 @@ impl ProxyEndpoint {
         for (mac, reason) in expired {
             if let Some(parked) = self.parked.remove(&mac) {
                 let reason = Ignored::Dhcp(DropReason::Refused { mac, reason });
-                self.log_ignored(&reason, parked.source);
+                self.log_ignored(&reason, parked.port, parked.source);
             }
         }
     }
@@ -374,7 +419,7 @@ impl ProxyEndpoint {
             Ok(message) => self.answer(now, index, network, port, source, bytes, &message),
         };
         if let Err(reason) = answered {
-            self.log_ignored(&reason, source);
+            self.log_ignored(&reason, port, source);
         }
     }
 
@@ -654,6 +699,7 @@ impl ProxyEndpoint {
             }
         }
         let sent_line = (Level::Info <= self.verbosity).then(|| reply.to_string());
+        self.port_counts(port).replies += 1;
         self.transmits.push_back(Transmit {
             network: index,
             port,
@@ -666,7 +712,8 @@ impl ProxyEndpoint {
 
     /// A refused client is an info line, once per reason; any other request
     /// left unanswered is a debug line.
-    fn log_ignored(&mut self, reason: &Ignored, source: SocketAddrV4) {
+    fn log_ignored(&mut self, reason: &Ignored, port: Port, source: SocketAddrV4) {
+        self.port_counts(port).refusal(reason.label());
         let refused = match reason {
             Ignored::Dhcp(DropReason::Refused { mac, .. } | DropReason::NoBootFile { mac, .. }) => {
                 Some(*mac)

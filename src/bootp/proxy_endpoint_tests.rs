@@ -718,3 +718,47 @@ fn a_reload_keeps_a_parked_discover_and_new_requests_get_the_new_files_and_list(
         vec!["52-54-00-00-00-02: refused: no [mac] entry matches it"]
     );
 }
+
+#[test]
+fn each_port_counts_what_it_was_asked_answered_and_left_for_the_metrics() {
+    let mut e = endpoint("", "");
+    let t = Instant::now();
+    e.handle_datagram(t, 0, Port::Dhcp, CLIENT, &discover(Firmware::Uefi, 2));
+    // Left to the site: its DHCPREQUEST, an operating system's DISCOVER.
+    let to_site = request_to_site(Firmware::Uefi, 2, 5, given(51));
+    e.handle_datagram(t, 0, Port::Dhcp, CLIENT, &to_site);
+    e.handle_datagram(t, 0, Port::Dhcp, CLIENT, &discover(Firmware::Os, 3));
+    let ask = boot_server_request(Firmware::Uefi, 2, 0x4011, given(51));
+    e.handle_datagram(t, 0, Port::BootServer, at_4011(given(51)), &ask);
+    // A DISCOVER on the boot server's port, and bytes that are no BOOTP message.
+    let on_4011 = discover(Firmware::Uefi, 4);
+    e.handle_datagram(t, 0, Port::BootServer, at_4011(given(52)), &on_4011);
+    e.handle_datagram(t, 0, Port::BootServer, at_4011(given(52)), b"junk");
+    assert_eq!(transmits(&mut e).len(), 2);
+
+    let [dhcp, boot_server] = e.counts();
+    let count = |counts: &[u64], labels: &[&str], label: &str| {
+        labels
+            .iter()
+            .position(|l| *l == label)
+            .and_then(|i| counts.get(i).copied())
+            .unwrap_or(0)
+    };
+    let types = &crate::metrics::DHCP_TYPES;
+    let reasons = &crate::metrics::PROXY_REFUSALS;
+    assert_eq!(count(&dhcp.requests, types, "discover"), 2);
+    assert_eq!(count(&dhcp.requests, types, "request"), 1);
+    assert_eq!(dhcp.replies, 1);
+    assert_eq!(count(&dhcp.refusals, reasons, "for_the_site_server"), 1);
+    assert_eq!(count(&dhcp.refusals, reasons, "not_a_boot_client"), 1);
+    assert_eq!(dhcp.refusals.iter().sum::<u64>(), 2);
+    assert_eq!(count(&boot_server.requests, types, "request"), 1);
+    assert_eq!(count(&boot_server.requests, types, "discover"), 1);
+    assert_eq!(count(&boot_server.requests, types, "other"), 1);
+    assert_eq!(boot_server.replies, 1);
+    assert_eq!(
+        count(&boot_server.refusals, reasons, "not_a_boot_server_request"),
+        1
+    );
+    assert_eq!(count(&boot_server.refusals, reasons, "malformed"), 1);
+}

@@ -19,6 +19,7 @@ use super::proxy_endpoint::{Event, Port, ProxyEndpoint, Transmit};
 use super::pxe::HttpServer;
 use crate::config::{Access, Config};
 use crate::event::{EventBus, Message};
+use crate::metrics::Metrics;
 use crate::net::NetConfig;
 use crate::service_loop::{self, WAKER};
 
@@ -41,6 +42,8 @@ pub struct ProxyService {
     pub events: EventBus,
     /// Where the HTTP service answers, when it runs: HTTP boot clients get URLs on it.
     pub http: Option<HttpServer>,
+    /// Where the endpoint's counts are published for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// What the endpoint's requests are carried out with.
@@ -81,6 +84,7 @@ impl ProxyService {
             inbox,
             events,
             http,
+            metrics,
         } = self;
         for (index, sockets) in served.iter_mut().enumerate() {
             let device = &sockets.net.device;
@@ -148,6 +152,7 @@ impl ProxyService {
                 shell.endpoint.handle_timeout(now);
                 shell.flush();
             }
+            metrics.publish_proxy(shell.endpoint.counts());
         }
     }
 }

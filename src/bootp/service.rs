@@ -259,11 +259,18 @@ impl BootpService {
             while let Some(refusal) = shell.endpoint.poll_refused() {
                 refused.push(refusal);
             }
-            if !refused.is_empty() {
+            let mut phases = Vec::new();
+            while let Some(phase) = shell.endpoint.poll_phase() {
+                phases.push(phase);
+            }
+            if !refused.is_empty() || !phases.is_empty() {
                 let now = Instant::now();
                 metrics.record(|log| {
                     for (mac, reason) in refused {
                         log.handle_refused(now, StatusService::Dhcp, mac.to_string(), reason);
+                    }
+                    for (at, mac, phase) in phases {
+                        log.handle_dhcp_phase(at, mac, phase);
                     }
                 });
             }

@@ -568,7 +568,7 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         section: "http",
         name: "location",
         default: Initial::Unset("none; access = http needs it"),
-        doc: "Where the authorisation server is: http://host[:port][/prefix] (the scheme may be left out).",
+        doc: "Where the authorisation server is: http://host[:port][/prefix] or https://… (the scheme may be left out: http://).",
         mistaken_for: &[],
         fallback: None,
         apply: |c, v, _| {
@@ -641,7 +641,7 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         section: "tftp",
         name: "root",
         default: Initial::Value("/srv/tftp"),
-        doc: "Where the boot files are: a directory, or an http:// URL prefix whose files are streamed to clients as they ask.",
+        doc: "Where the boot files are: a directory, or an http:// or https:// URL prefix whose files are streamed to clients as they ask (https:// trusts the host's CA store, or SSL_CERT_FILE).",
         mistaken_for: &[],
         fallback: None,
         apply: |c, v, cx| {
@@ -832,7 +832,7 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         section: "httpd",
         name: "root",
         default: Initial::Unset("the [tftp] root"),
-        doc: "What the HTTP service serves: a directory, or an http:// URL prefix streamed through; [filters] apply as for TFTP.",
+        doc: "What the HTTP service serves: a directory, or an http:// or https:// URL prefix streamed through; [filters] apply as for TFTP.",
         mistaken_for: &[],
         fallback: None,
         apply: |c, v, cx| {

@@ -235,6 +235,14 @@ impl<Io> Endpoint<Io> {
         self.slot_mut(id).map(|s| &mut s.io)
     }
 
+    /// A reloaded configuration's root and filters (SIGHUP): requests from now
+    /// on are resolved with them; a connection already answering keeps the
+    /// source it opened.
+    pub fn handle_reload(&mut self, root: TftpRoot, filters: Filters) {
+        self.settings.root = root;
+        self.settings.filters = filters;
+    }
+
     /// A lease event: ACKs bind the address to the MAC, a release unbinds it.
     pub fn handle_lease(&mut self, lease: &LeaseEvent) {
         match lease.kind {

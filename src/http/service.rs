@@ -28,7 +28,7 @@ use super::connection::{Timeouts, Write};
 use super::endpoint::{
     ConnectionId, Endpoint, Event, OpenFailure, Opened, Page, Settings, SourceSpec,
 };
-use crate::config::{FilterRule, HttpdConfig, TftpRoot};
+use crate::config::{Config, FilterRule, HttpdConfig, TftpRoot};
 use crate::event::Event as BusEvent;
 use crate::event::Message;
 use crate::files::root::{OpenErrorKind, RootDir};
@@ -113,28 +113,12 @@ impl HttpService {
             published,
             metrics,
         } = self;
-        let root_dir = match &root {
-            TftpRoot::Dir(dir) => {
-                Some(RootDir::open(dir).map_err(|e| format!("HTTP root {}: {e}", dir.display()))?)
-            }
-            TftpRoot::Url(_) => None,
-        };
-        let root = match &root_dir {
-            Some(dir) => TftpRoot::Dir(dir.path().to_path_buf()),
-            None => root,
-        };
-        let served = match &root {
-            TftpRoot::Dir(dir) => dir.display().to_string(),
-            TftpRoot::Url(url) => url.clone(),
-        };
-        let filters =
-            Filters::with_local_files(&filter_rules, &config_dir).map_err(|e| e.to_string())?;
-        for (line, path) in filters.local_files() {
-            log::info!(
-                "[filters] line {line} serves the local file {}",
-                path.display()
-            );
-        }
+        let Served {
+            root,
+            root_dir,
+            served,
+            filters,
+        } = prepare(root, &filter_rules, &config_dir)?;
         let settings = Settings {
             root,
             filters,
@@ -179,6 +163,9 @@ impl HttpService {
                         let inbox = service_loop::drain(&inbox);
                         if inbox.stop {
                             return Ok(());
+                        }
+                        if let Some(config) = &inbox.reload {
+                            shell.reload(config);
                         }
                         for e in inbox.events {
                             match e {
@@ -226,7 +213,73 @@ impl HttpService {
     }
 }
 
+/// What new requests are served from: the root (canonical, when a directory),
+/// the directory opened to confine names to it, its text for the log, and the
+/// filters with the local files they name.
+struct Served {
+    root: TftpRoot,
+    root_dir: Option<RootDir>,
+    served: String,
+    filters: Filters,
+}
+
+/// Opens `root` and reads `filter_rules` (a filter's fixed path is taken from
+/// `config_dir`), saying which local files the filters serve.
+fn prepare(
+    root: TftpRoot,
+    filter_rules: &[FilterRule],
+    config_dir: &std::path::Path,
+) -> Result<Served, String> {
+    let root_dir = match &root {
+        TftpRoot::Dir(dir) => {
+            Some(RootDir::open(dir).map_err(|e| format!("HTTP root {}: {e}", dir.display()))?)
+        }
+        TftpRoot::Url(_) => None,
+    };
+    let root = match &root_dir {
+        Some(dir) => TftpRoot::Dir(dir.path().to_path_buf()),
+        None => root,
+    };
+    let served = match &root {
+        TftpRoot::Dir(dir) => dir.display().to_string(),
+        TftpRoot::Url(url) => url.clone(),
+    };
+    let filters = Filters::with_local_files(filter_rules, config_dir).map_err(|e| e.to_string())?;
+    for (line, path) in filters.local_files() {
+        log::info!(
+            "[filters] line {line} serves the local file {}",
+            path.display()
+        );
+    }
+    Ok(Served {
+        root,
+        root_dir,
+        served,
+        filters,
+    })
+}
+
 impl Shell {
+    /// SIGHUP's configuration: new requests are served from its root (`[httpd]
+    /// root`, else the TFTP root) with its `[filters]`; a response under way
+    /// keeps the file or stream it opened. A root that cannot be opened keeps
+    /// the old one in force.
+    fn reload(&mut self, config: &Config) {
+        let httpd = config.httpd.clone().unwrap_or_default();
+        let root = httpd.root.unwrap_or_else(|| config.tftp.root.clone());
+        let prepared = match prepare(root, &config.filters, &config.dir) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                log::error!("reload: {e}; HTTP keeps serving with its old root and filters");
+                return;
+            }
+        };
+        self.root_dir = prepared.root_dir;
+        self.served = prepared.served;
+        self.endpoint.handle_reload(prepared.root, prepared.filters);
+        log::info!("reload: HTTP serves new requests from {}", self.served);
+    }
+
     /// Gives `/status` the requests answered and, when due, the responses under way.
     fn tell_status(&mut self, told: &mut InFlightSchedule, now: Instant) {
         let mut ended = Vec::new();

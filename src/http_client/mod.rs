@@ -23,8 +23,12 @@
 //! the proxy in absolute form, an `https://` one through a `CONNECT` tunnel.
 //!
 //! The parsing and framing are sans-IO, in [`response`]; this module only moves
-//! bytes. `https://` URLs need the `https` cargo feature (rustls with the webpki
-//! roots); without it they are refused with a message saying so.
+//! bytes. `https://` URLs need the `https` cargo feature, on by default: rustls,
+//! trusting the CA certificates of the host (its store, or the files
+//! `SSL_CERT_FILE` / `SSL_CERT_DIR` name, as OpenSSL's tools do), read once, at
+//! the first `https://` URL. The handshake is done at connection time, so a
+//! certificate the host does not trust is a connection error naming the server.
+//! Without the feature, `https://` URLs are refused with a message saying so.
 
 pub mod proxy;
 pub mod response;
@@ -539,30 +543,70 @@ fn wrap(_url: &Url, tcp: TcpStream) -> Result<Box<dyn Connection>, Error> {
 }
 
 #[cfg(feature = "https")]
-fn wrap(url: &Url, tcp: TcpStream) -> Result<Box<dyn Connection>, Error> {
+fn wrap(url: &Url, mut tcp: TcpStream) -> Result<Box<dyn Connection>, Error> {
     use std::sync::{Arc, OnceLock};
     if !url.tls {
         return Ok(Box::new(tcp));
     }
     static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
     let config = CONFIG
-        .get_or_init(|| {
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            };
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
-                .map_err(|e| e.to_string())
-        })
+        .get_or_init(tls_config)
         .clone()
         .map_err(|e| Error::Connect(format!("TLS set-up: {e}")))?;
     let name = rustls::pki_types::ServerName::try_from(url.host.clone())
         .map_err(|e| Error::Url(format!("{}: {e}", url.host)))?;
-    let connection = rustls::ClientConnection::new(config, name)
+    let mut connection = rustls::ClientConnection::new(config, name)
         .map_err(|e| Error::Connect(format!("TLS to {}: {e}", url.host)))?;
+    // The handshake now, within the socket's timeouts, so that an untrusted
+    // certificate is said as such rather than as a failed request write.
+    while connection.is_handshaking() {
+        connection.complete_io(&mut tcp).map_err(|e| {
+            if is_timeout(&e) {
+                return Error::TimedOut(format!("TLS handshake with {} timed out", url.host));
+            }
+            let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+            let why = match inner {
+                Some(rustls::Error::InvalidCertificate(reason)) => format!(
+                    "its certificate is not trusted ({reason:?}): add its CA to the host's store, or name a CA file with SSL_CERT_FILE"
+                ),
+                _ => e.to_string(),
+            };
+            Error::Connect(format!(
+                "TLS handshake with {}:{}: {why}",
+                url.host, url.port
+            ))
+        })?;
+    }
     Ok(Box::new(rustls::StreamOwned::new(connection, tcp)))
+}
+
+/// The TLS client set-up: ring, safe protocol versions, and the host's CA
+/// certificates (an error when none could be read).
+#[cfg(feature = "https")]
+fn tls_config() -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    use std::sync::Arc;
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        let errors: Vec<String> = found.errors.iter().map(|e| e.to_string()).collect();
+        return Err(format!(
+            "no CA certificate could be read from the host's store, SSL_CERT_FILE or SSL_CERT_DIR{}",
+            if errors.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", errors.join("; "))
+            }
+        ));
+    }
+    for e in &found.errors {
+        log::warn!("some CA certificates could not be read: {e}");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
+        .map_err(|e| e.to_string())
 }
 
 /// Sets the socket's read and write timeouts to `idle`, or less if `by` is sooner;
