@@ -9,12 +9,14 @@
 # Printed per method and N: the seconds until the last machine has the whole image
 # with its SHA-256 checked, and the bytes bootd's link sent (the bridge's tx_bytes,
 # headers included). A PNG plot of time against N (one line per method) is written
-# with gnuplot to PLOT.
+# with gnuplot to PLOT. Every figure is kept in RESULTS, one line per method and N
+# (method N seconds MB-sent); a run replaces the lines of what it measured, and the
+# plot draws every method RESULTS holds, so one method can be measured again alone.
 #
 # Run as root (network namespaces, tc):  sudo scripts/bench-storm.sh
 # Environment: NS ("1 4 16 32"), SIZE_MIB (256), RATE_MBIT (100), METHODS
 # ("http tftp bt"), RUN_TIMEOUT (seconds one run may take, 1800), PLOT
-# (docs/storm.png), BOOTD (a prebuilt binary instead of `cargo build --release`).
+# (docs/storm.png), RESULTS (docs/storm.txt), BOOTD (a prebuilt binary instead of `cargo build --release`).
 #
 # Layout: a server namespace holds a bridge (10.97.0.1, bootd) with the tbf on its
 # egress; each machine is a namespace with a veth leg on that bridge (10.97.0.11…),
@@ -30,6 +32,7 @@ RATE_MBIT=${RATE_MBIT:-100}
 METHODS=${METHODS:-"http tftp bt"}
 RUN_TIMEOUT=${RUN_TIMEOUT:-1800}
 PLOT=${PLOT:-docs/storm.png}
+RESULTS=${RESULTS:-docs/storm.txt}
 NET=10.97.0
 SERVER_IP=$NET.1
 
@@ -148,6 +151,7 @@ fetch() {
         ip netns exec "$m" timeout "$RUN_TIMEOUT" aria2c --dir="$dir" --quiet=true \
             --enable-dht=false --enable-dht6=false --disable-ipv6=true \
             --bt-enable-lpd=true --bt-lpd-interface=eth0 --check-integrity=true \
+            --stream-piece-selector=random \
             --file-allocation=none --seed-ratio=0.0 --seed-time=60 \
             --bt-max-peers=55 --bt-request-peer-speed-limit=100M \
             --on-bt-download-complete="$dir/hook.sh" \
@@ -201,10 +205,18 @@ for n in $NS; do
 done
 
 # --- plot ---------------------------------------------------------------------------
-mkdir -p "$(dirname "$PLOT")"
+# This run's lines replace those of the same method and N kept from earlier runs.
+mkdir -p "$(dirname "$PLOT")" "$(dirname "$RESULTS")"
+touch "$RESULTS"
+awk 'NR == FNR { ran[$1 " " $2] = 1; next } !(($1 " " $2) in ran)' \
+    "$WORK/results" "$RESULTS" >"$WORK/kept"
+awk '{ printf "%s %s %s %.0f\n", $1, $2, $3, $4 / 1e6 }' "$WORK/results" >>"$WORK/kept"
+sort -k1,1 -k2,2n "$WORK/kept" >"$RESULTS"
+echo "results: $RESULTS"
 plots=()
-for method in $METHODS; do
-    grep "^$method " "$WORK/results" | cut -d' ' -f2,3 >"$WORK/$method.dat"
+for method in http tftp bt; do
+    grep -q "^$method " "$RESULTS" || continue
+    grep "^$method " "$RESULTS" | cut -d' ' -f2,3 >"$WORK/$method.dat"
     plots+=("'$WORK/$method.dat' using 1:2 with linespoints title '$method'")
 done
 gnuplot <<EOF
