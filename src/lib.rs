@@ -25,6 +25,7 @@ pub(crate) mod notify;
 pub mod privileges;
 pub mod reload;
 pub(crate) mod room;
+pub(crate) mod send_batch;
 pub(crate) mod service_loop;
 pub(crate) mod sockets;
 pub(crate) mod startup;

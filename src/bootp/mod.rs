@@ -15,6 +15,7 @@ pub mod proxy_endpoint;
 pub mod proxy_service;
 pub mod pxe;
 pub mod recent;
+pub mod replies;
 pub mod server;
 pub mod service;
 pub mod wire;

@@ -25,11 +25,12 @@ use crossbeam_channel::Receiver;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::auth_workers::{AuthResult, AuthWorkers};
-use super::endpoint::{Backlog, Endpoint, Event, Transmit};
+use super::endpoint::{Backlog, Endpoint, Event};
 use super::http_auth::Answer;
 use super::lease_file::LeaseJournal;
 use super::leases::LeaseRecord;
 use super::pxe::HttpServer;
+use super::replies::Replies;
 use crate::batch_receive::{self, ReceiveBatch};
 use crate::config::{Access, Config, DnsSetting};
 use crate::event::{EventBus, Message};
@@ -121,6 +122,8 @@ struct Shell {
     /// Sockets that may hold datagrams not read yet (mio reports edges only).
     readable: Vec<bool>,
     batch: ReceiveBatch<BATCH>,
+    /// What the turn has to send, sent at the end of each `flush`.
+    replies: Replies,
     journal: LeaseJournal,
     lease_file: PathBuf,
     events: EventBus,
@@ -207,6 +210,7 @@ impl BootpService {
             readable: vec![true; sockets.len()],
             sockets,
             batch: ReceiveBatch::default(),
+            replies: Replies::default(),
             journal,
             lease_file,
             events,
@@ -417,17 +421,19 @@ impl Shell {
         }
     }
 
-    /// Does everything the endpoint asks for, until it asks for nothing more.
+    /// Does everything the endpoint asks for, until it asks for nothing more, then
+    /// sends the replies it handed out.
     fn flush(&mut self) {
         loop {
             if let Some(event) = self.endpoint.poll_event() {
                 self.perform(event);
             } else if let Some(transmit) = self.endpoint.poll_transmit() {
-                self.send(transmit);
+                self.replies.queue(transmit, &self.sockets);
             } else {
-                return;
+                break;
             }
         }
+        self.replies.send_all(&self.sockets);
     }
 
     fn perform(&mut self, event: Event) {
@@ -475,24 +481,6 @@ impl Shell {
                     ),
                 }
             }
-        }
-    }
-
-    fn send(&mut self, transmit: Transmit) {
-        let Some(socket) = self.sockets.get(transmit.network) else {
-            return;
-        };
-        match socket.send_to(&transmit.bytes, SocketAddr::V4(transmit.destination)) {
-            Ok(_) => {
-                if let Some(line) = transmit.sent_line {
-                    log::info!("{line}");
-                }
-            }
-            Err(e) => log::warn!(
-                "{}: cannot send the reply to {}: {e}",
-                transmit.mac,
-                transmit.destination
-            ),
         }
     }
 }

@@ -10,10 +10,10 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use mio::{Interest, Poll, Token};
 
 use super::endpoint::Arrival;
-use super::send_batch::SendBatch;
 use super::tid_socket::TidSocket;
 use super::transfer::{Datagram, Limits};
 use crate::batch_receive::ReceiveBatch;
+use crate::send_batch::SendBatch;
 use crate::{net, sockets};
 
 /// MTU assumed when listening on 0.0.0.0, where the interface is not known.

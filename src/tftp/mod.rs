@@ -9,7 +9,6 @@ pub mod endpoint;
 pub mod file_cache;
 pub mod listener;
 pub mod port;
-pub mod send_batch;
 pub mod service;
 pub mod source;
 pub mod tid_socket;

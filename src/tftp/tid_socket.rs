@@ -32,8 +32,8 @@ use std::os::fd::AsRawFd;
 
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
-use super::send_batch::SendBatch;
 use super::transfer::Datagram;
+use crate::send_batch::SendBatch;
 use crate::sockets;
 
 pub struct TidSocket {

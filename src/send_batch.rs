@@ -1,12 +1,13 @@
 //! Sending many datagrams from one socket in one system call (sendmmsg(2)).
 //!
-//! In single-port mode every transfer talks from the TFTP port, so the blocks of all
-//! the transfers that moved in one turn of the loop leave from the same socket. They
-//! are gathered here and go out with one sendmmsg per batch instead of one sendmsg
-//! each: the system call's own cost (entry, descriptor lookup, socket checks) is
-//! paid once per batch. Each block is copied in, since the endpoint lends a block
-//! only until the next call into it; a copy of a block costs far less than a system
-//! call. Neither mio nor socket2 wraps sendmmsg, so this calls it through libc.
+//! The DHCP service answers a storm's requests from one socket per network, and in
+//! TFTP's single-port mode every transfer talks from the TFTP port: what one turn
+//! of a loop has to send from a socket is gathered here and goes out with one
+//! sendmmsg per batch instead of one sendto each, so the system call's own cost
+//! (entry, descriptor lookup, socket checks) is paid once per batch. Each datagram
+//! is copied in, since its owner lends it only until the next call into it; a copy
+//! costs far less than a system call. Neither mio nor socket2 wraps sendmmsg, so
+//! this calls it through libc.
 
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
