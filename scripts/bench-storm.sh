@@ -90,7 +90,10 @@ done
 
 # --- image and bootd ----------------------------------------------------------------
 mkdir -p "$WORK/root/storm" "$WORK/out"
+# bootd, started as root, serves as an unprivileged user: it must reach the image.
+chmod 755 "$WORK" "$WORK/root" "$WORK/root/storm"
 head -c "$((SIZE_MIB << 20))" /dev/urandom >"$WORK/root/storm/image.img"
+chmod 644 "$WORK/root/storm/image.img"
 WANT=$(sha256sum <"$WORK/root/storm/image.img" | cut -d' ' -f1)
 cat >"$WORK/bootd.ini" <<EOF
 [logger]
@@ -121,7 +124,11 @@ for ((t = 0; t < 600; t++)); do
     fi
     sleep 1
 done
-[ -s "$WORK/storm.torrent" ] || { echo "bootd never published the torrent" >&2; exit 1; }
+if [ ! -s "$WORK/storm.torrent" ]; then
+    echo "bootd never published the torrent; the end of its log:" >&2
+    tail -n 20 "$WORK/bootd.log" >&2
+    exit 1
+fi
 
 tx_bytes() { ip netns exec "$SERVER" cat "/sys/class/net/$BRIDGE/statistics/tx_bytes"; }
 now() { date +%s.%N; }

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
@@ -23,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::nbd::service::NbdService;
 use crate::net::{self, NetConfig};
 use crate::notify;
-use crate::privileges::{self, Place, RunAs, Verdict};
+use crate::privileges::{self, Place, Reach, RunAs, Verdict};
 use crate::reload::Reloader;
 use crate::room::builder::{self as room, RoomHandle};
 use crate::room::published::Published;
@@ -302,6 +303,14 @@ fn check_host(config: &Config, services: Services, at_start: bool) -> Result<Pla
             Verdict::NotWritable(why) => error(format!("{file}: {why}")),
         }
     }
+    for (dir, reach, option, what) in read_places(config, services)
+        .into_iter()
+        .filter(|_| at_start)
+    {
+        if let Some(why) = privileges::unreadable(&dir, reach, &option, what, &run_as) {
+            error(format!("{file}: {why}"));
+        }
+    }
     if problems.iter().any(Problem::is_error) {
         problems.extend(warnings.into_iter().map(|w| Problem::warning(None, w)));
         return Err(HostProblems { problems });
@@ -361,6 +370,31 @@ fn written_places(config: &Config, bootp: bool, nbd: bool, run_as: &RunAs) -> Ve
             dir: dir.clone(),
             own_files: Vec::new(),
         });
+    }
+    places
+}
+
+/// The local directories bootd reads files from after the drop, with the option
+/// that names each: the TFTP and HTTP roots and the menu's operating systems.
+fn read_places(config: &Config, services: Services) -> Vec<(PathBuf, Reach, String, &'static str)> {
+    let mut places = Vec::new();
+    if services.tftp()
+        && let TftpRoot::Dir(dir) = &config.tftp.root
+    {
+        let what = "the files TFTP serves";
+        places.push((dir.clone(), Reach::HeldOpen, "[tftp] root".into(), what));
+    }
+    if services.http() {
+        let root = config.httpd.as_ref().and_then(|h| h.root.as_ref());
+        if let TftpRoot::Dir(dir) = root.unwrap_or(&config.tftp.root) {
+            let what = "the files HTTP serves";
+            places.push((dir.clone(), Reach::HeldOpen, "[httpd] root".into(), what));
+        }
+        for os in &config.menu.oss {
+            let option = format!("[os {}] dir", os.name);
+            let what = "the operating system's files";
+            places.push((os.dir.clone(), Reach::ByPath, option, what));
+        }
     }
     places
 }

@@ -352,6 +352,55 @@ fn permits(meta: &fs::Metadata, account: &Account, bits: u32) -> bool {
     granted & bits == bits
 }
 
+/// How bootd reaches a directory it serves files from after the drop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Opened before the drop and held open (the TFTP and HTTP roots): files are
+    /// opened relative to it, so only the directory itself must let the user in.
+    HeldOpen,
+    /// Opened by its path each time (an operating system's folder): every
+    /// directory above it must let the user through too.
+    ByPath,
+}
+
+/// Why the user bootd becomes could not open the files under `dir`, which `option`
+/// names as `what`. `None` when it can (or bootd stays root, or `dir` is missing:
+/// the option's own check says so). Files are opened after the drop, so a folder
+/// only root can enter would fail every request instead of the start.
+pub fn unreadable(
+    dir: &Path,
+    reach: Reach,
+    option: &str,
+    what: &str,
+    run_as: &RunAs,
+) -> Option<String> {
+    let RunAs::User(account) = run_as else {
+        return None;
+    };
+    let meta = fs::metadata(dir).ok()?;
+    let shown = dir.display();
+    let blocking = match reach {
+        Reach::ByPath => unreachable_ancestor(dir, account),
+        Reach::HeldOpen => None,
+    };
+    if let Some(ancestor) = blocking {
+        return Some(format!(
+            "{option}: {shown}, {what}, is out of reach of the user {}: {} does not let it through; let it (chmod o+x {}), move the files, or run as root with [bootd] user = root",
+            account.name,
+            ancestor.display(),
+            ancestor.display()
+        ));
+    }
+    (meta.is_dir() && !permits(&meta, account, 0o5)).then(|| {
+        format!(
+            "{option}: {shown}, {what}, cannot be read by the user {} (mode {:04o}, owner uid {}); make it readable (chmod o+rx {shown}), or run as root with [bootd] user = root",
+            account.name,
+            meta.mode() & 0o7777,
+            meta.uid()
+        )
+    })
+}
+
 /// The first directory above `dir` that `account` may not pass through.
 fn unreachable_ancestor(dir: &Path, account: &Account) -> Option<PathBuf> {
     dir.ancestors().skip(1).find_map(|ancestor| {
@@ -549,6 +598,44 @@ mod tests {
         assert_eq!(judge(&place(&dir), &stranger), Verdict::Writable);
         // Root stays root, and may write anywhere it could before.
         assert_eq!(judge(&place(&dir), &RunAs::Root), Verdict::Writable);
+    }
+
+    #[test]
+    fn a_served_directory_the_user_cannot_reach_or_read_is_named_with_the_fix() {
+        let scratch = Scratch::new("readable");
+        let outer = scratch.0.join("outer");
+        let served = outer.join("root");
+        fs::create_dir_all(&served).unwrap();
+        fs::set_permissions(&scratch.0, fs::Permissions::from_mode(0o755)).unwrap();
+        let user = RunAs::User(account("nobody", 65534));
+        let check = || unreadable(&served, Reach::ByPath, "[os x] dir", "the files", &user);
+        fs::set_permissions(&outer, fs::Permissions::from_mode(0o700)).unwrap();
+        fs::set_permissions(&served, fs::Permissions::from_mode(0o755)).unwrap();
+        let said = check().expect("out of reach");
+        assert!(said.starts_with("[os x] dir: "), "{said}");
+        // Held open since before the drop, it is reached whatever lies above it.
+        let held = unreadable(&served, Reach::HeldOpen, "[tftp] root", "x", &user);
+        assert_eq!(held, None);
+        assert!(said.contains("out of reach of the user nobody"), "{said}");
+        assert!(
+            said.contains(&format!("chmod o+x {}", outer.display())),
+            "{said}"
+        );
+        fs::set_permissions(&outer, fs::Permissions::from_mode(0o711)).unwrap();
+        fs::set_permissions(&served, fs::Permissions::from_mode(0o700)).unwrap();
+        let said = check().expect("unreadable");
+        assert!(
+            said.contains("cannot be read by the user nobody (mode 0700"),
+            "{said}"
+        );
+        fs::set_permissions(&served, fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(check(), None);
+        assert_eq!(
+            unreadable(&served, Reach::ByPath, "o", "x", &RunAs::Root),
+            None
+        );
+        let missing = outer.join("missing");
+        assert_eq!(unreadable(&missing, Reach::ByPath, "o", "x", &user), None);
     }
 
     #[test]
