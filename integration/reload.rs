@@ -145,15 +145,17 @@ fn sighup_applies_a_new_configuration_to_new_requests_and_keeps_a_transfer_in_fl
         "lpxelinux.0",
         &format!("{}[filters]\nrenamed.bin = slow.bin\n", httpd("www2")),
     );
-    let said = reload(&bootd, &log, "is in force for new requests", 1);
-    assert!(said.contains("reload: new requests are served with the new root, filters and limits; 1 transfers in flight go on"), "{said}");
-    assert!(
-        said.contains(&format!(
-            "reload: HTTP serves new requests from {}",
-            dir.path.join("www2").display()
-        )),
-        "{said}"
+    reload(&bootd, &log, "is in force for new requests", 1);
+    // Each service says so from its own thread, once it has taken the new
+    // configuration: after the main thread's line, not necessarily before it.
+    let in_time = Duration::from_secs(5);
+    let tftp_line = "reload: new requests are served with the new root, filters and limits; 1 transfers in flight go on";
+    wait_in_file(&log, tftp_line, in_time);
+    let http_line = format!(
+        "reload: HTTP serves new requests from {}",
+        dir.path.join("www2").display()
     );
+    let said = wait_in_file(&log, &http_line, in_time);
     assert!(!said.contains("[httpd]"), "no restart needed: {said}");
     // New HTTP requests: the new root, through the new filter.
     let fetch = |name: &str, out: &str| {
