@@ -4,3 +4,4 @@
 
 pub mod name;
 pub mod root;
+pub mod served;

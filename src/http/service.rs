@@ -32,7 +32,7 @@ use crate::config::{Config, FilterRule, HttpdConfig, TftpRoot};
 use crate::event::Event as BusEvent;
 use crate::event::Message;
 use crate::files::root::{OpenErrorKind, RootDir};
-use crate::filters::Filters;
+use crate::files::served::{Served, open_served};
 use crate::metrics::{self, Metrics};
 use crate::room::published::{Content, Published};
 use crate::service_loop::{self, WAKER};
@@ -118,7 +118,7 @@ impl HttpService {
             root_dir,
             served,
             filters,
-        } = prepare(root, &filter_rules, &config_dir)?;
+        } = open_served(root, "[httpd] root", &filter_rules, &config_dir)?;
         let settings = Settings {
             root,
             filters,
@@ -213,52 +213,6 @@ impl HttpService {
     }
 }
 
-/// What new requests are served from: the root (canonical, when a directory),
-/// the directory opened to confine names to it, its text for the log, and the
-/// filters with the local files they name.
-struct Served {
-    root: TftpRoot,
-    root_dir: Option<RootDir>,
-    served: String,
-    filters: Filters,
-}
-
-/// Opens `root` and reads `filter_rules` (a filter's fixed path is taken from
-/// `config_dir`), saying which local files the filters serve.
-fn prepare(
-    root: TftpRoot,
-    filter_rules: &[FilterRule],
-    config_dir: &std::path::Path,
-) -> Result<Served, String> {
-    let root_dir = match &root {
-        TftpRoot::Dir(dir) => {
-            Some(RootDir::open(dir).map_err(|e| format!("HTTP root {}: {e}", dir.display()))?)
-        }
-        TftpRoot::Url(_) => None,
-    };
-    let root = match &root_dir {
-        Some(dir) => TftpRoot::Dir(dir.path().to_path_buf()),
-        None => root,
-    };
-    let served = match &root {
-        TftpRoot::Dir(dir) => dir.display().to_string(),
-        TftpRoot::Url(url) => url.clone(),
-    };
-    let filters = Filters::with_local_files(filter_rules, config_dir).map_err(|e| e.to_string())?;
-    for (line, path) in filters.local_files() {
-        log::info!(
-            "[filters] line {line} serves the local file {}",
-            path.display()
-        );
-    }
-    Ok(Served {
-        root,
-        root_dir,
-        served,
-        filters,
-    })
-}
-
 impl Shell {
     /// SIGHUP's configuration: new requests are served from its root (`[httpd]
     /// root`, else the TFTP root) with its `[filters]`; a response under way
@@ -267,7 +221,7 @@ impl Shell {
     fn reload(&mut self, config: &Config) {
         let httpd = config.httpd.clone().unwrap_or_default();
         let root = httpd.root.unwrap_or_else(|| config.tftp.root.clone());
-        let prepared = match prepare(root, &config.filters, &config.dir) {
+        let prepared = match open_served(root, "[httpd] root", &config.filters, &config.dir) {
             Ok(prepared) => prepared,
             Err(e) => {
                 log::error!("reload: {e}; HTTP keeps serving with its old root and filters");

@@ -25,10 +25,10 @@ use super::port::{self, Port};
 use super::source::{self, HttpReaders, ReaderCount, Source};
 use super::transfer::{Limits, MAX_BLKSIZE};
 use crate::batch_receive::{self, ReceiveBatch};
-use crate::config::{Config, FilterRule, TftpConfig, TftpRoot};
+use crate::config::{Config, FilterRule, TftpConfig};
 use crate::event::{Event as BusEvent, Message};
 use crate::files::root::RootDir;
-use crate::filters::Filters;
+use crate::files::served::{Served, open_served};
 use crate::metrics::{self, Metrics};
 use crate::service_loop::{self, WAKER};
 use crate::status_page::{InFlightSchedule, Service as StatusService};
@@ -171,27 +171,12 @@ fn prepare(
     filter_rules: &[FilterRule],
     config_dir: &std::path::Path,
 ) -> Result<Prepared, String> {
-    let root_dir = match &c.root {
-        TftpRoot::Dir(dir) => {
-            Some(RootDir::open(dir).map_err(|e| format!("[tftp] root = {}: {e}", dir.display()))?)
-        }
-        TftpRoot::Url(_) => None,
-    };
-    let root = match &root_dir {
-        Some(dir) => TftpRoot::Dir(dir.path().to_path_buf()),
-        None => c.root.clone(),
-    };
-    let served = match &root {
-        TftpRoot::Dir(dir) => dir.display().to_string(),
-        TftpRoot::Url(url) => url.clone(),
-    };
-    let filters = Filters::with_local_files(filter_rules, config_dir).map_err(|e| e.to_string())?;
-    for (line, path) in filters.local_files() {
-        log::info!(
-            "[filters] line {line} serves the local file {}",
-            path.display()
-        );
-    }
+    let Served {
+        root,
+        root_dir,
+        served,
+        filters,
+    } = open_served(c.root.clone(), "[tftp] root", filter_rules, config_dir)?;
     let settings = Settings {
         root,
         filters,
