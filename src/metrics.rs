@@ -132,6 +132,21 @@ pub struct TransferCounts {
     pub durations: DurationCounts,
 }
 
+/// The [`DHCP_TYPES`] label of a datagram: `message_type` is `None` when it is no
+/// BOOTP packet, `Some(None)` for plain BOOTP (no DHCP message type), else the
+/// type's number.
+pub fn dhcp_type_label(message_type: Option<Option<u8>>) -> &'static str {
+    match message_type {
+        Some(Some(1)) => "discover",
+        Some(Some(3)) => "request",
+        Some(Some(4)) => "decline",
+        Some(Some(7)) => "release",
+        Some(Some(8)) => "inform",
+        Some(None) => "bootp",
+        _ => "other",
+    }
+}
+
 /// What the BOOTP service was asked and refused.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DhcpCounts {

@@ -56,7 +56,7 @@ use super::server::{
 use super::wire::{Message, MessageType, Packet};
 use crate::config::{BootFiles, BootpConfig, Config, MacRule};
 use crate::event::{self as bus, EventKind};
-use crate::metrics::DhcpCounts;
+use crate::metrics::{self, DhcpCounts};
 use crate::net::NetConfig;
 use crate::status_page::DhcpPhase;
 use crate::types::MacAddr;
@@ -616,15 +616,7 @@ impl Endpoint {
         });
         let known = mac.map(|mac| network.leases.current_address(mac, now).is_some());
         let kind = packet.as_ref().map(|packet| packet.message_type_byte());
-        self.counts.request(match kind {
-            Some(Some(1)) => "discover",
-            Some(Some(3)) => "request",
-            Some(Some(4)) => "decline",
-            Some(Some(7)) => "release",
-            Some(Some(8)) => "inform",
-            Some(None) => "bootp",
-            _ => "other",
-        });
+        self.counts.request(metrics::dhcp_type_label(kind));
         let crowded = self.queues.get(index).is_some_and(|q| q.crowded);
         if known == Some(false) && crowded && is_discover(bytes) {
             self.counts.refusal("overload");

@@ -46,7 +46,7 @@ use super::server::{AccessGrant, AccessQuery, AccessVerdict, DropReason, Notice,
 use super::wire::{HTYPE_ETHERNET, Message, MessageType, OP_BOOTREQUEST, Packet};
 use crate::config::{BootFiles, Config, MacRule};
 use crate::event::{self as bus, EventKind, LeaseEvent};
-use crate::metrics::{ProxyCounts, ProxyPortCounts};
+use crate::metrics::{self, ProxyCounts, ProxyPortCounts};
 use crate::net::NetConfig;
 use crate::types::{Ipv4Network, MacAddr, Uuid};
 
@@ -277,15 +277,8 @@ impl ProxyEndpoint {
         let kind = Packet::new_checked(bytes)
             .ok()
             .map(|packet| packet.message_type_byte());
-        self.port_counts(port).request(match kind {
-            Some(Some(1)) => "discover",
-            Some(Some(3)) => "request",
-            Some(Some(4)) => "decline",
-            Some(Some(7)) => "release",
-            Some(Some(8)) => "inform",
-            Some(None) => "bootp",
-            _ => "other",
-        });
+        self.port_counts(port)
+            .request(metrics::dhcp_type_label(kind));
         self.process(now, network, port, source, bytes);
     }
 
