@@ -15,7 +15,6 @@
 //! whether the reader keeps up.
 
 use std::io;
-use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -27,19 +26,61 @@ pub const SLOTS: usize = 4;
 /// The pages are only touched as far as datagrams fill them.
 const SLOT_BYTES: usize = 65536;
 
-/// Buffers for one batch of up to `N` datagrams, reused from call to call.
+/// Buffers for one batch of up to `N` datagrams, reused from call to call. The
+/// message headers the kernel reads are made once, pointing at the buffers, so a
+/// call only resets the address lengths the last one overwrote: a storm's loop
+/// makes tens of thousands of calls a second.
 pub struct ReceiveBatch<const N: usize = SLOTS> {
     buffers: Vec<u8>,
+    /// One per slot, each over its own `SLOT_BYTES` of `buffers`; read only by
+    /// the kernel, through the headers.
+    #[allow(dead_code)]
+    vectors: Vec<libc::iovec>,
+    /// Where the kernel writes each sender.
+    addresses: Vec<libc::sockaddr_in>,
+    /// One per slot, pointing at its vector and address.
+    headers: Vec<libc::mmsghdr>,
     lengths: [usize; N],
     senders: [Option<SocketAddr>; N],
 }
 
+// SAFETY: the raw pointers in `vectors` and `headers` point only into the heap
+// blocks of `buffers`, `vectors` and `addresses`, which the batch owns and never
+// grows or shrinks: they move to another thread with it, and stay where they are.
+unsafe impl<const N: usize> Send for ReceiveBatch<N> {}
+
 impl<const N: usize> Default for ReceiveBatch<N> {
     fn default() -> Self {
+        // Zeroed memory from the allocator: pages are only mapped in as
+        // datagrams reach them.
+        let mut buffers = vec![0u8; N * SLOT_BYTES];
+        let mut vectors: Vec<libc::iovec> = buffers
+            .chunks_exact_mut(SLOT_BYTES)
+            .map(|chunk| libc::iovec {
+                iov_base: chunk.as_mut_ptr().cast(),
+                iov_len: chunk.len(),
+            })
+            .collect();
+        // SAFETY: sockaddr_in and mmsghdr are plain data; all-zero is a valid
+        // value for each of their fields.
+        let mut addresses: Vec<libc::sockaddr_in> = vec![unsafe { std::mem::zeroed() }; N];
+        let headers = vectors
+            .iter_mut()
+            .zip(addresses.iter_mut())
+            .map(|(vector, address)| {
+                let mut header: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                header.msg_hdr.msg_name = std::ptr::from_mut(address).cast();
+                header.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+                header.msg_hdr.msg_iov = vector;
+                header.msg_hdr.msg_iovlen = 1;
+                header
+            })
+            .collect();
         ReceiveBatch {
-            // Zeroed memory from the allocator: pages are only mapped in as
-            // datagrams reach them.
-            buffers: vec![0; N * SLOT_BYTES],
+            buffers,
+            vectors,
+            addresses,
+            headers,
             lengths: [0; N],
             senders: [None; N],
         }
@@ -50,37 +91,14 @@ impl<const N: usize> ReceiveBatch<N> {
     /// Takes up to `N` datagrams from a non-blocking IPv4 socket. `Ok(n)` with
     /// `n < N` means the socket had no more; `WouldBlock` means it had none.
     pub fn receive(&mut self, socket: &impl AsRawFd) -> io::Result<usize> {
-        let mut addresses = [MaybeUninit::<libc::sockaddr_in>::zeroed(); N];
-        let mut vectors: [libc::iovec; N] = std::array::from_fn(|_| libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        });
-        for (vector, chunk) in vectors
-            .iter_mut()
-            .zip(self.buffers.chunks_exact_mut(SLOT_BYTES))
-        {
-            vector.iov_base = chunk.as_mut_ptr().cast();
-            vector.iov_len = chunk.len();
-        }
-        // SAFETY: mmsghdr is plain data; all-zero is a valid value for each field.
-        let mut headers: [libc::mmsghdr; N] = unsafe { std::mem::zeroed() };
-        for ((header, vector), address) in headers
-            .iter_mut()
-            .zip(vectors.iter_mut())
-            .zip(addresses.iter_mut())
-        {
-            header.msg_hdr.msg_name = address.as_mut_ptr().cast();
-            header.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
-            header.msg_hdr.msg_iov = vector;
-            header.msg_hdr.msg_iovlen = 1;
-        }
-        // SAFETY: every header points at a live iovec over its own SLOT_BYTES of
-        // `self.buffers` and at its own sockaddr_in, all outliving the call; the
-        // kernel writes at most the lengths given.
+        // SAFETY: every header points at its own live iovec over its own
+        // SLOT_BYTES of `self.buffers` and at its own sockaddr_in, all owned by
+        // `self` and outliving the call; the kernel writes at most the lengths
+        // given.
         let received = unsafe {
             libc::recvmmsg(
                 socket.as_raw_fd(),
-                headers.as_mut_ptr(),
+                self.headers.as_mut_ptr(),
                 N as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
@@ -91,21 +109,19 @@ impl<const N: usize> ReceiveBatch<N> {
         }
         let received = (received as usize).min(N);
         for slot in 0..received {
-            let header = &headers[slot];
+            let header = &mut self.headers[slot];
             self.lengths[slot] = header.msg_len as usize;
+            let named = header.msg_hdr.msg_namelen as usize >= size_of::<libc::sockaddr_in>();
+            // The kernel wrote the sender's length over the room it had.
+            header.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            let address = &self.addresses[slot];
             self.senders[slot] =
-                if header.msg_hdr.msg_namelen as usize >= size_of::<libc::sockaddr_in>() {
-                    // SAFETY: the kernel filled in a sockaddr_in of the length it reported.
-                    let address = unsafe { addresses[slot].assume_init() };
-                    (address.sin_family == libc::AF_INET as libc::sa_family_t).then(|| {
-                        SocketAddr::V4(SocketAddrV4::new(
-                            Ipv4Addr::from(u32::from_be(address.sin_addr.s_addr)),
-                            u16::from_be(address.sin_port),
-                        ))
-                    })
-                } else {
-                    None
-                };
+                (named && address.sin_family == libc::AF_INET as libc::sa_family_t).then(|| {
+                    SocketAddr::V4(SocketAddrV4::new(
+                        Ipv4Addr::from(u32::from_be(address.sin_addr.s_addr)),
+                        u16::from_be(address.sin_port),
+                    ))
+                });
         }
         Ok(received)
     }

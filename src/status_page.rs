@@ -16,7 +16,7 @@
 //! not in the order they were told. [`render`] writes the page; every text that came from
 //! the network or a file name is escaped.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -81,7 +81,7 @@ pub struct InFlight {
 }
 
 /// Who a machine is known as: its MAC once a lease names it, else its address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Who {
     Mac(MacAddr),
     Address(IpAddr),
@@ -114,7 +114,72 @@ struct Machine {
     who: Who,
     ip: Option<IpAddr>,
     last_seen: Instant,
+    /// Its place in [`Machines::by_recency`].
+    recency: u64,
     steps: VecDeque<(Instant, Step)>,
+}
+
+/// The machines seen, at most [`MAX_MACHINES`], found by who they are and kept in
+/// the order they were last seen. Every DHCP message of a storm touches one, so
+/// finding and moving it costs no scan.
+#[derive(Debug, Default)]
+struct Machines {
+    by_who: HashMap<Who, Machine>,
+    /// Least recently seen first.
+    by_recency: BTreeMap<u64, Who>,
+    next_recency: u64,
+}
+
+impl Machines {
+    fn len(&self) -> usize {
+        self.by_who.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_who.is_empty()
+    }
+
+    fn remove(&mut self, who: Who) -> Option<Machine> {
+        let machine = self.by_who.remove(&who)?;
+        self.by_recency.remove(&machine.recency);
+        Some(machine)
+    }
+
+    /// The machine `who`, made the most recently seen (made, forgetting the least
+    /// recently seen one when full).
+    fn touch(&mut self, now: Instant, who: Who) -> &mut Machine {
+        let recency = self.next_recency;
+        self.next_recency += 1;
+        if let Some(previous) = self.by_who.get(&who).map(|m| m.recency) {
+            self.by_recency.remove(&previous);
+        } else {
+            while self.by_who.len() >= MAX_MACHINES {
+                let Some((_, oldest)) = self.by_recency.pop_first() else {
+                    break;
+                };
+                self.by_who.remove(&oldest);
+            }
+        }
+        self.by_recency.insert(recency, who);
+        let machine = self.by_who.entry(who).or_insert_with(|| Machine {
+            who,
+            ip: None,
+            last_seen: now,
+            recency,
+            steps: VecDeque::new(),
+        });
+        machine.last_seen = now;
+        machine.recency = recency;
+        machine
+    }
+
+    /// Most recently seen first.
+    fn newest_first(&self) -> impl Iterator<Item = &Machine> {
+        self.by_recency
+            .values()
+            .rev()
+            .filter_map(|who| self.by_who.get(who))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,8 +193,7 @@ struct Refusal {
 /// The recent activity of the boot network. See the module documentation.
 #[derive(Debug, Default)]
 pub struct BootLog {
-    /// Least recently seen first.
-    machines: VecDeque<Machine>,
+    machines: Machines,
     refusals: VecDeque<Refusal>,
     tftp_in_flight: Vec<InFlight>,
     http_in_flight: Vec<InFlight>,
@@ -150,14 +214,8 @@ impl BootLog {
         // The address now names this MAC: an entry kept under the bare address
         // (files fetched before the lease was seen) is folded into it.
         let address = IpAddr::V4(ip);
-        let folded = self
-            .machines
-            .iter()
-            .position(|m| m.who == Who::Address(address))
-            .and_then(|i| self.machines.remove(i));
-        let Some(machine) = self.machine(now, Who::Mac(lease.mac)) else {
-            return;
-        };
+        let folded = self.machines.remove(Who::Address(address));
+        let machine = self.machines.touch(now, Who::Mac(lease.mac));
         if let Some(folded) = folded {
             machine.steps.extend(folded.steps);
             machine.steps.make_contiguous().sort_by_key(|(at, _)| *at);
@@ -171,9 +229,7 @@ impl BootLog {
 
     /// A DHCP message from or to `mac` at `at`.
     pub fn handle_dhcp_phase(&mut self, at: Instant, mac: MacAddr, phase: DhcpPhase) {
-        let Some(machine) = self.machine(at, Who::Mac(mac)) else {
-            return;
-        };
+        let machine = self.machines.touch(at, Who::Mac(mac));
         if let DhcpPhase::OfferSent { ip } = phase {
             machine.ip = Some(IpAddr::V4(ip));
         }
@@ -207,10 +263,9 @@ impl BootLog {
             );
         }
         let who = self.who_has(ended.client);
-        if let Some(machine) = self.machine(now, who) {
-            machine.ip = Some(ended.client);
-            push_step(machine, now, Step::File(ended));
-        }
+        let machine = self.machines.touch(now, who);
+        machine.ip = Some(ended.client);
+        push_step(machine, now, Step::File(ended));
     }
 
     /// A client refused, and why (`who`: its MAC or address, as logged).
@@ -254,31 +309,9 @@ impl BootLog {
     /// Who holds `ip`: the MAC of the machine last seen with it, else the address.
     fn who_has(&self, ip: IpAddr) -> Who {
         self.machines
-            .iter()
-            .rev()
+            .newest_first()
             .find(|m| m.ip == Some(ip))
             .map_or(Who::Address(ip), |m| m.who)
-    }
-
-    /// The machine `who`, made the most recently seen (made, forgetting the least
-    /// recently seen one when full).
-    fn machine(&mut self, now: Instant, who: Who) -> Option<&mut Machine> {
-        let machine = match self.machines.iter().position(|m| m.who == who) {
-            Some(i) => self.machines.remove(i),
-            None => None,
-        };
-        let mut machine = machine.unwrap_or(Machine {
-            who,
-            ip: None,
-            last_seen: now,
-            steps: VecDeque::new(),
-        });
-        machine.last_seen = now;
-        while self.machines.len() >= MAX_MACHINES {
-            self.machines.pop_front();
-        }
-        self.machines.push_back(machine);
-        self.machines.back_mut()
     }
 }
 
@@ -339,7 +372,7 @@ pub fn render(log: &BootLog, now: Instant) -> String {
         out.push_str(
             "<table>\n<tr><th>machine</th><th>address</th><th>last seen</th><th>timeline</th></tr>\n",
         );
-        for m in log.machines.iter().rev() {
+        for m in log.machines.newest_first() {
             let who = match m.who {
                 Who::Mac(mac) => mac.to_string(),
                 Who::Address(ip) => ip.to_string(),
@@ -591,7 +624,7 @@ mod tests {
             log.handle_dhcp_phase(at(20 + s), mac(2), DhcpPhase::DiscoverSeen);
             log.handle_dhcp_phase(at(20 + s), mac(2), DhcpPhase::OfferSent { ip: offered });
         }
-        let machine = log.machines.back().unwrap();
+        let machine = log.machines.newest_first().next().unwrap();
         assert_eq!(machine.steps.len(), 2);
         let page = render(&log, at(200));
         let times = MAX_STEPS * 2;
@@ -613,8 +646,9 @@ mod tests {
             &lease(EventKind::Lease, 2, None),
         );
         assert_eq!(log.machines.len(), 1);
-        assert_eq!(log.machines[0].steps.len(), 2);
-        assert!(matches!(log.machines[0].steps[0].1, Step::File(_)));
+        let machine = log.machines.newest_first().next().unwrap();
+        assert_eq!(machine.steps.len(), 2);
+        assert!(matches!(machine.steps[0].1, Step::File(_)));
     }
 
     #[test]
@@ -632,7 +666,7 @@ mod tests {
         for _ in 0..(MAX_STEPS + 5) {
             log.handle_ended(t0, ended(1, "again", None));
         }
-        let last = log.machines.back().unwrap();
+        let last = log.machines.newest_first().next().unwrap();
         assert_eq!(last.steps.len(), MAX_STEPS);
         for n in 0..(MAX_REFUSALS + 5) {
             log.handle_refused(t0, Service::Dhcp, format!("m{n}"), "pool exhausted".into());

@@ -450,6 +450,15 @@ impl Endpoint {
         }
     }
 
+    /// The shell read network `network`'s receive queue empty (a batch with room
+    /// to spare): it is not crowded, and reading how full it is would cost two
+    /// system calls for nothing.
+    pub fn handle_queue_drained(&mut self, network: usize) {
+        if let Some(queue) = self.queues.get_mut(network) {
+            queue.crowded = false;
+        }
+    }
+
     /// The lease records decided since the last call, to append with one write
     /// and make durable with one fdatasync, then report with `handle_committed`.
     /// The shell calls it once per turn of its loop, after the turn's datagrams.

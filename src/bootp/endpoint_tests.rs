@@ -1256,6 +1256,11 @@ fn while_the_queue_is_more_than_half_full_new_clients_wait_and_what_was_started_
     assert!(discovers(&mut e, 201..202, now)[0].is_some());
     e.handle_backlog(now, 0, slow(201));
     assert!(discovers(&mut e, 202..203, now)[0].is_none());
+    // A batch that emptied the queue ends the crowding without a reading.
+    e.handle_queue_drained(0);
+    assert!(discovers(&mut e, 210..211, now)[0].is_some());
+    e.handle_backlog(now, 0, queue(51, 0));
+    assert!(discovers(&mut e, 211..212, now)[0].is_none());
     e.handle_backlog(
         now,
         0,

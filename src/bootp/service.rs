@@ -342,9 +342,12 @@ impl Shell {
                 }
             };
             let (now, epoch) = (Instant::now(), unix_seconds());
-            // What is left in the queue, and how long the batch waited in it,
-            // say whether the loop keeps up.
-            if let Ok(memory) = batch_receive::queue_memory(socket) {
+            // A full batch may have left datagrams behind: what is left in the
+            // queue, and how long the batch waited in it, say whether the loop
+            // keeps up. A batch with room to spare emptied the queue.
+            if received < BATCH {
+                self.endpoint.handle_queue_drained(index);
+            } else if let Ok(memory) = batch_receive::queue_memory(socket) {
                 let waited = batch_receive::last_arrival(socket)
                     .ok()
                     .and_then(|arrival| SystemTime::now().duration_since(arrival).ok());
