@@ -45,7 +45,18 @@
 # Returning clients: each server starts once, CLIENTS clients are bound first
 # (perfdhcp until >= 99% of them are in its lease file, or WARM_SECONDS), then every
 # step draws from those same CLIENTS for STEP_SECONDS. Printed: the completed DORA/s
-# (perfdhcp's "Rate") of the highest passing step.
+# (perfdhcp's "Rate") of the highest passing step, and the server's CPU time per
+# exchange in that step (utime + stime of all its threads, from /proc/PID/stat). A
+# failing step in which the server used less than 80% of its CPU did not fail for
+# the server's sake: the search is flagged client-limited (one perfdhcp on one CPU
+# completes about 9,000-11,000 exchanges a second, and loses replies past that).
+#
+# Returning clients on a CPU share ("capped"): the same, but once its clients are
+# bound each server is confined to CAP_PERCENT of one CPU (a cgroup: cpu.max, or
+# cpu.cfs_quota_us on cgroup v1, with a 10 ms period). A server that needs less CPU
+# per exchange completes more of them on the same share: this measures the
+# servers rather than perfdhcp, which a server as fast as bootd outruns on a
+# whole CPU.
 #
 # Rewrite: bootd starts with REWRITE_BINDINGS bindings in its lease file and binds
 # new clients until it rewrites the file while serving; printed: its log line saying
@@ -55,11 +66,11 @@
 # per batch) runs until its lease file holds >= MEM_BINDINGS bound clients; then
 # VmRSS and VmHWM from /proc/PID/status.
 #
-# Environment: STORM_CLIENTS (50000), STORM_SECONDS (10), STORM_START (1000),
+# Environment: CAP_PERCENT (25), STORM_CLIENTS (50000), STORM_SECONDS (10), STORM_START (1000),
 # PAST_KNEE ("2 4"), CLIENTS (10000), STEP_SECONDS (5), START_RATE (2000), WARM_RATE
 # (1000), WARM_SECONDS (120), MAX_RATE (64000), BISECT (3), RETRY (1), MEM_BINDINGS
 # (10000), REWRITE_BINDINGS (50000), MODE (broadcast|relay), SERVERS ("bootd kea
-# dnsmasq"), PARTS ("storm returning memory rewrite"), SERVER_CPU (1), CLIENT_CPU
+# dnsmasq"), PARTS ("storm returning capped memory rewrite"), SERVER_CPU (1), CLIENT_CPU
 # (0), LEASE_DIR (/var/tmp), BOOTD (a prebuilt binary instead of `cargo build
 # --release`), KEEP (1: keep the work directory).
 set -euo pipefail
@@ -82,11 +93,13 @@ RETRY=${RETRY:-1}
 MEM_BINDINGS=${MEM_BINDINGS:-10000}
 MODE=${MODE:-broadcast}
 read -r -a SERVERS <<<"${SERVERS:-bootd kea dnsmasq}"
-read -r -a PARTS <<<"${PARTS:-storm returning memory rewrite}"
+read -r -a PARTS <<<"${PARTS:-storm returning capped memory rewrite}"
 REWRITE_BINDINGS=${REWRITE_BINDINGS:-50000}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 KEEP=${KEEP:-0}
+CAP_PERCENT=${CAP_PERCENT:-25}
+CLOCK_TICKS=$(getconf CLK_TCK)
 
 NET=10.98
 SERVER_IP=$NET.0.1
@@ -109,12 +122,14 @@ for s in "${SERVERS[@]}"; do
     case $s in bootd | kea | dnsmasq) ;; *) die "unknown server $s (bootd, kea, dnsmasq)" ;; esac
 done
 for p in "${PARTS[@]}"; do
-    case $p in storm | returning | memory | rewrite) ;; *) die "unknown part $p (storm, returning, memory, rewrite)" ;; esac
+    case $p in storm | returning | capped | memory | rewrite) ;; *) die "unknown part $p (storm, returning, capped, memory, rewrite)" ;; esac
 done
 has_part() {
     case " ${PARTS[*]} " in *" $1 "*) return 0 ;; esac
     return 1
 }
+case $CAP_PERCENT in '' | *[!0-9]*) die "CAP_PERCENT must be a whole number of percent (1-100)" ;; esac
+[ "$CAP_PERCENT" -ge 1 ] && [ "$CAP_PERCENT" -le 100 ] || die "CAP_PERCENT must be 1-100"
 
 # --- packages -----------------------------------------------------------------------
 # perfdhcp is in kea-admin. The Debian packages of Kea (and dnsmasq, if the full
@@ -183,10 +198,39 @@ stop_server() {
     fi
 }
 
+# The cgroup that confines a server to CAP_PERCENT of one CPU ("capped"), made by
+# cap_server and removed by cleanup once its server has ended.
+CAP_GROUP=""
+
+# Confines the running server to CAP_PERCENT of one CPU: a cgroup with a CPU quota
+# per 10 ms period (cgroup v2's cpu.max, or v1's cpu controller), and the server's
+# threads moved into it.
+cap_server() {
+    local period=10000 quota=$((CAP_PERCENT * 100))
+    if [ -z "$CAP_GROUP" ]; then
+        if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+            grep -qw cpu /sys/fs/cgroup/cgroup.controllers || die "cgroup v2 without the cpu controller: cannot run the capped part"
+            grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu >/sys/fs/cgroup/cgroup.subtree_control
+            CAP_GROUP=/sys/fs/cgroup/bench-dhcp$$
+            mkdir "$CAP_GROUP"
+            echo "$quota $period" >"$CAP_GROUP/cpu.max"
+        elif [ -d /sys/fs/cgroup/cpu ]; then
+            CAP_GROUP=/sys/fs/cgroup/cpu/bench-dhcp$$
+            mkdir "$CAP_GROUP"
+            echo "$period" >"$CAP_GROUP/cpu.cfs_period_us"
+            echo "$quota" >"$CAP_GROUP/cpu.cfs_quota_us"
+        else
+            die "no cgroup cpu controller under /sys/fs/cgroup: cannot run the capped part"
+        fi
+    fi
+    echo "$SERVER_PID" >"$CAP_GROUP/cgroup.procs"
+}
+
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     stop_server
+    [ -z "$CAP_GROUP" ] || rmdir "$CAP_GROUP" 2>/dev/null || true
     ip netns del "$SNS" 2>/dev/null || true
     ip netns del "$CNS" 2>/dev/null || true
     if [ "$KEEP" = 1 ]; then
@@ -340,16 +384,33 @@ settled_bound_clients() {
     echo "$n"
 }
 
+# CPU time the server has used so far, in clock ticks (all its threads).
+server_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0
+}
+
 # Runs perfdhcp against the server already started ($1) at rate $2 with the further
 # perfdhcp arguments $4..., its report in $3. Sets VERDICT (pass|fail), DONE
 # (completed exchanges per second), LOST (% of DISCOVERs without an ACK), SHORT (1:
-# perfdhcp sent fewer than 95% of the DISCOVERs asked for, $EXPECTED of them) and
-# COUNTS. DONE is perfdhcp's "Rate", or with PER_SENDING_TIME=1 the ACKs over the
-# time the DISCOVERs took to send at the rate (a step with a fixed count).
+# perfdhcp sent fewer than 95% of the DISCOVERs asked for, $EXPECTED of them),
+# COUNTS, SERVER_BUSY (% of one CPU the server used while perfdhcp ran) and
+# CPU_PER_EXCHANGE (server CPU microseconds per ACK). DONE is perfdhcp's "Rate", or
+# with PER_SENDING_TIME=1 the ACKs over the time the DISCOVERs took to send at the
+# rate (a step with a fixed count).
 measure() {
     local server=$1 rate=$2 out=$3 rate_done do_sent do_rcvd ra_sent ra_rcvd
+    local ticks_before started_ns ended_ns ticks_after
     shift 3
+    ticks_before=$(server_ticks)
+    started_ns=$(date +%s%N)
     perfdhcp_run -r "$rate" "$@" >"$out" 2>&1 || true
+    ended_ns=$(date +%s%N)
+    ticks_after=$(server_ticks)
+    read -r SERVER_BUSY CPU_PER_EXCHANGE < <(awk -v t=$((ticks_after - ticks_before)) \
+        -v hz="$CLOCK_TICKS" -v ns=$((ended_ns - started_ns)) -v out="$out" 'BEGIN {
+            while ((getline line < out) > 0) if (line ~ /^received packets:/) { split(line, f, " "); acks = f[3] }
+            printf "%.0f %.1f\n", 100 * t / hz / (ns / 1e9), (acks > 0 ? 1e6 * t / hz / acks : 0)
+        }')
     read -r rate_done do_sent do_rcvd ra_sent ra_rcvd < <(parse_report <"$out")
     if [ "$do_sent" -eq 0 ]; then
         echo "bench-dhcp.sh: perfdhcp sent nothing against $server at rate $rate:" >&2
@@ -370,8 +431,8 @@ measure() {
 # Prints the line of the step just measured ($1: server, $2: rate, $3: unit, $4: a
 # note).
 print_step() {
-    printf '  %-8s -r %-6s %s: %6s %s, %5s%% without ACK (DISCOVER/OFFER/REQUEST/ACK %s)%s%s\n' \
-        "$1" "$2" "$VERDICT" "$DONE" "$3" "$LOST" "$COUNTS" "${4:-}" \
+    printf '  %-8s -r %-6s %s: %6s %s, %5s%% without ACK (DISCOVER/OFFER/REQUEST/ACK %s), server CPU %s%% (%s us per ACK)%s%s\n' \
+        "$1" "$2" "$VERDICT" "$DONE" "$3" "$LOST" "$COUNTS" "$SERVER_BUSY" "$CPU_PER_EXCHANGE" "${4:-}" \
         "$([ "$SHORT" = 1 ] && echo ", perfdhcp sent < 95% of the asked DISCOVERs" || true)"
 }
 
@@ -391,13 +452,23 @@ storm_step() {
     print_step "$server" "$rate" "new bindings/s" ", $ON_DISK bound in its lease file"
 }
 
-# One returning-client step: server $1, already serving its CLIENTS, at rate $2.
+# One returning-client step: server $1, already serving its CLIENTS, at rate $2, with
+# BUSY_LIMIT (% of one CPU) the most it may use. A step that fails while the server
+# used less than 80% of that was not limited by the server: CLIENT_LIMITED.
 returning_step() {
-    local server=$1 rate=$2
+    local server=$1 rate=$2 kind=${STEP_KIND:-returning}
     EXPECTED=$((rate * STEP_SECONDS))
-    measure "$server" "$rate" "$WORK/returning-$server-$rate.out" \
+    measure "$server" "$rate" "$WORK/$kind-$server-$rate.out" \
         -R "$CLIENTS" -p "$STEP_SECONDS" -s "$SEED"
     print_step "$server" "$rate" "DORA/s"
+    if [ "$VERDICT" = fail ] && [ $((SERVER_BUSY * 100)) -lt $((${BUSY_LIMIT:-100} * 80)) ]; then
+        CLIENT_LIMITED[${kind}_step-$server]=1
+    fi
+}
+
+# One returning-client step with the server confined to CAP_PERCENT of one CPU.
+capped_step() {
+    STEP_KIND=capped BUSY_LIMIT=$CAP_PERCENT returning_step "$@"
 }
 
 # Step $1 (storm_step, returning_step) for server $2 at rate $3, repeated once when it
@@ -416,11 +487,12 @@ search() {
     local kind=$1 server=$2 rate=$3 lo=0 hi=0 i mid
     BEST=0
     BEST_RATE=0
+    BEST_CPU=0
     while :; do
         try_step "$kind" "$server" "$rate"
         if [ "$VERDICT" = pass ]; then
             lo=$rate
-            [ "$DONE" -gt "$BEST" ] && BEST=$DONE && BEST_RATE=$rate
+            [ "$DONE" -gt "$BEST" ] && BEST=$DONE && BEST_RATE=$rate && BEST_CPU=$CPU_PER_EXCHANGE
             [ "$hi" -gt 0 ] && break
             rate=$((rate * 2))
             [ "$rate" -le "$MAX_RATE" ] || break
@@ -439,7 +511,7 @@ search() {
         try_step "$kind" "$server" "$mid"
         if [ "$VERDICT" = pass ]; then
             lo=$mid
-            [ "$DONE" -gt "$BEST" ] && BEST=$DONE && BEST_RATE=$mid
+            [ "$DONE" -gt "$BEST" ] && BEST=$DONE && BEST_RATE=$mid && BEST_CPU=$CPU_PER_EXCHANGE
         else
             hi=$mid
             [ "$SHORT" = 1 ] && [ "${LOST%.*}" -lt 1 ] && CLIENT_LIMITED[$kind-$server]=1
@@ -485,6 +557,23 @@ returning() {
     warm_up "$server"
     search returning_step "$server" "$START_RATE"
     RETURNING[$server]=$BEST
+    RETURNING_CPU[$server]=$BEST_CPU
+    stop_server
+}
+
+# Returning clients on server $1 confined to CAP_PERCENT of one CPU once they are
+# bound: CAPPED[$1] (DORA/s), CAPPED_CPU[$1] (CPU us per ACK at that step). The
+# search starts at what the share would allow at the whole-CPU search's CPU cost.
+capped() {
+    local server=$1 start
+    start_server "$server"
+    warm_up "$server"
+    cap_server
+    start=$(awk -v c="${RETURNING_CPU[$server]:-0}" -v p="$CAP_PERCENT" -v s="$START_RATE" \
+        'BEGIN { r = c > 0 ? 0.8 * p * 1e4 / c : s * p / 100; printf "%d", r < 100 ? 100 : r }')
+    search capped_step "$server" "$start"
+    CAPPED[$server]=$BEST
+    CAPPED_CPU[$server]=$BEST_CPU
     stop_server
 }
 
@@ -557,7 +646,7 @@ memory() {
 }
 
 # --- run ----------------------------------------------------------------------------
-declare -A STORM=() PAST=() RETURNING=() WARM=() CLIENT_LIMITED=() MEM=()
+declare -A STORM=() PAST=() RETURNING=() RETURNING_CPU=() CAPPED=() CAPPED_CPU=() WARM=() CLIENT_LIMITED=() MEM=()
 echo "bench-dhcp.sh: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); server on CPU $SERVER_CPU, perfdhcp on CPU $CLIENT_CPU"
 echo "  mode $MODE, pool $POOL_START-$POOL_END ($POOL_COUNT); bootd $($BOOTD --version 2>/dev/null | head -n1 || true)"
 echo "  Kea $("$KEA" -v 2>/dev/null), dnsmasq $("$DNSMASQ" --version | head -n1 | awk '{print $3}'), perfdhcp $("$PERFDHCP" -v 2>&1 | head -n1)"
@@ -574,6 +663,12 @@ if has_part returning; then
     for s in "${SERVERS[@]}"; do
         echo "returning clients: $s ($CLIENTS clients, ${STEP_SECONDS}s steps)"
         returning "$s"
+    done
+fi
+if has_part capped; then
+    for s in "${SERVERS[@]}"; do
+        echo "returning clients on $CAP_PERCENT% of one CPU: $s ($CLIENTS clients, ${STEP_SECONDS}s steps)"
+        capped "$s"
     done
 fi
 if has_part memory; then
@@ -598,7 +693,7 @@ ratio() { # bootd's value / peer's value, or - when either is missing
 }
 
 limited() { # the client-limited note of search $1 for server $2
-    [ -n "${CLIENT_LIMITED[$1-$2]:-}" ] && echo "  (perfdhcp could not send faster: client-limited)" || true
+    [ -n "${CLIENT_LIMITED[$1-$2]:-}" ] && echo "  (client-limited: perfdhcp could not go faster, the server could)" || true
 }
 
 if has_part storm; then
@@ -626,11 +721,21 @@ fi
 if has_part returning; then
     echo
     echo "Returning clients: DORA/s at < 1% lost ($MODE, $CLIENTS clients bound before the search, ${STEP_SECONDS}s steps, lease files on $LEASE_FS)"
-    printf '%-10s %12s %14s %10s\n' server "DORA/s" "bootd/server" "bound"
+    printf '%-10s %12s %14s %16s %10s\n' server "DORA/s" "bootd/server" "CPU us per ACK" "bound"
     for s in "${SERVERS[@]}"; do
-        printf '%-10s %12s %14s %9s%%%s\n' "$s" "${RETURNING[$s]}" \
-            "$(ratio "${RETURNING[bootd]:-0}" "${RETURNING[$s]}")" "${WARM[$s]:-}" \
+        printf '%-10s %12s %14s %16s %9s%%%s\n' "$s" "${RETURNING[$s]}" \
+            "$(ratio "${RETURNING[bootd]:-0}" "${RETURNING[$s]}")" "${RETURNING_CPU[$s]:-}" "${WARM[$s]:-}" \
             "$(limited returning_step "$s")"
+    done
+fi
+if has_part capped; then
+    echo
+    echo "Returning clients, each server confined to $CAP_PERCENT% of one CPU: DORA/s at < 1% lost ($MODE, $CLIENTS clients, ${STEP_SECONDS}s steps)"
+    printf '%-10s %12s %14s %16s\n' server "DORA/s" "bootd/server" "CPU us per ACK"
+    for s in "${SERVERS[@]}"; do
+        printf '%-10s %12s %14s %16s%s\n' "$s" "${CAPPED[$s]}" \
+            "$(ratio "${CAPPED[bootd]:-0}" "${CAPPED[$s]}")" "${CAPPED_CPU[$s]:-}" \
+            "$(limited capped_step "$s")"
     done
 fi
 if has_part rewrite; then
