@@ -56,7 +56,8 @@
 # cpu.cfs_quota_us on cgroup v1, with a 10 ms period). A server that needs less CPU
 # per exchange completes more of them on the same share: this measures the
 # servers rather than perfdhcp, which a server as fast as bootd outruns on a
-# whole CPU.
+# whole CPU. CAP_STORM=1 confines the storm's servers the same way: a server
+# starved of CPU, and how it sheds past its knee.
 #
 # Rewrite: bootd starts with REWRITE_BINDINGS bindings in its lease file and binds
 # new clients until it rewrites the file while serving; printed: its log line saying
@@ -66,7 +67,7 @@
 # per batch) runs until its lease file holds >= MEM_BINDINGS bound clients; then
 # VmRSS and VmHWM from /proc/PID/status.
 #
-# Environment: CAP_PERCENT (25), STORM_CLIENTS (50000), STORM_SECONDS (10), STORM_START (1000),
+# Environment: CAP_PERCENT (25), CAP_STORM (0), STORM_CLIENTS (50000), STORM_SECONDS (10), STORM_START (1000),
 # PAST_KNEE ("2 4"), CLIENTS (10000), STEP_SECONDS (5), START_RATE (2000), WARM_RATE
 # (1000), WARM_SECONDS (120), MAX_RATE (64000), BISECT (3), RETRY (1), MEM_BINDINGS
 # (10000), REWRITE_BINDINGS (50000), MODE (broadcast|relay), SERVERS ("bootd kea
@@ -99,6 +100,7 @@ SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 KEEP=${KEEP:-0}
 CAP_PERCENT=${CAP_PERCENT:-25}
+CAP_STORM=${CAP_STORM:-0}
 CLOCK_TICKS=$(getconf CLK_TCK)
 
 NET=10.98
@@ -445,6 +447,7 @@ storm_step() {
     [ "$n" -le "$STORM_CLIENTS" ] || n=$STORM_CLIENTS
     EXPECTED=$n
     start_server "$server"
+    [ "$CAP_STORM" = 0 ] || cap_server
     PER_SENDING_TIME=1 measure "$server" "$rate" "$WORK/storm-$server-$rate.out" \
         -n "$n" -R "$STORM_RANGE" -s "$SEED" -b mac=02:00:00:00:00:00 -W 1500000
     stop_server
@@ -698,7 +701,7 @@ limited() { # the client-limited note of search $1 for server $2
 
 if has_part storm; then
     echo
-    echo "New-client storm: new bindings/s at < 1% lost ($MODE, up to $STORM_CLIENTS new clients per step, fresh server per step, lease files on $LEASE_FS, fdatasync $FDATASYNC_MS ms)"
+    echo "New-client storm: new bindings/s at < 1% lost ($MODE,$([ "$CAP_STORM" = 0 ] || echo " each server on $CAP_PERCENT% of one CPU,") up to $STORM_CLIENTS new clients per step, fresh server per step, lease files on $LEASE_FS, fdatasync $FDATASYNC_MS ms)"
     header=$(printf '%-10s %12s %14s' server "bindings/s" "bootd/server")
     for m in "${PAST_KNEE[@]}"; do
         header+=$(printf ' %22s' "at ${m}x: ACKs/s, lost")
