@@ -53,7 +53,7 @@
 #
 # Returning clients on a CPU share ("capped"): the same, but once its clients are
 # bound each server is confined to CAP_PERCENT of one CPU (a cgroup: cpu.max, or
-# cpu.cfs_quota_us on cgroup v1, with a 10 ms period). A server that needs less CPU
+# cpu.cfs_quota_us on cgroup v1, with a 1 ms quota per period). A server that needs less CPU
 # per exchange completes more of them on the same share: this measures the
 # servers rather than perfdhcp, which a server as fast as bootd outruns on a
 # whole CPU. CAP_STORM=1 confines the storm's servers the same way: a server
@@ -205,10 +205,14 @@ stop_server() {
 CAP_GROUP=""
 
 # Confines the running server to CAP_PERCENT of one CPU: a cgroup with a CPU quota
-# per 10 ms period (cgroup v2's cpu.max, or v1's cpu controller), and the server's
-# threads moved into it.
+# (cgroup v2's cpu.max, or v1's cpu controller), and the server's threads moved into
+# it. The period is the shortest the kernel allows (a quota of at least 1 ms): while
+# the server is held back, requests queue up, and the burst of replies that follows
+# must fit perfdhcp's receive buffer.
 cap_server() {
-    local period=10000 quota=$((CAP_PERCENT * 100))
+    local period=$(((100000 + CAP_PERCENT - 1) / CAP_PERCENT)) quota
+    [ "$period" -ge 1000 ] || period=1000
+    quota=$((period * CAP_PERCENT / 100))
     if [ -z "$CAP_GROUP" ]; then
         if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
             grep -qw cpu /sys/fs/cgroup/cgroup.controllers || die "cgroup v2 without the cpu controller: cannot run the capped part"
@@ -386,6 +390,12 @@ settled_bound_clients() {
     echo "$n"
 }
 
+# Datagrams the client namespace's UDP sockets dropped so far, their receive
+# buffer full (perfdhcp's, when replies come faster than it reads them).
+client_drops() {
+    ip netns exec "$CNS" awk '/^Udp:/ { getline; print $6; exit }' /proc/net/snmp
+}
+
 # CPU time the server has used so far, in clock ticks (all its threads).
 server_ticks() {
     awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0
@@ -395,19 +405,22 @@ server_ticks() {
 # perfdhcp arguments $4..., its report in $3. Sets VERDICT (pass|fail), DONE
 # (completed exchanges per second), LOST (% of DISCOVERs without an ACK), SHORT (1:
 # perfdhcp sent fewer than 95% of the DISCOVERs asked for, $EXPECTED of them),
-# COUNTS, SERVER_BUSY (% of one CPU the server used while perfdhcp ran) and
-# CPU_PER_EXCHANGE (server CPU microseconds per ACK). DONE is perfdhcp's "Rate", or
+# COUNTS, SERVER_BUSY (% of one CPU the server used while perfdhcp ran),
+# CPU_PER_EXCHANGE (server CPU microseconds per ACK) and CLIENT_DROPS (replies the
+# client's socket dropped, its buffer full). DONE is perfdhcp's "Rate", or
 # with PER_SENDING_TIME=1 the ACKs over the time the DISCOVERs took to send at the
 # rate (a step with a fixed count).
 measure() {
     local server=$1 rate=$2 out=$3 rate_done do_sent do_rcvd ra_sent ra_rcvd
-    local ticks_before started_ns ended_ns ticks_after
+    local ticks_before started_ns ended_ns ticks_after drops_before
     shift 3
     ticks_before=$(server_ticks)
+    drops_before=$(client_drops)
     started_ns=$(date +%s%N)
     perfdhcp_run -r "$rate" "$@" >"$out" 2>&1 || true
     ended_ns=$(date +%s%N)
     ticks_after=$(server_ticks)
+    CLIENT_DROPS=$(($(client_drops) - drops_before))
     read -r SERVER_BUSY CPU_PER_EXCHANGE < <(awk -v t=$((ticks_after - ticks_before)) \
         -v hz="$CLOCK_TICKS" -v ns=$((ended_ns - started_ns)) -v out="$out" 'BEGIN {
             while ((getline line < out) > 0) if (line ~ /^received packets:/) { split(line, f, " "); acks = f[3] }
@@ -433,9 +446,10 @@ measure() {
 # Prints the line of the step just measured ($1: server, $2: rate, $3: unit, $4: a
 # note).
 print_step() {
-    printf '  %-8s -r %-6s %s: %6s %s, %5s%% without ACK (DISCOVER/OFFER/REQUEST/ACK %s), server CPU %s%% (%s us per ACK)%s%s\n' \
+    printf '  %-8s -r %-6s %s: %6s %s, %5s%% without ACK (DISCOVER/OFFER/REQUEST/ACK %s), server CPU %s%% (%s us per ACK)%s%s%s\n' \
         "$1" "$2" "$VERDICT" "$DONE" "$3" "$LOST" "$COUNTS" "$SERVER_BUSY" "$CPU_PER_EXCHANGE" "${4:-}" \
-        "$([ "$SHORT" = 1 ] && echo ", perfdhcp sent < 95% of the asked DISCOVERs" || true)"
+        "$([ "$SHORT" = 1 ] && echo ", perfdhcp sent < 95% of the asked DISCOVERs" || true)" \
+        "$([ "$CLIENT_DROPS" -gt 0 ] && echo ", perfdhcp's socket dropped $CLIENT_DROPS replies (its buffer full)" || true)"
 }
 
 # One storm step: server $1 started afresh, min(STORM_CLIENTS, rate x STORM_SECONDS)
