@@ -38,7 +38,6 @@
 //! on them, and bindings no more than the pool and the reservations hold.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, RandomState};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
@@ -49,7 +48,7 @@ use super::acl::AccessControl;
 use super::http_auth::{Answer, Query};
 use super::leases::{LeaseRecord, LeaseTable};
 use super::pxe::HttpServer;
-use super::recent::RecentMap;
+use super::said_once::SaidOnce;
 use super::server::{
     self, Action, Datagram, DropReason, Link, Notice, Outcome, ServedNetwork, ServerConfig,
 };
@@ -199,8 +198,7 @@ pub struct Endpoint {
     parked: HashMap<MacAddr, Parked>,
     /// Hashes of the (MAC, line) pairs already logged at their full level, for
     /// the clients remembered: a few bytes each, however long the line.
-    said_once: RecentMap<u64, ()>,
-    hasher: RandomState,
+    said_once: SaidOnce,
     /// Lease-file records of networks not served now: kept, so a rewrite never
     /// loses them.
     foreign: Vec<LeaseRecord>,
@@ -279,8 +277,7 @@ impl Endpoint {
             networks,
             access,
             parked: HashMap::new(),
-            said_once: RecentMap::new(bootp.remembered_clients),
-            hasher: RandomState::new(),
+            said_once: SaidOnce::new(bootp.remembered_clients),
             foreign: records,
             appended: 0,
             open: Group::default(),
@@ -699,7 +696,7 @@ impl Endpoint {
                 // Every retransmission repeats it: say it once per client.
                 Notice::DefaultBootFile { mac, .. } | Notice::IpxeLoaderRefused { mac, .. } => {
                     let line = notice.to_string();
-                    if self.first_time(*mac, &line) {
+                    if self.said_once.first_time(*mac, &line) {
                         self.log(Level::Warn, || line);
                     }
                 }
@@ -859,7 +856,7 @@ impl Endpoint {
         match refused_mac {
             Some(mac) => {
                 let text = reason.to_string();
-                if self.first_time(mac, &text) {
+                if self.said_once.first_time(mac, &text) {
                     if self.refused.len() >= MAX_REFUSED {
                         self.refused.pop_front();
                     }
@@ -871,13 +868,6 @@ impl Endpoint {
             }
             None => self.log(Level::Debug, || format!("{source}: dropped: {reason}")),
         }
-    }
-
-    /// True the first time `line` is said about `mac` (among the clients
-    /// remembered: one forgotten since may hear it again).
-    fn first_time(&mut self, mac: MacAddr, line: &str) -> bool {
-        let key = self.hasher.hash_one((mac, line));
-        self.said_once.insert(key, ()).is_none()
     }
 
     /// Queues a log line, formatting it only when its level is logged.

@@ -16,6 +16,7 @@ pub mod proxy_service;
 pub mod pxe;
 pub mod recent;
 pub mod replies;
+pub mod said_once;
 pub mod server;
 pub mod service;
 pub mod wire;

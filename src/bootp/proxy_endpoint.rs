@@ -30,7 +30,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
 
@@ -42,6 +41,7 @@ use super::proxy::{self, ProxyConfig, ProxyReply, Route};
 use super::pxe;
 use super::pxe::HttpServer;
 use super::recent::RecentMap;
+use super::said_once::SaidOnce;
 use super::server::{AccessGrant, AccessQuery, AccessVerdict, DropReason, Notice, Phase};
 use super::wire::{HTYPE_ETHERNET, Message, MessageType, OP_BOOTREQUEST, Packet};
 use crate::config::{BootFiles, Config, MacRule};
@@ -210,8 +210,7 @@ pub struct ProxyEndpoint {
     parked: HashMap<MacAddr, Parked>,
     clients: RecentMap<MacAddr, Seen>,
     /// Hashes of the (MAC, line) pairs already logged at their full level.
-    said_once: RecentMap<u64, ()>,
-    hasher: RandomState,
+    said_once: SaidOnce,
     /// The most detailed level logged: lines below it are not even formatted.
     verbosity: LevelFilter,
     transmits: VecDeque<Transmit>,
@@ -240,8 +239,7 @@ impl ProxyEndpoint {
             access: AccessControl::new(config),
             parked: HashMap::new(),
             clients: RecentMap::new(bootp.remembered_clients),
-            said_once: RecentMap::new(bootp.remembered_clients),
-            hasher: RandomState::new(),
+            said_once: SaidOnce::new(bootp.remembered_clients),
             verbosity,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -684,7 +682,7 @@ impl ProxyEndpoint {
             match notice {
                 // Every retransmission repeats it: say it once per client.
                 Notice::DefaultBootFile { mac, .. } => {
-                    if self.first_time(*mac, &line) {
+                    if self.said_once.first_time(*mac, &line) {
                         self.log(Level::Warn, || line);
                     }
                 }
@@ -716,7 +714,7 @@ impl ProxyEndpoint {
         match refused {
             Some(mac) => {
                 let text = reason.to_string();
-                if self.first_time(mac, &text) {
+                if self.said_once.first_time(mac, &text) {
                     self.log(Level::Info, || text);
                 } else {
                     self.log(Level::Debug, || text);
@@ -724,13 +722,6 @@ impl ProxyEndpoint {
             }
             None => self.log(Level::Debug, || format!("{source}: dropped: {reason}")),
         }
-    }
-
-    /// True the first time `line` is said about `mac` (among the clients
-    /// remembered).
-    fn first_time(&mut self, mac: MacAddr, line: &str) -> bool {
-        let key = self.hasher.hash_one((mac, line));
-        self.said_once.insert(key, ()).is_none()
     }
 
     /// Queues a log line, formatting it only when its level is logged.
