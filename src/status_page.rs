@@ -652,6 +652,30 @@ mod tests {
     }
 
     #[test]
+    fn a_machine_seen_again_is_kept_and_the_least_recently_seen_is_forgotten() {
+        let t0 = Instant::now();
+        let mut log = BootLog::default();
+        let mac_of = |n: usize| MacAddr([0x52, 0x54, 0, 0, (n >> 8) as u8, n as u8]);
+        for n in 0..MAX_MACHINES {
+            log.handle_dhcp_phase(t0, mac_of(n), DhcpPhase::DiscoverSeen);
+        }
+        // The first machine asks again; then one machine more than fits arrives.
+        log.handle_dhcp_phase(t0, mac_of(0), DhcpPhase::RequestSeen);
+        log.handle_dhcp_phase(t0, mac_of(MAX_MACHINES), DhcpPhase::DiscoverSeen);
+        let order: Vec<Who> = log.machines.newest_first().map(|m| m.who).collect();
+        assert_eq!(order.len(), MAX_MACHINES);
+        assert_eq!(order[0], Who::Mac(mac_of(MAX_MACHINES)));
+        assert_eq!(order[1], Who::Mac(mac_of(0)));
+        assert!(
+            !order.contains(&Who::Mac(mac_of(1))),
+            "the least recently seen went"
+        );
+        assert_eq!(order[MAX_MACHINES - 1], Who::Mac(mac_of(2)));
+        let first = log.machines.newest_first().nth(1).unwrap();
+        assert_eq!(first.steps.len(), 2);
+    }
+
+    #[test]
     fn machines_steps_and_refusals_stay_bounded_and_refusals_expire_after_an_hour() {
         let t0 = Instant::now();
         let mut log = BootLog::default();
