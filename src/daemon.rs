@@ -303,12 +303,12 @@ fn check_host(config: &Config, services: Services, at_start: bool) -> Result<Pla
             Verdict::NotWritable(why) => error(format!("{file}: {why}")),
         }
     }
-    for (dir, reach, option, what) in read_places(config, services)
-        .into_iter()
-        .filter(|_| at_start)
-    {
-        if let Some(why) = privileges::unreadable(&dir, reach, &option, what, &run_as) {
-            error(format!("{file}: {why}"));
+    // Checked at start only: a reload keeps the roots it cannot open (and says so).
+    if at_start {
+        for (dir, reach, option, what) in read_places(config, services) {
+            if let Some(why) = privileges::unreadable(&dir, reach, &option, what, &run_as) {
+                error(format!("{file}: {why}"));
+            }
         }
     }
     if problems.iter().any(Problem::is_error) {
